@@ -1,0 +1,661 @@
+//! [`Array`]: an N-dimensional array of any [`DType`], with a shared buffer.
+
+use std::ops::Range;
+
+use ndarray::{ArcArray, ArrayD, ArrayViewD, Axis, IxDyn, Slice};
+
+use crate::calendar::{Calendar, TimeUnit};
+use crate::error::{bail, ensure};
+use crate::{ChunkError, DType, Element};
+
+/// The buffer of an [`Array`] of element type `T`: a reference-counted,
+/// dynamic-rank `ndarray` array. Cloning it is cheap; slicing it shares the
+/// buffer.
+pub type ArrayData<T> = ArcArray<T, IxDyn>;
+
+/// An N-dimensional array of one of the [`DType`]s.
+///
+/// Cheap to clone (buffers are shared); slicing and transposing are views of
+/// the same buffer. Typed access checks the dtype:
+///
+/// ```
+/// use xbeam_chunk::Array;
+/// let a = Array::from_vec(vec![2, 2], vec![1.0f32, 2.0, 3.0, 4.0])?;
+/// assert_eq!(a.shape(), &[2, 2]);
+/// assert_eq!(a.as_view::<f32>()?[[1, 0]], 3.0);
+/// let err = a.as_view::<f64>().unwrap_err();
+/// assert_eq!(err.to_string(), "expected an array of float64, found float32");
+/// # Ok::<(), xbeam_chunk::ChunkError>(())
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum Array {
+    /// `bool` elements.
+    Bool(ArrayData<bool>),
+    /// `i8` elements.
+    I8(ArrayData<i8>),
+    /// `i16` elements.
+    I16(ArrayData<i16>),
+    /// `i32` elements.
+    I32(ArrayData<i32>),
+    /// `i64` elements.
+    I64(ArrayData<i64>),
+    /// `u8` elements.
+    U8(ArrayData<u8>),
+    /// `u16` elements.
+    U16(ArrayData<u16>),
+    /// `u32` elements.
+    U32(ArrayData<u32>),
+    /// `u64` elements.
+    U64(ArrayData<u64>),
+    /// `f32` elements.
+    F32(ArrayData<f32>),
+    /// `f64` elements.
+    F64(ArrayData<f64>),
+    /// Datetimes: ticks of the unit since 1970-01-01 in the calendar
+    /// (`i64::MIN` is NaT).
+    DateTime(ArrayData<i64>, TimeUnit, Calendar),
+    /// Time differences: ticks of the unit (`i64::MIN` is NaT).
+    TimeDelta(ArrayData<i64>, TimeUnit),
+    /// Strings.
+    String(ArrayData<String>),
+}
+
+/// Evaluates `$body` with `$a` bound to the buffer of whatever variant
+/// `$arr` (a reference) is. `$body` is compiled once per element type.
+macro_rules! with_array {
+    ($arr:expr, $a:ident => $body:expr) => {
+        match $arr {
+            Array::Bool($a) => $body,
+            Array::I8($a) => $body,
+            Array::I16($a) => $body,
+            Array::I32($a) => $body,
+            Array::I64($a) | Array::DateTime($a, ..) | Array::TimeDelta($a, _) => $body,
+            Array::U8($a) => $body,
+            Array::U16($a) => $body,
+            Array::U32($a) => $body,
+            Array::U64($a) => $body,
+            Array::F32($a) => $body,
+            Array::F64($a) => $body,
+            Array::String($a) => $body,
+        }
+    };
+}
+
+/// Like [`with_array!`], but `$body` yields a new buffer of the same element
+/// type, re-wrapped in the same variant (datetimes keep unit and calendar).
+macro_rules! map_array {
+    ($arr:expr, $a:ident => $body:expr) => {
+        match $arr {
+            Array::Bool($a) => Array::Bool($body),
+            Array::I8($a) => Array::I8($body),
+            Array::I16($a) => Array::I16($body),
+            Array::I32($a) => Array::I32($body),
+            Array::I64($a) => Array::I64($body),
+            Array::U8($a) => Array::U8($body),
+            Array::U16($a) => Array::U16($body),
+            Array::U32($a) => Array::U32($body),
+            Array::U64($a) => Array::U64($body),
+            Array::F32($a) => Array::F32($body),
+            Array::F64($a) => Array::F64($body),
+            Array::DateTime($a, u, c) => Array::DateTime($body, *u, *c),
+            Array::TimeDelta($a, u) => Array::TimeDelta($body, *u),
+            Array::String($a) => Array::String($body),
+        }
+    };
+}
+
+/// The buffer of `other` as the same element type as `witness`; lets macro
+/// bodies reach a second array of the same dtype generically.
+pub(crate) fn same_type<'a, T: Element>(
+    other: &'a Array,
+    _witness: &ArrayData<T>,
+) -> &'a ArrayData<T> {
+    T::raw(other).expect("caller checked that dtypes are equal")
+}
+
+impl<T: Element> From<ArrayD<T>> for Array {
+    fn from(a: ArrayD<T>) -> Array {
+        T::wrap(a.into_shared())
+    }
+}
+
+impl<T: Element> From<ArrayData<T>> for Array {
+    fn from(a: ArrayData<T>) -> Array {
+        T::wrap(a)
+    }
+}
+
+/// Reductions over dimensions ([`Array::reduce`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reduction {
+    /// Sum of non-missing values (0 when all are missing).
+    Sum,
+    /// Mean of non-missing values (NaN when all are missing).
+    Mean,
+    /// Minimum of non-missing values.
+    Min,
+    /// Maximum of non-missing values.
+    Max,
+    /// Count of non-missing values.
+    Count,
+}
+
+impl Reduction {
+    /// The name as in xarray (`sum`, `mean`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Reduction::Sum => "sum",
+            Reduction::Mean => "mean",
+            Reduction::Min => "min",
+            Reduction::Max => "max",
+            Reduction::Count => "count",
+        }
+    }
+}
+
+impl Array {
+    /// An array of `shape` from elements in C (row-major) order.
+    pub fn from_vec<T: Element>(shape: Vec<usize>, data: Vec<T>) -> Result<Array, ChunkError> {
+        let n = data.len();
+        ArrayD::from_shape_vec(IxDyn(&shape), data)
+            .map(Array::from)
+            .map_err(|_| {
+                ChunkError::Shape(format!(
+                    "expected {} elements for shape {shape:?}, found {n}",
+                    shape.iter().product::<usize>()
+                ))
+            })
+    }
+
+    /// A 1-D array.
+    ///
+    /// ```
+    /// let a = xbeam_chunk::Array::from_1d(vec![1i64, 2, 3]);
+    /// assert_eq!(a.shape(), &[3]);
+    /// ```
+    pub fn from_1d<T: Element>(data: Vec<T>) -> Array {
+        let n = data.len();
+        Array::from_vec(vec![n], data).expect("a 1-D shape always fits")
+    }
+
+    /// A 0-dimensional array holding one value.
+    pub fn scalar<T: Element>(value: T) -> Array {
+        Array::from_vec(Vec::new(), vec![value]).expect("a 0-D shape always fits")
+    }
+
+    /// A datetime array of ticks.
+    ///
+    /// ```
+    /// use xbeam_chunk::{calendar::{Calendar, TimeUnit}, Array};
+    /// let t = Array::datetime(ndarray::arr1(&[0i64, 24]).into_dyn(), TimeUnit::Hours, Calendar::NoLeap);
+    /// assert_eq!(t.dtype().to_string(), "datetime[h, noleap]");
+    /// ```
+    pub fn datetime(ticks: ArrayD<i64>, unit: TimeUnit, calendar: Calendar) -> Array {
+        Array::DateTime(ticks.into_shared(), unit, calendar)
+    }
+
+    /// A timedelta array of ticks.
+    pub fn timedelta(ticks: ArrayD<i64>, unit: TimeUnit) -> Array {
+        Array::TimeDelta(ticks.into_shared(), unit)
+    }
+
+    /// An array of `shape` filled with `value` converted to `dtype`; `NaN`
+    /// gives NaT for datetimes. Strings are filled with the empty string.
+    pub fn full(dtype: DType, shape: &[usize], value: f64) -> Result<Array, ChunkError> {
+        let shape = IxDyn(shape);
+        fn fill<T: Element>(shape: IxDyn, v: T) -> Array {
+            T::wrap(ArrayD::from_elem(shape, v).into_shared())
+        }
+        let nat_or = |v: f64| if v.is_nan() { i64::MIN } else { v as i64 };
+        let need_int = |v: f64| -> Result<f64, ChunkError> {
+            ensure!(
+                v.is_finite(),
+                Invalid,
+                "cannot fill an array of {dtype} with {v}: give a finite fill value"
+            );
+            Ok(v)
+        };
+        Ok(match dtype {
+            DType::Bool => fill(shape, need_int(value)? != 0.0),
+            DType::I8 => fill(shape, need_int(value)? as i8),
+            DType::I16 => fill(shape, need_int(value)? as i16),
+            DType::I32 => fill(shape, need_int(value)? as i32),
+            DType::I64 => fill(shape, need_int(value)? as i64),
+            DType::U8 => fill(shape, need_int(value)? as u8),
+            DType::U16 => fill(shape, need_int(value)? as u16),
+            DType::U32 => fill(shape, need_int(value)? as u32),
+            DType::U64 => fill(shape, need_int(value)? as u64),
+            DType::F32 => fill(shape, value as f32),
+            DType::F64 => fill(shape, value),
+            DType::DateTime(u, c) => {
+                Array::DateTime(ArrayD::from_elem(shape, nat_or(value)).into_shared(), u, c)
+            }
+            DType::TimeDelta(u) => {
+                Array::TimeDelta(ArrayD::from_elem(shape, nat_or(value)).into_shared(), u)
+            }
+            DType::String => fill(shape, String::new()),
+        })
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        match self {
+            Array::DateTime(_, u, c) => DType::DateTime(*u, *c),
+            Array::TimeDelta(_, u) => DType::TimeDelta(*u),
+            other => with_array!(other, a => element_dtype(a)),
+        }
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        with_array!(self, a => a.shape())
+    }
+
+    /// The number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.shape().len()
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.shape().iter().product()
+    }
+
+    /// Whether the array has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes of element data (`len × itemsize`), as xarray's `nbytes`.
+    pub fn nbytes(&self) -> usize {
+        self.len() * self.dtype().itemsize()
+    }
+
+    /// A read-only view with element type `T`; a clear error when the array
+    /// holds another type. Datetime ticks are read with
+    /// [`Array::datetime_ticks`].
+    pub fn as_view<T: Element>(&self) -> Result<ArrayViewD<'_, T>, ChunkError> {
+        match T::raw(self) {
+            Some(a) if self.dtype() == T::DTYPE => Ok(a.view()),
+            _ => Err(self.wrong_type(T::DTYPE.name())),
+        }
+    }
+
+    /// The shared buffer with element type `T` (cheap: no copy).
+    pub fn as_data<T: Element>(&self) -> Result<&ArrayData<T>, ChunkError> {
+        match T::raw(self) {
+            Some(a) if self.dtype() == T::DTYPE => Ok(a),
+            _ => Err(self.wrong_type(T::DTYPE.name())),
+        }
+    }
+
+    /// The ticks, unit and calendar of a datetime array.
+    pub fn datetime_ticks(&self) -> Result<(ArrayViewD<'_, i64>, TimeUnit, Calendar), ChunkError> {
+        match self {
+            Array::DateTime(a, u, c) => Ok((a.view(), *u, *c)),
+            _ => Err(self.wrong_type("datetime".into())),
+        }
+    }
+
+    fn wrong_type(&self, expected: String) -> ChunkError {
+        ChunkError::WrongType {
+            expected,
+            found: self.dtype().name(),
+        }
+    }
+
+    /// The elements `range` along `axis`; shares the buffer.
+    pub fn slice_axis(&self, axis: usize, range: Range<usize>) -> Result<Array, ChunkError> {
+        self.check_axis(axis)?;
+        let n = self.shape()[axis];
+        ensure!(
+            range.start <= range.end && range.end <= n,
+            Shape,
+            "slice {}..{} is out of bounds for an axis of length {n}",
+            range.start,
+            range.end
+        );
+        Ok(map_array!(self, a => a.clone().slice_axis_move(Axis(axis), Slice::from(range.clone()))))
+    }
+
+    /// The elements at `indices` along `axis` (copies).
+    pub fn select(&self, axis: usize, indices: &[usize]) -> Result<Array, ChunkError> {
+        self.check_axis(axis)?;
+        let n = self.shape()[axis];
+        if let Some(bad) = indices.iter().find(|&&i| i >= n) {
+            bail!(
+                Shape,
+                "index {bad} is out of bounds for an axis of length {n}"
+            );
+        }
+        Ok(map_array!(self, a => a.select(Axis(axis), indices).into_shared()))
+    }
+
+    /// The axes permuted: axis `i` of the result is axis `order[i]` of this
+    /// array. A view of the same buffer.
+    pub fn permute(&self, order: &[usize]) -> Result<Array, ChunkError> {
+        let mut seen = order.to_vec();
+        seen.sort_unstable();
+        ensure!(
+            seen == (0..self.ndim()).collect::<Vec<_>>(),
+            Shape,
+            "axis order {order:?} is not a permutation of 0..{}",
+            self.ndim()
+        );
+        Ok(map_array!(self, a => a.clone().permuted_axes(IxDyn(order))))
+    }
+
+    /// The same values in a contiguous row-major buffer (no copy when the
+    /// buffer already is).
+    pub fn to_standard_layout(&self) -> Array {
+        map_array!(self, a => if a.is_standard_layout() { a.clone() } else { a.as_standard_layout().into_owned().into_shared() })
+    }
+
+    /// Concatenates arrays of one dtype along `axis`; other axes must agree.
+    pub fn concat(axis: usize, arrays: &[&Array]) -> Result<Array, ChunkError> {
+        let Some(first) = arrays.first() else {
+            bail!(Invalid, "cannot concatenate zero arrays")
+        };
+        first.check_axis(axis)?;
+        for other in &arrays[1..] {
+            ensure!(
+                other.dtype() == first.dtype(),
+                Mismatch,
+                "cannot concatenate arrays of {} and {}",
+                first.dtype(),
+                other.dtype()
+            );
+            let (s0, s1) = (first.shape(), other.shape());
+            let agree = s0.len() == s1.len()
+                && s0
+                    .iter()
+                    .zip(s1)
+                    .enumerate()
+                    .all(|(i, (a, b))| i == axis || a == b);
+            ensure!(
+                agree,
+                Shape,
+                "cannot concatenate arrays of shapes {s0:?} and {s1:?} along axis {axis}"
+            );
+        }
+        if arrays.len() == 1 {
+            return Ok((*first).clone());
+        }
+        Ok(map_array!(*first, a => {
+            let views: Vec<_> = arrays.iter().map(|x| same_type(x, a).view()).collect();
+            ndarray::concatenate(Axis(axis), &views).expect("shapes checked above").into_shared()
+        }))
+    }
+
+    /// Exact equality of dtype, shape and values, where NaN equals NaN (as
+    /// xarray's `equals`).
+    pub fn equals(&self, other: &Array) -> bool {
+        if self.dtype() != other.dtype() || self.shape() != other.shape() {
+            return false;
+        }
+        with_array!(self, a => {
+            let b = same_type(other, a);
+            a.iter().zip(b.iter()).all(|(x, y)| x == y || (x.is_missing() && y.is_missing()))
+        })
+    }
+
+    /// Whether numeric values agree within `atol + rtol * |other|` (NaN
+    /// equals NaN); non-numeric arrays must be equal.
+    pub fn allclose(&self, other: &Array, rtol: f64, atol: f64) -> bool {
+        if self.shape() != other.shape() {
+            return false;
+        }
+        if !(self.dtype().is_numeric() && other.dtype().is_numeric()) {
+            return self.equals(other);
+        }
+        let (Ok(a), Ok(b)) = (self.to_f64(), other.to_f64()) else {
+            return false;
+        };
+        a.iter().zip(b.iter()).all(|(x, y)| {
+            (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= atol + rtol * y.abs()
+        })
+    }
+
+    /// The values as `f64` (bool, integers, floats); a clear error otherwise.
+    pub fn to_f64(&self) -> Result<ArrayD<f64>, ChunkError> {
+        ensure!(
+            self.dtype().is_numeric(),
+            Invalid,
+            "expected a numeric array, found {}",
+            self.dtype()
+        );
+        Ok(with_array!(self, a => a.map(|v| v.to_f64().unwrap_or(f64::NAN))))
+    }
+
+    /// The values converted to `dtype` (numeric to numeric, as NumPy's
+    /// `astype`: floats to integers truncate, NaN becomes 0).
+    pub fn astype(&self, dtype: DType) -> Result<Array, ChunkError> {
+        if dtype == self.dtype() {
+            return Ok(self.clone());
+        }
+        ensure!(
+            self.dtype().is_numeric() && dtype.is_numeric(),
+            Invalid,
+            "cannot convert an array of {} to {dtype}",
+            self.dtype()
+        );
+        let values = self.to_f64()?;
+        fn conv<T: Element>(v: &ArrayD<f64>) -> Array {
+            T::wrap(
+                v.map(|x| T::from_f64(*x).expect("numeric types convert from f64"))
+                    .into_shared(),
+            )
+        }
+        Ok(match dtype {
+            DType::Bool => conv::<bool>(&values),
+            DType::I8 => conv::<i8>(&values),
+            DType::I16 => conv::<i16>(&values),
+            DType::I32 => conv::<i32>(&values),
+            DType::I64 => conv::<i64>(&values),
+            DType::U8 => conv::<u8>(&values),
+            DType::U16 => conv::<u16>(&values),
+            DType::U32 => conv::<u32>(&values),
+            DType::U64 => conv::<u64>(&values),
+            DType::F32 => conv::<f32>(&values),
+            _ => conv::<f64>(&values),
+        })
+    }
+
+    /// Applies `f` to every value. Floats keep their dtype; integers and
+    /// bools give `f64` (as NumPy's true division would).
+    ///
+    /// ```
+    /// let a = xbeam_chunk::Array::from_1d(vec![1.0f32, 2.0]);
+    /// let b = a.map_f64(|x| x * 10.0)?;
+    /// assert_eq!(b.as_view::<f32>()?.as_slice().unwrap(), &[10.0, 20.0]);
+    /// # Ok::<(), xbeam_chunk::ChunkError>(())
+    /// ```
+    pub fn map_f64(&self, f: impl Fn(f64) -> f64) -> Result<Array, ChunkError> {
+        Ok(match self {
+            Array::F32(a) => Array::F32(a.map(|&x| f(f64::from(x)) as f32).into_shared()),
+            Array::F64(a) => Array::F64(a.map(|&x| f(x)).into_shared()),
+            _ => Array::F64(self.to_f64()?.mapv(f).into_shared()),
+        })
+    }
+
+    /// Reduces over `axes`, skipping missing values (NaN, NaT).
+    ///
+    /// Result dtypes follow xarray: `sum` keeps floats and gives `int64` for
+    /// integers and bools (accumulated in `f64`, exact to 2^53); `mean`
+    /// keeps floats and gives `float64` otherwise; `min`/`max` keep the dtype
+    /// (datetimes too); `count` is `int64`.
+    ///
+    /// ```
+    /// use xbeam_chunk::{Array, Reduction};
+    /// let a = Array::from_vec(vec![2, 2], vec![1.0, f64::NAN, 3.0, 4.0])?;
+    /// let m = a.reduce(Reduction::Mean, &[1])?;
+    /// assert_eq!(m.as_view::<f64>()?.as_slice().unwrap(), &[1.0, 3.5]);
+    /// # Ok::<(), xbeam_chunk::ChunkError>(())
+    /// ```
+    pub fn reduce(&self, op: Reduction, axes: &[usize]) -> Result<Array, ChunkError> {
+        for &axis in axes {
+            self.check_axis(axis)?;
+        }
+        let dtype = self.dtype();
+        let has_missing =
+            dtype.is_float() || matches!(dtype, DType::DateTime(..) | DType::TimeDelta(_));
+        match op {
+            Reduction::Min | Reduction::Max => {
+                let lane: usize = axes.iter().map(|&d| self.shape()[d]).product();
+                let kept: usize =
+                    (0..self.ndim()).filter(|d| !axes.contains(d)).map(|d| self.shape()[d]).product();
+                ensure!(
+                    lane > 0 || has_missing || kept == 0,
+                    Invalid,
+                    "cannot take the {} of {dtype} values over an empty dimension",
+                    op.name()
+                );
+                Ok(map_array!(self, a => reduce_rows(a, axes, |row| extreme(row, op == Reduction::Max, has_missing)).into_shared()))
+            }
+            Reduction::Count => Ok(Array::I64(
+                with_array!(self, a => reduce_rows(a, axes, |row| row.iter().filter(|v| !(has_missing && v.is_missing())).count() as i64)).into_shared(),
+            )),
+            Reduction::Sum | Reduction::Mean => {
+                ensure!(dtype.is_numeric(), Invalid, "{} is not supported for dtype {dtype}", op.name());
+                let values = self.to_f64()?;
+                let out = reduce_rows(&values.into_shared(), axes, |row| {
+                    let (mut sum, mut n) = (0.0, 0u64);
+                    for v in row.iter().filter(|v| !v.is_nan()) {
+                        sum += *v;
+                        n += 1;
+                    }
+                    if op == Reduction::Mean { sum / n as f64 } else { sum }
+                });
+                match (op, dtype) {
+                    (_, DType::F32) => Array::from(out).astype(DType::F32),
+                    (Reduction::Sum, _) if !dtype.is_float() => Array::from(out).astype(DType::I64),
+                    _ => Ok(Array::from(out)),
+                }
+            }
+        }
+    }
+
+    /// The value at flat (row-major) position `i`, formatted as xarray's
+    /// repr shows it: `1.5` (float64 with 4 significant digits), `nan`, `3`,
+    /// `True`, `'abc'`, `2020-01-01` (midnight) or `2020-01-01T06:00:00`,
+    /// `NaT`.
+    pub fn format_value(&self, i: usize) -> String {
+        let index = IxDyn(&unravel(i, self.shape()));
+        match self {
+            Array::DateTime(a, u, c) => match a[&index] {
+                i64::MIN => "NaT".into(),
+                t => {
+                    let text = c.from_ticks(t, *u).to_string();
+                    text.strip_suffix("T00:00:00")
+                        .map_or(text.clone(), str::to_owned)
+                }
+            },
+            Array::TimeDelta(a, u) => match a[&index] {
+                i64::MIN => "NaT".into(),
+                t => format!("{t} {}", u.name()),
+            },
+            Array::String(a) => xbeam_key::repr::quote(&a[&index]),
+            Array::Bool(a) => {
+                if a[&index] {
+                    "True".into()
+                } else {
+                    "False".into()
+                }
+            }
+            Array::F32(a) => {
+                crate::display::shortest_float(f64::from(a[&index]), &format!("{:?}", a[&index]))
+            }
+            Array::F64(a) => crate::display::python_g4(a[&index]),
+            other => with_array!(other, a => format!("{:?}", a[&index])),
+        }
+    }
+
+    fn check_axis(&self, axis: usize) -> Result<(), ChunkError> {
+        ensure!(
+            axis < self.ndim(),
+            Shape,
+            "axis {axis} is out of bounds for an array of {} dimensions",
+            self.ndim()
+        );
+        Ok(())
+    }
+}
+
+fn element_dtype<T: Element>(_: &ArrayData<T>) -> DType {
+    T::DTYPE
+}
+
+fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for (d, &n) in shape.iter().enumerate().rev() {
+        if n > 0 {
+            idx[d] = i % n;
+            i /= n;
+        }
+    }
+    idx
+}
+
+/// Applies `f` to each lane of the reduced axes: the kept axes (in order)
+/// form the result's shape.
+fn reduce_rows<T: Element, R>(
+    a: &ArrayData<T>,
+    axes: &[usize],
+    f: impl Fn(&[T]) -> R,
+) -> ArrayD<R> {
+    let keep: Vec<usize> = (0..a.ndim()).filter(|d| !axes.contains(d)).collect();
+    let order: Vec<usize> = keep.iter().copied().chain(axes.iter().copied()).collect();
+    let keep_shape: Vec<usize> = keep.iter().map(|&d| a.shape()[d]).collect();
+    let lane: usize = axes.iter().map(|&d| a.shape()[d]).product();
+    let permuted = a.view().permuted_axes(IxDyn(&order));
+    let contiguous = permuted.as_standard_layout();
+    let flat = contiguous
+        .as_slice()
+        .expect("standard layout is contiguous");
+    let values: Vec<R> = if lane == 0 {
+        (0..keep_shape.iter().product()).map(|_| f(&[])).collect()
+    } else {
+        flat.chunks(lane).map(&f).collect()
+    };
+    ArrayD::from_shape_vec(IxDyn(&keep_shape), values).expect("one value per kept position")
+}
+
+fn extreme<T: Element>(row: &[T], max: bool, has_missing: bool) -> T {
+    let mut best: Option<&T> = None;
+    for v in row {
+        if has_missing && v.is_missing() {
+            continue;
+        }
+        best = match best {
+            Some(b) if (max && v > b) || (!max && v < b) => Some(v),
+            None => Some(v),
+            keep => keep,
+        };
+    }
+    best.cloned()
+        .or_else(T::missing)
+        .expect("reduce() rejects empty lanes of types without a missing value")
+}
+
+impl PartialEq for Array {
+    /// Same as [`Array::equals`]: NaN equals NaN.
+    fn eq(&self, other: &Array) -> bool {
+        self.equals(other)
+    }
+}
+
+impl std::fmt::Debug for Array {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Array<{}{:?}>[", self.dtype(), self.shape())?;
+        let n = self.len();
+        let shown: Vec<String> = (0..n.min(20)).map(|i| self.format_value(i)).collect();
+        write!(
+            f,
+            "{}{}]",
+            shown.join(", "),
+            if n > 20 { ", ..." } else { "" }
+        )
+    }
+}

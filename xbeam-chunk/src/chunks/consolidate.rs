@@ -1,0 +1,372 @@
+//! Consolidating chunks into larger ones, optionally filling missing ones.
+
+use std::collections::{BTreeSet, HashSet};
+use std::ops::Range;
+
+use indexmap::IndexMap;
+use xbeam_key::{chunk_offsets, repr, ChunkGrid, Key, VarSet};
+
+use super::{leading_reprs, split_chunks, vars_repr, Chunk, TargetChunks};
+use crate::error::bail;
+use crate::{ChunkError, Dataset, Template};
+
+/// Combines chunks into one chunk per distinct `vars`, as xarray-beam's
+/// `consolidate_chunks`.
+///
+/// Keys must be unique. Chunks are grouped by `key.vars`; along every
+/// dimension a group must have the same offsets as all groups together, and
+/// its chunks must form a full grid. Variables with a dimension are
+/// concatenated along it; the others must be equal. The result's key has
+/// the smallest offset per dimension. Sizes are not checked against offsets
+/// (contiguity is trusted, as upstream).
+///
+/// ```
+/// use xbeam_chunk::{chunks::consolidate_chunks, Array, Dataset, Variable};
+/// use xbeam_key::Key;
+///
+/// let chunk = |v: Vec<i64>| Dataset::new().with_data_var("foo", Variable::new(["x"], Array::from_1d(v)).unwrap()).unwrap();
+/// let out = consolidate_chunks(vec![
+///     (Key::from_offsets([("x", 3)]), chunk(vec![3, 4])),
+///     (Key::from_offsets([("x", 0)]), chunk(vec![0, 1, 2])),
+/// ])?;
+/// assert_eq!(out[0].0, Key::from_offsets([("x", 0)]));
+/// assert_eq!(out[0].1.data_var("foo")?.data().as_view::<i64>()?.as_slice().unwrap(), &[0, 1, 2, 3, 4]);
+/// # Ok::<(), xbeam_chunk::ChunkError>(())
+/// ```
+pub fn consolidate_chunks(
+    inputs: impl IntoIterator<Item = Chunk>,
+) -> Result<Vec<Chunk>, ChunkError> {
+    let inputs: Vec<Chunk> = inputs.into_iter().collect();
+    check_unique(&inputs)?;
+    let groups = group_by_vars(&inputs);
+    let mut all_offsets: IndexMap<&str, BTreeSet<u64>> = IndexMap::new();
+    for (key, _) in &inputs {
+        for (d, &o) in key.offsets() {
+            all_offsets.entry(d.as_str()).or_default().insert(o);
+        }
+    }
+    for (vars, members) in &groups {
+        for (dim, expected) in &all_offsets {
+            let present: BTreeSet<u64> = members
+                .iter()
+                .filter_map(|&i| inputs[i].0.offset(dim))
+                .collect();
+            if !present.is_empty() && &present != expected {
+                bail!(
+                    Chunks,
+                    "some expected chunks are missing for vars={}",
+                    vars_repr(vars.as_ref())
+                );
+            }
+        }
+    }
+    groups
+        .iter()
+        .map(|(vars, members)| {
+            combine_group(vars.as_ref(), members.iter().map(|&i| &inputs[i]).collect())
+        })
+        .collect()
+}
+
+fn check_unique(inputs: &[Chunk]) -> Result<(), ChunkError> {
+    let mut seen = HashSet::with_capacity(inputs.len());
+    if inputs.iter().all(|(k, _)| seen.insert(k)) {
+        return Ok(());
+    }
+    let keys: Vec<String> = inputs.iter().map(|(k, _)| k.to_string()).collect();
+    bail!(Chunks, "chunk keys are not unique: [{}]", keys.join(", "))
+}
+
+fn group_by_vars(inputs: &[Chunk]) -> IndexMap<Option<VarSet>, Vec<usize>> {
+    let mut groups: IndexMap<Option<VarSet>, Vec<usize>> = IndexMap::new();
+    for (i, (key, _)) in inputs.iter().enumerate() {
+        groups.entry(key.vars().cloned()).or_default().push(i);
+    }
+    groups
+}
+
+/// Places one vars-group's chunks in an N-d grid and concatenates it,
+/// last dimension first.
+fn combine_group(vars: Option<&VarSet>, members: Vec<&Chunk>) -> Result<Chunk, ChunkError> {
+    let mut dims: IndexMap<&str, BTreeSet<u64>> = IndexMap::new();
+    for (key, _) in &members {
+        for (d, &o) in key.offsets() {
+            dims.entry(d.as_str()).or_default().insert(o);
+        }
+    }
+    let offsets: Vec<(&str, Vec<u64>)> = dims
+        .into_iter()
+        .map(|(d, s)| (d, s.into_iter().collect()))
+        .collect();
+    let shape: Vec<usize> = offsets.iter().map(|(_, o)| o.len()).collect();
+    let cells: usize = shape.iter().product();
+    if cells != members.len() {
+        bail!(
+            Chunks,
+            "some expected chunks are missing for vars={} shape: ({}{}) len(inputs): {}",
+            vars_repr(vars),
+            shape
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            if shape.len() == 1 { "," } else { "" },
+            members.len()
+        );
+    }
+    let mut grid: Vec<Option<&Dataset>> = vec![None; cells];
+    for (key, ds) in &members {
+        let flat = offsets.iter().fold(0usize, |acc, (d, o)| {
+            acc * o.len() + o.binary_search(&key.offset_or_zero(d)).unwrap_or(0)
+        });
+        grid[flat] = Some(ds);
+    }
+    let grid: Vec<&Dataset> = grid.into_iter().collect::<Option<_>>().ok_or_else(|| {
+        ChunkError::Chunks(format!(
+            "some expected chunks are missing for vars={}",
+            vars_repr(vars)
+        ))
+    })?;
+    let key = Key::from_parts(
+        offsets.iter().map(|(d, o)| (*d, o[0])),
+        vars.map(|v| v.iter().cloned().collect::<Vec<_>>()),
+    );
+    let combined = combine_nested(
+        &grid,
+        &shape,
+        &offsets.iter().map(|(d, _)| *d).collect::<Vec<_>>(),
+    )
+    .map_err(|cause| combine_error(vars, &offsets, &grid, &shape, &cause))?;
+    Ok((key, combined))
+}
+
+fn combine_nested(
+    grid: &[&Dataset],
+    shape: &[usize],
+    dims: &[&str],
+) -> Result<Dataset, ChunkError> {
+    let mut level: Vec<Dataset> = grid.iter().map(|d| (*d).clone()).collect();
+    for (axis, dim) in dims.iter().enumerate().rev() {
+        let run = shape[axis];
+        level = level
+            .chunks(run)
+            .map(|row| Dataset::concat(&row.iter().collect::<Vec<_>>(), dim))
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(level.pop().unwrap_or_default())
+}
+
+fn combine_error(
+    vars: Option<&VarSet>,
+    offsets: &[(&str, Vec<u64>)],
+    grid: &[&Dataset],
+    shape: &[usize],
+    cause: &ChunkError,
+) -> ChunkError {
+    let offsets_repr = repr::dict(offsets.iter().map(|(d, o)| (*d, format!("{o:?}"))));
+    let mut msg = format!(
+        "combining nested dataset chunks for vars={} with offsets={offsets_repr} failed.",
+        vars_repr(vars)
+    );
+    for (axis, (dim, _)) in offsets.iter().enumerate() {
+        let stride: usize = shape[axis + 1..].iter().product();
+        let leading = (0..shape[axis]).map(|i| grid[i * stride]);
+        msg.push_str(&format!(
+            "\nLeading datasets along dimension {}:\n{}",
+            repr::quote(dim),
+            leading_reprs(leading)
+        ));
+    }
+    msg.push_str(&format!("\nCause: {cause}"));
+    ChunkError::Chunks(msg)
+}
+
+/// How [`consolidate_chunks_filled`] completes a group with missing chunks.
+#[derive(Debug, Clone)]
+pub struct FillMissing<'a> {
+    /// The full dataset's schema: sizes, dtypes, coordinates of fill chunks.
+    pub template: &'a Template,
+    /// The chunk grid of the inputs: which chunks are expected.
+    pub source_chunks: &'a ChunkGrid,
+    /// The extent of each consolidated chunk along the dimensions being
+    /// consolidated (as `ConsolidateChunks`' target); other dimensions are
+    /// not filled along.
+    pub target_chunks: &'a TargetChunks,
+    /// The value of missing elements: NaN (the default for floats and
+    /// datetimes), or any number for integer variables.
+    pub fill_value: f64,
+}
+
+/// Like [`consolidate_chunks`], but chunks that are missing from the
+/// expected grid are created filled with `fill.fill_value` rather than
+/// failing (an open request from xarray-beam's users: sparse inputs, failed
+/// downloads). The expected grid of each consolidated chunk is the part of
+/// `fill.source_chunks` inside the target chunk holding the group's first
+/// chunk.
+///
+/// ```
+/// use xbeam_chunk::{chunks::{consolidate_chunks_filled, FillMissing}, Array, Dataset, Template, Variable};
+/// use xbeam_key::{ChunkGrid, ChunkSpec, Key};
+///
+/// let full = Dataset::new().with_data_var("t", Variable::new(["time"], Array::from_1d(vec![0f32; 6]))?)?;
+/// let grid = ChunkGrid::new([("time", 6)], [("time", ChunkSpec::Size(2))])?;
+/// let chunk = full.isel([("time", 2..4)])?.map_f64(|_| 1.0)?;
+/// let out = consolidate_chunks_filled(
+///     vec![(Key::from_offsets([("time", 2)]), chunk)],
+///     &FillMissing { template: &Template::from(&full), source_chunks: &grid,
+///                    target_chunks: &[("time", ChunkSpec::Size(6))].into(), fill_value: f64::NAN },
+/// )?;
+/// let values = out[0].1.data_var("t")?.data().to_f64()?;
+/// assert!(values[[0]].is_nan() && values[[2]] == 1.0 && values[[5]].is_nan());
+/// # Ok::<(), xbeam_chunk::ChunkError>(())
+/// ```
+pub fn consolidate_chunks_filled(
+    inputs: impl IntoIterator<Item = Chunk>,
+    fill: &FillMissing<'_>,
+) -> Result<Vec<Chunk>, ChunkError> {
+    let mut inputs: Vec<Chunk> = inputs.into_iter().collect();
+    check_unique(&inputs)?;
+    let groups = group_by_vars(&inputs);
+    let mut filled = Vec::new();
+    for (vars, members) in &groups {
+        let keys: Vec<&Key> = members.iter().map(|&i| &inputs[i].0).collect();
+        let mut expected: Vec<(String, Vec<(u64, u64)>)> = Vec::new();
+        for dim in keys
+            .iter()
+            .flat_map(|k| k.offsets().keys())
+            .collect::<indexmap::IndexSet<_>>()
+        {
+            expected.push((dim.clone(), expected_chunks(dim, &keys, fill)?));
+        }
+        let present: HashSet<Vec<u64>> = keys
+            .iter()
+            .map(|k| expected.iter().map(|(d, _)| k.offset_or_zero(d)).collect())
+            .collect();
+        let total: usize = expected.iter().map(|(_, e)| e.len()).product();
+        for mut flat in 0..total {
+            let mut pick = vec![(0u64, 0u64); expected.len()];
+            for (i, (_, e)) in expected.iter().enumerate().rev() {
+                pick[i] = e[flat % e.len()];
+                flat /= e.len();
+            }
+            if present.contains(&pick.iter().map(|p| p.0).collect::<Vec<_>>()) {
+                continue;
+            }
+            let region: IndexMap<String, Range<u64>> = expected
+                .iter()
+                .zip(&pick)
+                .map(|((d, _), (o, n))| (d.clone(), *o..o + n))
+                .collect();
+            let key = Key::from_parts(
+                expected
+                    .iter()
+                    .zip(&pick)
+                    .map(|((d, _), (o, _))| (d.clone(), *o)),
+                vars.as_ref().map(|v| v.iter().cloned().collect::<Vec<_>>()),
+            );
+            filled.push((
+                key,
+                fill.template
+                    .fill_chunk(&region, vars.as_ref(), fill.fill_value)?,
+            ));
+        }
+    }
+    inputs.extend(filled);
+    consolidate_chunks(inputs)
+}
+
+/// The `(offset, size)` of each source chunk expected along `dim` in the
+/// consolidated chunk that holds `keys`.
+fn expected_chunks(
+    dim: &str,
+    keys: &[&Key],
+    fill: &FillMissing<'_>,
+) -> Result<Vec<(u64, u64)>, ChunkError> {
+    let sizes = fill.source_chunks.chunk_sizes(dim)?;
+    let starts = chunk_offsets(sizes);
+    let present: BTreeSet<u64> = keys.iter().map(|k| k.offset_or_zero(dim)).collect();
+    for &o in &present {
+        fill.source_chunks.chunk_index(dim, o)?;
+    }
+    let Some(spec) = fill.target_chunks.get(dim) else {
+        return Ok(present
+            .iter()
+            .map(|&o| (o, sizes[starts.binary_search(&o).unwrap_or(0)]))
+            .collect());
+    };
+    let first = *present.first().expect("a group has at least one chunk");
+    let start = spec.round_down(first);
+    let dim_size: u64 = sizes.iter().sum();
+    let target_sizes = spec.normalize(dim, dim_size)?;
+    let target_starts = chunk_offsets(&target_sizes);
+    let end = target_starts
+        .binary_search(&start)
+        .map_or(dim_size, |i| start + target_sizes[i]);
+    if let Some(outside) = present.iter().find(|&&o| o < start || o >= end) {
+        bail!(Chunks, "chunks to consolidate along {} span more than one target chunk: offset {outside} is outside {start}..{end}", repr::quote(dim));
+    }
+    Ok(starts
+        .iter()
+        .zip(sizes)
+        .filter(|(o, _)| (start..end).contains(*o))
+        .map(|(&o, &n)| (o, n))
+        .collect())
+}
+
+/// Consolidates chunks, then merges every variable into one chunk, as
+/// xarray-beam's `consolidate_fully`. The key has the union of offsets and
+/// the set of all data variables.
+pub fn consolidate_fully(inputs: impl IntoIterator<Item = Chunk>) -> Result<Chunk, ChunkError> {
+    let consolidated = consolidate_chunks(inputs)?;
+    let mut offsets: IndexMap<String, u64> = IndexMap::new();
+    for (key, chunk) in &consolidated {
+        for (d, &o) in key.offsets() {
+            match offsets.get(d) {
+                Some(&existing) if existing != o => bail!(
+                    Chunks,
+                    "consolidating chunks fully failed because chunk\n{chunk}\n has offsets {} that differ from {}",
+                    repr::dict(key.offsets().iter()),
+                    repr::dict(offsets.iter())
+                ),
+                _ => {
+                    offsets.insert(d.clone(), o);
+                }
+            }
+        }
+    }
+    let datasets: Vec<&Dataset> = consolidated.iter().map(|(_, d)| d).collect();
+    let all_vars: Vec<VarSet> = datasets
+        .iter()
+        .map(|d| d.data_vars().keys().cloned().collect())
+        .collect();
+    let merged = Dataset::merge(&datasets).map_err(|cause| {
+        ChunkError::Chunks(format!(
+            "merging dataset chunks with variables {} failed.\n{}\nCause: {cause}",
+            sets_repr(&all_vars),
+            leading_reprs(datasets.iter().copied())
+        ))
+    })?;
+    let names: VarSet = all_vars.into_iter().flatten().collect();
+    Ok((Key::from_parts(offsets, Some(names)), merged))
+}
+
+/// A list of sets as Python prints it: `[{'foo'}, {'bar'}]`.
+pub(crate) fn sets_repr(sets: &[VarSet]) -> String {
+    format!(
+        "[{}]",
+        sets.iter().map(repr::set).collect::<Vec<_>>().join(", ")
+    )
+}
+
+/// Consolidates `inputs`, then splits every result at `target` (xarray-beam's
+/// `in_memory_rechunk`; target dimensions must be chunk dimensions).
+pub fn in_memory_rechunk(
+    inputs: impl IntoIterator<Item = Chunk>,
+    target: &TargetChunks,
+) -> Result<Vec<Chunk>, ChunkError> {
+    let mut out = Vec::new();
+    for (key, ds) in consolidate_chunks(inputs)? {
+        out.extend(split_chunks(&key, &ds, target)?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,53 @@
+//! Pure, in-memory chunk operations with xarray-beam's semantics and error
+//! messages: split and consolidate chunks and variables, rechunk in memory,
+//! validate a chunk against its key.
+//!
+//! Beyond xarray-beam: chunk specs may be irregular
+//! ([`ChunkSpec::Sizes`], e.g. one chunk per calendar year), and
+//! [`consolidate_chunks_filled`] fills missing chunks instead of failing.
+
+use indexmap::IndexMap;
+use xbeam_key::{repr, ChunkSpec, Key, VarSet};
+
+use crate::display::indent;
+use crate::Dataset;
+
+mod consolidate;
+mod split;
+mod validate;
+mod variables;
+
+pub use consolidate::{
+    consolidate_chunks, consolidate_chunks_filled, consolidate_fully, in_memory_rechunk,
+    FillMissing,
+};
+pub use split::split_chunks;
+pub use validate::validate_chunk;
+pub use variables::{consolidate_variables, split_variables};
+
+/// A keyed chunk: where it sits, and its data.
+pub type Chunk = (Key, Dataset);
+
+/// Chunk specs by dimension name (xarray-beam's `target_chunks`).
+pub type TargetChunks = IndexMap<String, ChunkSpec>;
+
+/// `vars` as xarray-beam prints them in messages: `None` or a set.
+fn vars_repr(vars: Option<&VarSet>) -> String {
+    vars.map_or_else(|| "None".to_owned(), repr::set)
+}
+
+/// The reprs of the first two datasets, indented, with `...` when there are
+/// more (how xarray-beam shows what failed to combine).
+fn leading_reprs<'a>(datasets: impl IntoIterator<Item = &'a Dataset>) -> String {
+    let all: Vec<&Dataset> = datasets.into_iter().collect();
+    let mut text = all
+        .iter()
+        .take(2)
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    if all.len() > 2 {
+        text.push_str("\n...");
+    }
+    indent(&text, "  ")
+}

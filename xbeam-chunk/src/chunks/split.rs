@@ -1,0 +1,70 @@
+//! Splitting chunks at absolute chunk boundaries.
+
+use indexmap::IndexMap;
+use xbeam_key::repr;
+
+use super::{Chunk, TargetChunks};
+use crate::{ChunkError, Dataset};
+use xbeam_key::Key;
+
+/// Splits one chunk into pieces whose boundaries fall at the target chunk
+/// boundaries, measured in absolute offsets (so a chunk starting at 5 split
+/// by 3 gives pieces at 5, 6, 9).
+///
+/// Every target dimension must be a dimension of the chunk; each piece's key
+/// gains an offset for every target dimension. Pieces share the chunk's
+/// buffers (no copy). Dimensions are cut in target order, last fastest.
+///
+/// ```
+/// use xbeam_chunk::{chunks::split_chunks, Array, Dataset, Variable};
+/// use xbeam_key::{ChunkSpec, Key};
+///
+/// let ds = Dataset::new().with_data_var("foo", Variable::new(["x"], Array::from_1d(vec![0i64; 5]))?)?;
+/// let out = split_chunks(&Key::from_offsets([("x", 5)]), &ds, &[("x", ChunkSpec::Size(3))].into())?;
+/// let starts: Vec<u64> = out.iter().map(|(k, _)| k.offset_or_zero("x")).collect();
+/// assert_eq!(starts, [5, 6, 9]);
+/// # Ok::<(), xbeam_chunk::ChunkError>(())
+/// ```
+pub fn split_chunks(
+    key: &Key,
+    dataset: &Dataset,
+    target: &TargetChunks,
+) -> Result<Vec<Chunk>, ChunkError> {
+    let sizes = dataset.sizes();
+    let mut cuts: Vec<(&str, u64, Vec<(u64, u64)>)> = Vec::with_capacity(target.len());
+    for (dim, spec) in target {
+        let Some(&size) = sizes.get(dim) else {
+            return Err(ChunkError::Invalid(format!(
+                "target chunks name dimension {} which the chunk at {key} does not have: expected one of {}",
+                repr::quote(dim),
+                repr::tuple(sizes.keys())
+            )));
+        };
+        let start = key.offset_or_zero(dim);
+        cuts.push((dim.as_str(), start, spec.split_bounds(start, start + size)));
+    }
+    let total: usize = cuts.iter().map(|c| c.2.len()).product();
+    if total == 1 {
+        let key = cuts.iter().fold(key.clone(), |k, (dim, start, _)| {
+            k.with_offset(*dim, *start)
+        });
+        return Ok(vec![(key, dataset.clone())]);
+    }
+    let mut out = Vec::with_capacity(total);
+    for mut flat in 0..total {
+        let mut new_key = key.clone();
+        let mut ranges = IndexMap::with_capacity(cuts.len());
+        let mut picks = vec![0usize; cuts.len()];
+        for (i, c) in cuts.iter().enumerate().rev() {
+            picks[i] = flat % c.2.len();
+            flat /= c.2.len();
+        }
+        for ((dim, start, bounds), &p) in cuts.iter().zip(&picks) {
+            let (a, b) = bounds[p];
+            new_key = new_key.with_offset(*dim, a);
+            ranges.insert(*dim, a - start..b - start);
+        }
+        out.push((new_key, dataset.isel(ranges)?));
+    }
+    Ok(out)
+}
