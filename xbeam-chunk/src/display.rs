@@ -127,6 +127,17 @@ pub fn format_array_flat(array: &Array, max_width: usize) -> String {
     out
 }
 
+/// The dtype as NumPy's repr names it: strings are `<U{longest}`.
+fn repr_dtype(array: &Array) -> String {
+    match array {
+        Array::String(a) => format!(
+            "<U{}",
+            a.iter().map(|s| s.chars().count()).max().unwrap_or(0)
+        ),
+        other => other.dtype().name(),
+    }
+}
+
 fn col_width<'a>(names: impl Iterator<Item = &'a String>) -> usize {
     names.map(|n| n.chars().count()).max().unwrap_or(0).max(7) + 6
 }
@@ -325,7 +336,7 @@ impl fmt::Display for Variable {
     /// ```
     /// use xbeam_chunk::{Array, Variable};
     /// let v = Variable::new(["x"], Array::from_1d(vec![0.5f64, 1.0]))?.with_attr("units", "m");
-    /// assert_eq!(v.to_string(), "<xbeam.Variable (x: 2)> Size: 16B\n0.5 1.0\nAttributes:\n    units:   m");
+    /// assert_eq!(v.to_string(), "<xbeam.Variable (x: 2)> Size: 16B\n0.5 1.0\nAttributes:\n    units:    m");
     /// # Ok::<(), xbeam_chunk::ChunkError>(())
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -89,9 +89,10 @@ impl DType {
         self == DType::Bool || self.is_integer() || self.is_float()
     }
 
-    /// The NumPy name (`float32`, `int16`, `datetime64[ns]`, `<U0` style
-    /// strings are shown as `<U`); non-standard calendars print their unit and
-    /// calendar, since NumPy has no such type.
+    /// The NumPy name (`float32`, `int16`, `datetime64[ns]`); strings are
+    /// `str` (reprs show NumPy's `<U{n}` with the longest length);
+    /// non-standard calendars print their unit and calendar, since NumPy has
+    /// no such type.
     pub fn name(self) -> String {
         match self {
             DType::Bool => "bool".into(),
@@ -112,7 +113,7 @@ impl DType {
                 format!("datetime[{}, {}]", unit.numpy_code(), cal.name())
             }
             DType::TimeDelta(unit) => format!("timedelta64[{}]", unit.numpy_code()),
-            DType::String => "<U".into(),
+            DType::String => "str".into(),
         }
     }
 }

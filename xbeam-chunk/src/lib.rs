@@ -15,7 +15,7 @@
 //!     .with_data_var("foo", Variable::new(["x"], Array::from_1d((0..10i64).collect()))?)?;
 //!
 //! // Split one chunk at multiples of 4, then put it back together.
-//! let pieces = chunks::split_chunks(&Key::new(), &ds, &[("x", ChunkSpec::Size(4))].into())?;
+//! let pieces = chunks::split_chunks(&Key::new(), &ds, &chunks::target_chunks([("x", ChunkSpec::Size(4))]))?;
 //! let keys: Vec<String> = pieces.iter().map(|(k, _)| k.to_string()).collect();
 //! assert_eq!(keys, ["Key(offsets={'x': 0})", "Key(offsets={'x': 4})", "Key(offsets={'x': 8})"]);
 //!

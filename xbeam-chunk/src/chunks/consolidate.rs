@@ -205,7 +205,7 @@ pub struct FillMissing<'a> {
 /// chunk.
 ///
 /// ```
-/// use xbeam_chunk::{chunks::{consolidate_chunks_filled, FillMissing}, Array, Dataset, Template, Variable};
+/// use xbeam_chunk::{chunks::{consolidate_chunks_filled, target_chunks, FillMissing}, Array, Dataset, Template, Variable};
 /// use xbeam_key::{ChunkGrid, ChunkSpec, Key};
 ///
 /// let full = Dataset::new().with_data_var("t", Variable::new(["time"], Array::from_1d(vec![0f32; 6]))?)?;
@@ -214,7 +214,7 @@ pub struct FillMissing<'a> {
 /// let out = consolidate_chunks_filled(
 ///     vec![(Key::from_offsets([("time", 2)]), chunk)],
 ///     &FillMissing { template: &Template::from(&full), source_chunks: &grid,
-///                    target_chunks: &[("time", ChunkSpec::Size(6))].into(), fill_value: f64::NAN },
+///                    target_chunks: &target_chunks([("time", ChunkSpec::Size(6))]), fill_value: f64::NAN },
 /// )?;
 /// let values = out[0].1.data_var("t")?.data().to_f64()?;
 /// assert!(values[[0]].is_nan() && values[[2]] == 1.0 && values[[5]].is_nan());
@@ -368,5 +368,54 @@ pub fn in_memory_rechunk(
     for (key, ds) in consolidate_chunks(inputs)? {
         out.extend(split_chunks(&key, &ds, target)?);
     }
+    Ok(out)
+}
+
+/// The key a chunk is grouped under by `ConsolidateChunks`: each offset
+/// rounded down to the start of its target chunk (dimensions without a
+/// target keep their offset), vars kept.
+///
+/// ```
+/// use xbeam_chunk::chunks::{rounded_key, target_chunks};
+/// use xbeam_key::{ChunkSpec, Key};
+/// let key = Key::from_offsets([("x", 25), ("y", 7)]);
+/// let target = target_chunks([("x", ChunkSpec::Size(10))]);
+/// assert_eq!(rounded_key(&key, &target), Key::from_offsets([("x", 20), ("y", 7)]));
+/// ```
+pub fn rounded_key(key: &Key, target: &TargetChunks) -> Key {
+    key.offsets()
+        .iter()
+        .fold(key.clone(), |k, (d, &o)| match target.get(d) {
+            Some(spec) => k.with_offset(d.clone(), spec.round_down(o)),
+            None => k,
+        })
+}
+
+/// Consolidates chunks into target-sized chunks in memory, as xarray-beam's
+/// `ConsolidateChunks` transform does across a pipeline: group by
+/// [`rounded_key`], then [`consolidate_chunks`] each group. Each group must
+/// contain the chunk that starts its target chunk (upstream asserts this;
+/// here it is an error that names both keys). Output is sorted by key.
+pub fn consolidate_chunks_to(
+    inputs: impl IntoIterator<Item = Chunk>,
+    target: &TargetChunks,
+) -> Result<Vec<Chunk>, ChunkError> {
+    let mut groups: IndexMap<Key, Vec<Chunk>> = IndexMap::new();
+    for (key, ds) in inputs {
+        groups
+            .entry(rounded_key(&key, target))
+            .or_default()
+            .push((key, ds));
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (rounded, group) in groups {
+        for (key, ds) in consolidate_chunks(group)? {
+            if key != rounded {
+                bail!(Chunks, "consolidated chunk has key {key}, but its group expected {rounded}: the chunk that starts the target chunk is missing");
+            }
+            out.push((key, ds));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }

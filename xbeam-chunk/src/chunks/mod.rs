@@ -14,14 +14,16 @@ use crate::Dataset;
 
 mod consolidate;
 mod split;
+mod to_chunks;
 mod validate;
 mod variables;
 
 pub use consolidate::{
-    consolidate_chunks, consolidate_chunks_filled, consolidate_fully, in_memory_rechunk,
-    FillMissing,
+    consolidate_chunks, consolidate_chunks_filled, consolidate_chunks_to, consolidate_fully,
+    in_memory_rechunk, rounded_key, FillMissing,
 };
 pub use split::split_chunks;
+pub use to_chunks::DatasetChunks;
 pub use validate::validate_chunk;
 pub use variables::{consolidate_variables, split_variables};
 
@@ -30,6 +32,20 @@ pub type Chunk = (Key, Dataset);
 
 /// Chunk specs by dimension name (xarray-beam's `target_chunks`).
 pub type TargetChunks = IndexMap<String, ChunkSpec>;
+
+/// Builds [`TargetChunks`] from `(dimension, spec)` pairs.
+///
+/// ```
+/// use xbeam_chunk::chunks::target_chunks;
+/// use xbeam_key::ChunkSpec;
+/// let t = target_chunks([("time", ChunkSpec::Size(24)), ("lat", ChunkSpec::Full)]);
+/// assert_eq!(t["time"], ChunkSpec::Size(24));
+/// ```
+pub fn target_chunks<S: Into<String>>(
+    specs: impl IntoIterator<Item = (S, ChunkSpec)>,
+) -> TargetChunks {
+    specs.into_iter().map(|(d, s)| (d.into(), s)).collect()
+}
 
 /// `vars` as xarray-beam prints them in messages: `None` or a set.
 fn vars_repr(vars: Option<&VarSet>) -> String {

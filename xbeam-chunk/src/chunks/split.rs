@@ -16,11 +16,11 @@ use xbeam_key::Key;
 /// buffers (no copy). Dimensions are cut in target order, last fastest.
 ///
 /// ```
-/// use xbeam_chunk::{chunks::split_chunks, Array, Dataset, Variable};
+/// use xbeam_chunk::{chunks::{split_chunks, target_chunks}, Array, Dataset, Variable};
 /// use xbeam_key::{ChunkSpec, Key};
 ///
 /// let ds = Dataset::new().with_data_var("foo", Variable::new(["x"], Array::from_1d(vec![0i64; 5]))?)?;
-/// let out = split_chunks(&Key::from_offsets([("x", 5)]), &ds, &[("x", ChunkSpec::Size(3))].into())?;
+/// let out = split_chunks(&Key::from_offsets([("x", 5)]), &ds, &target_chunks([("x", ChunkSpec::Size(3))]))?;
 /// let starts: Vec<u64> = out.iter().map(|(k, _)| k.offset_or_zero("x")).collect();
 /// assert_eq!(starts, [5, 6, 9]);
 /// # Ok::<(), xbeam_chunk::ChunkError>(())

@@ -1,0 +1,54 @@
+//! Builders shared by the tests.
+
+use xbeam_chunk::{chunks::Chunk, Array, Dataset, Element, Variable};
+use xbeam_key::Key;
+
+/// `name(dims) = values` with the given shape.
+pub(crate) fn var<T: Element>(dims: &[&str], shape: &[usize], values: Vec<T>) -> Variable {
+    Variable::new(
+        dims.iter().copied(),
+        Array::from_vec(shape.to_vec(), values).unwrap(),
+    )
+    .unwrap()
+}
+
+/// A dataset with one 1-D int64 variable `foo(x)`.
+pub(crate) fn foo_x(values: impl IntoIterator<Item = i64>) -> Dataset {
+    let v: Vec<i64> = values.into_iter().collect();
+    let n = v.len();
+    Dataset::new()
+        .with_data_var("foo", var(&["x"], &[n], v))
+        .unwrap()
+}
+
+/// A dataset with data variables given as `(name, dims, shape, values)`.
+pub(crate) fn dataset(vars: &[(&str, &[&str], &[usize], Vec<i64>)]) -> Dataset {
+    let mut ds = Dataset::new();
+    for (name, dims, shape, values) in vars {
+        ds.insert_data_var(*name, var(dims, shape, values.clone()))
+            .unwrap();
+    }
+    ds
+}
+
+/// A key with offsets and optional vars.
+pub(crate) fn key(offsets: &[(&str, u64)], vars: Option<&[&str]>) -> Key {
+    Key::from_parts(offsets.iter().copied(), vars.map(|v| v.iter().copied()))
+}
+
+/// The int64 values of data variable `name`, flattened.
+pub(crate) fn values(ds: &Dataset, name: &str) -> Vec<i64> {
+    ds.data_var(name)
+        .unwrap()
+        .data()
+        .as_view::<i64>()
+        .unwrap()
+        .iter()
+        .copied()
+        .collect()
+}
+
+/// Keys of chunks as strings, for compact assertions.
+pub(crate) fn keys(chunks: &[Chunk]) -> Vec<String> {
+    chunks.iter().map(|(k, _)| k.to_string()).collect()
+}

@@ -1,0 +1,9 @@
+//! Integration tests of xbeam-chunk: xarray-beam conformance cases, the data
+//! model, serde, `Display` snapshots and property tests.
+
+mod common;
+mod conformance;
+mod display;
+mod model;
+mod props;
+mod wire;
