@@ -157,7 +157,11 @@ impl Reduction {
 
 impl Array {
     /// An array of `shape` from elements in C (row-major) order.
-    pub fn from_vec<T: Element>(shape: Vec<usize>, data: Vec<T>) -> Result<Array, ChunkError> {
+    pub fn from_vec<T: Element>(
+        shape: impl Into<Vec<usize>>,
+        data: Vec<T>,
+    ) -> Result<Array, ChunkError> {
+        let shape: Vec<usize> = shape.into();
         let n = data.len();
         ArrayD::from_shape_vec(IxDyn(&shape), data)
             .map(Array::from)

@@ -393,7 +393,7 @@ impl Dataset {
             .iter()
             .map(|n| Ok((n.as_ref().to_owned(), self.data_var(n.as_ref())?.clone())))
             .collect::<Result<_, ChunkError>>()?;
-        let dims: IndexSet<&String> = data_vars.values().flat_map(|v| v.dims()).collect();
+        let dims: IndexSet<&String> = data_vars.values().flat_map(Variable::dims).collect();
         let coords = self
             .coords
             .iter()

@@ -192,13 +192,16 @@ fn attrs_section(f: &mut fmt::Formatter<'_>, attrs: &Attrs) -> fmt::Result {
     Ok(())
 }
 
+/// A data variable's line: name, dims, dtype, bytes, values (if any).
+type VarLine<'a> = (String, Vec<String>, String, usize, Option<&'a Array>);
+
 /// What the dataset and template reprs share.
 struct Summary<'a> {
     kind: &'a str,
     nbytes: usize,
     sizes: indexmap::IndexMap<String, u64>,
     coords: Vec<(&'a String, &'a Variable)>,
-    data_vars: Vec<(String, Vec<String>, String, usize, Option<&'a Array>)>,
+    data_vars: Vec<VarLine<'a>>,
     attrs: &'a Attrs,
 }
 
@@ -229,7 +232,7 @@ impl fmt::Display for Summary<'_> {
                 let line = summarize(
                     name,
                     v.dims(),
-                    &v.dtype().name(),
+                    &repr_dtype(v.data()),
                     v.nbytes(),
                     Some(v.data()),
                     width,
@@ -292,7 +295,7 @@ impl fmt::Display for Dataset {
                     (
                         n.clone(),
                         v.dims().to_vec(),
-                        v.dtype().name(),
+                        repr_dtype(v.data()),
                         v.nbytes(),
                         Some(v.data()),
                     )

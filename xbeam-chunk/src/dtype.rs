@@ -165,6 +165,7 @@ macro_rules! int_element {
                 Array::$d(data)
             }
             fn to_f64(&self) -> Option<f64> {
+                #[allow(clippy::cast_lossless)]
                 Some(*self as f64)
             }
             fn from_f64(v: f64) -> Option<Self> {

@@ -129,10 +129,7 @@ impl ChunkSpec {
         }
         let mut cuts: Vec<u64> = match self {
             ChunkSpec::Full | ChunkSpec::Size(0) => Vec::new(),
-            ChunkSpec::Size(c) => (start / c + 1..)
-                .map(|i| i * c)
-                .take_while(|&b| b < stop)
-                .collect(),
+            ChunkSpec::Size(c) => (start / c + 1..=(stop - 1) / c).map(|i| i * c).collect(),
             ChunkSpec::Sizes(sizes) => chunk_offsets(sizes)
                 .into_iter()
                 .filter(|&b| b > start && b < stop)

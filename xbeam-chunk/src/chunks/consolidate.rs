@@ -1,6 +1,7 @@
 //! Consolidating chunks into larger ones, optionally filling missing ones.
 
 use std::collections::{BTreeSet, HashSet};
+use std::fmt::Write as _;
 use std::ops::Range;
 
 use indexmap::IndexMap;
@@ -63,7 +64,10 @@ pub fn consolidate_chunks(
     groups
         .iter()
         .map(|(vars, members)| {
-            combine_group(vars.as_ref(), members.iter().map(|&i| &inputs[i]).collect())
+            combine_group(
+                vars.as_ref(),
+                &members.iter().map(|&i| &inputs[i]).collect::<Vec<_>>(),
+            )
         })
         .collect()
 }
@@ -87,9 +91,9 @@ fn group_by_vars(inputs: &[Chunk]) -> IndexMap<Option<VarSet>, Vec<usize>> {
 
 /// Places one vars-group's chunks in an N-d grid and concatenates it,
 /// last dimension first.
-fn combine_group(vars: Option<&VarSet>, members: Vec<&Chunk>) -> Result<Chunk, ChunkError> {
+fn combine_group(vars: Option<&VarSet>, members: &[&Chunk]) -> Result<Chunk, ChunkError> {
     let mut dims: IndexMap<&str, BTreeSet<u64>> = IndexMap::new();
-    for (key, _) in &members {
+    for (key, _) in members {
         for (d, &o) in key.offsets() {
             dims.entry(d.as_str()).or_default().insert(o);
         }
@@ -115,7 +119,7 @@ fn combine_group(vars: Option<&VarSet>, members: Vec<&Chunk>) -> Result<Chunk, C
         );
     }
     let mut grid: Vec<Option<&Dataset>> = vec![None; cells];
-    for (key, ds) in &members {
+    for (key, ds) in members {
         let flat = offsets.iter().fold(0usize, |acc, (d, o)| {
             acc * o.len() + o.binary_search(&key.offset_or_zero(d)).unwrap_or(0)
         });
@@ -171,13 +175,14 @@ fn combine_error(
     for (axis, (dim, _)) in offsets.iter().enumerate() {
         let stride: usize = shape[axis + 1..].iter().product();
         let leading = (0..shape[axis]).map(|i| grid[i * stride]);
-        msg.push_str(&format!(
+        let _ = write!(
+            msg,
             "\nLeading datasets along dimension {}:\n{}",
             repr::quote(dim),
             leading_reprs(leading)
-        ));
+        );
     }
-    msg.push_str(&format!("\nCause: {cause}"));
+    let _ = write!(msg, "\nCause: {cause}");
     ChunkError::Chunks(msg)
 }
 

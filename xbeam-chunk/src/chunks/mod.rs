@@ -59,7 +59,7 @@ fn leading_reprs<'a>(datasets: impl IntoIterator<Item = &'a Dataset>) -> String 
     let mut text = all
         .iter()
         .take(2)
-        .map(|d| d.to_string())
+        .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("\n");
     if all.len() > 2 {

@@ -7,6 +7,8 @@ use super::{Chunk, TargetChunks};
 use crate::{ChunkError, Dataset};
 use xbeam_key::Key;
 
+type Cut<'a> = (&'a str, u64, Vec<(u64, u64)>);
+
 /// Splits one chunk into pieces whose boundaries fall at the target chunk
 /// boundaries, measured in absolute offsets (so a chunk starting at 5 split
 /// by 3 gives pieces at 5, 6, 9).
@@ -31,7 +33,8 @@ pub fn split_chunks(
     target: &TargetChunks,
 ) -> Result<Vec<Chunk>, ChunkError> {
     let sizes = dataset.sizes();
-    let mut cuts: Vec<(&str, u64, Vec<(u64, u64)>)> = Vec::with_capacity(target.len());
+    // (dimension, the chunk's start along it, the pieces' absolute bounds)
+    let mut cuts: Vec<Cut<'_>> = Vec::with_capacity(target.len());
     for (dim, spec) in target {
         let Some(&size) = sizes.get(dim) else {
             return Err(ChunkError::Invalid(format!(

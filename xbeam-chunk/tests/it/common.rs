@@ -22,7 +22,10 @@ pub(crate) fn foo_x(values: impl IntoIterator<Item = i64>) -> Dataset {
 }
 
 /// A dataset with data variables given as `(name, dims, shape, values)`.
-pub(crate) fn dataset(vars: &[(&str, &[&str], &[usize], Vec<i64>)]) -> Dataset {
+/// `(name, dims, shape, values)` of an int64 variable.
+pub(crate) type VarSpec<'a> = (&'a str, &'a [&'a str], &'a [usize], Vec<i64>);
+
+pub(crate) fn dataset(vars: &[VarSpec<'_>]) -> Dataset {
     let mut ds = Dataset::new();
     for (name, dims, shape, values) in vars {
         ds.insert_data_var(*name, var(dims, shape, values.clone()))

@@ -76,7 +76,7 @@ fn small_reprs() {
         .unwrap()
         .with_data_var(
             "x64",
-            Variable::new(["city"], Array::from_1d(vec![0.123456f64, f64::NAN])).unwrap(),
+            Variable::new(["city"], Array::from_1d(vec![0.123_456_f64, f64::NAN])).unwrap(),
         )
         .unwrap()
         .with_data_var(
