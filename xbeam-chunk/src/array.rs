@@ -354,7 +354,13 @@ impl Array {
     /// The same values in a contiguous row-major buffer (no copy when the
     /// buffer already is).
     pub fn to_standard_layout(&self) -> Array {
-        map_array!(self, a => if a.is_standard_layout() { a.clone() } else { a.as_standard_layout().into_owned().into_shared() })
+        map_array!(self, a => if a.is_standard_layout() {
+            a.clone()
+        } else {
+            let mut values = Vec::with_capacity(a.len());
+            extend_row_major(&mut values, a.view());
+            ArrayD::from_shape_vec(a.raw_dim(), values).expect("one value per element").into_shared()
+        })
     }
 
     /// Concatenates arrays of one dtype along `axis`; other axes must agree.
@@ -363,33 +369,57 @@ impl Array {
             bail!(Invalid, "cannot concatenate zero arrays")
         };
         first.check_axis(axis)?;
-        for other in &arrays[1..] {
+        let mut grid = vec![1; first.ndim()];
+        grid[axis] = arrays.len();
+        Array::assemble(&grid, arrays)
+    }
+
+    /// Assembles a grid of blocks into one array in a single pass: `pieces`
+    /// are in C order over `grid`, which has one entry per array axis (the
+    /// number of blocks along it). Blocks in the same grid row must agree in
+    /// size along the other axes, and all must share a dtype.
+    ///
+    /// ```
+    /// use xbeam_chunk::Array;
+    /// let block = |v: i32| Array::from_vec(vec![1, 2], vec![v, v]).unwrap();
+    /// let (a, b, c, d) = (block(1), block(2), block(3), block(4));
+    /// let whole = Array::assemble(&[2, 2], &[&a, &b, &c, &d])?;
+    /// assert_eq!(whole.shape(), &[2, 4]);
+    /// assert_eq!(whole.as_view::<i32>()?.iter().copied().collect::<Vec<_>>(), [1, 1, 2, 2, 3, 3, 4, 4]);
+    /// # Ok::<(), xbeam_chunk::ChunkError>(())
+    /// ```
+    pub fn assemble(grid: &[usize], pieces: &[&Array]) -> Result<Array, ChunkError> {
+        let cells: usize = grid.iter().product();
+        ensure!(
+            cells == pieces.len() && cells > 0,
+            Invalid,
+            "expected {cells} blocks for a grid of {grid:?}, found {}",
+            pieces.len()
+        );
+        let first = pieces[0];
+        for p in pieces {
             ensure!(
-                other.dtype() == first.dtype(),
+                p.dtype() == first.dtype(),
                 Mismatch,
                 "cannot concatenate arrays of {} and {}",
                 first.dtype(),
-                other.dtype()
+                p.dtype()
             );
-            let (s0, s1) = (first.shape(), other.shape());
-            let agree = s0.len() == s1.len()
-                && s0
-                    .iter()
-                    .zip(s1)
-                    .enumerate()
-                    .all(|(i, (a, b))| i == axis || a == b);
             ensure!(
-                agree,
+                p.ndim() == grid.len(),
                 Shape,
-                "cannot concatenate arrays of shapes {s0:?} and {s1:?} along axis {axis}"
+                "cannot assemble a block of shape {:?} into a grid of {} axes",
+                p.shape(),
+                grid.len()
             );
         }
-        if arrays.len() == 1 {
-            return Ok((*first).clone());
+        let block_sizes = block_sizes(grid, pieces)?;
+        if pieces.len() == 1 {
+            return Ok(first.clone());
         }
-        Ok(map_array!(*first, a => {
-            let views: Vec<_> = arrays.iter().map(|x| same_type(x, a).view()).collect();
-            ndarray::concatenate(Axis(axis), &views).expect("shapes checked above").into_shared()
+        Ok(map_array!(first, a => {
+            let views: Vec<_> = pieces.iter().map(|x| same_type(x, a).view()).collect();
+            assemble_row_major(grid, &block_sizes, &views).into_shared()
         }))
     }
 
@@ -585,6 +615,122 @@ impl Array {
         );
         Ok(())
     }
+}
+
+/// Appends the elements of `view` in row-major order, copying whole
+/// contiguous rows at a time (ndarray's own copy of a strided dynamic-rank
+/// view goes element by element, an order of magnitude slower).
+fn extend_row_major<T: Clone>(out: &mut Vec<T>, view: ArrayViewD<'_, T>) {
+    if let Some(s) = view.as_slice() {
+        out.extend_from_slice(s);
+        return;
+    }
+    match view.ndim() {
+        0 | 1 => out.extend(view.iter().cloned()),
+        2 => {
+            let view = view
+                .into_dimensionality::<ndarray::Ix2>()
+                .expect("ndim is 2");
+            for row in view.rows() {
+                match row.as_slice() {
+                    Some(s) => out.extend_from_slice(s),
+                    None => out.extend(row.iter().cloned()),
+                }
+            }
+        }
+        _ => {
+            for sub in view.outer_iter() {
+                extend_row_major(out, sub);
+            }
+        }
+    }
+}
+
+/// The size of each block along each axis, checking that blocks in the
+/// same grid row agree.
+fn block_sizes(grid: &[usize], pieces: &[&Array]) -> Result<Vec<Vec<usize>>, ChunkError> {
+    let strides: Vec<usize> = (0..grid.len())
+        .map(|a| grid[a + 1..].iter().product())
+        .collect();
+    let sizes: Vec<Vec<usize>> = (0..grid.len())
+        .map(|a| {
+            (0..grid[a])
+                .map(|g| pieces[g * strides[a]].shape()[a])
+                .collect()
+        })
+        .collect();
+    for (flat, p) in pieces.iter().enumerate() {
+        for a in 0..grid.len() {
+            let g = flat / strides[a] % grid[a];
+            if p.shape()[a] != sizes[a][g] {
+                let reference = pieces[g * strides[a]].shape();
+                bail!(Shape, "cannot concatenate arrays of shapes {reference:?} and {:?}: they differ along axis {a}", p.shape());
+            }
+        }
+    }
+    Ok(sizes)
+}
+
+/// Writes a grid of blocks into a new row-major array, one output row (the
+/// last axis) at a time, copying each block's contiguous row segments.
+fn assemble_row_major<T: Clone>(
+    grid: &[usize],
+    block_sizes: &[Vec<usize>],
+    views: &[ArrayViewD<'_, T>],
+) -> ArrayD<T> {
+    let ndim = grid.len();
+    let shape: Vec<usize> = block_sizes.iter().map(|s| s.iter().sum()).collect();
+    let contiguous: Vec<std::borrow::Cow<'_, [T]>> = views
+        .iter()
+        .map(|v| match v.as_slice() {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None => {
+                let mut owned = Vec::with_capacity(v.len());
+                extend_row_major(&mut owned, v.view());
+                std::borrow::Cow::Owned(owned)
+            }
+        })
+        .collect();
+    let mut out = Vec::with_capacity(shape.iter().product());
+    if ndim == 0 {
+        out.extend_from_slice(&contiguous[0]);
+        return ArrayD::from_shape_vec(IxDyn(&shape), out).expect("one value");
+    }
+    // For every output coordinate along each outer axis: (block index, index within the block).
+    let locate: Vec<Vec<(usize, usize)>> = block_sizes[..ndim - 1]
+        .iter()
+        .map(|sizes| {
+            sizes
+                .iter()
+                .enumerate()
+                .flat_map(|(g, &n)| (0..n).map(move |l| (g, l)))
+                .collect()
+        })
+        .collect();
+    let grid_strides: Vec<usize> = (0..ndim).map(|a| grid[a + 1..].iter().product()).collect();
+    let rows: usize = shape[..ndim - 1].iter().product();
+    let mut coord = vec![0usize; ndim - 1];
+    for _ in 0..rows {
+        let mut block_flat = 0;
+        let mut local_row = 0;
+        for a in 0..ndim - 1 {
+            let (g, l) = locate[a][coord[a]];
+            block_flat += g * grid_strides[a];
+            local_row = local_row * block_sizes[a][g] + l;
+        }
+        for (g, &width) in block_sizes[ndim - 1].iter().enumerate() {
+            let start = local_row * width;
+            out.extend_from_slice(&contiguous[block_flat + g][start..start + width]);
+        }
+        for a in (0..ndim - 1).rev() {
+            coord[a] += 1;
+            if coord[a] < shape[a] {
+                break;
+            }
+            coord[a] = 0;
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(&shape), out).expect("blocks fill the assembled shape")
 }
 
 fn element_dtype<T: Element>(_: &ArrayData<T>) -> DType {

@@ -518,53 +518,58 @@ impl Dataset {
     /// with `dim` are concatenated, all others must be equal across the
     /// datasets; attributes come from the first.
     pub fn concat(datasets: &[&Dataset], dim: &str) -> Result<Dataset, ChunkError> {
-        let Some(first) = datasets.first() else {
-            bail!(Invalid, "cannot concatenate zero datasets")
-        };
-        if datasets.len() == 1 {
-            return Ok((*first).clone());
+        Dataset::combine_nested(datasets, &[datasets.len()], &[dim])
+    }
+
+    /// Combines a grid of datasets in one pass (xarray's `combine_nested`
+    /// with `data_vars='minimal', coords='minimal', join='exact',
+    /// combine_attrs='override'`): `grid` is in C order over `dims`, with
+    /// `shape[i]` datasets along `dims[i]`. Each variable is assembled along
+    /// the grid dimensions it has (one copy, whatever the number of
+    /// dimensions); along the others its pieces must be equal. Variables may
+    /// come in different dimension orders; the first's order wins.
+    pub fn combine_nested(
+        grid: &[&Dataset],
+        shape: &[usize],
+        dims: &[&str],
+    ) -> Result<Dataset, ChunkError> {
+        let cells: usize = shape.iter().product();
+        ensure!(
+            dims.len() == shape.len() && cells == grid.len() && cells > 0,
+            Invalid,
+            "expected {cells} datasets for a grid of {shape:?} over {}, found {}",
+            repr::tuple(dims),
+            grid.len()
+        );
+        let first = grid[0];
+        if grid.len() == 1 {
+            return Ok(first.clone());
         }
-        let combine = |get: fn(&Dataset) -> &Variables,
-                       kind: &str|
-         -> Result<Variables, ChunkError> {
-            let names = get(first);
-            for ds in &datasets[1..] {
-                let (a, b): (IndexSet<&String>, IndexSet<&String>) =
-                    (names.keys().collect(), get(ds).keys().collect());
-                ensure!(
-                    a == b,
-                    Mismatch,
-                    "cannot concatenate datasets with different {kind}: {} vs {}",
-                    repr::tuple(a.iter()),
-                    repr::tuple(b.iter())
-                );
-            }
-            names
-                .iter()
-                .map(|(name, v)| {
-                    let all: Vec<&Variable> = datasets.iter().map(|ds| &get(ds)[name]).collect();
-                    if v.axis(dim).is_some() {
-                        return Ok((
-                            name.clone(),
-                            Variable::concat(dim, &all).map_err(|e| {
-                                ChunkError::Mismatch(format!("variable {}: {e}", repr::quote(name)))
-                            })?,
-                        ));
-                    }
-                    if let Some(other) = all.iter().find(|o| !o.equals(v)) {
-                        bail!(
-                            Mismatch,
-                            "{kind} {} without dimension {} differs between datasets: {:?} vs {:?}",
-                            repr::quote(name),
-                            repr::quote(dim),
-                            v,
-                            other
-                        );
-                    }
-                    Ok((name.clone(), v.clone()))
-                })
-                .collect()
-        };
+        let strides: Vec<usize> = (0..shape.len())
+            .map(|a| shape[a + 1..].iter().product())
+            .collect();
+        let combine =
+            |get: fn(&Dataset) -> &Variables, kind: &str| -> Result<Variables, ChunkError> {
+                let names: IndexSet<&String> = get(first).keys().collect();
+                for ds in &grid[1..] {
+                    let other: IndexSet<&String> = get(ds).keys().collect();
+                    ensure!(
+                        names == other,
+                        Mismatch,
+                        "cannot concatenate datasets with different {kind}: {} vs {}",
+                        repr::tuple(names.iter()),
+                        repr::tuple(other.iter())
+                    );
+                }
+                get(first)
+                    .iter()
+                    .map(|(name, v)| {
+                        let all: Vec<&Variable> = grid.iter().map(|ds| &get(ds)[name]).collect();
+                        combine_variable(name, kind, v, &all, shape, dims, &strides)
+                            .map(|c| (name.clone(), c))
+                    })
+                    .collect()
+            };
         let coords = combine(|d| &d.coords, "coordinates")?;
         let data_vars = combine(|d| &d.data_vars, "data variables")?;
         Dataset::from_parts(data_vars, coords, first.attrs.clone())
@@ -648,6 +653,66 @@ impl Dataset {
         self.map_vars(|v| v.with_data(v.data().to_standard_layout()))
             .expect("layout does not change shapes")
     }
+}
+
+/// One variable of [`Dataset::combine_nested`]: check the pieces along grid
+/// dimensions it lacks are equal, then assemble it along the ones it has.
+fn combine_variable(
+    name: &str,
+    kind: &str,
+    first: &Variable,
+    all: &[&Variable],
+    shape: &[usize],
+    dims: &[&str],
+    strides: &[usize],
+) -> Result<Variable, ChunkError> {
+    for (a, dim) in dims.iter().enumerate() {
+        if first.axis(dim).is_some() || shape[a] == 1 {
+            continue;
+        }
+        for (flat, piece) in all.iter().enumerate() {
+            let base = all[flat - flat / strides[a] % shape[a] * strides[a]];
+            if !piece.equals(base) {
+                bail!(Mismatch, "{kind} {} without dimension {} differs between datasets: {base:?} vs {piece:?}", repr::quote(name), repr::quote(dim));
+            }
+        }
+    }
+    // The variable's own block grid, in its dimension order.
+    let var_axes: Vec<Option<usize>> = first
+        .dims()
+        .iter()
+        .map(|d| dims.iter().position(|g| g == d))
+        .collect();
+    let var_grid: Vec<usize> = var_axes.iter().map(|a| a.map_or(1, |a| shape[a])).collect();
+    let mut blocks = Vec::with_capacity(var_grid.iter().product());
+    for mut cell in 0..var_grid.iter().product::<usize>() {
+        let mut flat = 0;
+        for (k, axis) in var_axes.iter().enumerate().rev() {
+            let i = cell % var_grid[k];
+            cell /= var_grid[k];
+            if let Some(a) = axis {
+                flat += i * strides[*a];
+            }
+        }
+        let piece = all[flat];
+        let mut theirs = piece.dims().to_vec();
+        let mut ours = first.dims().to_vec();
+        theirs.sort();
+        ours.sort();
+        ensure!(
+            theirs == ours,
+            Mismatch,
+            "cannot concatenate variable {} with dims {} and {}",
+            repr::quote(name),
+            repr::tuple(first.dims()),
+            repr::tuple(piece.dims())
+        );
+        blocks.push(piece.transpose(first.dims())?.data().clone());
+    }
+    let refs: Vec<&Array> = blocks.iter().collect();
+    let data = Array::assemble(&var_grid, &refs)
+        .map_err(|e| ChunkError::Mismatch(format!("variable {}: {e}", repr::quote(name))))?;
+    Ok(first.with_assembled_data(data))
 }
 
 /// Comparable keys of a coordinate's labels.

@@ -41,8 +41,8 @@ pub use array::{Array, ArrayData, Reduction};
 pub use dataset::{Dataset, Label, Labels, Variables};
 pub use dtype::{DType, Element};
 pub use error::ChunkError;
-pub use template::{DimReplacement, Template, VarSchema};
-pub use variable::{Attrs, Variable};
 /// The `ndarray` version arrays are built on, re-exported so callers can
 /// build [`Array`]s without naming a second dependency.
 pub use ndarray;
+pub use template::{DimReplacement, Template, VarSchema};
+pub use variable::{Attrs, Variable};

@@ -129,6 +129,16 @@ impl Variable {
         })
     }
 
+    /// With the data replaced by an array with the same number of
+    /// dimensions but any sizes (blocks of this variable, assembled).
+    pub(crate) fn with_assembled_data(&self, data: Array) -> Variable {
+        debug_assert_eq!(data.ndim(), self.dims.len());
+        Variable {
+            data,
+            ..self.clone()
+        }
+    }
+
     /// The dimension names.
     pub fn dims(&self) -> &[String] {
         &self.dims

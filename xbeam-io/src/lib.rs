@@ -36,19 +36,31 @@ pub enum IoError {
 }
 
 /// Tick units tried when decoding, coarsest first after the units' own.
-const FINER: [TimeUnit; 4] = [TimeUnit::Seconds, TimeUnit::Milliseconds, TimeUnit::Microseconds, TimeUnit::Nanoseconds];
+const FINER: [TimeUnit; 4] = [
+    TimeUnit::Seconds,
+    TimeUnit::Milliseconds,
+    TimeUnit::Microseconds,
+    TimeUnit::Nanoseconds,
+];
 
 /// Decodes CF time values (integers or floats counting `units` since a
 /// reference date, in `calendar`, default `standard`) into a datetime array.
 /// NaN and values equal to `fill_value` become NaT. Ticks are in the units'
 /// own unit when every value fits it exactly, else in the coarsest finer
 /// unit that does.
-pub fn decode_cf_time(values: &Array, units: &str, calendar: Option<&str>, fill_value: Option<f64>) -> Result<Array, IoError> {
+pub fn decode_cf_time(
+    values: &Array,
+    units: &str,
+    calendar: Option<&str>,
+    fill_value: Option<f64>,
+) -> Result<Array, IoError> {
     let calendar = Calendar::parse(calendar.unwrap_or("standard"))?;
     let cf = CfUnits::parse(units, calendar)?;
     let dtype = values.dtype();
     if !(dtype.is_integer() || dtype.is_float()) {
-        return Err(IoError::Invalid(format!("expected integer or float time values with units {units:?}, found {dtype}")));
+        return Err(IoError::Invalid(format!(
+            "expected integer or float time values with units {units:?}, found {dtype}"
+        )));
     }
     let numbers = values.to_f64()?;
     let exact_ints = values.astype(DType::I64)?;
@@ -66,7 +78,8 @@ pub fn decode_cf_time(values: &Array, units: &str, calendar: Option<&str>, fill_
             .collect();
         match decoded {
             Ok(ticks) => {
-                let ticks = ndarray::ArrayD::from_shape_vec(values.shape(), ticks).expect("one tick per value");
+                let ticks = ndarray::ArrayD::from_shape_vec(values.shape(), ticks)
+                    .expect("one tick per value");
                 return Ok(Array::datetime(ticks, tick, calendar));
             }
             Err(e) => {
@@ -88,11 +101,15 @@ pub fn encode_cf_time(times: &Array, units: &str, nat_fill: Option<i64>) -> Resu
         .iter()
         .map(|&t| match (t, nat_fill) {
             (i64::MIN, Some(fill)) => Ok(fill),
-            (i64::MIN, None) => Err(IoError::Invalid(format!("cannot encode NaT with units {units:?}: give a fill value"))),
+            (i64::MIN, None) => Err(IoError::Invalid(format!(
+                "cannot encode NaT with units {units:?}: give a fill value"
+            ))),
             (t, _) => Ok(cf.encode_i64(t, unit)?),
         })
         .collect::<Result<Vec<i64>, IoError>>()?;
-    Ok(Array::from(ndarray::ArrayD::from_shape_vec(ticks.shape(), encoded).expect("one value per tick")))
+    Ok(Array::from(
+        ndarray::ArrayD::from_shape_vec(ticks.shape(), encoded).expect("one value per tick"),
+    ))
 }
 
 #[cfg(test)]
@@ -102,17 +119,41 @@ mod tests {
     #[test]
     fn float_offsets_and_fill_values() {
         let days = Array::from_1d(vec![0.0f64, 0.25, f64::NAN, -9999.0]);
-        let t = decode_cf_time(&days, "days since 1850-01-01", Some("360_day"), Some(-9999.0)).unwrap();
-        assert_eq!(t.dtype(), DType::DateTime(TimeUnit::Seconds, Calendar::Day360), "0.25 days needs a finer unit");
+        let t = decode_cf_time(
+            &days,
+            "days since 1850-01-01",
+            Some("360_day"),
+            Some(-9999.0),
+        )
+        .unwrap();
+        assert_eq!(
+            t.dtype(),
+            DType::DateTime(TimeUnit::Seconds, Calendar::Day360),
+            "0.25 days needs a finer unit"
+        );
         assert_eq!(t.format_value(1), "1850-01-01T06:00:00");
         assert_eq!(t.format_value(2), "NaT");
         assert_eq!(t.format_value(3), "NaT");
         let err = encode_cf_time(&t, "hours since 1850-01-01", None).unwrap_err();
-        assert_eq!(err.to_string(), "cannot encode NaT with units \"hours since 1850-01-01\": give a fill value");
+        assert_eq!(
+            err.to_string(),
+            "cannot encode NaT with units \"hours since 1850-01-01\": give a fill value"
+        );
         let err = encode_cf_time(&t, "days since 1850-01-01", Some(-1)).unwrap_err();
-        assert!(err.to_string().contains("is not a whole number of days"), "{err}");
+        assert!(
+            err.to_string().contains("is not a whole number of days"),
+            "{err}"
+        );
         let hours = encode_cf_time(&t, "hours since 1850-01-01", Some(-1)).unwrap();
-        assert_eq!(hours.as_view::<i64>().unwrap().iter().copied().collect::<Vec<_>>(), vec![0, 6, -1, -1]);
+        assert_eq!(
+            hours
+                .as_view::<i64>()
+                .unwrap()
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![0, 6, -1, -1]
+        );
     }
 
     #[test]
@@ -126,12 +167,32 @@ mod tests {
     fn bad_input_is_a_clear_error() {
         let strings = Array::from_1d(vec!["x".to_string()]);
         assert_eq!(
-            decode_cf_time(&strings, "days since 2000-01-01", None, None).unwrap_err().to_string(),
+            decode_cf_time(&strings, "days since 2000-01-01", None, None)
+                .unwrap_err()
+                .to_string(),
             "expected integer or float time values with units \"days since 2000-01-01\", found str"
         );
-        assert!(decode_cf_time(&Array::from_1d(vec![1i64]), "fortnights since 2000-01-01", None, None).is_err());
-        assert!(decode_cf_time(&Array::from_1d(vec![1i64]), "days since 2000-01-01", Some("martian"), None).is_err());
-        let t = decode_cf_time(&Array::from_1d(vec![30i64]), "minutes since 2000-01-01", None, None).unwrap();
+        assert!(decode_cf_time(
+            &Array::from_1d(vec![1i64]),
+            "fortnights since 2000-01-01",
+            None,
+            None
+        )
+        .is_err());
+        assert!(decode_cf_time(
+            &Array::from_1d(vec![1i64]),
+            "days since 2000-01-01",
+            Some("martian"),
+            None
+        )
+        .is_err());
+        let t = decode_cf_time(
+            &Array::from_1d(vec![30i64]),
+            "minutes since 2000-01-01",
+            None,
+            None,
+        )
+        .unwrap();
         let err = encode_cf_time(&t, "hours since 2000-01-01", None).unwrap_err();
         assert!(err.to_string().contains("not"), "{err}");
     }

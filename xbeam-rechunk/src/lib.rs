@@ -47,12 +47,20 @@ fn axis_ops(s: u64, t: u64, n: u64) -> u64 {
     let l = lcm(s, t);
     let per_period = l / s + l / t - 1;
     let (q, r) = (n / l, n % l);
-    let extra = if r == 0 { 0 } else { r.div_ceil(s) + r.div_ceil(t) - 1 };
+    let extra = if r == 0 {
+        0
+    } else {
+        r.div_ceil(s) + r.div_ceil(t) - 1
+    };
     q * per_period + extra
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 { a } else { gcd(b, a % b) }
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 fn lcm(a: u64, b: u64) -> u64 {
@@ -65,13 +73,25 @@ fn lcm(a: u64, b: u64) -> u64 {
 pub fn io_ops(shape: &[u64], source: &[u64], target: &[u64]) -> Result<u64, RechunkError> {
     for (what, chunks) in [("source_chunks", source), ("target_chunks", target)] {
         if chunks.len() != shape.len() {
-            return Err(RechunkError::Length { what, found: chunks.to_vec(), expected: shape.len() });
+            return Err(RechunkError::Length {
+                what,
+                found: chunks.to_vec(),
+                expected: shape.len(),
+            });
         }
         if chunks.contains(&0) {
-            return Err(RechunkError::ZeroChunk { what, found: chunks.to_vec() });
+            return Err(RechunkError::ZeroChunk {
+                what,
+                found: chunks.to_vec(),
+            });
         }
     }
-    Ok(shape.iter().zip(source).zip(target).map(|((&n, &s), &t)| axis_ops(s, t, n)).product())
+    Ok(shape
+        .iter()
+        .zip(source)
+        .zip(target)
+        .map(|((&n, &s), &t)| axis_ops(s, t, n))
+        .product())
 }
 
 #[cfg(test)]
@@ -80,7 +100,9 @@ mod tests {
 
     #[test]
     fn reference_vectors() {
-        let cases: &[(&[u64], &[u64], &[u64], u64)] = &[
+        // (shape, source chunks, target chunks, expected IO operations)
+        type Case<'a> = (&'a [u64], &'a [u64], &'a [u64], u64);
+        let cases: &[Case<'_>] = &[
             (&[6], &[1], &[6], 6),
             (&[10], &[1], &[6], 10),
             (&[6], &[2], &[3], 4),
@@ -97,7 +119,11 @@ mod tests {
             (&[100], &[43], &[1], 100),
         ];
         for (shape, s, t, expected) in cases {
-            assert_eq!(io_ops(shape, s, t).unwrap(), *expected, "{shape:?} {s:?} -> {t:?}");
+            assert_eq!(
+                io_ops(shape, s, t).unwrap(),
+                *expected,
+                "{shape:?} {s:?} -> {t:?}"
+            );
         }
     }
 
@@ -116,7 +142,10 @@ mod tests {
 
     #[test]
     fn errors_name_the_argument() {
-        assert_eq!(io_ops(&[4, 4], &[1], &[1, 1]).unwrap_err().to_string(), "source_chunks [1] must have length 2");
+        assert_eq!(
+            io_ops(&[4, 4], &[1], &[1, 1]).unwrap_err().to_string(),
+            "source_chunks [1] must have length 2"
+        );
         assert_eq!(
             io_ops(&[4], &[1], &[0]).unwrap_err().to_string(),
             "target_chunks [0] has a chunk size of 0; chunk sizes must be positive"

@@ -29,7 +29,25 @@ macro_rules! fixed_size {
         }
     )*};
 }
-fixed_size!(bool, u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64, char, ());
+fixed_size!(
+    bool,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    char,
+    ()
+);
 
 impl ByteSize for String {
     fn byte_size(&self) -> usize {

@@ -65,13 +65,21 @@ impl Moments {
 
     /// The mean, or NaN when no value was added (as xarray's all-NaN mean).
     pub fn mean(&self) -> f64 {
-        if self.count == 0 { f64::NAN } else { self.mean }
+        if self.count == 0 {
+            f64::NAN
+        } else {
+            self.mean
+        }
     }
 
     /// The variance with `ddof` delta degrees of freedom (0: population, as
     /// xarray's default; 1: sample); NaN when `count <= ddof`.
     pub fn variance(&self, ddof: u64) -> f64 {
-        if self.count <= ddof { f64::NAN } else { self.m2 / (self.count - ddof) as f64 }
+        if self.count <= ddof {
+            f64::NAN
+        } else {
+            self.m2 / (self.count - ddof) as f64
+        }
     }
 
     /// The standard deviation with `ddof` delta degrees of freedom.
@@ -93,7 +101,9 @@ mod tests {
 
     #[test]
     fn merge_in_any_split_matches_one_pass() {
-        let values: Vec<f64> = (0..1000).map(|i| ((i * 7919) % 1013) as f64 * 0.37 + 280.0).collect();
+        let values: Vec<f64> = (0..1000)
+            .map(|i| f64::from((i * 7919) % 1013) * 0.37 + 280.0)
+            .collect();
         let (mean, var) = naive(&values);
         for split in [0, 1, 17, 500, 999, 1000] {
             let (mut a, mut b) = (Moments::default(), Moments::default());

@@ -38,7 +38,11 @@ pub struct DemoOptions {
 
 impl Default for DemoOptions {
     fn default() -> DemoOptions {
-        DemoOptions { hours: 96, chunk_hours: 24, seed: 42 }
+        DemoOptions {
+            hours: 96,
+            chunk_hours: 24,
+            seed: 42,
+        }
     }
 }
 
@@ -60,14 +64,17 @@ impl Noise {
 /// `temperature` (K) and `geopotential` (m² s⁻²) with smooth fields plus
 /// seeded noise.
 pub fn era5_like(hours: usize, lats: usize, lons: usize, seed: u64) -> Result<Dataset, ChunkError> {
-    let start = Calendar::ProlepticGregorian.to_ticks(&DateTime::new(2020, 1, 1), TimeUnit::Hours)?;
+    let start =
+        Calendar::ProlepticGregorian.to_ticks(&DateTime::new(2020, 1, 1), TimeUnit::Hours)?;
     let time = Array::datetime(
         crate::chunk::ndarray::Array1::from_iter((0..hours as i64).map(|h| start + h)).into_dyn(),
         TimeUnit::Hours,
         Calendar::ProlepticGregorian,
     );
     let step = |n: usize, span: f32| if n > 1 { span / (n - 1) as f32 } else { 0.0 };
-    let lat: Vec<f32> = (0..lats).map(|i| 90.0 - step(lats, 180.0) * i as f32).collect();
+    let lat: Vec<f32> = (0..lats)
+        .map(|i| 90.0 - step(lats, 180.0) * i as f32)
+        .collect();
     let lon: Vec<f32> = (0..lons).map(|i| 360.0 / lons as f32 * i as f32).collect();
     let mut noise = Noise(seed);
     let n = hours * lats * lons;
@@ -78,8 +85,11 @@ pub fn era5_like(hours: usize, lats: usize, lons: usize, seed: u64) -> Result<Da
             let band = la.to_radians().cos();
             for lo in &lon {
                 let wave = (lo.to_radians() * 2.0).sin();
-                temperature.push(230.0 + 70.0 * band + 3.0 * diurnal * band + 2.0 * wave + noise.next_unit());
-                geopotential.push(49_000.0 + 4_000.0 * band + 300.0 * wave + 50.0 * noise.next_unit());
+                temperature.push(
+                    230.0 + 70.0 * band + 3.0 * diurnal * band + 2.0 * wave + noise.next_unit(),
+                );
+                geopotential
+                    .push(49_000.0 + 4_000.0 * band + 300.0 * wave + 50.0 * noise.next_unit());
             }
         }
     }
@@ -87,21 +97,41 @@ pub fn era5_like(hours: usize, lats: usize, lons: usize, seed: u64) -> Result<Da
     let shape = vec![hours, lats, lons];
     Dataset::new()
         .with_coord("time", Variable::new(["time"], time)?)?
-        .with_coord("latitude", Variable::new(["latitude"], Array::from_1d(lat))?.with_attr("units", "degrees_north"))?
-        .with_coord("longitude", Variable::new(["longitude"], Array::from_1d(lon))?.with_attr("units", "degrees_east"))?
+        .with_coord(
+            "latitude",
+            Variable::new(["latitude"], Array::from_1d(lat))?.with_attr("units", "degrees_north"),
+        )?
+        .with_coord(
+            "longitude",
+            Variable::new(["longitude"], Array::from_1d(lon))?.with_attr("units", "degrees_east"),
+        )?
         .with_data_var(
             "temperature",
-            Variable::new(dims, Array::from_vec(shape.clone(), temperature)?)?.with_attr("units", "K"),
+            Variable::new(dims, Array::from_vec(shape.clone(), temperature)?)?
+                .with_attr("units", "K"),
         )?
         .with_data_var(
             "geopotential",
-            Variable::new(dims, Array::from_vec(shape, geopotential)?)?.with_attr("units", "m**2 s**-2"),
+            Variable::new(dims, Array::from_vec(shape, geopotential)?)?
+                .with_attr("units", "m**2 s**-2"),
         )
-        .map(|ds| ds.with_attrs([("title".to_string(), "xbeam demo: ERA5-like synthetic data".into())].into()))
+        .map(|ds| {
+            ds.with_attrs(
+                [(
+                    "title".to_string(),
+                    "xbeam demo: ERA5-like synthetic data".into(),
+                )]
+                .into(),
+            )
+        })
 }
 
 fn check(ok: bool, what: &str) -> Result<(), DemoError> {
-    if ok { Ok(()) } else { Err(DemoError::Check(what.to_owned())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(DemoError::Check(what.to_owned()))
+    }
 }
 
 /// Runs the demo, writing a report to `out`.
@@ -118,39 +148,92 @@ pub fn run(out: &mut impl Write, options: &DemoOptions) -> Result<(), DemoError>
     let ds = era5_like(options.hours, 19, 36, options.seed)?;
     writeln!(out, "== 1. An in-memory ERA5-like dataset\n{ds}\n")?;
 
-    let plan = DatasetChunks::new(vec![&ds], &target_chunks([("time", ChunkSpec::Size(options.chunk_hours))]), false)?;
-    let chunks: Vec<Chunk> =
-        plan.keys().map(|k| Ok((k.clone(), plan.chunk(&k)?.remove(0)))).collect::<Result<_, ChunkError>>()?;
-    writeln!(out, "== 2. Split into {} keyed chunks of {} hours (pancakes)", chunks.len(), options.chunk_hours)?;
+    let plan = DatasetChunks::new(
+        vec![&ds],
+        &target_chunks([("time", ChunkSpec::Size(options.chunk_hours))]),
+        false,
+    )?;
+    let chunks: Vec<Chunk> = plan
+        .keys()
+        .map(|k| Ok((k.clone(), plan.chunk(&k)?.remove(0))))
+        .collect::<Result<_, ChunkError>>()?;
+    writeln!(
+        out,
+        "== 2. Split into {} keyed chunks of {} hours (pancakes)",
+        chunks.len(),
+        options.chunk_hours
+    )?;
     for (key, chunk) in &chunks {
         let sizes = chunk.sizes();
-        writeln!(out, "  {key}  time={} ({})", sizes["time"], crate::chunk::display::human_bytes(chunk.nbytes()))?;
+        writeln!(
+            out,
+            "  {key}  time={} ({})",
+            sizes["time"],
+            crate::chunk::display::human_bytes(chunk.nbytes())
+        )?;
     }
 
-    let pencil = target_chunks([("time", ChunkSpec::Full), ("latitude", ChunkSpec::Size(10)), ("longitude", ChunkSpec::Size(12))]);
+    let pencil = target_chunks([
+        ("time", ChunkSpec::Full),
+        ("latitude", ChunkSpec::Size(10)),
+        ("longitude", ChunkSpec::Size(12)),
+    ]);
     let pencils = in_memory_rechunk(chunks.clone(), &pencil)?;
-    writeln!(out, "\n== 3. Rechunked in memory to {} all-time columns (pencils)", pencils.len())?;
+    writeln!(
+        out,
+        "\n== 3. Rechunked in memory to {} all-time columns (pencils)",
+        pencils.len()
+    )?;
     for (key, chunk) in pencils.iter().take(3) {
         let s = chunk.sizes();
-        writeln!(out, "  {key}  time={} latitude={} longitude={}", s["time"], s["latitude"], s["longitude"])?;
+        writeln!(
+            out,
+            "  {key}  time={} latitude={} longitude={}",
+            s["time"], s["latitude"], s["longitude"]
+        )?;
     }
     if pencils.len() > 3 {
         writeln!(out, "  ... and {} more", pencils.len() - 3)?;
     }
 
-    let split: Vec<Chunk> = pencils.iter().map(|(k, d)| split_variables(k, d)).collect::<Result<Vec<_>, _>>()?.concat();
-    writeln!(out, "\n== 4. Split into {} single-variable chunks, e.g. {}", split.len(), split[0].0)?;
+    let split: Vec<Chunk> = pencils
+        .iter()
+        .map(|(k, d)| split_variables(k, d))
+        .collect::<Result<Vec<_>, _>>()?
+        .concat();
+    writeln!(
+        out,
+        "\n== 4. Split into {} single-variable chunks, e.g. {}",
+        split.len(),
+        split[0].0
+    )?;
     let merged = consolidate_variables(split)?;
-    check(merged.len() == pencils.len(), "variables merge back into as many chunks as before")?;
+    check(
+        merged.len() == pencils.len(),
+        "variables merge back into as many chunks as before",
+    )?;
 
-    let whole = consolidate_chunks(merged.into_iter().map(|(k, d)| (k.replace(None, Some(None)), d)))?;
+    let whole = consolidate_chunks(
+        merged
+            .into_iter()
+            .map(|(k, d)| (k.replace(None, Some(None)), d)),
+    )?;
     check(whole.len() == 1, "one consolidated chunk")?;
     let identical = whole[0].1.identical(&ds);
-    writeln!(out, "\n== 5. Consolidated back into {}: identical to the input: {}", whole[0].0, if identical { "yes" } else { "no" })?;
+    writeln!(
+        out,
+        "\n== 5. Consolidated back into {}: identical to the input: {}",
+        whole[0].0,
+        if identical { "yes" } else { "no" }
+    )?;
     check(identical, "round trip is identical")?;
 
     let mean = ds.reduce(Reduction::Mean, &["time"])?;
     writeln!(out, "\n== 6. Mean over time (NaN-skipping)\n{mean}")?;
-    writeln!(out, "\ndone in {:.1} ms", started.elapsed().as_secs_f64() * 1e3)?;
+    writeln!(
+        out,
+        "\ndone in {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    )?;
     Ok(())
 }

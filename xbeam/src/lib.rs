@@ -52,3 +52,8 @@ pub mod prelude {
     };
     pub use xbeam_key::{ChunkGrid, ChunkSpec, Key, KeyError};
 }
+
+/// The README's examples, compiled and run as doctests so they never rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

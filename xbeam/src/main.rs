@@ -33,8 +33,16 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo { hours, chunk_hours, seed } => {
-            let options = xbeam::demo::DemoOptions { hours: hours as usize, chunk_hours, seed };
+        Command::Demo {
+            hours,
+            chunk_hours,
+            seed,
+        } => {
+            let options = xbeam::demo::DemoOptions {
+                hours: hours as usize,
+                chunk_hours,
+                seed,
+            };
             xbeam::demo::run(&mut std::io::stdout().lock(), &options)
         }
     };

@@ -1,1 +1,112 @@
-fn main() {}
+//! Developer automation for the xbeam workspace: `cargo xtask <command>`.
+//!
+//! - `ci`: what CI runs — format check, clippy with `-D warnings` on every
+//!   target, every test (unit, integration, property, snapshot, doctests),
+//!   the README's main-job command, and `cargo package` of every crate.
+//! - `fmt`: format the workspace.
+//! - `bench`: the criterion benchmarks (pass criterion arguments after `--`).
+
+use std::env;
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("fmt") => run("format", cargo(&["fmt", "--all"])),
+        Some("bench") => bench(&args[1..]),
+        other => {
+            if let Some(unknown) = other {
+                eprintln!("error: unknown xtask command {unknown:?}");
+            }
+            eprintln!("usage: cargo xtask <ci | fmt | bench [-- criterion args]>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cargo(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args(args);
+    cmd
+}
+
+/// Runs one step, timing it; a failing step stops the run with its name.
+fn run(step: &str, mut cmd: Command) -> Result<(), String> {
+    eprintln!("\n==> {step}: {cmd:?}");
+    let start = Instant::now();
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{step}: cannot start {cmd:?}: {e}"))?;
+    eprintln!(
+        "==> {step}: {} in {:.1} s",
+        if status.success() { "ok" } else { "FAILED" },
+        start.elapsed().as_secs_f64()
+    );
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("step '{step}' failed ({status})"))
+    }
+}
+
+fn ci() -> Result<(), String> {
+    let start = Instant::now();
+    run("format check", cargo(&["fmt", "--all", "--", "--check"]))?;
+    run(
+        "clippy",
+        cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    let mut tests = cargo(&["test", "--workspace", "--all-targets", "--locked"]);
+    // Snapshot tests must match the committed snapshots, never rewrite them.
+    tests.env("INSTA_UPDATE", "no").env("CI", "true");
+    run("tests", tests)?;
+    run(
+        "doctests",
+        cargo(&["test", "--workspace", "--doc", "--locked"]),
+    )?;
+    run(
+        "main job (README)",
+        cargo(&["run", "--release", "--locked", "-p", "xbeam", "--", "demo"]),
+    )?;
+    run(
+        "package",
+        cargo(&[
+            "package",
+            "--workspace",
+            "--exclude",
+            "xtask",
+            "--allow-dirty",
+            "--locked",
+        ]),
+    )?;
+    eprintln!(
+        "\nci: all steps passed in {:.0} s",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn bench(extra: &[String]) -> Result<(), String> {
+    let mut cmd = cargo(&["bench", "--workspace", "--locked"]);
+    if !extra.is_empty() {
+        cmd.arg("--").args(extra.iter().skip_while(|a| *a == "--"));
+    }
+    run("benchmarks", cmd)
+}

@@ -135,29 +135,13 @@ fn combine_group(vars: Option<&VarSet>, members: &[&Chunk]) -> Result<Chunk, Chu
         offsets.iter().map(|(d, o)| (*d, o[0])),
         vars.map(|v| v.iter().cloned().collect::<Vec<_>>()),
     );
-    let combined = combine_nested(
+    let combined = Dataset::combine_nested(
         &grid,
         &shape,
         &offsets.iter().map(|(d, _)| *d).collect::<Vec<_>>(),
     )
     .map_err(|cause| combine_error(vars, &offsets, &grid, &shape, &cause))?;
     Ok((key, combined))
-}
-
-fn combine_nested(
-    grid: &[&Dataset],
-    shape: &[usize],
-    dims: &[&str],
-) -> Result<Dataset, ChunkError> {
-    let mut level: Vec<Dataset> = grid.iter().map(|d| (*d).clone()).collect();
-    for (axis, dim) in dims.iter().enumerate().rev() {
-        let run = shape[axis];
-        level = level
-            .chunks(run)
-            .map(|row| Dataset::concat(&row.iter().collect::<Vec<_>>(), dim))
-            .collect::<Result<_, _>>()?;
-    }
-    Ok(level.pop().unwrap_or_default())
 }
 
 fn combine_error(
