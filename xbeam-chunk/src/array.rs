@@ -682,9 +682,10 @@ fn assemble_row_major<T: Clone>(
     let shape: Vec<usize> = block_sizes.iter().map(|s| s.iter().sum()).collect();
     let contiguous: Vec<std::borrow::Cow<'_, [T]>> = views
         .iter()
-        .map(|v| match v.as_slice() {
-            Some(s) => std::borrow::Cow::Borrowed(s),
-            None => {
+        .map(|v| {
+            if let Some(s) = v.as_slice() {
+                std::borrow::Cow::Borrowed(s)
+            } else {
                 let mut owned = Vec::with_capacity(v.len());
                 extend_row_major(&mut owned, v.view());
                 std::borrow::Cow::Owned(owned)

@@ -141,12 +141,21 @@ fn concat_checks_other_dims_and_coordinates() {
 fn combine_nested_assembles_2d_grids_in_any_dim_order() {
     // a 4 x 6 field cut into a 2 x 3 grid of 2 x 2 blocks; one block stored (y, x)
     let full: Vec<i64> = (0..24).collect();
-    let whole = dataset(&[("foo", &["x", "y"], &[4, 6], full.clone()), ("s", &[], &[], vec![5])]);
+    let whole = dataset(&[
+        ("foo", &["x", "y"], &[4, 6], full.clone()),
+        ("s", &[], &[], vec![5]),
+    ]);
     let mut blocks = Vec::new();
     for gx in 0..2u64 {
         for gy in 0..3u64 {
-            let b = whole.isel([("x", gx * 2..gx * 2 + 2), ("y", gy * 2..gy * 2 + 2)]).unwrap();
-            blocks.push(if (gx, gy) == (1, 2) { b.transpose(&["y", "x"]).unwrap() } else { b });
+            let b = whole
+                .isel([("x", gx * 2..gx * 2 + 2), ("y", gy * 2..gy * 2 + 2)])
+                .unwrap();
+            blocks.push(if (gx, gy) == (1, 2) {
+                b.transpose(&["y", "x"]).unwrap()
+            } else {
+                b
+            });
         }
     }
     let refs: Vec<&Dataset> = blocks.iter().collect();
@@ -155,13 +164,24 @@ fn combine_nested_assembles_2d_grids_in_any_dim_order() {
     assert_eq!(values(&combined, "foo"), full);
 
     let err = Dataset::combine_nested(&refs[..5], &[2, 3], &["x", "y"]).unwrap_err();
-    assert_eq!(err.to_string(), "expected 6 datasets for a grid of [2, 3] over ('x', 'y'), found 5");
+    assert_eq!(
+        err.to_string(),
+        "expected 6 datasets for a grid of [2, 3] over ('x', 'y'), found 5"
+    );
     // a variable without a grid dimension must be equal along it
     let mut odd = blocks.clone();
-    odd[4] = odd[4].clone().with_data_var("s", var(&[], &[], vec![6i64])).unwrap();
+    odd[4] = odd[4]
+        .clone()
+        .with_data_var("s", var(&[], &[], vec![6i64]))
+        .unwrap();
     let refs: Vec<&Dataset> = odd.iter().collect();
-    let err = Dataset::combine_nested(&refs, &[2, 3], &["x", "y"]).unwrap_err().to_string();
-    assert!(err.starts_with("data variables 's' without dimension 'x' differs between datasets"), "{err}");
+    let err = Dataset::combine_nested(&refs, &[2, 3], &["x", "y"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("data variables 's' without dimension 'x' differs between datasets"),
+        "{err}"
+    );
 }
 
 #[test]
