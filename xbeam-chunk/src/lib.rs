@@ -33,6 +33,7 @@ mod dataset;
 pub mod display;
 mod dtype;
 mod error;
+mod fields;
 mod template;
 mod variable;
 mod wire;
@@ -41,6 +42,7 @@ pub use array::{Array, ArrayData, Reduction};
 pub use dataset::{Dataset, Label, Labels, Variables};
 pub use dtype::{DType, Element};
 pub use error::ChunkError;
+pub use fields::TimeField;
 /// The `ndarray` version arrays are built on, re-exported so callers can
 /// build [`Array`]s without naming a second dependency.
 pub use ndarray;

@@ -54,12 +54,29 @@ pub enum DimReplacement {
 /// # Ok::<(), xbeam_chunk::ChunkError>(())
 /// ```
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawTemplate")]
 pub struct Template {
     sizes: IndexMap<String, u64>,
     data_vars: IndexMap<String, VarSchema>,
     coords: Variables,
     #[serde(with = "attrs_json")]
     attrs: Attrs,
+}
+
+#[derive(Deserialize)]
+struct RawTemplate {
+    sizes: IndexMap<String, u64>,
+    data_vars: IndexMap<String, VarSchema>,
+    coords: Variables,
+    #[serde(with = "attrs_json")]
+    attrs: Attrs,
+}
+
+impl TryFrom<RawTemplate> for Template {
+    type Error = ChunkError;
+    fn try_from(raw: RawTemplate) -> Result<Template, ChunkError> {
+        Template::new(raw.sizes, raw.data_vars, raw.coords, raw.attrs)
+    }
 }
 
 impl From<&Dataset> for Template {

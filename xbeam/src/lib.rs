@@ -48,7 +48,7 @@ pub mod prelude {
     };
     pub use xbeam_chunk::{
         Array, Attrs, ChunkError, DType, Dataset, DimReplacement, Label, Labels, Reduction,
-        Template, VarSchema, Variable,
+        Template, TimeField, VarSchema, Variable,
     };
     pub use xbeam_key::{ChunkGrid, ChunkSpec, Key, KeyError};
 }

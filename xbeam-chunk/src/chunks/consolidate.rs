@@ -118,19 +118,31 @@ fn combine_group(vars: Option<&VarSet>, members: &[&Chunk]) -> Result<Chunk, Chu
             members.len()
         );
     }
-    let mut grid: Vec<Option<&Dataset>> = vec![None; cells];
-    for (key, ds) in members {
-        let flat = offsets.iter().fold(0usize, |acc, (d, o)| {
-            acc * o.len() + o.binary_search(&key.offset_or_zero(d)).unwrap_or(0)
-        });
-        grid[flat] = Some(ds);
-    }
-    let grid: Vec<&Dataset> = grid.into_iter().collect::<Option<_>>().ok_or_else(|| {
+    let missing = || {
         ChunkError::Chunks(format!(
             "some expected chunks are missing for vars={}",
             vars_repr(vars)
         ))
-    })?;
+    };
+    let mut grid: Vec<Option<&Dataset>> = vec![None; cells];
+    for (key, ds) in members {
+        let mut flat = 0;
+        for (d, o) in &offsets {
+            // A key without this dimension starts at 0 along it.
+            let i = o
+                .binary_search(&key.offset_or_zero(d))
+                .map_err(|_| missing())?;
+            flat = flat * o.len() + i;
+        }
+        if grid[flat].replace(ds).is_some() {
+            return Err(missing());
+        }
+    }
+    let grid: Vec<&Dataset> = grid
+        .into_iter()
+        .collect::<Option<_>>()
+        .ok_or_else(missing)?;
+    check_contiguous(vars, &offsets, &grid, &shape)?;
     let key = Key::from_parts(
         offsets.iter().map(|(d, o)| (*d, o[0])),
         vars.map(|v| v.iter().cloned().collect::<Vec<_>>()),
@@ -142,6 +154,38 @@ fn combine_group(vars: Option<&VarSet>, members: &[&Chunk]) -> Result<Chunk, Chu
     )
     .map_err(|cause| combine_error(vars, &offsets, &grid, &shape, &cause))?;
     Ok((key, combined))
+}
+
+/// Chunks must tile each dimension: every chunk ends where the next one
+/// begins. xarray-beam trusts this; a gap or an overlap would silently shift
+/// data, so here it is an error.
+fn check_contiguous(
+    vars: Option<&VarSet>,
+    offsets: &[(&str, Vec<u64>)],
+    grid: &[&Dataset],
+    shape: &[usize],
+) -> Result<(), ChunkError> {
+    for (axis, (dim, starts)) in offsets.iter().enumerate() {
+        let stride: usize = shape[axis + 1..].iter().product();
+        for g in 0..starts.len().saturating_sub(1) {
+            let Some(&size) = grid[g * stride].sizes().get(*dim) else {
+                continue;
+            };
+            if starts[g] + size != starts[g + 1] {
+                bail!(
+                    Chunks,
+                    "chunks for vars={} are not contiguous along {}: the chunk at offset {} has size {size}, \
+                     so the next should start at {}, but it starts at {}",
+                    vars_repr(vars),
+                    repr::quote(dim),
+                    starts[g],
+                    starts[g] + size,
+                    starts[g + 1]
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn combine_error(

@@ -639,10 +639,12 @@ fn fill_missing_chunks_with_nan_and_coordinates() {
     assert!(t[[2, 0]].is_nan() && t[[3, 1]].is_nan());
     assert_eq!(t[[5, 1]], 11.0);
 
-    // without filling, the same input is the usual error
-    assert!(
-        consolidate_chunks(present.clone()).is_ok(),
-        "two chunks on a grid of their own are consistent"
+    // without filling, the gap is an error, never a silently shorter array
+    let err = consolidate_chunks(present.clone()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "chunks for vars=None are not contiguous along 'x': the chunk at offset 0 has size 2, \
+         so the next should start at 2, but it starts at 4"
     );
     let missing_first = vec![present[1].clone()];
     let out = consolidate_chunks_filled(missing_first, &fill).unwrap();
@@ -684,6 +686,29 @@ fn fill_missing_chunks_with_nan_and_coordinates() {
     assert!(
         err.to_string().contains("is not on a chunk boundary"),
         "{err}"
+    );
+}
+
+#[test]
+fn consolidate_rejects_overlaps_and_misplaced_keys() {
+    // overlapping chunks: 0..5 and 3..8
+    let err = consolidate_chunks(vec![chunk(0, 0..5), chunk(3, 3..8)]).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "the chunk at offset 0 has size 5, so the next should start at 5, but it starts at 3"
+        ),
+        "{err}"
+    );
+    // a key without `y` (so y = 0) among keys at y = 5 is missing, not misplaced
+    let row = |v: i64| dataset(&[("foo", &["x", "y"], &[1, 1], vec![v])]);
+    let err = consolidate_chunks(vec![
+        (key(&[("x", 0), ("y", 5)], None), row(1)),
+        (key(&[("x", 1)], None), row(2)),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "some expected chunks are missing for vars=None"
     );
 }
 

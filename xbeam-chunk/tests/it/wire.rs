@@ -141,4 +141,15 @@ fn malformed_input_is_an_error_not_a_panic() {
     let mut wrong = serde_json::to_value(&v).unwrap();
     wrong["dims"] = json!(["x", "y"]);
     assert!(serde_json::from_value::<Variable>(wrong).is_err());
+    // a template whose variable names a dimension without a size
+    let t = Template::from(&Dataset::new().with_data_var("v", v).unwrap());
+    let mut wrong = serde_json::to_value(&t).unwrap();
+    wrong["data_vars"]["v"]["dims"] = json!(["nope"]);
+    let err = serde_json::from_value::<Template>(wrong)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("data variable 'v' has dimension 'nope' which has no size in the template"),
+        "{err}"
+    );
 }

@@ -55,4 +55,23 @@ proptest! {
             prop_assert_eq!(key.cmp(&reversed), std::cmp::Ordering::Equal);
         }
     }
+
+    #[test]
+    fn order_and_hash_agree_with_equality(
+        a in proptest::collection::vec(("[ab]", 0u64..3), 0..3),
+        b in proptest::collection::vec(("[ab]", 0u64..3), 0..3),
+        va in proptest::option::of(proptest::collection::btree_set("[fg]", 0..2)),
+        vb in proptest::option::of(proptest::collection::btree_set("[fg]", 0..2)),
+    ) {
+        use std::hash::{BuildHasher, RandomState};
+        let (ka, kb) = (Key::from_parts(a, va), Key::from_parts(b, vb));
+        let equal = ka == kb;
+        prop_assert_eq!(equal, ka.cmp(&kb) == std::cmp::Ordering::Equal);
+        prop_assert_eq!(equal, ka.encode() == kb.encode());
+        prop_assert_eq!(ka.cmp(&kb), kb.cmp(&ka).reverse());
+        if equal {
+            let s = RandomState::new();
+            prop_assert_eq!(s.hash_one(&ka), s.hash_one(&kb));
+        }
+    }
 }

@@ -1,0 +1,187 @@
+//! Components of datetime arrays, as xarray's `.dt` accessor: what
+//! climatology groupers key on.
+
+use ndarray::ArrayD;
+
+use crate::calendar::DateTime;
+use crate::{Array, ChunkError};
+
+/// A component of a datetime ([`Array::time_field`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TimeField {
+    /// The year.
+    Year,
+    /// The month, 1 to 12.
+    Month,
+    /// The day of the month, from 1.
+    Day,
+    /// The hour, 0 to 23.
+    Hour,
+    /// The minute, 0 to 59.
+    Minute,
+    /// The second, 0 to 59.
+    Second,
+    /// The day of the year, from 1 (calendar-aware: 360 in a 360-day year).
+    DayOfYear,
+    /// The meteorological season: `DJF`, `MAM`, `JJA` or `SON` (strings).
+    Season,
+}
+
+impl Array {
+    /// One component of every datetime, in the array's calendar.
+    ///
+    /// Numeric fields are `int64`, or `float64` with NaN where the time is
+    /// NaT (as xarray); seasons are strings (`"nan"` for NaT).
+    ///
+    /// ```
+    /// use xbeam_chunk::calendar::{Calendar, TimeUnit};
+    /// use xbeam_chunk::{Array, TimeField};
+    ///
+    /// // days 58 and 59 of 2001 in a 360-day calendar: Feb 29 and Feb 30
+    /// let start = Calendar::Day360.days_from_date(2001, 1, 1)?;
+    /// let t = Array::datetime(ndarray::arr1(&[start + 58, start + 59]).into_dyn(), TimeUnit::Days, Calendar::Day360);
+    /// assert_eq!(t.time_field(TimeField::Day)?.as_view::<i64>()?.as_slice().unwrap(), &[29, 30]);
+    /// assert_eq!(t.time_field(TimeField::Season)?.format_value(0), "'DJF'");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn time_field(&self, field: TimeField) -> Result<Array, ChunkError> {
+        let (ticks, unit, calendar) = self.datetime_ticks()?;
+        let dates = ticks.map(|&t| (t != i64::MIN).then(|| calendar.from_ticks(t, unit)));
+        if field == TimeField::Season {
+            return Ok(Array::from(dates.map(|d| {
+                d.map_or_else(|| "nan".to_owned(), |d| d.season().to_owned())
+            })));
+        }
+        let value = |d: &DateTime| -> Result<i64, ChunkError> {
+            Ok(match field {
+                TimeField::Year => d.year,
+                TimeField::Month => i64::from(d.month),
+                TimeField::Day => i64::from(d.day),
+                TimeField::Hour => i64::from(d.hour),
+                TimeField::Minute => i64::from(d.minute),
+                TimeField::Second => i64::from(d.second),
+                TimeField::DayOfYear => i64::from(d.dayofyear(calendar)?),
+                TimeField::Season => unreachable!("handled above"),
+            })
+        };
+        let mut values = Vec::with_capacity(dates.len());
+        for d in &dates {
+            values.push(d.as_ref().map(value).transpose()?);
+        }
+        let shape = dates.raw_dim();
+        if values.iter().all(Option::is_some) {
+            let ints: Vec<i64> = values.into_iter().flatten().collect();
+            return Ok(Array::from(
+                ArrayD::from_shape_vec(shape, ints).expect("one value per time"),
+            ));
+        }
+        let floats = values
+            .into_iter()
+            .map(|v| v.map_or(f64::NAN, |v| v as f64))
+            .collect();
+        Ok(Array::from(
+            ArrayD::from_shape_vec(shape, floats).expect("one value per time"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::{Calendar, TimeUnit};
+
+    fn hours(cal: Calendar, start: DateTime, n: i64) -> Array {
+        let t0 = cal.to_ticks(&start, TimeUnit::Hours).unwrap();
+        Array::datetime(
+            ndarray::Array1::from_iter((0..n).map(|h| t0 + h)).into_dyn(),
+            TimeUnit::Hours,
+            cal,
+        )
+    }
+
+    #[test]
+    fn fields_follow_the_calendar() {
+        let noleap = hours(
+            Calendar::NoLeap,
+            DateTime::new(2000, 2, 28).with_time(23, 0, 0, 0),
+            2,
+        );
+        assert_eq!(
+            noleap
+                .time_field(TimeField::Month)
+                .unwrap()
+                .as_view::<i64>()
+                .unwrap()
+                .as_slice()
+                .unwrap(),
+            &[2, 3]
+        );
+        assert_eq!(
+            noleap
+                .time_field(TimeField::DayOfYear)
+                .unwrap()
+                .as_view::<i64>()
+                .unwrap()
+                .as_slice()
+                .unwrap(),
+            &[59, 60]
+        );
+        let greg = hours(
+            Calendar::Standard,
+            DateTime::new(2000, 2, 28).with_time(23, 0, 0, 0),
+            2,
+        );
+        assert_eq!(
+            greg.time_field(TimeField::Day)
+                .unwrap()
+                .as_view::<i64>()
+                .unwrap()
+                .as_slice()
+                .unwrap(),
+            &[28, 29]
+        );
+        assert_eq!(
+            greg.time_field(TimeField::Hour)
+                .unwrap()
+                .as_view::<i64>()
+                .unwrap()
+                .as_slice()
+                .unwrap(),
+            &[23, 0]
+        );
+        assert_eq!(
+            greg.time_field(TimeField::Year)
+                .unwrap()
+                .as_view::<i64>()
+                .unwrap()
+                .as_slice()
+                .unwrap(),
+            &[2000, 2000]
+        );
+    }
+
+    #[test]
+    fn nat_gives_nan_and_non_datetimes_are_an_error() {
+        let t = Array::datetime(
+            ndarray::arr1(&[0i64, i64::MIN]).into_dyn(),
+            TimeUnit::Hours,
+            Calendar::AllLeap,
+        );
+        let months = t.time_field(TimeField::Month).unwrap();
+        let m = months.as_view::<f64>().unwrap();
+        assert_eq!(m[[0]], 1.0);
+        assert!(m[[1]].is_nan());
+        assert_eq!(
+            t.time_field(TimeField::Season).unwrap().format_value(1),
+            "'nan'"
+        );
+        let err = Array::from_1d(vec![1i64])
+            .time_field(TimeField::Year)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "expected an array of datetime, found int64"
+        );
+    }
+}
