@@ -152,16 +152,7 @@ impl Dataset {
         name: impl Into<String>,
         var: Variable,
     ) -> Result<(), ChunkError> {
-        let name = name.into();
-        ensure!(
-            !self.coords.contains_key(&name),
-            Invalid,
-            "{} is already a coordinate",
-            repr::quote(&name)
-        );
-        self.check_sizes(&name, &var)?;
-        self.data_vars.insert(name, var);
-        Ok(())
+        self.insert(name.into(), var, false)
     }
 
     /// Adds (or replaces) a coordinate.
@@ -170,15 +161,23 @@ impl Dataset {
         name: impl Into<String>,
         var: Variable,
     ) -> Result<(), ChunkError> {
-        let name = name.into();
-        ensure!(
-            !self.data_vars.contains_key(&name),
-            Invalid,
-            "{} is already a data variable",
-            repr::quote(&name)
-        );
+        self.insert(name.into(), var, true)
+    }
+
+    fn insert(&mut self, name: String, var: Variable, as_coord: bool) -> Result<(), ChunkError> {
+        let (taken, kind) = if as_coord {
+            (self.data_vars.contains_key(&name), "a data variable")
+        } else {
+            (self.coords.contains_key(&name), "a coordinate")
+        };
+        ensure!(!taken, Invalid, "{} is already {kind}", repr::quote(&name));
         self.check_sizes(&name, &var)?;
-        self.coords.insert(name, var);
+        let map = if as_coord {
+            &mut self.coords
+        } else {
+            &mut self.data_vars
+        };
+        map.insert(name, var);
         Ok(())
     }
 

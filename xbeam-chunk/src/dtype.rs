@@ -151,8 +151,10 @@ pub trait Element: Clone + PartialEq + PartialOrd + Send + Sync + fmt::Debug + '
     }
 }
 
-macro_rules! int_element {
-    ($($t:ty => $d:ident),*) => {$(
+/// `Element` for a number type stored in its own variant; floats also name
+/// their missing value (NaN).
+macro_rules! number_element {
+    ($($t:ty => $d:ident $(, missing = $missing:expr)?);* $(;)?) => {$(
         impl Element for $t {
             const DTYPE: DType = DType::$d;
             fn raw(array: &Array) -> Option<&ArrayData<Self>> {
@@ -171,10 +173,22 @@ macro_rules! int_element {
             fn from_f64(v: f64) -> Option<Self> {
                 Some(v as $t)
             }
+            $(
+                fn missing() -> Option<Self> {
+                    Some($missing)
+                }
+                fn is_missing(&self) -> bool {
+                    self.is_nan()
+                }
+            )?
         }
     )*};
 }
-int_element!(i8 => I8, i16 => I16, i32 => I32, u8 => U8, u16 => U16, u32 => U32, u64 => U64);
+number_element!(
+    i8 => I8; i16 => I16; i32 => I32; u8 => U8; u16 => U16; u32 => U32; u64 => U64;
+    f32 => F32, missing = f32::NAN;
+    f64 => F64, missing = f64::NAN;
+);
 
 impl Element for i64 {
     const DTYPE: DType = DType::I64;
@@ -202,36 +216,6 @@ impl Element for i64 {
         *self == i64::MIN
     }
 }
-
-macro_rules! float_element {
-    ($($t:ty => $d:ident),*) => {$(
-        impl Element for $t {
-            const DTYPE: DType = DType::$d;
-            fn raw(array: &Array) -> Option<&ArrayData<Self>> {
-                match array {
-                    Array::$d(a) => Some(a),
-                    _ => None,
-                }
-            }
-            fn wrap(data: ArrayData<Self>) -> Array {
-                Array::$d(data)
-            }
-            fn missing() -> Option<Self> {
-                Some(<$t>::NAN)
-            }
-            fn to_f64(&self) -> Option<f64> {
-                Some(f64::from(*self))
-            }
-            fn from_f64(v: f64) -> Option<Self> {
-                Some(v as $t)
-            }
-            fn is_missing(&self) -> bool {
-                self.is_nan()
-            }
-        }
-    )*};
-}
-float_element!(f32 => F32, f64 => F64);
 
 impl Element for bool {
     const DTYPE: DType = DType::Bool;

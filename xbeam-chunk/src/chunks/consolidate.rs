@@ -7,7 +7,7 @@ use std::ops::Range;
 use indexmap::IndexMap;
 use xbeam_key::{chunk_offsets, repr, ChunkGrid, Key, VarSet};
 
-use super::{leading_reprs, split_chunks, vars_repr, Chunk, TargetChunks};
+use super::{leading_reprs, merge_chunks, split_chunks, vars_repr, Chunk, TargetChunks};
 use crate::error::bail;
 use crate::{ChunkError, Dataset, Template};
 
@@ -368,17 +368,7 @@ pub fn consolidate_fully(inputs: impl IntoIterator<Item = Chunk>) -> Result<Chun
         }
     }
     let datasets: Vec<&Dataset> = consolidated.iter().map(|(_, d)| d).collect();
-    let all_vars: Vec<VarSet> = datasets
-        .iter()
-        .map(|d| d.data_vars().keys().cloned().collect())
-        .collect();
-    let merged = Dataset::merge(&datasets).map_err(|cause| {
-        ChunkError::Chunks(format!(
-            "merging dataset chunks with variables {} failed.\n{}\nCause: {cause}",
-            sets_repr(&all_vars),
-            leading_reprs(datasets.iter().copied())
-        ))
-    })?;
+    let (merged, all_vars) = merge_chunks(&datasets)?;
     let names: VarSet = all_vars.into_iter().flatten().collect();
     Ok((Key::from_parts(offsets, Some(names)), merged))
 }

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use xbeam_key::{repr, ChunkSpec, Key, VarSet};
 
 use crate::display::indent;
-use crate::Dataset;
+use crate::{ChunkError, Dataset};
 
 mod consolidate;
 mod split;
@@ -50,6 +50,23 @@ pub fn target_chunks<S: Into<String>>(
 /// `vars` as xarray-beam prints them in messages: `None` or a set.
 fn vars_repr(vars: Option<&VarSet>) -> String {
     vars.map_or_else(|| "None".to_owned(), repr::set)
+}
+
+/// Merges chunks with disjoint variables, with xarray-beam's message on
+/// failure; also returns each chunk's variable names.
+fn merge_chunks(datasets: &[&Dataset]) -> Result<(Dataset, Vec<VarSet>), ChunkError> {
+    let all_vars: Vec<VarSet> = datasets
+        .iter()
+        .map(|d| d.data_vars().keys().cloned().collect())
+        .collect();
+    let merged = Dataset::merge(datasets).map_err(|cause| {
+        ChunkError::Chunks(format!(
+            "merging dataset chunks with variables {} failed.\n{}\nCause: {cause}",
+            consolidate::sets_repr(&all_vars),
+            leading_reprs(datasets.iter().copied())
+        ))
+    })?;
+    Ok((merged, all_vars))
 }
 
 /// The reprs of the first two datasets, indented, with `...` when there are

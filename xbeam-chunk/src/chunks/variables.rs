@@ -4,7 +4,7 @@ use indexmap::IndexMap;
 use xbeam_key::{Key, VarSet};
 
 use super::consolidate::sets_repr;
-use super::{leading_reprs, Chunk};
+use super::{merge_chunks, Chunk};
 use crate::error::bail;
 use crate::{ChunkError, Dataset};
 
@@ -72,13 +72,7 @@ pub fn consolidate_variables(
                 union.extend(vars.iter().cloned());
             }
             let datasets: Vec<&Dataset> = chunks.iter().map(|(_, d)| d).collect();
-            let merged = Dataset::merge(&datasets).map_err(|cause| {
-                ChunkError::Chunks(format!(
-                    "merging dataset chunks with variables {} failed.\n{}\nCause: {cause}",
-                    sets_repr(&all_vars),
-                    leading_reprs(datasets.iter().copied())
-                ))
-            })?;
+            let (merged, _) = merge_chunks(&datasets)?;
             Ok((offsets_key.with_vars(Some(union)), merged))
         })
         .collect()
