@@ -66,6 +66,13 @@ impl Key {
     /// let k = Key::from_parts([("x", 0)], Some(["bar"]));
     /// assert_eq!(k.to_string(), "Key(offsets={'x': 0}, vars={'bar'})");
     /// ```
+    ///
+    /// xarray-beam raises `TypeError` when `vars` is a string instead of a
+    /// set; here that does not compile:
+    ///
+    /// ```compile_fail
+    /// let k = xbeam_key::Key::from_parts([("x", 0)], Some("bar"));
+    /// ```
     pub fn from_parts<S: Into<String>, V: Into<String>>(
         offsets: impl IntoIterator<Item = (S, u64)>,
         vars: Option<impl IntoIterator<Item = V>>,

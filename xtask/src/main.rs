@@ -2,7 +2,8 @@
 //!
 //! - `ci`: what CI runs — format check, clippy with `-D warnings` on every
 //!   target, every test (unit, integration, property, snapshot, doctests),
-//!   the README's main-job command, and `cargo package` of every crate.
+//!   rustdoc with `-D warnings`, the README's main-job command, and
+//!   `cargo package` of every crate.
 //! - `fmt`: format the workspace.
 //! - `bench`: the criterion benchmarks (pass criterion arguments after `--`).
 
@@ -81,6 +82,9 @@ fn ci() -> Result<(), String> {
         "doctests",
         cargo(&["test", "--workspace", "--doc", "--locked"]),
     )?;
+    let mut docs = cargo(&["doc", "--workspace", "--no-deps", "--locked"]);
+    docs.env("RUSTDOCFLAGS", "-D warnings");
+    run("docs (no broken links)", docs)?;
     run(
         "main job (README)",
         cargo(&["run", "--release", "--locked", "-p", "xbeam", "--", "demo"]),
