@@ -571,13 +571,16 @@ impl Array {
         }
     }
 
-    /// The value at flat (row-major) position `i`, formatted as xarray's
-    /// repr shows it: `1.5` (float64 with 4 significant digits), `nan`, `3`,
+    /// The value at flat (row-major) position `i` (`None` past the end),
+    /// formatted as xarray's repr shows it: `1.5` (float64 with 4 significant digits), `nan`, `3`,
     /// `True`, `'abc'`, `2020-01-01` (midnight) or `2020-01-01T06:00:00`,
     /// `NaT`.
-    pub fn format_value(&self, i: usize) -> String {
+    pub fn format_value(&self, i: usize) -> Option<String> {
+        if i >= self.len() {
+            return None;
+        }
         let index = IxDyn(&unravel(i, self.shape()));
-        match self {
+        Some(match self {
             Array::DateTime(a, u, c) => match a[&index] {
                 i64::MIN => "NaT".into(),
                 t => {
@@ -603,7 +606,7 @@ impl Array {
             }
             Array::F64(a) => crate::display::python_g4(a[&index]),
             other => with_array!(other, a => format!("{:?}", a[&index])),
-        }
+        })
     }
 
     fn check_axis(&self, axis: usize) -> Result<(), ChunkError> {
@@ -801,7 +804,9 @@ impl std::fmt::Debug for Array {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Array<{}{:?}>[", self.dtype(), self.shape())?;
         let n = self.len();
-        let shown: Vec<String> = (0..n.min(20)).map(|i| self.format_value(i)).collect();
+        let shown: Vec<String> = (0..n.min(20))
+            .filter_map(|i| self.format_value(i))
+            .collect();
         write!(
             f,
             "{}{}]",

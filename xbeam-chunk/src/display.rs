@@ -81,9 +81,9 @@ pub fn format_array_flat(array: &Array, max_width: usize) -> String {
     let relevant = size.max(1).min(max_width.div_ceil(2).max(2));
     let n_front = relevant.div_ceil(2).min(size);
     let n_back = (relevant / 2).min(size);
-    let front: Vec<String> = (0..n_front).map(|i| array.format_value(i)).collect();
+    let front: Vec<String> = (0..n_front).filter_map(|i| array.format_value(i)).collect();
     let back: Vec<String> = (size - n_back..size)
-        .map(|i| array.format_value(i))
+        .filter_map(|i| array.format_value(i))
         .collect();
     let mut interleaved = Vec::new();
     for i in 0..front.len().max(back.len()) {

@@ -42,7 +42,7 @@ impl Array {
     /// let start = Calendar::Day360.days_from_date(2001, 1, 1)?;
     /// let t = Array::datetime(ndarray::arr1(&[start + 58, start + 59]).into_dyn(), TimeUnit::Days, Calendar::Day360);
     /// assert_eq!(t.time_field(TimeField::Day)?.as_view::<i64>()?.as_slice().unwrap(), &[29, 30]);
-    /// assert_eq!(t.time_field(TimeField::Season)?.format_value(0), "'DJF'");
+    /// assert_eq!(t.time_field(TimeField::Season)?.format_value(0).unwrap(), "'DJF'");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn time_field(&self, field: TimeField) -> Result<Array, ChunkError> {
@@ -173,7 +173,10 @@ mod tests {
         assert_eq!(m[[0]], 1.0);
         assert!(m[[1]].is_nan());
         assert_eq!(
-            t.time_field(TimeField::Season).unwrap().format_value(1),
+            t.time_field(TimeField::Season)
+                .unwrap()
+                .format_value(1)
+                .unwrap(),
             "'nan'"
         );
         let err = Array::from_1d(vec![1i64])

@@ -28,6 +28,21 @@ pub enum KeyError {
         /// The dimension.
         dim: String,
     },
+    /// A chunk spec would cut a dimension into more chunks than a grid holds.
+    #[error(
+        "dimension {dim} of size {size} in chunks of {chunk} would have more than {limit} chunks: \
+         expected a larger chunk size"
+    )]
+    TooManyChunks {
+        /// The dimension (quoted).
+        dim: String,
+        /// The dimension's size.
+        size: u64,
+        /// The chunk size.
+        chunk: u64,
+        /// The largest number of chunks per dimension.
+        limit: u64,
+    },
     /// A chunk specification names a dimension the dataset does not have.
     #[error("chunks key {dim} is not a dimension on the provided dataset(s)")]
     UnknownChunkDim {

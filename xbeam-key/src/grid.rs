@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 use crate::repr;
 use crate::{Key, KeyError, Offsets};
 
+/// The most chunks one dimension may have (2^32): far beyond any real grid,
+/// and a guard against a corrupt size asking for an impossible allocation.
+pub const MAX_CHUNKS_PER_DIM: u64 = 1 << 32;
+
 /// How one dimension is chunked, as a user writes it.
 ///
 /// ```
@@ -66,7 +70,15 @@ impl ChunkSpec {
             }),
             ChunkSpec::Size(0) => Ok(vec![0]),
             ChunkSpec::Size(c) => {
-                let mut out = vec![*c; usize::try_from(size / c).unwrap_or(usize::MAX)];
+                if size / c >= MAX_CHUNKS_PER_DIM {
+                    return Err(KeyError::TooManyChunks {
+                        dim: repr::quote(dim),
+                        size,
+                        chunk: *c,
+                        limit: MAX_CHUNKS_PER_DIM,
+                    });
+                }
+                let mut out = vec![*c; (size / c) as usize];
                 if size % c != 0 {
                     out.push(size % c);
                 }

@@ -26,5 +26,7 @@ mod key;
 pub mod repr;
 
 pub use error::KeyError;
-pub use grid::{chunk_offsets, offset_to_index, offsets_to_slices, ChunkGrid, ChunkSpec};
+pub use grid::{
+    chunk_offsets, offset_to_index, offsets_to_slices, ChunkGrid, ChunkSpec, MAX_CHUNKS_PER_DIM,
+};
 pub use key::{Key, Offsets, VarSet};

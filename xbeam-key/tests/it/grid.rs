@@ -63,6 +63,12 @@ fn normalize_chunks_follows_xarray_beam() {
         err.to_string(),
         "sum of provided chunks does not match size of dimension x: 3 vs 6"
     );
+    let err = ChunkSpec::Size(1).normalize("time", u64::MAX).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "dimension 'time' of size 18446744073709551615 in chunks of 1 would have more than 4294967296 chunks: \
+         expected a larger chunk size"
+    );
     let err = ChunkSpec::Size(0).normalize("x", 6).unwrap_err();
     assert_eq!(
         err.to_string(),
