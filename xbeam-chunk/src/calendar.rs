@@ -638,6 +638,17 @@ fn check_time(dt: &DateTime) -> Result<(), CalendarError> {
     Ok(())
 }
 
+/// The nearest multiple of `unit` to an instant in nanoseconds (halves round up).
+fn nearest_tick(nanos: i128, unit: TimeUnit) -> i128 {
+    let tick = i128::from(unit.nanos());
+    let below = nanos.rem_euclid(tick);
+    if below * 2 >= tick {
+        nanos - below + tick
+    } else {
+        nanos - below
+    }
+}
+
 /// Converts a nanosecond count to a whole number of `unit`, or explains why it cannot.
 fn nanos_to_ticks(
     nanos: i128,
@@ -1203,6 +1214,50 @@ impl CfUnits {
     /// # Ok::<(), xbeam_chunk::calendar::CalendarError>(())
     /// ```
     pub fn decode_f64(&self, value: f64, tick_unit: TimeUnit) -> Result<i64, CalendarError> {
+        let (nanos, tolerance) = self.offset_nanos(value)?;
+        let nearest = nearest_tick(nanos, tick_unit);
+        if (nanos - nearest).abs() > tolerance {
+            return Err(CalendarError::NotRepresentable {
+                value: format!("{value} {self}"),
+                target: tick_unit.name().to_string(),
+            });
+        }
+        nanos_to_ticks(nearest, tick_unit, || format!("{value} {self}"))
+    }
+
+    /// Decodes a float count of `self.unit` since the reference into the nearest tick of
+    /// `tick_unit` since 1970-01-01, as xarray (nanoseconds) and cftime (microseconds) round
+    /// float times: `1042097.9988888887 hours` is not a whole microsecond, but its nearest
+    /// one is what the file means.
+    ///
+    /// # Errors
+    ///
+    /// [`CalendarError::NonFiniteValue`] for NaN or infinite values, and
+    /// [`CalendarError::Overflow`] if the instant does not fit in `tick_unit` ticks.
+    ///
+    /// ```
+    /// use xbeam_chunk::calendar::{Calendar, CfUnits, TimeUnit};
+    ///
+    /// let units = CfUnits::parse("hours since 1970-01-01", Calendar::Standard)?;
+    /// // 0.01 hours is 36 seconds: not a whole minute, so the exact form refuses it
+    /// assert!(units.decode_f64(0.01, TimeUnit::Minutes).is_err());
+    /// assert_eq!(units.decode_f64_nearest(0.01, TimeUnit::Minutes)?, 1);
+    /// # Ok::<(), xbeam_chunk::calendar::CalendarError>(())
+    /// ```
+    pub fn decode_f64_nearest(
+        &self,
+        value: f64,
+        tick_unit: TimeUnit,
+    ) -> Result<i64, CalendarError> {
+        let (nanos, _) = self.offset_nanos(value)?;
+        nanos_to_ticks(nearest_tick(nanos, tick_unit), tick_unit, || {
+            format!("{value} {self}")
+        })
+    }
+
+    /// The instant of a float value in nanoseconds since 1970-01-01 (rounded once, from the
+    /// float's exact binary value), and one unit in the last place of `value` in nanoseconds.
+    fn offset_nanos(&self, value: f64) -> Result<(i128, i128), CalendarError> {
         if !value.is_finite() {
             return Err(CalendarError::NonFiniteValue {
                 value: value.to_string(),
@@ -1226,21 +1281,10 @@ impl CfUnits {
                 None => (0, 0),
             }
         };
-        let nanos = reference + if negative { -magnitude } else { magnitude };
-        let tick = i128::from(tick_unit.nanos());
-        let below = nanos.rem_euclid(tick);
-        let nearest = if below * 2 >= tick {
-            nanos - below + tick
-        } else {
-            nanos - below
-        };
-        if (nanos - nearest).abs() > tolerance {
-            return Err(CalendarError::NotRepresentable {
-                value: format!("{value} {self}"),
-                target: tick_unit.name().to_string(),
-            });
-        }
-        nanos_to_ticks(nearest, tick_unit, || format!("{value} {self}"))
+        Ok((
+            reference + if negative { -magnitude } else { magnitude },
+            tolerance,
+        ))
     }
 
     /// Encodes ticks of `tick_unit` since 1970-01-01 (of `self.calendar`) as an integer count

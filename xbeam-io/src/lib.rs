@@ -45,9 +45,13 @@ const FINER: [TimeUnit; 4] = [
 
 /// Decodes CF time values (integers or floats counting `units` since a
 /// reference date, in `calendar`, default `standard`) into a datetime array.
-/// NaN and values equal to `fill_value` become NaT. Ticks are in the units'
-/// own unit when every value fits it exactly, else in the coarsest finer
-/// unit that does.
+/// NaN and values equal to `fill_value` become NaT.
+///
+/// Ticks are in the units' own unit when every value is a whole number of
+/// it; else integers use the coarsest finer unit that is exact, and floats
+/// are rounded to the nearest nanosecond as xarray does (microsecond,
+/// millisecond or second when nanoseconds since 1970 would overflow, as
+/// they do before 1678 or after 2262).
 pub fn decode_cf_time(
     values: &Array,
     units: &str,
@@ -65,15 +69,28 @@ pub fn decode_cf_time(
     let numbers = values.to_f64()?;
     let exact_ints = values.astype(DType::I64)?;
     let ints = exact_ints.as_view::<i64>()?;
+    let exact = std::iter::once((cf.unit, true)).chain(
+        FINER
+            .into_iter()
+            .filter(|u| *u < cf.unit)
+            .map(|u| (u, true)),
+    );
+    let rounded = FINER.into_iter().rev().map(|u| (u, false));
+    let candidates: Vec<(TimeUnit, bool)> = if dtype.is_integer() {
+        exact.collect()
+    } else {
+        std::iter::once((cf.unit, true)).chain(rounded).collect()
+    };
     let mut first_error = None;
-    for tick in std::iter::once(cf.unit).chain(FINER.into_iter().filter(|u| *u < cf.unit)) {
+    for (tick, exactly) in candidates {
         let decoded: Result<Vec<i64>, CalendarError> = numbers
             .iter()
             .zip(ints.iter())
             .map(|(&x, &i)| match x {
                 x if x.is_nan() || Some(x) == fill_value => Ok(i64::MIN),
                 _ if dtype.is_integer() => cf.decode_i64(i, tick),
-                x => cf.decode_f64(x, tick),
+                x if exactly => cf.decode_f64(x, tick),
+                x => cf.decode_f64_nearest(x, tick),
             })
             .collect();
         match decoded {
@@ -128,8 +145,8 @@ mod tests {
         .unwrap();
         assert_eq!(
             t.dtype(),
-            DType::DateTime(TimeUnit::Seconds, Calendar::Day360),
-            "0.25 days needs a finer unit"
+            DType::DateTime(TimeUnit::Nanoseconds, Calendar::Day360),
+            "fractional float days are rounded to nanoseconds, as xarray does"
         );
         assert_eq!(t.format_value(1).unwrap(), "1850-01-01T06:00:00");
         assert_eq!(t.format_value(2).unwrap(), "NaT");
@@ -195,5 +212,36 @@ mod tests {
         .unwrap();
         let err = encode_cf_time(&t, "hours since 2000-01-01", None).unwrap_err();
         assert!(err.to_string().contains("not"), "{err}");
+    }
+
+    #[test]
+    fn float_times_round_like_xarray_and_fall_back_before_1678() {
+        // not a whole microsecond: rounded, not refused
+        let hours = Array::from_1d(vec![1_042_097.998_888_888_7_f64]);
+        let t = decode_cf_time(&hours, "hours since 1850-01-01", None, None).unwrap();
+        assert_eq!(
+            t.dtype(),
+            DType::DateTime(TimeUnit::Nanoseconds, Calendar::Standard)
+        );
+        assert_eq!(
+            t.format_value(0).unwrap(),
+            "1968-11-18T17:59:55.999999484",
+            "as xarray's datetime64[ns]"
+        );
+        // year 1000 does not fit nanoseconds since 1970: microseconds instead
+        let half = Array::from_1d(vec![0.5f64]);
+        let old = decode_cf_time(&half, "days since 1000-01-01", Some("julian"), None).unwrap();
+        assert_eq!(
+            old.dtype(),
+            DType::DateTime(TimeUnit::Microseconds, Calendar::Julian)
+        );
+        assert_eq!(old.format_value(0).unwrap(), "1000-01-01T12:00:00");
+        // whole floats keep the units' own unit
+        let whole = Array::from_1d(vec![1.0f32, 2.0]);
+        let days = decode_cf_time(&whole, "days since 2000-01-01", None, None).unwrap();
+        assert_eq!(
+            days.dtype(),
+            DType::DateTime(TimeUnit::Days, Calendar::Standard)
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Integration tests of xbeam-chunk: xarray-beam conformance cases, the data
 //! model, serde, `Display` snapshots and property tests.
 
+mod cftime;
 mod common;
 mod conformance;
 mod display;
