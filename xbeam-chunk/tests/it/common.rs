@@ -41,14 +41,16 @@ pub(crate) fn key(offsets: &[(&str, u64)], vars: Option<&[&str]>) -> Key {
 
 /// The int64 values of data variable `name`, flattened.
 pub(crate) fn values(ds: &Dataset, name: &str) -> Vec<i64> {
-    ds.data_var(name)
-        .unwrap()
-        .data()
-        .as_view::<i64>()
-        .unwrap()
-        .iter()
-        .copied()
-        .collect()
+    ints(ds.data_var(name).unwrap())
+}
+
+/// The int64 values of coordinate `name`, flattened.
+pub(crate) fn coord_values(ds: &Dataset, name: &str) -> Vec<i64> {
+    ints(ds.coord(name).unwrap())
+}
+
+fn ints(v: &Variable) -> Vec<i64> {
+    v.data().as_view::<i64>().unwrap().iter().copied().collect()
 }
 
 /// Keys of chunks as strings, for compact assertions.

@@ -6,7 +6,7 @@ use xbeam_chunk::{
     Array, DType, Dataset, DimReplacement, Label, Labels, Reduction, Template, Variable,
 };
 
-use crate::common::{dataset, foo_x, values, var};
+use crate::common::{coord_values, dataset, foo_x, values, var};
 
 fn floats(ds: &Dataset, name: &str) -> Vec<f64> {
     ds.data_var(name)
@@ -97,17 +97,7 @@ fn concat_checks_other_dims_and_coordinates() {
         .unwrap();
     let ab = Dataset::concat(&[&a, &b], "x").unwrap();
     assert_eq!(values(&ab, "foo"), vec![0, 1, 2, 3]);
-    assert_eq!(
-        ab.coord("x")
-            .unwrap()
-            .data()
-            .as_view::<i64>()
-            .unwrap()
-            .iter()
-            .copied()
-            .collect::<Vec<_>>(),
-        vec![0, 1, 2, 3]
-    );
+    assert_eq!(coord_values(&ab, "x"), vec![0, 1, 2, 3]);
 
     // other dims must agree in size
     let wide = dataset(&[("foo", &["x", "y"], &[1, 3], vec![0; 3])]);
@@ -516,17 +506,6 @@ fn template_replace_dims_and_fill() {
         .unwrap();
     assert_eq!(chunk.data_var("foo").unwrap().shape(), &[2, 2]);
     assert_eq!(chunk.data_var("foo").unwrap().attrs()["units"], "K");
-    assert_eq!(
-        chunk
-            .coord("y")
-            .unwrap()
-            .data()
-            .as_view::<i64>()
-            .unwrap()
-            .iter()
-            .copied()
-            .collect::<Vec<_>>(),
-        vec![1, 2]
-    );
+    assert_eq!(coord_values(&chunk, "y"), vec![1, 2]);
     assert!(chunk.data_vars().get("baz").is_none());
 }
