@@ -281,10 +281,7 @@ impl Array {
     /// holds another type. Datetime ticks are read with
     /// [`Array::datetime_ticks`].
     pub fn as_view<T: Element>(&self) -> Result<ArrayViewD<'_, T>, ChunkError> {
-        match T::raw(self) {
-            Some(a) if self.dtype() == T::DTYPE => Ok(a.view()),
-            _ => Err(self.wrong_type(T::DTYPE.name())),
-        }
+        self.as_data::<T>().map(ArrayData::view)
     }
 
     /// The shared buffer with element type `T` (cheap: no copy).
@@ -413,13 +410,14 @@ impl Array {
                 grid.len()
             );
         }
-        let block_sizes = block_sizes(grid, pieces)?;
+        let strides = xbeam_key::row_major_strides(grid);
+        let block_sizes = block_sizes(grid, &strides, pieces)?;
         if pieces.len() == 1 {
             return Ok(first.clone());
         }
         Ok(map_array!(first, a => {
             let views: Vec<_> = pieces.iter().map(|x| same_type(x, a).view()).collect();
-            assemble_row_major(grid, &block_sizes, &views).into_shared()
+            assemble_row_major(&strides, &block_sizes, &views).into_shared()
         }))
     }
 
@@ -552,7 +550,9 @@ impl Array {
                 with_array!(self, a => reduce_rows(a, axes, |row| row.iter().filter(|v| !(has_missing && v.is_missing())).count() as i64)).into_shared(),
             )),
             Reduction::Sum | Reduction::Mean => {
-                ensure!(dtype.is_numeric(), Invalid, "{} is not supported for dtype {dtype}", op.name());
+                if !dtype.is_numeric() {
+                    return Err(ChunkError::Unsupported { op: op.name().into(), dtype: dtype.name() });
+                }
                 let values = self.to_f64()?;
                 let out = reduce_rows(&values.into_shared(), axes, |row| {
                     let (mut sum, mut n) = (0.0, 0u64);
@@ -579,14 +579,17 @@ impl Array {
         if i >= self.len() {
             return None;
         }
-        let index = IxDyn(&unravel(i, self.shape()));
+        let index = IxDyn(&xbeam_key::unravel(i, self.shape()));
         Some(match self {
             Array::DateTime(a, u, c) => match a[&index] {
                 i64::MIN => "NaT".into(),
                 t => {
-                    let text = c.from_ticks(t, *u).to_string();
-                    text.strip_suffix("T00:00:00")
-                        .map_or(text.clone(), str::to_owned)
+                    let date = c.from_ticks(t, *u);
+                    let text = date.to_string();
+                    match text.split_once('T') {
+                        Some((day, _)) if date.is_midnight() => day.to_owned(),
+                        _ => text,
+                    }
                 }
             },
             Array::TimeDelta(a, u) => match a[&index] {
@@ -651,10 +654,11 @@ fn extend_row_major<T: Clone>(out: &mut Vec<T>, view: ArrayViewD<'_, T>) {
 
 /// The size of each block along each axis, checking that blocks in the
 /// same grid row agree.
-fn block_sizes(grid: &[usize], pieces: &[&Array]) -> Result<Vec<Vec<usize>>, ChunkError> {
-    let strides: Vec<usize> = (0..grid.len())
-        .map(|a| grid[a + 1..].iter().product())
-        .collect();
+fn block_sizes(
+    grid: &[usize],
+    strides: &[usize],
+    pieces: &[&Array],
+) -> Result<Vec<Vec<usize>>, ChunkError> {
     let sizes: Vec<Vec<usize>> = (0..grid.len())
         .map(|a| {
             (0..grid[a])
@@ -677,11 +681,11 @@ fn block_sizes(grid: &[usize], pieces: &[&Array]) -> Result<Vec<Vec<usize>>, Chu
 /// Writes a grid of blocks into a new row-major array, one output row (the
 /// last axis) at a time, copying each block's contiguous row segments.
 fn assemble_row_major<T: Clone>(
-    grid: &[usize],
+    grid_strides: &[usize],
     block_sizes: &[Vec<usize>],
     views: &[ArrayViewD<'_, T>],
 ) -> ArrayD<T> {
-    let ndim = grid.len();
+    let ndim = grid_strides.len();
     let shape: Vec<usize> = block_sizes.iter().map(|s| s.iter().sum()).collect();
     let contiguous: Vec<std::borrow::Cow<'_, [T]>> = views
         .iter()
@@ -711,7 +715,6 @@ fn assemble_row_major<T: Clone>(
                 .collect()
         })
         .collect();
-    let grid_strides: Vec<usize> = (0..ndim).map(|a| grid[a + 1..].iter().product()).collect();
     let rows: usize = shape[..ndim - 1].iter().product();
     let mut coord = vec![0usize; ndim - 1];
     for _ in 0..rows {
@@ -739,17 +742,6 @@ fn assemble_row_major<T: Clone>(
 
 fn element_dtype<T: Element>(_: &ArrayData<T>) -> DType {
     T::DTYPE
-}
-
-fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
-    let mut idx = vec![0; shape.len()];
-    for (d, &n) in shape.iter().enumerate().rev() {
-        if n > 0 {
-            idx[d] = i % n;
-            i /= n;
-        }
-    }
-    idx
 }
 
 /// Applies `f` to each lane of the reduced axes: the kept axes (in order)

@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use indexmap::{IndexMap, IndexSet};
 use serde::{Deserialize, Serialize};
-use xbeam_key::repr;
+use xbeam_key::{repr, row_major_strides, unravel};
 
 use crate::error::{bail, ensure};
 use crate::wire::attrs_json;
@@ -246,9 +246,7 @@ impl Dataset {
 
     /// The coordinate that indexes `dim`: 1-D, named like the dimension.
     pub fn index(&self, dim: &str) -> Option<&Variable> {
-        self.coords
-            .get(dim)
-            .filter(|v| v.dims().len() == 1 && v.dims()[0] == dim)
+        self.coords.get(dim).filter(|v| v.is_index(dim))
     }
 
     /// Dimension sizes: dimensions of data variables in order of first
@@ -302,14 +300,16 @@ impl Dataset {
         &self,
         f: impl Fn(&Variable) -> Result<Variable, ChunkError>,
     ) -> Result<Dataset, ChunkError> {
+        // Callers (isel, take, transpose, layout) change every variable's
+        // sizes alike, so the dataset's consistency needs no re-check.
         let map = |vars: &Variables| -> Result<Variables, ChunkError> {
             vars.iter().map(|(n, v)| Ok((n.clone(), f(v)?))).collect()
         };
-        Dataset::from_parts(
-            map(&self.data_vars)?,
-            map(&self.coords)?,
-            self.attrs.clone(),
-        )
+        Ok(Dataset {
+            data_vars: map(&self.data_vars)?,
+            coords: map(&self.coords)?,
+            attrs: self.attrs.clone(),
+        })
     }
 
     /// The elements in `ranges` (element positions) along named dimensions;
@@ -459,24 +459,24 @@ impl Dataset {
 
     /// Every data variable converted to `dtype`.
     pub fn astype(&self, dtype: DType) -> Result<Dataset, ChunkError> {
-        let data_vars = self
-            .data_vars
-            .iter()
-            .map(|(n, v)| Ok((n.clone(), v.with_data(v.data().astype(dtype)?)?)))
-            .collect::<Result<_, ChunkError>>()?;
-        Ok(Dataset {
-            data_vars,
-            ..self.clone()
-        })
+        self.map_data(|a| a.astype(dtype))
     }
 
     /// `f` applied to every value of every data variable (see
     /// [`Array::map_f64`]); coordinates are unchanged.
     pub fn map_f64(&self, f: impl Fn(f64) -> f64) -> Result<Dataset, ChunkError> {
+        self.map_data(|a| a.map_f64(&f))
+    }
+
+    /// Every data variable's data replaced by `f` of it (same shape).
+    fn map_data(
+        &self,
+        f: impl Fn(&Array) -> Result<Array, ChunkError>,
+    ) -> Result<Dataset, ChunkError> {
         let data_vars = self
             .data_vars
             .iter()
-            .map(|(n, v)| Ok((n.clone(), v.with_data(v.data().map_f64(&f)?)?)))
+            .map(|(n, v)| Ok((n.clone(), v.with_data(f(v.data())?)?)))
             .collect::<Result<_, ChunkError>>()?;
         Ok(Dataset {
             data_vars,
@@ -544,9 +544,7 @@ impl Dataset {
         if grid.len() == 1 {
             return Ok(first.clone());
         }
-        let strides: Vec<usize> = (0..shape.len())
-            .map(|a| shape[a + 1..].iter().product())
-            .collect();
+        let strides = row_major_strides(shape);
         let combine =
             |get: fn(&Dataset) -> &Variables, kind: &str| -> Result<Variables, ChunkError> {
                 let names: IndexSet<&String> = get(first).keys().collect();
@@ -614,36 +612,29 @@ impl Dataset {
     /// Same variables (names, dims, dtypes, values; NaN equals NaN),
     /// attributes ignored.
     pub fn equals(&self, other: &Dataset) -> bool {
-        let same = |a: &Variables, b: &Variables| {
-            a.len() == b.len() && a.iter().all(|(n, v)| b.get(n).is_some_and(|w| v.equals(w)))
-        };
-        same(&self.data_vars, &other.data_vars) && same(&self.coords, &other.coords)
+        self.vars_match(other, Variable::equals)
     }
 
     /// Like [`Dataset::equals`], and all attributes are equal too.
     pub fn identical(&self, other: &Dataset) -> bool {
-        let same = |a: &Variables, b: &Variables| {
-            a.len() == b.len()
-                && a.iter()
-                    .all(|(n, v)| b.get(n).is_some_and(|w| v.identical(w)))
-        };
-        self.attrs == other.attrs
-            && same(&self.data_vars, &other.data_vars)
-            && same(&self.coords, &other.coords)
+        self.attrs == other.attrs && self.vars_match(other, Variable::identical)
     }
 
     /// Like [`Dataset::equals`] with numeric values compared within
     /// `atol + rtol × |other|`.
     pub fn allclose(&self, other: &Dataset, rtol: f64, atol: f64) -> bool {
-        let close = |a: &Variables, b: &Variables| {
-            a.len() == b.len()
-                && a.iter().all(|(n, v)| {
-                    b.get(n).is_some_and(|w| {
-                        v.dims() == w.dims() && v.data().allclose(w.data(), rtol, atol)
-                    })
-                })
+        self.vars_match(other, |v, w| {
+            v.dims() == w.dims() && v.data().allclose(w.data(), rtol, atol)
+        })
+    }
+
+    /// Whether both datasets have the same data variables and coordinates by
+    /// name, each pair satisfying `same`.
+    fn vars_match(&self, other: &Dataset, same: impl Fn(&Variable, &Variable) -> bool) -> bool {
+        let all = |a: &Variables, b: &Variables| {
+            a.len() == b.len() && a.iter().all(|(n, v)| b.get(n).is_some_and(|w| same(v, w)))
         };
-        close(&self.data_vars, &other.data_vars) && close(&self.coords, &other.coords)
+        all(&self.data_vars, &other.data_vars) && all(&self.coords, &other.coords)
     }
 
     /// Every variable's data in a contiguous row-major buffer (copies only
@@ -684,22 +675,15 @@ fn combine_variable(
         .collect();
     let var_grid: Vec<usize> = var_axes.iter().map(|a| a.map_or(1, |a| shape[a])).collect();
     let mut blocks = Vec::with_capacity(var_grid.iter().product());
-    for mut cell in 0..var_grid.iter().product::<usize>() {
-        let mut flat = 0;
-        for (k, axis) in var_axes.iter().enumerate().rev() {
-            let i = cell % var_grid[k];
-            cell /= var_grid[k];
-            if let Some(a) = axis {
-                flat += i * strides[*a];
-            }
-        }
+    for cell in 0..var_grid.iter().product::<usize>() {
+        let flat: usize = unravel(cell, &var_grid)
+            .iter()
+            .zip(&var_axes)
+            .filter_map(|(i, axis)| axis.map(|a| i * strides[a]))
+            .sum();
         let piece = all[flat];
-        let mut theirs = piece.dims().to_vec();
-        let mut ours = first.dims().to_vec();
-        theirs.sort();
-        ours.sort();
         ensure!(
-            theirs == ours,
+            first.same_dims_unordered(piece),
             Mismatch,
             "cannot concatenate variable {} with dims {} and {}",
             repr::quote(name),

@@ -228,7 +228,7 @@ impl fmt::Display for Summary<'_> {
         if !self.coords.is_empty() {
             write!(f, "\nCoordinates:")?;
             for (name, v) in &self.coords {
-                let is_index = v.dims().len() == 1 && v.dims()[0] == **name;
+                let is_index = v.is_index(name);
                 let line = summarize(
                     name,
                     v.dims(),
@@ -244,12 +244,7 @@ impl fmt::Display for Summary<'_> {
         let unindexed: Vec<&String> = self
             .sizes
             .keys()
-            .filter(|d| {
-                !self
-                    .coords
-                    .iter()
-                    .any(|(n, v)| n == d && v.dims().len() == 1)
-            })
+            .filter(|d| !self.coords.iter().any(|(n, v)| *n == *d && v.is_index(n)))
             .collect();
         if !unindexed.is_empty() {
             let names: Vec<&str> = unindexed.iter().map(|s| s.as_str()).collect();

@@ -91,6 +91,16 @@ mod tests {
     use super::*;
     use crate::calendar::{Calendar, TimeUnit};
 
+    fn ints(field: Result<Array, ChunkError>) -> Vec<i64> {
+        field
+            .unwrap()
+            .as_view::<i64>()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect()
+    }
+
     fn hours(cal: Calendar, start: DateTime, n: i64) -> Array {
         let t0 = cal.to_ticks(&start, TimeUnit::Hours).unwrap();
         Array::datetime(
@@ -107,58 +117,16 @@ mod tests {
             DateTime::new(2000, 2, 28).with_time(23, 0, 0, 0),
             2,
         );
-        assert_eq!(
-            noleap
-                .time_field(TimeField::Month)
-                .unwrap()
-                .as_view::<i64>()
-                .unwrap()
-                .as_slice()
-                .unwrap(),
-            &[2, 3]
-        );
-        assert_eq!(
-            noleap
-                .time_field(TimeField::DayOfYear)
-                .unwrap()
-                .as_view::<i64>()
-                .unwrap()
-                .as_slice()
-                .unwrap(),
-            &[59, 60]
-        );
+        assert_eq!(ints(noleap.time_field(TimeField::Month)), &[2, 3]);
+        assert_eq!(ints(noleap.time_field(TimeField::DayOfYear)), &[59, 60]);
         let greg = hours(
             Calendar::Standard,
             DateTime::new(2000, 2, 28).with_time(23, 0, 0, 0),
             2,
         );
-        assert_eq!(
-            greg.time_field(TimeField::Day)
-                .unwrap()
-                .as_view::<i64>()
-                .unwrap()
-                .as_slice()
-                .unwrap(),
-            &[28, 29]
-        );
-        assert_eq!(
-            greg.time_field(TimeField::Hour)
-                .unwrap()
-                .as_view::<i64>()
-                .unwrap()
-                .as_slice()
-                .unwrap(),
-            &[23, 0]
-        );
-        assert_eq!(
-            greg.time_field(TimeField::Year)
-                .unwrap()
-                .as_view::<i64>()
-                .unwrap()
-                .as_slice()
-                .unwrap(),
-            &[2000, 2000]
-        );
+        assert_eq!(ints(greg.time_field(TimeField::Day)), &[28, 29]);
+        assert_eq!(ints(greg.time_field(TimeField::Hour)), &[23, 0]);
+        assert_eq!(ints(greg.time_field(TimeField::Year)), &[2000, 2000]);
     }
 
     #[test]

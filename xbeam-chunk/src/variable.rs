@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use xbeam_key::repr;
 
-use crate::error::{bail, ensure};
+use crate::error::ensure;
 use crate::wire::attrs_json;
 use crate::{Array, ChunkError, DType, Reduction};
 
@@ -256,43 +256,15 @@ impl Variable {
         })
     }
 
-    /// Concatenates variables along `dim`: they must all have it, with the
-    /// same dims in the same order (others are transposed to match) and the
-    /// same dtype. Attributes and encoding come from the first.
-    pub fn concat(dim: &str, vars: &[&Variable]) -> Result<Variable, ChunkError> {
-        let Some(first) = vars.first() else {
-            bail!(Invalid, "cannot concatenate zero variables")
-        };
-        let Some(axis) = first.axis(dim) else {
-            bail!(
-                Mismatch,
-                "cannot concatenate along {}: variable has dims {}",
-                repr::quote(dim),
-                repr::tuple(&first.dims)
-            )
-        };
-        let aligned: Vec<Variable> = vars
-            .iter()
-            .map(|v| {
-                let mut sorted_a = v.dims.clone();
-                let mut sorted_b = first.dims.clone();
-                sorted_a.sort();
-                sorted_b.sort();
-                ensure!(
-                    sorted_a == sorted_b,
-                    Mismatch,
-                    "cannot concatenate variables with dims {} and {}",
-                    repr::tuple(&first.dims),
-                    repr::tuple(&v.dims)
-                );
-                v.transpose(&first.dims)
-            })
-            .collect::<Result<_, _>>()?;
-        let arrays: Vec<&Array> = aligned.iter().map(|v| &v.data).collect();
-        Ok(Variable {
-            data: Array::concat(axis, &arrays)?,
-            ..(*first).clone()
-        })
+    /// Whether this variable, named `name`, is the index of its dimension:
+    /// 1-D along a dimension of the same name.
+    pub(crate) fn is_index(&self, name: &str) -> bool {
+        self.dims.len() == 1 && self.dims[0] == name
+    }
+
+    /// Whether `other` has the same dimensions, in any order.
+    pub(crate) fn same_dims_unordered(&self, other: &Variable) -> bool {
+        self.dims.len() == other.dims.len() && self.dims.iter().all(|d| other.dims.contains(d))
     }
 
     /// Same dims, dtype and values (NaN equals NaN); attributes ignored.

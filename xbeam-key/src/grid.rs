@@ -116,11 +116,11 @@ impl ChunkSpec {
         match self {
             ChunkSpec::Full | ChunkSpec::Size(0) => 0,
             ChunkSpec::Size(c) => offset / c * c,
-            ChunkSpec::Sizes(sizes) => {
-                let bounds = chunk_offsets(sizes);
-                let i = bounds.partition_point(|&b| b <= offset);
-                bounds[i.saturating_sub(1).min(bounds.len().saturating_sub(1))]
-            }
+            ChunkSpec::Sizes(sizes) => chunk_offsets(sizes)
+                .into_iter()
+                .take_while(|&b| b <= offset)
+                .last()
+                .unwrap_or(0),
         }
     }
 
@@ -167,6 +167,36 @@ pub fn chunk_offsets(sizes: &[u64]) -> Vec<u64> {
             Some(here)
         })
         .collect()
+}
+
+/// Row-major strides of `shape` in elements: how far one step along each
+/// axis moves in the flattened array.
+///
+/// ```
+/// assert_eq!(xbeam_key::row_major_strides(&[2, 3, 4]), vec![12, 4, 1]);
+/// ```
+pub fn row_major_strides(shape: &[usize]) -> Vec<usize> {
+    (0..shape.len())
+        .map(|a| shape[a + 1..].iter().product())
+        .collect()
+}
+
+/// The per-axis indices of position `flat` in a row-major array of `shape`
+/// (the last axis varies fastest).
+///
+/// ```
+/// assert_eq!(xbeam_key::unravel(4, &[2, 3]), vec![1, 1]);
+/// assert_eq!(xbeam_key::unravel(0, &[]), Vec::<usize>::new());
+/// ```
+pub fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (axis, &n) in shape.iter().enumerate().rev() {
+        if n > 0 {
+            index[axis] = flat % n;
+            flat /= n;
+        }
+    }
+    index
 }
 
 /// The index of the chunk starting at `offset`, or `None` when `offset` is not
@@ -381,22 +411,14 @@ impl ChunkGrid {
             .iter()
             .map(|d| chunk_offsets(&self.chunks[*d]))
             .collect();
-        let total: usize = offsets.iter().map(Vec::len).product();
-        (0..total).map(move |mut flat| {
-            let mut idx = vec![0usize; dims.len()];
-            for (i, o) in offsets.iter().enumerate().rev() {
-                idx[i] = flat % o.len();
-                flat /= o.len();
-            }
-            let key = Key::from_offsets(
-                dims.iter()
-                    .enumerate()
-                    .map(|(j, d)| (*d, offsets[j][idx[j]])),
-            );
-            match var {
-                Some(v) => key.with_vars(Some([v])),
-                None => key,
-            }
+        let lens: Vec<usize> = offsets.iter().map(Vec::len).collect();
+        (0..lens.iter().product()).map(move |flat| {
+            let idx = unravel(flat, &lens);
+            let key_offsets = dims
+                .iter()
+                .enumerate()
+                .map(|(j, d)| (*d, offsets[j][idx[j]]));
+            Key::from_parts(key_offsets, var.map(|v| [v]))
         })
     }
 

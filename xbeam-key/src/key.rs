@@ -350,9 +350,7 @@ impl fmt::Display for Key {
         if let Some(vars) = &self.vars {
             parts.push(format!("vars={}", repr::set(vars)));
         }
-        f.write_str("Key(")?;
-        repr::join(f, &parts, ", ")?;
-        f.write_str(")")
+        write!(f, "Key({})", parts.join(", "))
     }
 }
 

@@ -27,6 +27,7 @@ pub mod repr;
 
 pub use error::KeyError;
 pub use grid::{
-    chunk_offsets, offset_to_index, offsets_to_slices, ChunkGrid, ChunkSpec, MAX_CHUNKS_PER_DIM,
+    chunk_offsets, offset_to_index, offsets_to_slices, row_major_strides, unravel, ChunkGrid,
+    ChunkSpec, MAX_CHUNKS_PER_DIM,
 };
 pub use key::{Key, Offsets, VarSet};

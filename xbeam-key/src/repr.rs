@@ -3,7 +3,7 @@
 //! xarray-beam's messages print dicts and sets as Python does; these helpers
 //! write the same text so messages read identically in both libraries.
 
-use std::fmt::{self, Display, Write};
+use std::fmt::{Display, Write};
 
 /// A string quoted as Python's `repr` quotes it: single quotes unless the
 /// text holds a single quote and no double quote.
@@ -87,15 +87,4 @@ pub fn tuple<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> String {
         1 => format!("({},)", items[0]),
         _ => format!("({})", items.join(", ")),
     }
-}
-
-/// Writes `items` separated by `sep` (a small `join` for `Display` items).
-pub(crate) fn join<T: Display>(f: &mut fmt::Formatter<'_>, items: &[T], sep: &str) -> fmt::Result {
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            f.write_str(sep)?;
-        }
-        write!(f, "{item}")?;
-    }
-    Ok(())
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::ops::Range;
 
 use indexmap::IndexMap;
-use xbeam_key::{chunk_offsets, repr, ChunkGrid, Key, VarSet};
+use xbeam_key::{chunk_offsets, repr, row_major_strides, unravel, ChunkGrid, Key, VarSet};
 
 use super::{leading_reprs, merge_chunks, split_chunks, vars_repr, Chunk, TargetChunks};
 use crate::error::bail;
@@ -40,12 +40,7 @@ pub fn consolidate_chunks(
     let inputs: Vec<Chunk> = inputs.into_iter().collect();
     check_unique(&inputs)?;
     let groups = group_by_vars(&inputs);
-    let mut all_offsets: IndexMap<&str, BTreeSet<u64>> = IndexMap::new();
-    for (key, _) in &inputs {
-        for (d, &o) in key.offsets() {
-            all_offsets.entry(d.as_str()).or_default().insert(o);
-        }
-    }
+    let all_offsets = offsets_by_dim(inputs.iter().map(|(k, _)| k));
     for (vars, members) in &groups {
         for (dim, expected) in &all_offsets {
             let present: BTreeSet<u64> = members
@@ -89,16 +84,22 @@ fn group_by_vars(inputs: &[Chunk]) -> IndexMap<Option<VarSet>, Vec<usize>> {
     groups
 }
 
-/// Places one vars-group's chunks in an N-d grid and concatenates it,
-/// last dimension first.
-fn combine_group(vars: Option<&VarSet>, members: &[&Chunk]) -> Result<Chunk, ChunkError> {
+/// The distinct offsets along each dimension of `keys`, dimensions in
+/// first-seen order.
+fn offsets_by_dim<'a>(keys: impl Iterator<Item = &'a Key>) -> IndexMap<&'a str, BTreeSet<u64>> {
     let mut dims: IndexMap<&str, BTreeSet<u64>> = IndexMap::new();
-    for (key, _) in members {
+    for key in keys {
         for (d, &o) in key.offsets() {
             dims.entry(d.as_str()).or_default().insert(o);
         }
     }
-    let offsets: Vec<(&str, Vec<u64>)> = dims
+    dims
+}
+
+/// Places one vars-group's chunks in an N-d grid and concatenates it,
+/// last dimension first.
+fn combine_group(vars: Option<&VarSet>, members: &[&Chunk]) -> Result<Chunk, ChunkError> {
+    let offsets: Vec<(&str, Vec<u64>)> = offsets_by_dim(members.iter().map(|(k, _)| k))
         .into_iter()
         .map(|(d, s)| (d, s.into_iter().collect()))
         .collect();
@@ -143,10 +144,7 @@ fn combine_group(vars: Option<&VarSet>, members: &[&Chunk]) -> Result<Chunk, Chu
         .collect::<Option<_>>()
         .ok_or_else(missing)?;
     check_contiguous(vars, &offsets, &grid, &shape)?;
-    let key = Key::from_parts(
-        offsets.iter().map(|(d, o)| (*d, o[0])),
-        vars.map(|v| v.iter().cloned().collect::<Vec<_>>()),
-    );
+    let key = Key::from_parts(offsets.iter().map(|(d, o)| (*d, o[0])), vars.cloned());
     let combined = Dataset::combine_nested(
         &grid,
         &shape,
@@ -165,8 +163,7 @@ fn check_contiguous(
     grid: &[&Dataset],
     shape: &[usize],
 ) -> Result<(), ChunkError> {
-    for (axis, (dim, starts)) in offsets.iter().enumerate() {
-        let stride: usize = shape[axis + 1..].iter().product();
+    for ((dim, starts), stride) in offsets.iter().zip(row_major_strides(shape)) {
         for g in 0..starts.len().saturating_sub(1) {
             let Some(&size) = grid[g * stride].sizes().get(*dim) else {
                 continue;
@@ -200,9 +197,8 @@ fn combine_error(
         "combining nested dataset chunks for vars={} with offsets={offsets_repr} failed.",
         vars_repr(vars)
     );
-    for (axis, (dim, _)) in offsets.iter().enumerate() {
-        let stride: usize = shape[axis + 1..].iter().product();
-        let leading = (0..shape[axis]).map(|i| grid[i * stride]);
+    for (((dim, _), stride), &n) in offsets.iter().zip(row_major_strides(shape)).zip(shape) {
+        let leading = (0..n).map(|i| grid[i * stride]);
         let _ = write!(
             msg,
             "\nLeading datasets along dimension {}:\n{}",
@@ -275,13 +271,13 @@ pub fn consolidate_chunks_filled(
             .iter()
             .map(|k| expected.iter().map(|(d, _)| k.offset_or_zero(d)).collect())
             .collect();
-        let total: usize = expected.iter().map(|(_, e)| e.len()).product();
-        for mut flat in 0..total {
-            let mut pick = vec![(0u64, 0u64); expected.len()];
-            for (i, (_, e)) in expected.iter().enumerate().rev() {
-                pick[i] = e[flat % e.len()];
-                flat /= e.len();
-            }
+        let lens: Vec<usize> = expected.iter().map(|(_, e)| e.len()).collect();
+        for flat in 0..lens.iter().product() {
+            let pick: Vec<(u64, u64)> = unravel(flat, &lens)
+                .iter()
+                .zip(&expected)
+                .map(|(&i, (_, e))| e[i])
+                .collect();
             if present.contains(&pick.iter().map(|p| p.0).collect::<Vec<_>>()) {
                 continue;
             }
@@ -295,7 +291,7 @@ pub fn consolidate_chunks_filled(
                     .iter()
                     .zip(&pick)
                     .map(|((d, _), (o, _))| (d.clone(), *o)),
-                vars.as_ref().map(|v| v.iter().cloned().collect::<Vec<_>>()),
+                vars.clone(),
             );
             filled.push((
                 key,
@@ -318,14 +314,13 @@ fn expected_chunks(
     let sizes = fill.source_chunks.chunk_sizes(dim)?;
     let starts = chunk_offsets(sizes);
     let present: BTreeSet<u64> = keys.iter().map(|k| k.offset_or_zero(dim)).collect();
-    for &o in &present {
-        fill.source_chunks.chunk_index(dim, o)?;
-    }
+    // every present chunk must sit on the source grid (chunk_size checks it)
+    let present_sizes: Vec<(u64, u64)> = present
+        .iter()
+        .map(|&o| Ok((o, fill.source_chunks.chunk_size(dim, o)?)))
+        .collect::<Result<_, ChunkError>>()?;
     let Some(spec) = fill.target_chunks.get(dim) else {
-        return Ok(present
-            .iter()
-            .map(|&o| (o, sizes[starts.binary_search(&o).unwrap_or(0)]))
-            .collect());
+        return Ok(present_sizes);
     };
     let first = *present.first().expect("a group has at least one chunk");
     let start = spec.round_down(first);
@@ -368,8 +363,9 @@ pub fn consolidate_fully(inputs: impl IntoIterator<Item = Chunk>) -> Result<Chun
         }
     }
     let datasets: Vec<&Dataset> = consolidated.iter().map(|(_, d)| d).collect();
-    let (merged, all_vars) = merge_chunks(&datasets)?;
-    let names: VarSet = all_vars.into_iter().flatten().collect();
+    let merged = merge_chunks(&datasets)?;
+    // the merge rejects duplicate names, so these are every chunk's variables
+    let names: VarSet = merged.data_vars().keys().cloned().collect();
     Ok((Key::from_parts(offsets, Some(names)), merged))
 }
 

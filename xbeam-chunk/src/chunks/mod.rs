@@ -53,20 +53,19 @@ fn vars_repr(vars: Option<&VarSet>) -> String {
 }
 
 /// Merges chunks with disjoint variables, with xarray-beam's message on
-/// failure; also returns each chunk's variable names.
-fn merge_chunks(datasets: &[&Dataset]) -> Result<(Dataset, Vec<VarSet>), ChunkError> {
-    let all_vars: Vec<VarSet> = datasets
-        .iter()
-        .map(|d| d.data_vars().keys().cloned().collect())
-        .collect();
-    let merged = Dataset::merge(datasets).map_err(|cause| {
+/// failure.
+fn merge_chunks(datasets: &[&Dataset]) -> Result<Dataset, ChunkError> {
+    Dataset::merge(datasets).map_err(|cause| {
+        let all_vars: Vec<VarSet> = datasets
+            .iter()
+            .map(|d| d.data_vars().keys().cloned().collect())
+            .collect();
         ChunkError::Chunks(format!(
             "merging dataset chunks with variables {} failed.\n{}\nCause: {cause}",
             consolidate::sets_repr(&all_vars),
             leading_reprs(datasets.iter().copied())
         ))
-    })?;
-    Ok((merged, all_vars))
+    })
 }
 
 /// The reprs of the first two datasets, indented, with `...` when there are

@@ -5,7 +5,7 @@ use xbeam_key::repr;
 
 use super::{Chunk, TargetChunks};
 use crate::{ChunkError, Dataset};
-use xbeam_key::Key;
+use xbeam_key::{unravel, Key};
 
 type Cut<'a> = (&'a str, u64, Vec<(u64, u64)>);
 
@@ -54,14 +54,11 @@ pub fn split_chunks(
         return Ok(vec![(key, dataset.clone())]);
     }
     let mut out = Vec::with_capacity(total);
-    for mut flat in 0..total {
+    let lens: Vec<usize> = cuts.iter().map(|c| c.2.len()).collect();
+    for flat in 0..total {
         let mut new_key = key.clone();
         let mut ranges = IndexMap::with_capacity(cuts.len());
-        let mut picks = vec![0usize; cuts.len()];
-        for (i, c) in cuts.iter().enumerate().rev() {
-            picks[i] = flat % c.2.len();
-            flat /= c.2.len();
-        }
+        let picks = unravel(flat, &lens);
         for ((dim, start, bounds), &p) in cuts.iter().zip(&picks) {
             let (a, b) = bounds[p];
             new_key = new_key.with_offset(*dim, a);

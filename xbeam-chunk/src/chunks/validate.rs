@@ -21,33 +21,31 @@ use crate::{ChunkError, Dataset};
 pub fn validate_chunk(key: &Key, datasets: &[&Dataset]) -> Result<(), ChunkError> {
     for ds in datasets {
         let sizes = ds.sizes();
-        let missing: Vec<String> = key
-            .offsets()
-            .keys()
-            .filter(|d| !sizes.contains_key(*d))
-            .map(|d| repr::quote(d))
-            .collect();
-        if !missing.is_empty() {
-            bail!(
-                Chunks,
-                "Key offset(s) {} in {key} not found in Dataset dimensions: {ds}",
-                missing.join(", ")
-            );
-        }
+        let dims = key.offsets().keys().filter(|d| !sizes.contains_key(*d));
+        report_missing("Key offset(s)", dims, key, "Dataset dimensions", ds)?;
         if let Some(vars) = key.vars() {
-            let missing: Vec<String> = vars
-                .iter()
-                .filter(|v| !ds.data_vars().contains_key(*v))
-                .map(|v| repr::quote(v))
-                .collect();
-            if !missing.is_empty() {
-                bail!(
-                    Chunks,
-                    "Key var(s) {} in {key} not found in Dataset data variables: {ds}",
-                    missing.join(", ")
-                );
-            }
+            let names = vars.iter().filter(|v| !ds.data_vars().contains_key(*v));
+            report_missing("Key var(s)", names, key, "Dataset data variables", ds)?;
         }
+    }
+    Ok(())
+}
+
+/// xarray-beam's "… not found in …" error, when anything is missing.
+fn report_missing<'a>(
+    what: &str,
+    missing: impl Iterator<Item = &'a String>,
+    key: &Key,
+    place: &str,
+    ds: &Dataset,
+) -> Result<(), ChunkError> {
+    let missing: Vec<String> = missing.map(|m| repr::quote(m)).collect();
+    if !missing.is_empty() {
+        bail!(
+            Chunks,
+            "{what} {} in {key} not found in {place}: {ds}",
+            missing.join(", ")
+        );
     }
     Ok(())
 }

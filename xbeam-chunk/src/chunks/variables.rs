@@ -72,7 +72,7 @@ pub fn consolidate_variables(
                 union.extend(vars.iter().cloned());
             }
             let datasets: Vec<&Dataset> = chunks.iter().map(|(_, d)| d).collect();
-            let (merged, _) = merge_chunks(&datasets)?;
+            let merged = merge_chunks(&datasets)?;
             Ok((offsets_key.with_vars(Some(union)), merged))
         })
         .collect()

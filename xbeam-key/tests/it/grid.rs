@@ -178,4 +178,6 @@ fn irregular_round_down() {
     assert_eq!(years.round_down(365), 365);
     assert_eq!(years.round_down(731), 731);
     assert_eq!(years.round_down(5000), 731);
+    // an empty dimension has no chunks at all
+    assert_eq!(ChunkSpec::Sizes(vec![]).round_down(0), 0);
 }
