@@ -66,34 +66,50 @@ pub fn decode_cf_time(
             "expected integer or float time values with units {units:?}, found {dtype}"
         )));
     }
-    let numbers = values.to_f64()?;
-    let exact_ints = values.astype(DType::I64)?;
-    let ints = exact_ints.as_view::<i64>()?;
-    let exact = std::iter::once((cf.unit, true)).chain(
-        FINER
-            .into_iter()
-            .filter(|u| *u < cf.unit)
-            .map(|u| (u, true)),
-    );
+    let numbers = if dtype.is_integer() {
+        Numbers::Ints(integers(values)?)
+    } else {
+        Numbers::Floats(values.to_f64()?.into_iter().collect())
+    };
+    let is_fill = |x: f64| x.is_nan() || Some(x) == fill_value;
+    let decode_at = |tick: TimeUnit, exactly: bool| -> Result<Vec<i64>, CalendarError> {
+        match &numbers {
+            Numbers::Ints(ints) => ints
+                .iter()
+                .map(|&i| {
+                    if is_fill(i as f64) {
+                        Ok(i64::MIN)
+                    } else {
+                        cf.decode_i64(i, tick)
+                    }
+                })
+                .collect(),
+            Numbers::Floats(floats) => floats
+                .iter()
+                .map(|&x| match x {
+                    x if is_fill(x) => Ok(i64::MIN),
+                    x if exactly => cf.decode_f64(x, tick),
+                    x => cf.decode_f64_nearest(x, tick),
+                })
+                .collect(),
+        }
+    };
+    // Integers: the units' own unit, else the coarsest finer one that is
+    // exact. Floats: the units' own unit if exact, else rounded at the finest
+    // tick that does not overflow.
+    let finer = FINER
+        .into_iter()
+        .filter(|u| *u < cf.unit)
+        .map(|u| (u, true));
     let rounded = FINER.into_iter().rev().map(|u| (u, false));
-    let candidates: Vec<(TimeUnit, bool)> = if dtype.is_integer() {
-        exact.collect()
+    let candidates: Vec<(TimeUnit, bool)> = if matches!(numbers, Numbers::Ints(_)) {
+        std::iter::once((cf.unit, true)).chain(finer).collect()
     } else {
         std::iter::once((cf.unit, true)).chain(rounded).collect()
     };
     let mut first_error = None;
     for (tick, exactly) in candidates {
-        let decoded: Result<Vec<i64>, CalendarError> = numbers
-            .iter()
-            .zip(ints.iter())
-            .map(|(&x, &i)| match x {
-                x if x.is_nan() || Some(x) == fill_value => Ok(i64::MIN),
-                _ if dtype.is_integer() => cf.decode_i64(i, tick),
-                x if exactly => cf.decode_f64(x, tick),
-                x => cf.decode_f64_nearest(x, tick),
-            })
-            .collect();
-        match decoded {
+        match decode_at(tick, exactly) {
             Ok(ticks) => {
                 let ticks = ndarray::ArrayD::from_shape_vec(values.shape(), ticks)
                     .expect("one tick per value");
@@ -105,6 +121,30 @@ pub fn decode_cf_time(
         }
     }
     Err(first_error.expect("at least one unit was tried").into())
+}
+
+/// Time values in the form they are decoded from.
+enum Numbers {
+    Ints(Vec<i64>),
+    Floats(Vec<f64>),
+}
+
+/// Integer time values as `i64`, exactly: 64-bit values are read directly
+/// (a detour through `f64` would round them above 2^53).
+fn integers(values: &Array) -> Result<Vec<i64>, IoError> {
+    match values.dtype() {
+        DType::I64 => Ok(values.as_view::<i64>()?.iter().copied().collect()),
+        DType::U64 => values
+            .as_view::<u64>()?
+            .iter()
+            .map(|&v| {
+                i64::try_from(v)
+                    .map_err(|_| IoError::Invalid(format!("time value {v} does not fit in int64")))
+            })
+            .collect(),
+        // 32 bits and narrower are exact in f64
+        _ => Ok(values.to_f64()?.iter().map(|&v| v as i64).collect()),
+    }
 }
 
 /// Encodes a datetime array as int64 counts of `units` since its reference
@@ -242,6 +282,22 @@ mod tests {
         assert_eq!(
             days.dtype(),
             DType::DateTime(TimeUnit::Days, Calendar::Standard)
+        );
+    }
+
+    #[test]
+    fn large_integer_times_are_exact() {
+        let ns = Array::from_1d(vec![1_700_000_000_123_456_789i64]);
+        let t = decode_cf_time(&ns, "nanoseconds since 1970-01-01", None, None).unwrap();
+        assert_eq!(
+            t.datetime_ticks().unwrap().0[[0]],
+            1_700_000_000_123_456_789
+        );
+        let too_big = Array::from_1d(vec![u64::MAX]);
+        let err = decode_cf_time(&too_big, "seconds since 1970-01-01", None, None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "time value 18446744073709551615 does not fit in int64"
         );
     }
 }
