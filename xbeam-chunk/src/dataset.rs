@@ -445,16 +445,24 @@ impl Dataset {
                 repr::quote(old)
             );
         }
-        let rename = |vars: &Variables| -> Variables {
+        let mut names = IndexSet::new();
+        let mut rename = |vars: &Variables| -> Result<Variables, ChunkError> {
             vars.iter()
-                .map(|(n, v)| (map.get(n).unwrap_or(n).clone(), v.rename_dims(&map)))
+                .map(|(n, v)| {
+                    let new = map.get(n).unwrap_or(n).clone();
+                    ensure!(
+                        names.insert(new.clone()),
+                        Invalid,
+                        "cannot rename: two variables would be named {}",
+                        repr::quote(&new)
+                    );
+                    Ok((new, v.rename_dims(&map)?))
+                })
                 .collect()
         };
-        Dataset::from_parts(
-            rename(&self.data_vars),
-            rename(&self.coords),
-            self.attrs.clone(),
-        )
+        let coords = rename(&self.coords)?;
+        let data_vars = rename(&self.data_vars)?;
+        Dataset::from_parts(data_vars, coords, self.attrs.clone())
     }
 
     /// Every data variable converted to `dtype`.

@@ -297,17 +297,18 @@ impl Variable {
         })
     }
 
-    /// The dimensions renamed by `map` (names not in it are kept).
-    pub fn rename_dims(&self, map: &IndexMap<String, String>) -> Variable {
-        let dims = self
+    /// The dimensions renamed by `map` (names not in it are kept); renaming
+    /// onto a dimension the variable already has is an error.
+    pub fn rename_dims(&self, map: &IndexMap<String, String>) -> Result<Variable, ChunkError> {
+        let dims: Vec<String> = self
             .dims
             .iter()
             .map(|d| map.get(d).unwrap_or(d).clone())
             .collect();
-        Variable {
-            dims,
+        Ok(Variable {
+            dims: Variable::new(dims, self.data.clone())?.dims,
             ..self.clone()
-        }
+        })
     }
 }
 

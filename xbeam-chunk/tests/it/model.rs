@@ -215,6 +215,16 @@ fn transpose_rename_select_drop() {
     let r = ds.rename(&[("foo", "FOO"), ("y", "lat")]).unwrap();
     assert_eq!(r.data_var("FOO").unwrap().dims(), ["x", "lat"]);
     assert!(r.coord("lat").is_ok());
+    // renaming onto an existing dimension or variable name is an error, not
+    // an invalid variable or a silently dropped one
+    assert_eq!(
+        ds.rename(&[("x", "y")]).unwrap_err().to_string(),
+        "dimension 'y' appears twice in ('y', 'y')"
+    );
+    assert_eq!(
+        ds.rename(&[("foo", "bar")]).unwrap_err().to_string(),
+        "cannot rename: two variables would be named 'bar'"
+    );
     assert_eq!(
         ds.rename(&[("nope", "x")]).unwrap_err().to_string(),
         "cannot rename 'nope': it is not a variable or dimension of the dataset"
