@@ -89,6 +89,7 @@ fn ci() -> Result<(), String> {
         "main job (README)",
         cargo(&["run", "--release", "--locked", "-p", "xbeam", "--", "demo"]),
     )?;
+    forget_packaged_sources()?;
     run(
         "package",
         cargo(&[
@@ -104,6 +105,41 @@ fn ci() -> Result<(), String> {
         "\nci: all steps passed in {:.0} s",
         start.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// Removes earlier unpacked copies of this workspace's crates from cargo's
+/// local-registry caches (`$CARGO_HOME/registry/src/-<hash>/xbeam*`).
+///
+/// `cargo package --workspace` verifies each crate against its siblings
+/// through a temporary local registry; cargo unpacks that registry into a
+/// cache keyed by the checkout's path and, since a version is immutable,
+/// reuses an earlier unpacked `xbeam-key-0.1.0` from the same path: a later
+/// commit would then be verified against stale sources and fail. Only
+/// local registries (names starting with `-`) are touched, never crates.io.
+fn forget_packaged_sources() -> Result<(), String> {
+    let home = env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")))
+        .ok_or("cannot find cargo's home: neither CARGO_HOME nor HOME is set")?;
+    let Ok(registries) = std::fs::read_dir(home.join("registry").join("src")) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        for krate in std::fs::read_dir(registry.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if krate.file_name().to_string_lossy().starts_with("xbeam") {
+                std::fs::remove_dir_all(krate.path())
+                    .map_err(|e| format!("cannot remove stale {}: {e}", krate.path().display()))?;
+            }
+        }
+    }
     Ok(())
 }
 
