@@ -90,17 +90,25 @@ fn ci() -> Result<(), String> {
         cargo(&["run", "--release", "--locked", "-p", "xbeam", "--", "demo"]),
     )?;
     forget_packaged_sources()?;
-    run(
+    // Verification builds get a target dir of their own, wiped first: cargo
+    // treats the packaged siblings as immutable registry crates, so builds
+    // of an earlier commit's `xbeam-key 0.1.0` left in `target/` would be
+    // reused without looking at the new sources.
+    let verify_dir = workspace_root().join("target").join("package-verify");
+    if verify_dir.exists() {
+        std::fs::remove_dir_all(&verify_dir)
+            .map_err(|e| format!("cannot clear {}: {e}", verify_dir.display()))?;
+    }
+    let mut package = cargo(&[
         "package",
-        cargo(&[
-            "package",
-            "--workspace",
-            "--exclude",
-            "xtask",
-            "--allow-dirty",
-            "--locked",
-        ]),
-    )?;
+        "--workspace",
+        "--exclude",
+        "xtask",
+        "--allow-dirty",
+        "--locked",
+    ]);
+    package.env("CARGO_TARGET_DIR", &verify_dir);
+    run("package", package)?;
     eprintln!(
         "\nci: all steps passed in {:.0} s",
         start.elapsed().as_secs_f64()
@@ -141,6 +149,12 @@ fn forget_packaged_sources() -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The workspace root: xtask's own folder sits directly inside it.
+fn workspace_root() -> std::path::PathBuf {
+    let xtask = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask.parent().unwrap_or(xtask).to_path_buf()
 }
 
 fn bench(extra: &[String]) -> Result<(), String> {
