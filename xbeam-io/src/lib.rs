@@ -1,26 +1,53 @@
-//! Zarr and NetCDF input/output for xbeam: CF encoding, sources and sinks.
+//! Zarr input/output for xbeam, with CF decoding as xarray does it.
 //!
-//! Today this crate holds CF time coding, the step every reader and writer
-//! shares: numbers with `units = "<unit> since <date>"` and a `calendar`
-//! attribute become calendar-aware datetimes and back. Zarr sources and
-//! sinks land with the Zarr IO issue, NetCDF with the ingestion issue.
+//! - [`open_zarr`] opens a Zarr v2 or v3 group written by xarray or
+//!   zarr-python and returns a lazy [`ZarrSource`]: the [`Template`]
+//!   (dimensions, variables, coordinates loaded), the native chunking, and
+//!   [`ZarrSource::read`] which decodes only the Zarr chunks a region needs,
+//!   in parallel.
+//! - [`setup_zarr`] writes a store's metadata and coordinates from a
+//!   template; [`ZarrSink::write_chunk`] writes one keyed chunk after
+//!   validating it; [`verify`] lists chunks that were never written.
+//! - [`decode_cf_time`] / [`encode_cf_time`]: CF time coding in every
+//!   calendar.
 //!
 //! ```
-//! use xbeam_chunk::Array;
-//! use xbeam_io::{decode_cf_time, encode_cf_time};
+//! use xbeam_chunk::{Array, Dataset, Template, Variable};
+//! use xbeam_io::{open_zarr, setup_zarr, SetupOptions};
+//! use xbeam_key::Key;
 //!
-//! let hours = Array::from_1d(vec![0i64, 6, 12]);
-//! let times = decode_cf_time(&hours, "hours since 2000-02-28 12:00", Some("noleap"), None)?;
-//! assert_eq!(times.format_value(2).unwrap(), "2000-03-01");
-//! let back = encode_cf_time(&times, "hours since 2000-02-28 12:00", None)?;
-//! assert!(back.equals(&hours));
-//! # Ok::<(), xbeam_io::IoError>(())
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("example.zarr");
+//! let ds = Dataset::new()
+//!     .with_coord("x", Variable::new(["x"], Array::from_1d(vec![10i64, 20, 30, 40]))?)?
+//!     .with_data_var("foo", Variable::new(["x"], Array::from_1d(vec![1.0f32, 2.0, 3.0, 4.0]))?)?;
+//! let options = SetupOptions::default().chunks([("x", 2)]);
+//! let sink = setup_zarr(&Template::from(&ds), &path, &options)?;
+//! sink.write_chunk(&Key::new().with_offset("x", 0), &ds.isel(&[("x", 0..2)])?)?;
+//! sink.write_chunk(&Key::new().with_offset("x", 2), &ds.isel(&[("x", 2..4)])?)?;
+//! assert!(xbeam_io::verify(&path)?.is_empty());
+//!
+//! let source = open_zarr(&path)?;
+//! assert_eq!(source.chunks()["x"], 2);
+//! let back = source.read(&[("x", 1..3)].into_iter().collect(), None)?;
+//! assert!(back.identical(&ds.isel(&[("x", 1..3)])?));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use xbeam_chunk::calendar::{Calendar, CalendarError, CfUnits, TimeUnit};
-use xbeam_chunk::{Array, ChunkError, DType};
+use xbeam_chunk::calendar::CalendarError;
+use xbeam_chunk::ChunkError;
 
-/// Errors of xbeam IO.
+mod time;
+mod zarr;
+
+pub use time::{decode_cf_time, encode_cf_time};
+pub use zarr::{
+    append_dim, open_zarr, setup_zarr, verify, ArrayInfo, MissingChunk, SetupOptions, ZarrFormat,
+    ZarrSink, ZarrSource,
+};
+
+/// Errors of xbeam IO. Messages name the path and say what was expected and
+/// what was found.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum IoError {
@@ -33,271 +60,24 @@ pub enum IoError {
     /// A value could not be coded.
     #[error("{0}")]
     Invalid(String),
+    /// A store, array or chunk could not be read or written.
+    #[error("{path}: {message}")]
+    Store {
+        /// The path of the store, array or chunk.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A chunk did not fit the store it was written to; nothing was written.
+    #[error("{0}")]
+    Write(String),
 }
 
-/// Tick units tried when decoding, coarsest first after the units' own.
-const FINER: [TimeUnit; 4] = [
-    TimeUnit::Seconds,
-    TimeUnit::Milliseconds,
-    TimeUnit::Microseconds,
-    TimeUnit::Nanoseconds,
-];
-
-/// Decodes CF time values (integers or floats counting `units` since a
-/// reference date, in `calendar`, default `standard`) into a datetime array.
-/// NaN and values equal to `fill_value` become NaT.
-///
-/// Ticks are in the units' own unit when every value is a whole number of
-/// it; else integers use the coarsest finer unit that is exact, and floats
-/// are rounded to the nearest nanosecond as xarray does (microsecond,
-/// millisecond or second when nanoseconds since 1970 would overflow, as
-/// they do before 1678 or after 2262).
-pub fn decode_cf_time(
-    values: &Array,
-    units: &str,
-    calendar: Option<&str>,
-    fill_value: Option<f64>,
-) -> Result<Array, IoError> {
-    let calendar = Calendar::parse(calendar.unwrap_or("standard"))?;
-    let cf = CfUnits::parse(units, calendar)?;
-    let dtype = values.dtype();
-    if !(dtype.is_integer() || dtype.is_float()) {
-        return Err(IoError::Invalid(format!(
-            "expected integer or float time values with units {units:?}, found {dtype}"
-        )));
-    }
-    let numbers = if dtype.is_integer() {
-        Numbers::Ints(integers(values)?)
-    } else {
-        Numbers::Floats(values.to_f64()?.into_iter().collect())
-    };
-    let is_fill = |x: f64| x.is_nan() || Some(x) == fill_value;
-    let decode_at = |tick: TimeUnit, exactly: bool| -> Result<Vec<i64>, CalendarError> {
-        match &numbers {
-            Numbers::Ints(ints) => ints
-                .iter()
-                .map(|&i| {
-                    if is_fill(i as f64) {
-                        Ok(i64::MIN)
-                    } else {
-                        cf.decode_i64(i, tick)
-                    }
-                })
-                .collect(),
-            Numbers::Floats(floats) => floats
-                .iter()
-                .map(|&x| match x {
-                    x if is_fill(x) => Ok(i64::MIN),
-                    x if exactly => cf.decode_f64(x, tick),
-                    x => cf.decode_f64_nearest(x, tick),
-                })
-                .collect(),
+impl IoError {
+    pub(crate) fn store(path: impl std::fmt::Display, message: impl Into<String>) -> IoError {
+        IoError::Store {
+            path: path.to_string(),
+            message: message.into(),
         }
-    };
-    // Integers: the units' own unit, else the coarsest finer one that is
-    // exact. Floats: the units' own unit if exact, else rounded at the finest
-    // tick that does not overflow.
-    let finer = FINER
-        .into_iter()
-        .filter(|u| *u < cf.unit)
-        .map(|u| (u, true));
-    let rounded = FINER.into_iter().rev().map(|u| (u, false));
-    let candidates: Vec<(TimeUnit, bool)> = if matches!(numbers, Numbers::Ints(_)) {
-        std::iter::once((cf.unit, true)).chain(finer).collect()
-    } else {
-        std::iter::once((cf.unit, true)).chain(rounded).collect()
-    };
-    let mut first_error = None;
-    for (tick, exactly) in candidates {
-        match decode_at(tick, exactly) {
-            Ok(ticks) => {
-                let ticks = ndarray::ArrayD::from_shape_vec(values.shape(), ticks)
-                    .expect("one tick per value");
-                return Ok(Array::datetime(ticks, tick, calendar));
-            }
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    Err(first_error.expect("at least one unit was tried").into())
-}
-
-/// Time values in the form they are decoded from.
-enum Numbers {
-    Ints(Vec<i64>),
-    Floats(Vec<f64>),
-}
-
-/// Integer time values as `i64`, exactly: 64-bit values are read directly
-/// (a detour through `f64` would round them above 2^53).
-fn integers(values: &Array) -> Result<Vec<i64>, IoError> {
-    match values.dtype() {
-        DType::I64 => Ok(values.as_view::<i64>()?.iter().copied().collect()),
-        DType::U64 => values
-            .as_view::<u64>()?
-            .iter()
-            .map(|&v| {
-                i64::try_from(v)
-                    .map_err(|_| IoError::Invalid(format!("time value {v} does not fit in int64")))
-            })
-            .collect(),
-        // 32 bits and narrower are exact in f64
-        _ => Ok(values.to_f64()?.iter().map(|&v| v as i64).collect()),
-    }
-}
-
-/// Encodes a datetime array as int64 counts of `units` since its reference
-/// date, in the array's calendar. NaT becomes `nat_fill`, or is an error
-/// when none is given; a time that is not a whole number of units is an
-/// error (choose finer units).
-pub fn encode_cf_time(times: &Array, units: &str, nat_fill: Option<i64>) -> Result<Array, IoError> {
-    let (ticks, unit, calendar) = times.datetime_ticks()?;
-    let cf = CfUnits::parse(units, calendar)?;
-    let encoded = ticks
-        .iter()
-        .map(|&t| match (t, nat_fill) {
-            (i64::MIN, Some(fill)) => Ok(fill),
-            (i64::MIN, None) => Err(IoError::Invalid(format!(
-                "cannot encode NaT with units {units:?}: give a fill value"
-            ))),
-            (t, _) => Ok(cf.encode_i64(t, unit)?),
-        })
-        .collect::<Result<Vec<i64>, IoError>>()?;
-    Ok(Array::from(
-        ndarray::ArrayD::from_shape_vec(ticks.shape(), encoded).expect("one value per tick"),
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn float_offsets_and_fill_values() {
-        let days = Array::from_1d(vec![0.0f64, 0.25, f64::NAN, -9999.0]);
-        let t = decode_cf_time(
-            &days,
-            "days since 1850-01-01",
-            Some("360_day"),
-            Some(-9999.0),
-        )
-        .unwrap();
-        assert_eq!(
-            t.dtype(),
-            DType::DateTime(TimeUnit::Nanoseconds, Calendar::Day360),
-            "fractional float days are rounded to nanoseconds, as xarray does"
-        );
-        assert_eq!(t.format_value(1).unwrap(), "1850-01-01T06:00:00");
-        assert_eq!(t.format_value(2).unwrap(), "NaT");
-        assert_eq!(t.format_value(3).unwrap(), "NaT");
-        let err = encode_cf_time(&t, "hours since 1850-01-01", None).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "cannot encode NaT with units \"hours since 1850-01-01\": give a fill value"
-        );
-        let err = encode_cf_time(&t, "days since 1850-01-01", Some(-1)).unwrap_err();
-        assert!(
-            err.to_string().contains("is not a whole number of days"),
-            "{err}"
-        );
-        let hours = encode_cf_time(&t, "hours since 1850-01-01", Some(-1)).unwrap();
-        assert_eq!(
-            hours
-                .as_view::<i64>()
-                .unwrap()
-                .iter()
-                .copied()
-                .collect::<Vec<_>>(),
-            vec![0, 6, -1, -1]
-        );
-    }
-
-    #[test]
-    fn standard_calendar_crosses_the_gregorian_reform() {
-        let days = Array::from_1d(vec![0i32, 1]);
-        let t = decode_cf_time(&days, "days since 1582-10-04", None, None).unwrap();
-        assert_eq!(t.format_value(1).unwrap(), "1582-10-15");
-    }
-
-    #[test]
-    fn bad_input_is_a_clear_error() {
-        let strings = Array::from_1d(vec!["x".to_string()]);
-        assert_eq!(
-            decode_cf_time(&strings, "days since 2000-01-01", None, None)
-                .unwrap_err()
-                .to_string(),
-            "expected integer or float time values with units \"days since 2000-01-01\", found str"
-        );
-        assert!(decode_cf_time(
-            &Array::from_1d(vec![1i64]),
-            "fortnights since 2000-01-01",
-            None,
-            None
-        )
-        .is_err());
-        assert!(decode_cf_time(
-            &Array::from_1d(vec![1i64]),
-            "days since 2000-01-01",
-            Some("martian"),
-            None
-        )
-        .is_err());
-        let t = decode_cf_time(
-            &Array::from_1d(vec![30i64]),
-            "minutes since 2000-01-01",
-            None,
-            None,
-        )
-        .unwrap();
-        let err = encode_cf_time(&t, "hours since 2000-01-01", None).unwrap_err();
-        assert!(err.to_string().contains("not"), "{err}");
-    }
-
-    #[test]
-    fn float_times_round_like_xarray_and_fall_back_before_1678() {
-        // not a whole microsecond: rounded, not refused
-        let hours = Array::from_1d(vec![1_042_097.998_888_888_7_f64]);
-        let t = decode_cf_time(&hours, "hours since 1850-01-01", None, None).unwrap();
-        assert_eq!(
-            t.dtype(),
-            DType::DateTime(TimeUnit::Nanoseconds, Calendar::Standard)
-        );
-        assert_eq!(
-            t.format_value(0).unwrap(),
-            "1968-11-18T17:59:55.999999484",
-            "as xarray's datetime64[ns]"
-        );
-        // year 1000 does not fit nanoseconds since 1970: microseconds instead
-        let half = Array::from_1d(vec![0.5f64]);
-        let old = decode_cf_time(&half, "days since 1000-01-01", Some("julian"), None).unwrap();
-        assert_eq!(
-            old.dtype(),
-            DType::DateTime(TimeUnit::Microseconds, Calendar::Julian)
-        );
-        assert_eq!(old.format_value(0).unwrap(), "1000-01-01T12:00:00");
-        // whole floats keep the units' own unit
-        let whole = Array::from_1d(vec![1.0f32, 2.0]);
-        let days = decode_cf_time(&whole, "days since 2000-01-01", None, None).unwrap();
-        assert_eq!(
-            days.dtype(),
-            DType::DateTime(TimeUnit::Days, Calendar::Standard)
-        );
-    }
-
-    #[test]
-    fn large_integer_times_are_exact() {
-        let ns = Array::from_1d(vec![1_700_000_000_123_456_789i64]);
-        let t = decode_cf_time(&ns, "nanoseconds since 1970-01-01", None, None).unwrap();
-        assert_eq!(
-            t.datetime_ticks().unwrap().0[[0]],
-            1_700_000_000_123_456_789
-        );
-        let too_big = Array::from_1d(vec![u64::MAX]);
-        let err = decode_cf_time(&too_big, "seconds since 1970-01-01", None, None).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "time value 18446744073709551615 does not fit in int64"
-        );
     }
 }

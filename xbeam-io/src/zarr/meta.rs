@@ -1,0 +1,724 @@
+//! Zarr group and array metadata: reading v2 (`.zgroup`, `.zattrs`,
+//! `.zarray`, `.zmetadata`) and v3 (`zarr.json`, inline consolidated
+//! metadata), and writing them the way zarr-python and xarray do.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde_json::{json, Map, Value};
+use xbeam_chunk::Attrs;
+
+use crate::IoError;
+
+/// The Zarr format version of a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ZarrFormat {
+    /// Zarr v2 (`.zarray`, `.zattrs`, `.zmetadata`).
+    V2,
+    /// Zarr v3 (`zarr.json`); the default for new stores, as in zarr-python 3.
+    #[default]
+    V3,
+}
+
+impl ZarrFormat {
+    /// The format from its number, 2 or 3.
+    pub fn from_number(n: u8) -> Result<ZarrFormat, IoError> {
+        match n {
+            2 => Ok(ZarrFormat::V2),
+            3 => Ok(ZarrFormat::V3),
+            _ => Err(IoError::Invalid(format!(
+                "expected zarr format 2 or 3, found {n}"
+            ))),
+        }
+    }
+
+    /// 2 or 3.
+    pub fn number(self) -> u8 {
+        match self {
+            ZarrFormat::V2 => 2,
+            ZarrFormat::V3 => 3,
+        }
+    }
+}
+
+/// How elements are stored in a Zarr array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stored {
+    Bool,
+    I8,
+    I16,
+    I32,
+    I64,
+    U8,
+    U16,
+    U32,
+    U64,
+    F32,
+    F64,
+    /// NumPy `<U{n}`: n UTF-32 code points.
+    Utf32(usize),
+    /// NumPy `|S{n}`: n bytes.
+    Bytes(usize),
+    /// Variable-length UTF-8 strings (v2 `|O` + vlen-utf8, v3 `string`).
+    VString,
+}
+
+impl Stored {
+    pub(crate) fn itemsize(self) -> usize {
+        match self {
+            Stored::Bool | Stored::I8 | Stored::U8 => 1,
+            Stored::I16 | Stored::U16 => 2,
+            Stored::I32 | Stored::U32 | Stored::F32 => 4,
+            Stored::I64 | Stored::U64 | Stored::F64 => 8,
+            Stored::Utf32(n) => 4 * n,
+            Stored::Bytes(n) => n,
+            Stored::VString => 16,
+        }
+    }
+
+    pub(crate) fn is_float(self) -> bool {
+        matches!(self, Stored::F32 | Stored::F64)
+    }
+
+    pub(crate) fn is_integer(self) -> bool {
+        matches!(
+            self,
+            Stored::I8
+                | Stored::I16
+                | Stored::I32
+                | Stored::I64
+                | Stored::U8
+                | Stored::U16
+                | Stored::U32
+                | Stored::U64
+        )
+    }
+
+    pub(crate) fn is_string(self) -> bool {
+        matches!(self, Stored::Utf32(_) | Stored::Bytes(_) | Stored::VString)
+    }
+
+    /// NumPy's name (`int16`, `<U3`, `object`).
+    pub(crate) fn numpy_name(self) -> String {
+        match self {
+            Stored::Bool => "bool".into(),
+            Stored::I8 => "int8".into(),
+            Stored::I16 => "int16".into(),
+            Stored::I32 => "int32".into(),
+            Stored::I64 => "int64".into(),
+            Stored::U8 => "uint8".into(),
+            Stored::U16 => "uint16".into(),
+            Stored::U32 => "uint32".into(),
+            Stored::U64 => "uint64".into(),
+            Stored::F32 => "float32".into(),
+            Stored::F64 => "float64".into(),
+            Stored::Utf32(n) => format!("<U{n}"),
+            Stored::Bytes(n) => format!("|S{n}"),
+            Stored::VString => "object".into(),
+        }
+    }
+
+    /// From a NumPy name as used in encodings (`int16`, `<i2`, `<U3`).
+    pub(crate) fn from_numpy_name(name: &str) -> Option<Stored> {
+        let plain = name.trim_start_matches(['<', '>', '|', '=']);
+        Some(match plain {
+            "bool" | "b1" => Stored::Bool,
+            "int8" | "i1" => Stored::I8,
+            "int16" | "i2" => Stored::I16,
+            "int32" | "i4" => Stored::I32,
+            "int64" | "i8" => Stored::I64,
+            "uint8" | "u1" => Stored::U8,
+            "uint16" | "u2" => Stored::U16,
+            "uint32" | "u4" => Stored::U32,
+            "uint64" | "u8" => Stored::U64,
+            "float32" | "f4" => Stored::F32,
+            "float64" | "f8" => Stored::F64,
+            "object" | "O" | "str" => Stored::VString,
+            other => {
+                if let Some(n) = other.strip_prefix('U') {
+                    Stored::Utf32(n.parse().ok()?)
+                } else if let Some(n) = other.strip_prefix('S') {
+                    Stored::Bytes(n.parse().ok()?)
+                } else {
+                    return None;
+                }
+            }
+        })
+    }
+
+    /// The v2 `dtype` field.
+    pub(crate) fn v2_dtype(self) -> String {
+        match self {
+            Stored::Bool => "|b1".into(),
+            Stored::I8 => "|i1".into(),
+            Stored::U8 => "|u1".into(),
+            Stored::I16 => "<i2".into(),
+            Stored::I32 => "<i4".into(),
+            Stored::I64 => "<i8".into(),
+            Stored::U16 => "<u2".into(),
+            Stored::U32 => "<u4".into(),
+            Stored::U64 => "<u8".into(),
+            Stored::F32 => "<f4".into(),
+            Stored::F64 => "<f8".into(),
+            Stored::Utf32(n) => format!("<U{n}"),
+            Stored::Bytes(n) => format!("|S{n}"),
+            Stored::VString => "|O".into(),
+        }
+    }
+
+    /// The v3 `data_type` field.
+    pub(crate) fn v3_data_type(self) -> Value {
+        match self {
+            Stored::Utf32(n) => json!({
+                "name": "fixed_length_utf32",
+                "configuration": {"length_bytes": 4 * n}
+            }),
+            Stored::Bytes(n) => json!({
+                "name": "null_terminated_bytes",
+                "configuration": {"length_bytes": n}
+            }),
+            Stored::VString => json!("string"),
+            other => json!(other.numpy_name()),
+        }
+    }
+
+    fn from_v2(dtype: &Value) -> Option<Stored> {
+        let s = dtype.as_str()?;
+        if s.starts_with('>') && !s.ends_with('1') {
+            // big-endian multi-byte types are decoded by zarrs; the element
+            // type is the same
+        }
+        Stored::from_numpy_name(s)
+    }
+
+    fn from_v3(data_type: &Value) -> Option<Stored> {
+        match data_type {
+            Value::String(s) => match s.as_str() {
+                "string" => Some(Stored::VString),
+                s => Stored::from_numpy_name(s),
+            },
+            Value::Object(o) => {
+                let name = o.get("name")?.as_str()?;
+                let n = o
+                    .get("configuration")
+                    .and_then(|c| c.get("length_bytes"))
+                    .and_then(Value::as_u64)? as usize;
+                match name {
+                    "fixed_length_utf32" => Some(Stored::Utf32(n / 4)),
+                    "null_terminated_bytes" | "fixed_length_bytes" => Some(Stored::Bytes(n)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What a store says about one array.
+#[derive(Debug, Clone)]
+pub struct ArrayInfo {
+    /// The array's name (its path in the group).
+    pub name: String,
+    /// Dimension names.
+    pub dims: Vec<String>,
+    /// Shape.
+    pub shape: Vec<u64>,
+    /// Chunk shape: the inner chunks of a sharded array.
+    pub chunks: Vec<u64>,
+    /// Shard shape, for sharded v3 arrays.
+    pub shards: Option<Vec<u64>>,
+    /// Attributes as stored (CF attributes included, dimension names not).
+    pub attrs: Attrs,
+    /// The array's metadata document (`.zarray` or `zarr.json`).
+    pub(crate) meta: Value,
+    pub(crate) stored: Stored,
+    pub(crate) format: ZarrFormat,
+}
+
+impl ArrayInfo {
+    /// The zarr fill value as stored (v2 `fill_value`, v3 `fill_value`).
+    pub(crate) fn fill_value(&self) -> &Value {
+        self.meta.get("fill_value").unwrap_or(&Value::Null)
+    }
+
+    /// The compressor / codecs, in numcodecs' v2 JSON form
+    /// (`{"id": "blosc", ...}`), for the encoding.
+    pub(crate) fn compressors(&self) -> Vec<Value> {
+        match self.format {
+            ZarrFormat::V2 => match self.meta.get("compressor") {
+                Some(c) if !c.is_null() => vec![c.clone()],
+                _ => Vec::new(),
+            },
+            ZarrFormat::V3 => {
+                let codecs = self.meta.get("codecs").and_then(Value::as_array);
+                let mut codecs: Vec<Value> = codecs.cloned().unwrap_or_default();
+                // the inner codecs of a shard
+                if let Some(inner) = codecs.iter().find_map(|c| {
+                    (c.get("name")? == "sharding_indexed")
+                        .then(|| c.get("configuration")?.get("codecs")?.as_array().cloned())
+                        .flatten()
+                }) {
+                    codecs = inner;
+                }
+                codecs.iter().filter_map(v3_codec_to_v2).collect()
+            }
+        }
+    }
+}
+
+/// A v3 bytes-to-bytes codec as numcodecs' JSON; `None` for array codecs.
+fn v3_codec_to_v2(codec: &Value) -> Option<Value> {
+    let name = codec.get("name")?.as_str()?;
+    let conf = codec.get("configuration").cloned().unwrap_or(json!({}));
+    match name {
+        "blosc" => {
+            let shuffle = match conf.get("shuffle").and_then(Value::as_str) {
+                Some("shuffle") => 1,
+                Some("bitshuffle") => 2,
+                _ => 0,
+            };
+            Some(json!({
+                "id": "blosc",
+                "cname": conf.get("cname").cloned().unwrap_or(json!("lz4")),
+                "clevel": conf.get("clevel").cloned().unwrap_or(json!(5)),
+                "shuffle": shuffle,
+                "blocksize": conf.get("blocksize").cloned().unwrap_or(json!(0)),
+            }))
+        }
+        "zstd" => {
+            Some(json!({"id": "zstd", "level": conf.get("level").cloned().unwrap_or(json!(0))}))
+        }
+        "gzip" => {
+            Some(json!({"id": "gzip", "level": conf.get("level").cloned().unwrap_or(json!(5))}))
+        }
+        _ => None,
+    }
+}
+
+/// A numcodecs compressor as a v3 codec; zlib becomes gzip (v3 has no zlib).
+pub(crate) fn v2_codec_to_v3(codec: &Value, itemsize: usize) -> Result<Value, IoError> {
+    let id = codec.get("id").and_then(Value::as_str).unwrap_or("");
+    let level = |default: i64| {
+        codec
+            .get("level")
+            .and_then(Value::as_i64)
+            .unwrap_or(default)
+    };
+    Ok(match id {
+        "blosc" => {
+            let shuffle = match codec.get("shuffle").and_then(Value::as_i64) {
+                Some(1) => "shuffle",
+                Some(2) => "bitshuffle",
+                _ => "noshuffle",
+            };
+            json!({"name": "blosc", "configuration": {
+                "typesize": itemsize,
+                "cname": codec.get("cname").cloned().unwrap_or(json!("lz4")),
+                "clevel": codec.get("clevel").cloned().unwrap_or(json!(5)),
+                "shuffle": shuffle,
+                "blocksize": codec.get("blocksize").cloned().unwrap_or(json!(0)),
+            }})
+        }
+        "zstd" => json!({"name": "zstd", "configuration": {"level": level(0), "checksum": false}}),
+        "gzip" | "zlib" => json!({"name": "gzip", "configuration": {"level": level(5)}}),
+        other => {
+            return Err(IoError::Invalid(format!(
+                "unsupported compressor {other:?}: expected one of blosc, zstd, gzip, zlib"
+            )))
+        }
+    })
+}
+
+/// Checks that a numcodecs compressor is one xbeam writes.
+pub(crate) fn check_v2_codec(codec: &Value) -> Result<Value, IoError> {
+    let id = codec.get("id").and_then(Value::as_str).unwrap_or("");
+    match id {
+        "blosc" | "zstd" | "gzip" | "zlib" => Ok(codec.clone()),
+        other => Err(IoError::Invalid(format!(
+            "unsupported compressor {other:?}: expected one of blosc, zstd, gzip, zlib"
+        ))),
+    }
+}
+
+/// A group: its attributes and arrays, in store order.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupMeta {
+    pub(crate) format: ZarrFormat,
+    pub(crate) attrs: Attrs,
+    pub(crate) arrays: IndexMap<String, ArrayInfo>,
+}
+
+fn read_json(path: &Path) -> Result<Option<Value>, IoError> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| IoError::store(path.display(), format!("invalid JSON: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(IoError::store(path.display(), e.to_string())),
+    }
+}
+
+fn attrs_of(value: Option<&Value>) -> Attrs {
+    match value {
+        Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        _ => Attrs::new(),
+    }
+}
+
+/// Reads a group's metadata, from consolidated metadata when present.
+pub(crate) fn read_group(root: &Path) -> Result<GroupMeta, IoError> {
+    if !root.exists() {
+        return Err(IoError::store(root.display(), "no such file or directory"));
+    }
+    if !root.is_dir() {
+        return Err(IoError::store(
+            root.display(),
+            "not a Zarr store: expected a directory",
+        ));
+    }
+    if let Some(group) = read_json(&root.join("zarr.json"))? {
+        return read_v3(root, &group);
+    }
+    if let Some(cons) = read_json(&root.join(".zmetadata"))? {
+        return read_v2_consolidated(root, &cons);
+    }
+    if read_json(&root.join(".zgroup"))?.is_some() {
+        return read_v2_listed(root);
+    }
+    Err(IoError::store(
+        root.display(),
+        "not a Zarr group: expected zarr.json (v3) or .zgroup (v2), found neither",
+    ))
+}
+
+fn sorted_children(root: &Path) -> Result<Vec<(String, PathBuf)>, IoError> {
+    let mut out = Vec::new();
+    let entries = fs::read_dir(root).map_err(|e| IoError::store(root.display(), e.to_string()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| IoError::store(root.display(), e.to_string()))?;
+        if entry.path().is_dir() {
+            out.push((
+                entry.file_name().to_string_lossy().into_owned(),
+                entry.path(),
+            ));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn read_v2_listed(root: &Path) -> Result<GroupMeta, IoError> {
+    let attrs = attrs_of(read_json(&root.join(".zattrs"))?.as_ref());
+    let mut arrays = IndexMap::new();
+    for (name, dir) in sorted_children(root)? {
+        let Some(zarray) = read_json(&dir.join(".zarray"))? else {
+            continue;
+        };
+        let zattrs = read_json(&dir.join(".zattrs"))?;
+        arrays.insert(
+            name.clone(),
+            v2_array(root, &name, zarray, zattrs.as_ref())?,
+        );
+    }
+    Ok(GroupMeta {
+        format: ZarrFormat::V2,
+        attrs,
+        arrays,
+    })
+}
+
+fn read_v2_consolidated(root: &Path, cons: &Value) -> Result<GroupMeta, IoError> {
+    let bad = || {
+        IoError::store(
+            root.join(".zmetadata").display(),
+            "invalid consolidated metadata: expected an object with \"metadata\"",
+        )
+    };
+    let meta = cons
+        .get("metadata")
+        .and_then(Value::as_object)
+        .ok_or_else(bad)?;
+    let attrs = attrs_of(meta.get(".zattrs"));
+    let mut names: Vec<&str> = meta
+        .keys()
+        .filter_map(|k| k.strip_suffix("/.zarray"))
+        .filter(|k| !k.contains('/'))
+        .collect();
+    names.sort_unstable();
+    let mut arrays = IndexMap::new();
+    for name in names {
+        let zarray = meta[&format!("{name}/.zarray")].clone();
+        let zattrs = meta.get(&format!("{name}/.zattrs"));
+        arrays.insert(name.to_owned(), v2_array(root, name, zarray, zattrs)?);
+    }
+    Ok(GroupMeta {
+        format: ZarrFormat::V2,
+        attrs,
+        arrays,
+    })
+}
+
+fn as_u64_vec(v: Option<&Value>) -> Option<Vec<u64>> {
+    v?.as_array()?.iter().map(Value::as_u64).collect()
+}
+
+fn v2_array(
+    root: &Path,
+    name: &str,
+    zarray: Value,
+    zattrs: Option<&Value>,
+) -> Result<ArrayInfo, IoError> {
+    let path = root.join(name);
+    let shape = as_u64_vec(zarray.get("shape"))
+        .ok_or_else(|| IoError::store(path.display(), "invalid .zarray: no \"shape\""))?;
+    let chunks = as_u64_vec(zarray.get("chunks"))
+        .ok_or_else(|| IoError::store(path.display(), "invalid .zarray: no \"chunks\""))?;
+    let stored = zarray
+        .get("dtype")
+        .and_then(Stored::from_v2)
+        .ok_or_else(|| {
+            IoError::store(
+                path.display(),
+                format!(
+                    "unsupported data type {}: expected a bool, integer, float or string type",
+                    zarray.get("dtype").unwrap_or(&Value::Null)
+                ),
+            )
+        })?;
+    let mut attrs = attrs_of(zattrs);
+    let dims = match attrs.shift_remove("_ARRAY_DIMENSIONS") {
+        Some(Value::Array(names)) => names
+            .iter()
+            .map(|n| n.as_str().map(str::to_owned))
+            .collect::<Option<Vec<String>>>(),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        IoError::store(
+            path.display(),
+            "array has no dimension names: expected an _ARRAY_DIMENSIONS attribute (as xarray writes)",
+        )
+    })?;
+    let info = ArrayInfo {
+        name: name.to_owned(),
+        dims,
+        shape,
+        chunks,
+        shards: None,
+        attrs,
+        meta: zarray,
+        stored,
+        format: ZarrFormat::V2,
+    };
+    check_array(&path, &info)?;
+    Ok(info)
+}
+
+fn check_array(path: &Path, info: &ArrayInfo) -> Result<(), IoError> {
+    if info.dims.len() != info.shape.len() || info.chunks.len() != info.shape.len() {
+        return Err(IoError::store(
+            path.display(),
+            format!(
+                "array has {} dimension names and {} chunk sizes for shape {:?}: expected one per dimension",
+                info.dims.len(),
+                info.chunks.len(),
+                info.shape
+            ),
+        ));
+    }
+    if info.chunks.contains(&0) && !info.shape.contains(&0) {
+        return Err(IoError::store(
+            path.display(),
+            format!("invalid chunk shape {:?}", info.chunks),
+        ));
+    }
+    Ok(())
+}
+
+fn read_v3(root: &Path, group: &Value) -> Result<GroupMeta, IoError> {
+    let path = root.join("zarr.json");
+    if group.get("node_type").and_then(Value::as_str) != Some("group") {
+        return Err(IoError::store(
+            path.display(),
+            format!(
+                "expected a group, found node_type {}",
+                group.get("node_type").unwrap_or(&Value::Null)
+            ),
+        ));
+    }
+    let attrs = attrs_of(group.get("attributes"));
+    let mut arrays = IndexMap::new();
+    let consolidated = group
+        .get("consolidated_metadata")
+        .and_then(|c| c.get("metadata"))
+        .and_then(Value::as_object);
+    let mut entries: Vec<(String, Value)> = match consolidated {
+        Some(meta) => meta
+            .iter()
+            .filter(|(k, _)| !k.contains('/'))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        None => {
+            let mut out = Vec::new();
+            for (name, dir) in sorted_children(root)? {
+                if let Some(meta) = read_json(&dir.join("zarr.json"))? {
+                    out.push((name, meta));
+                }
+            }
+            out
+        }
+    };
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, meta) in entries {
+        if meta.get("node_type").and_then(Value::as_str) != Some("array") {
+            continue;
+        }
+        arrays.insert(name.clone(), v3_array(root, &name, meta)?);
+    }
+    Ok(GroupMeta {
+        format: ZarrFormat::V3,
+        attrs,
+        arrays,
+    })
+}
+
+fn v3_array(root: &Path, name: &str, meta: Value) -> Result<ArrayInfo, IoError> {
+    let path = root.join(name);
+    let shape = as_u64_vec(meta.get("shape"))
+        .ok_or_else(|| IoError::store(path.display(), "invalid zarr.json: no \"shape\""))?;
+    let grid = meta
+        .get("chunk_grid")
+        .and_then(|g| g.get("configuration"))
+        .and_then(|c| c.get("chunk_shape"));
+    let grid_chunks = as_u64_vec(grid).ok_or_else(|| {
+        IoError::store(
+            path.display(),
+            "unsupported chunk grid: expected a regular grid with a chunk_shape",
+        )
+    })?;
+    let sharding = meta.get("codecs").and_then(Value::as_array).and_then(|cs| {
+        cs.iter()
+            .find(|c| c.get("name").and_then(Value::as_str) == Some("sharding_indexed"))
+    });
+    let (chunks, shards) = match sharding {
+        Some(s) => {
+            let inner = as_u64_vec(s.get("configuration").and_then(|c| c.get("chunk_shape")))
+                .ok_or_else(|| {
+                    IoError::store(path.display(), "sharding codec has no chunk_shape")
+                })?;
+            (inner, Some(grid_chunks))
+        }
+        None => (grid_chunks, None),
+    };
+    let stored = meta
+        .get("data_type")
+        .and_then(Stored::from_v3)
+        .ok_or_else(|| {
+            IoError::store(
+                path.display(),
+                format!(
+                    "unsupported data type {}: expected a bool, integer, float or string type",
+                    meta.get("data_type").unwrap_or(&Value::Null)
+                ),
+            )
+        })?;
+    let dims = meta
+        .get("dimension_names")
+        .and_then(Value::as_array)
+        .and_then(|names| {
+            names
+                .iter()
+                .map(|n| n.as_str().map(str::to_owned))
+                .collect::<Option<Vec<String>>>()
+        })
+        .or_else(|| shape.is_empty().then(Vec::new))
+        .ok_or_else(|| {
+            IoError::store(
+                path.display(),
+                "array has no dimension names: expected \"dimension_names\" in zarr.json (as xarray writes)",
+            )
+        })?;
+    let mut attrs = attrs_of(meta.get("attributes"));
+    attrs.shift_remove("_ARRAY_DIMENSIONS");
+    let info = ArrayInfo {
+        name: name.to_owned(),
+        dims,
+        shape,
+        chunks,
+        shards,
+        attrs,
+        meta,
+        stored,
+        format: ZarrFormat::V3,
+    };
+    check_array(&path, &info)?;
+    Ok(info)
+}
+
+fn write_json(path: &Path, value: &Value) -> Result<(), IoError> {
+    let text = serde_json::to_string_pretty(value).expect("JSON values always serialize");
+    fs::write(path, text).map_err(|e| IoError::store(path.display(), e.to_string()))
+}
+
+fn attrs_json(attrs: &Attrs) -> Value {
+    Value::Object(
+        attrs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Map<_, _>>(),
+    )
+}
+
+/// Writes a group's metadata documents (and consolidated metadata) for the
+/// arrays given as `(name, array metadata, attributes)`.
+pub(crate) fn write_group(
+    root: &Path,
+    format: ZarrFormat,
+    attrs: &Attrs,
+    arrays: &[(String, Value, Attrs)],
+) -> Result<(), IoError> {
+    fs::create_dir_all(root).map_err(|e| IoError::store(root.display(), e.to_string()))?;
+    for (name, _, _) in arrays {
+        let dir = root.join(name);
+        fs::create_dir_all(&dir).map_err(|e| IoError::store(dir.display(), e.to_string()))?;
+    }
+    match format {
+        ZarrFormat::V2 => {
+            let mut cons = Map::new();
+            cons.insert(".zattrs".into(), attrs_json(attrs));
+            cons.insert(".zgroup".into(), json!({"zarr_format": 2}));
+            write_json(&root.join(".zgroup"), &json!({"zarr_format": 2}))?;
+            write_json(&root.join(".zattrs"), &attrs_json(attrs))?;
+            for (name, zarray, zattrs) in arrays {
+                let dir = root.join(name);
+                write_json(&dir.join(".zarray"), zarray)?;
+                write_json(&dir.join(".zattrs"), &attrs_json(zattrs))?;
+                cons.insert(format!("{name}/.zarray"), zarray.clone());
+                cons.insert(format!("{name}/.zattrs"), attrs_json(zattrs));
+            }
+            write_json(
+                &root.join(".zmetadata"),
+                &json!({"metadata": cons, "zarr_consolidated_format": 1}),
+            )
+        }
+        ZarrFormat::V3 => {
+            let mut cons = Map::new();
+            for (name, meta, _) in arrays {
+                write_json(&root.join(name).join("zarr.json"), meta)?;
+                cons.insert(name.clone(), meta.clone());
+            }
+            let group = json!({
+                "attributes": attrs_json(attrs),
+                "zarr_format": 3,
+                "consolidated_metadata": {
+                    "kind": "inline",
+                    "must_understand": false,
+                    "metadata": cons,
+                },
+                "node_type": "group",
+            });
+            write_json(&root.join("zarr.json"), &group)
+        }
+    }
+}

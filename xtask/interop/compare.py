@@ -1,0 +1,152 @@
+#!/usr/bin/env python
+"""Check xbeam against xarray, both directions.
+
+  python compare.py DIR
+
+DIR holds fixtures.json (from make_fixtures.py), <name>.dump.json (what xbeam
+decoded from each fixture, from `interop dump`) and copies/<name>.<tag>.zarr
+(each fixture re-written by xbeam, from `interop copy`).
+
+1. xbeam reads xarray: every variable's dims, dtype, attributes, coordinate
+   status and values equal what xarray.open_zarr decodes.
+2. xarray reads xbeam: every copy opens with default options and no warnings,
+   and is identical (xarray.testing.assert_identical) to the fixture; packing,
+   time units and calendars are kept in the encoding.
+Exits non-zero with a message per failure.
+"""
+import glob
+import json
+import math
+import os
+import sys
+import warnings
+
+import numpy as np
+import xarray as xr
+
+failures = []
+
+
+def fail(msg):
+  failures.append(msg)
+  print("FAIL", msg)
+
+
+def dtype_name(var):
+  d = var.dtype
+  if d.kind in "USO":
+    return "object"
+  if d.kind == "M":
+    return "datetime64[ns]"
+  return d.name
+
+
+def iso(x):
+  if isinstance(x, np.datetime64):
+    s = str(np.datetime_as_string(x, unit="s"))
+    return s
+  return (f"{x.year:04d}-{x.month:02d}-{x.day:02d}T{x.hour:02d}:{x.minute:02d}"
+          f":{x.second:02d}")
+
+
+def norm_time(s):
+  if s is None:
+    return None
+  return s if "T" in s else s + "T00:00:00"
+
+
+def same_values(name, var, expected):
+  vals = var.values.ravel()
+  if len(vals) != len(expected):
+    fail(f"{name}: {len(expected)} values from xbeam, {len(vals)} from xarray")
+    return
+  kind = var.dtype.kind
+  for i, (a, b) in enumerate(zip(vals, expected)):
+    if kind == "M" or (kind == "O" and not isinstance(a, str)):
+      ok = iso(a) == norm_time(b)
+    elif kind in "US" or isinstance(a, (str, bytes)):
+      ok = (a.decode() if isinstance(a, bytes) else a) == b
+    elif kind == "f":
+      ok = (b is None and math.isnan(a)) or (b is not None and
+                                              float(a) == float(b))
+    else:
+      ok = a == b
+    if not ok:
+      fail(f"{name}[{i}]: xarray {a!r}, xbeam {b!r}")
+      return
+
+
+def check_dump(fx, out):
+  ds = xr.open_zarr(fx["path"], chunks=None, consolidated=fx["consolidated"])
+  dump = json.load(open(os.path.join(out, fx["name"] + ".dump.json")))
+  tag = fx["name"]
+  if dump["format"] != fx["format"]:
+    fail(f"{tag}: format {dump['format']} != {fx['format']}")
+  if dump["attrs"] != ds.attrs:
+    fail(f"{tag}: attrs {dump['attrs']} != {ds.attrs}")
+  names = set(ds.variables)
+  if set(dump["vars"]) != names:
+    fail(f"{tag}: variables {sorted(dump['vars'])} != {sorted(names)}")
+    return
+  for name in sorted(names):
+    var, got = ds[name].variable, dump["vars"][name]
+    where = f"{tag}/{name}"
+    if tuple(got["dims"]) != var.dims:
+      fail(f"{where}: dims {got['dims']} != {var.dims}")
+    if got["dtype"] != dtype_name(var):
+      fail(f"{where}: dtype {got['dtype']} != {dtype_name(var)}")
+    if got["attrs"] != var.attrs:
+      fail(f"{where}: attrs {got['attrs']} != {var.attrs}")
+    if got["coord"] != (name in ds.coords):
+      fail(f"{where}: coordinate {got['coord']} != {name in ds.coords}")
+    same_values(where, var, got["values"])
+
+
+def check_copy(fx, copy):
+  tag = os.path.basename(copy)
+  original = xr.open_zarr(fx["path"], chunks=None,
+                          consolidated=fx["consolidated"]).load()
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    try:
+      ours = xr.open_zarr(copy).load()
+    except Exception as e:  # warnings are errors here
+      fail(f"{tag}: xarray.open_zarr failed or warned: {e!r}")
+      return
+  try:
+    xr.testing.assert_identical(original, ours)
+  except AssertionError as e:
+    fail(f"{tag}: not identical to {fx['name']}:\n{e}")
+  for name in ["packed", "time"]:
+    if name not in original.variables:
+      continue
+    a, b = original[name].encoding, ours[name].encoding
+    for key in ["dtype", "scale_factor", "add_offset", "_FillValue", "units",
+                "calendar"]:
+      va, vb = a.get(key), b.get(key)
+      if key == "units" and va and vb:
+        va, vb = va.split(" since ")[0], vb.split(" since ")[0]
+      if isinstance(va, float) and isinstance(vb, float) and math.isnan(va) \
+          and math.isnan(vb):
+        continue
+      if va != vb:
+        fail(f"{tag}/{name}: encoding {key} {va!r} != {vb!r}")
+
+
+def main():
+  out = sys.argv[1]
+  fixtures = json.load(open(os.path.join(out, "fixtures.json")))
+  by_name = {f["name"]: f for f in fixtures}
+  for fx in fixtures:
+    check_dump(fx, out)
+  copies = sorted(glob.glob(os.path.join(out, "copies", "*.zarr")))
+  for copy in copies:
+    name = os.path.basename(copy).split(".")[0]
+    check_copy(by_name[name], copy)
+  print(f"compared {len(fixtures)} fixtures read by xbeam and {len(copies)} "
+        f"stores written by xbeam: {len(failures)} failures")
+  sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+  main()
