@@ -5,7 +5,11 @@
 //!   rustdoc with `-D warnings`, the README's main-job command, and
 //!   `cargo package` of every crate.
 //! - `fmt`: format the workspace.
-//! - `bench`: the criterion benchmarks (pass criterion arguments after `--`).
+//! - `interop`: xbeam against Python xarray / zarr-python in both
+//!   directions, in a virtualenv of its own (`target/interop-venv`, pinned
+//!   by `xtask/interop/requirements.txt`).
+//! - `bench`: the criterion benchmarks (pass criterion arguments after `--`),
+//!   then the Python baselines on the same data, side by side.
 
 use std::env;
 use std::process::{Command, ExitCode};
@@ -17,11 +21,12 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("fmt") => run("format", cargo(&["fmt", "--all"])),
         Some("bench") => bench(&args[1..]),
+        Some("interop") => interop(),
         other => {
             if let Some(unknown) = other {
                 eprintln!("error: unknown xtask command {unknown:?}");
             }
-            eprintln!("usage: cargo xtask <ci | fmt | bench [-- criterion args]>");
+            eprintln!("usage: cargo xtask <ci | fmt | interop | bench [-- criterion args]>");
             return ExitCode::from(2);
         }
     };
@@ -85,6 +90,7 @@ fn ci() -> Result<(), String> {
     let mut docs = cargo(&["doc", "--workspace", "--no-deps", "--locked"]);
     docs.env("RUSTDOCFLAGS", "-D warnings");
     run("docs (no broken links)", docs)?;
+    interop()?;
     run(
         "main job (README)",
         cargo(&["run", "--release", "--locked", "-p", "xbeam", "--", "demo"]),
@@ -163,4 +169,145 @@ fn bench(extra: &[String]) -> Result<(), String> {
         cmd.arg("--").args(extra.iter().skip_while(|a| *a == "--"));
     }
     run("benchmarks", cmd)
+}
+
+/// The interop virtualenv's Python, created and filled on first use (and
+/// again whenever `requirements.txt` changes).
+fn python_env() -> Result<std::path::PathBuf, String> {
+    let root = workspace_root();
+    let venv = root.join("target").join("interop-venv");
+    let requirements = root.join("xtask").join("interop").join("requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements)
+        .map_err(|e| format!("cannot read {}: {e}", requirements.display()))?;
+    let stamp = venv.join("xbeam-requirements.txt");
+    let python = venv.join("bin").join("python");
+    if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&wanted) {
+        return Ok(python);
+    }
+    let base = ["python3.11", "python3"]
+        .into_iter()
+        .find(|p| {
+            Command::new(p)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .ok_or("no python3.11 or python3 on PATH: the interop tests need Python 3.11")?;
+    if venv.exists() {
+        std::fs::remove_dir_all(&venv)
+            .map_err(|e| format!("cannot clear {}: {e}", venv.display()))?;
+    }
+    let mut create = Command::new(base);
+    create.args(["-m", "venv"]).arg(&venv);
+    run("python virtualenv", create)?;
+    let mut install = Command::new(&python);
+    install
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(&requirements);
+    run("python packages (pinned)", install)?;
+    std::fs::write(&stamp, wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
+    Ok(python)
+}
+
+/// xbeam against xarray / zarr-python, both directions: fixtures written by
+/// xarray are read by xbeam and compared value for value; stores written
+/// by xbeam (v2, v3, sharded) are opened by xarray and compared with
+/// `assert_identical`.
+fn interop() -> Result<(), String> {
+    let root = workspace_root();
+    let python = python_env()?;
+    run(
+        "interop: build xbeam side",
+        cargo(&[
+            "build",
+            "--locked",
+            "-p",
+            "xbeam-io",
+            "--example",
+            "interop",
+        ]),
+    )?;
+    let exe = root
+        .join("target")
+        .join("debug")
+        .join("examples")
+        .join("interop");
+    let dir = root.join("target").join("interop");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| format!("cannot clear {}: {e}", dir.display()))?;
+    }
+    let scripts = root.join("xtask").join("interop");
+    let mut make = Command::new(&python);
+    make.arg(scripts.join("make_fixtures.py")).arg(&dir);
+    run("interop: fixtures written by xarray", make)?;
+    let listing = std::fs::read_to_string(dir.join("fixtures.json"))
+        .map_err(|e| format!("cannot read the fixture list: {e}"))?;
+    let names: Vec<String> = listing
+        .split("\"name\": \"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next().map(str::to_owned))
+        .collect();
+    let copies = dir.join("copies");
+    let start = Instant::now();
+    for name in &names {
+        let store = dir.join(format!("{name}.zarr"));
+        quiet(
+            Command::new(&exe)
+                .arg("dump")
+                .arg(&store)
+                .arg(dir.join(format!("{name}.dump.json"))),
+        )?;
+        for (tag, extra) in copy_variants(name) {
+            let out = copies.join(format!("{name}.{tag}.zarr"));
+            quiet(
+                Command::new(&exe)
+                    .arg("copy")
+                    .arg(&store)
+                    .arg(&out)
+                    .args(extra),
+            )?;
+        }
+    }
+    eprintln!(
+        "==> interop: xbeam read {} fixtures and wrote their copies in {:.1} s",
+        names.len(),
+        start.elapsed().as_secs_f64()
+    );
+    let mut compare = Command::new(&python);
+    compare.arg(scripts.join("compare.py")).arg(&dir);
+    run("interop: compare with xarray", compare)
+}
+
+/// The stores xbeam writes from each fixture: v2, v3, and sharded v3.
+fn copy_variants(name: &str) -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut v = vec![("v2", vec!["--format", "2"]), ("v3", vec!["--format", "3"])];
+    if name.starts_with("v3") {
+        v.push(("sharded", vec!["--format", "3", "--shards", "time=4,lat=4"]));
+    }
+    v
+}
+
+/// Runs a command, failing with its output if it fails.
+fn quiet(cmd: &mut Command) -> Result<(), String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{cmd:?} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
 }

@@ -955,12 +955,14 @@ impl ZarrSink {
                         repr::tuple(t_sizes.keys())
                     )))
                 }
-                Some(&n) if r.end > n => return Err(IoError::Write(format!(
+                Some(&n) if r.end > n => {
+                    return Err(IoError::Write(format!(
                     "chunk spans {}..{} along dimension {} but the store has size {n}\nkey={key}",
                     r.start,
                     r.end,
                     repr::quote(d)
-                ))),
+                )))
+                }
                 _ => {}
             }
         }
