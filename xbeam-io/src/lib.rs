@@ -23,14 +23,15 @@
 //!     .with_data_var("foo", Variable::new(["x"], Array::from_1d(vec![1.0f32, 2.0, 3.0, 4.0]))?)?;
 //! let options = SetupOptions::default().chunks([("x", 2)]);
 //! let sink = setup_zarr(&Template::from(&ds), &path, &options)?;
-//! sink.write_chunk(&Key::new().with_offset("x", 0), &ds.isel(&[("x", 0..2)])?)?;
-//! sink.write_chunk(&Key::new().with_offset("x", 2), &ds.isel(&[("x", 2..4)])?)?;
+//! sink.write_chunk(&Key::new().with_offset("x", 0), &ds.isel([("x", 0..2)])?)?;
+//! sink.write_chunk(&Key::new().with_offset("x", 2), &ds.isel([("x", 2..4)])?)?;
 //! assert!(xbeam_io::verify(&path)?.is_empty());
 //!
 //! let source = open_zarr(&path)?;
 //! assert_eq!(source.chunks()["x"], 2);
-//! let back = source.read(&[("x", 1..3)].into_iter().collect(), None)?;
-//! assert!(back.identical(&ds.isel(&[("x", 1..3)])?));
+//! let region = [("x".to_owned(), 1..3)].into_iter().collect();
+//! let back = source.read(&region, None)?;
+//! assert!(back.identical(&ds.isel([("x", 1..3)])?));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -331,7 +331,7 @@ impl Coding {
         if let Some((units, _)) = &self.time {
             let nat = self.fill.map(|f| f as i64);
             let encoded = encode_cf_time(values, units, nat)?;
-            return Ok(cast(&encoded, self.stored)?);
+            return cast(&encoded, self.stored);
         }
         if self.stored.is_string() {
             return Ok(values.clone());
@@ -367,7 +367,7 @@ impl Coding {
                 x
             }
         });
-        Ok(cast(&Array::from(packed), self.stored)?)
+        cast(&Array::from(packed), self.stored)
     }
 }
 
@@ -439,7 +439,8 @@ pub(crate) fn infer_time_units(times: &Array) -> Result<String, IoError> {
         reference,
         calendar,
     };
-    Ok(cf.format())
+    // xarray writes "hours since 2000-01-01 06:00:00"
+    Ok(cf.format().replacen('T', " ", 1))
 }
 
 /// Encoding for a variable being written: the coding plus the attributes
@@ -456,6 +457,7 @@ pub(crate) struct Plan {
 /// encoding keys: `dtype`, `_FillValue`, `scale_factor`, `add_offset`,
 /// `units`, `calendar`, `missing_value`); `data` is the variable's values
 /// when known (coordinates), to infer time units and string widths.
+#[allow(clippy::too_many_lines)] // one decision per encoding key, in order
 pub(crate) fn plan(
     name: &str,
     dtype: DType,
@@ -552,10 +554,7 @@ pub(crate) fn plan(
         (ZarrFormat::V3, s) if s.is_string() => json!(""),
         (ZarrFormat::V3, _) => json!(0),
     };
-    let decoded = match dtype {
-        DType::DateTime(unit, calendar) => DType::DateTime(unit, calendar),
-        other => other,
-    };
+    let decoded = dtype;
     Ok(Plan {
         coding: Coding {
             stored,
@@ -744,7 +743,11 @@ mod tests {
         let x = Array::from_1d(vec![15.0, f64::NAN, 14.99, 16.5]);
         let s = p.coding.encode(&x).unwrap();
         assert_eq!(
-            s.as_view::<i16>().unwrap().to_vec(),
+            s.as_view::<i16>()
+                .unwrap()
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
             vec![0, -32768, -1, 150]
         );
         let back = p.coding.decode(s).unwrap();
@@ -758,9 +761,6 @@ mod tests {
             TimeUnit::Hours,
             Calendar::ProlepticGregorian,
         );
-        assert_eq!(
-            infer_time_units(&t).unwrap(),
-            "hours since 1970-01-01 00:00:00"
-        );
+        assert_eq!(infer_time_units(&t).unwrap(), "hours since 1970-01-01");
     }
 }

@@ -553,21 +553,19 @@ fn read_v3(root: &Path, group: &Value) -> Result<GroupMeta, IoError> {
         .get("consolidated_metadata")
         .and_then(|c| c.get("metadata"))
         .and_then(Value::as_object);
-    let mut entries: Vec<(String, Value)> = match consolidated {
-        Some(meta) => meta
-            .iter()
+    let mut entries: Vec<(String, Value)> = if let Some(meta) = consolidated {
+        meta.iter()
             .filter(|(k, _)| !k.contains('/'))
             .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        None => {
-            let mut out = Vec::new();
-            for (name, dir) in sorted_children(root)? {
-                if let Some(meta) = read_json(&dir.join("zarr.json"))? {
-                    out.push((name, meta));
-                }
+            .collect()
+    } else {
+        let mut out = Vec::new();
+        for (name, dir) in sorted_children(root)? {
+            if let Some(meta) = read_json(&dir.join("zarr.json"))? {
+                out.push((name, meta));
             }
-            out
         }
+        out
     };
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, meta) in entries {

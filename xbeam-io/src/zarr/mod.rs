@@ -27,6 +27,9 @@ use crate::IoError;
 
 type Store = FilesystemStore;
 
+/// Element ranges per dimension.
+type Region = IndexMap<String, Range<u64>>;
+
 fn open_store(path: &Path) -> Result<Arc<Store>, IoError> {
     FilesystemStore::new(path)
         .map(Arc::new)
@@ -155,7 +158,7 @@ pub fn open_zarr(path: impl AsRef<Path>) -> Result<ZarrSource, IoError> {
     let coord_names = coordinate_names(&group);
     let mut attrs = group.attrs.clone();
     attrs.shift_remove("coordinates");
-    group.attrs = attrs.clone();
+    group.attrs.clone_from(&attrs);
 
     let mut sizes: IndexMap<String, u64> = IndexMap::new();
     for info in group.arrays.values() {
@@ -623,6 +626,7 @@ fn clear_store_path(path: &Path) -> Result<(), IoError> {
 /// consolidated metadata: `.zmetadata` for v2, inline in `zarr.json` for
 /// v3) and the coordinates are written; data variables get metadata only,
 /// and are written chunk by chunk with [`ZarrSink::write_chunk`].
+#[allow(clippy::too_many_lines)] // validate, plan every array, write metadata, write coordinates
 pub fn setup_zarr(
     template: &Template,
     path: impl AsRef<Path>,
@@ -923,11 +927,12 @@ impl ZarrSink {
     /// template's, offsets must lie on chunk (shard) boundaries, and only
     /// the last chunk along a dimension may be partial. Returns the region
     /// and the variables (transposed to the template's order) to write.
+    #[allow(clippy::too_many_lines)] // indexes, alignment, then each variable
     fn validate(
         &self,
         key: &Key,
         chunk: &Dataset,
-    ) -> Result<(IndexMap<String, Range<u64>>, Vec<(String, Variable)>), IoError> {
+    ) -> Result<(Region, Vec<(String, Variable)>), IoError> {
         let template = &self.template;
         let t_sizes = template.sizes();
         let unexpected: Vec<&String> = chunk
@@ -1255,7 +1260,6 @@ pub fn append_dim(path: impl AsRef<Path>, dim: &str, coord: &Array) -> Result<Za
         })
         .collect();
     meta::write_group(root, group.format, &group.attrs, &documents)?;
-    let mut sink = ZarrSink::open(root)?;
     if let Some(index) = source.template.coords().get(dim) {
         let store = open_store(root)?;
         let info = &group.arrays[dim];
@@ -1269,8 +1273,10 @@ pub fn append_dim(path: impl AsRef<Path>, dim: &str, coord: &Array) -> Result<Za
             (DType::DateTime(u, _), DType::DateTime(..)) => cf::retick(coord, u)?,
             _ => coord.clone(),
         };
-        write_region(root, &w, &[old..new_size], &values)?;
+        let ranges = [Range { start: old, end: new_size }];
+        write_region(root, &w, &ranges, &values)?;
     }
+    let mut sink = ZarrSink::open(root)?;
     sink.append_start = Some((dim.to_owned(), old));
     Ok(sink)
 }

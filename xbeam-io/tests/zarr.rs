@@ -1,0 +1,669 @@
+//! Zarr round trips, xarray-beam's Zarr conformance cases (22, 24–27, 29,
+//! 31), verify, append, and bad input.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde_json::json;
+use xbeam_chunk::calendar::{Calendar, TimeUnit};
+use xbeam_chunk::{Array, Attrs, DType, Dataset, Template, Variable};
+use xbeam_io::{
+    append_dim, open_zarr, setup_zarr, verify, IoError, SetupOptions, ZarrFormat, ZarrSink,
+};
+use xbeam_key::Key;
+
+fn foo_x() -> Dataset {
+    // foo(x) = 0, 10, ..., 50 with coordinate x = 0..5
+    Dataset::new()
+        .with_coord(
+            "x",
+            Variable::new(["x"], Array::from_1d((0..6i64).collect())).unwrap(),
+        )
+        .unwrap()
+        .with_data_var(
+            "foo",
+            Variable::new(["x"], Array::from_1d((0..6i64).map(|i| i * 10).collect()))
+                .unwrap()
+                .with_attr("units", json!("m")),
+        )
+        .unwrap()
+}
+
+fn key_x(x: u64) -> Key {
+    Key::new().with_offset("x", x)
+}
+
+fn store(dir: &tempfile::TempDir, name: &str) -> PathBuf {
+    dir.path().join(name)
+}
+
+fn write_all(sink: &ZarrSink, ds: &Dataset, dim: &str, step: u64) {
+    let n = ds.sizes()[dim];
+    let mut start = 0;
+    while start < n {
+        let end = (start + step).min(n);
+        let chunk = ds.isel([(dim, start..end)]).unwrap();
+        sink.write_chunk(&Key::new().with_offset(dim, start), &chunk)
+            .unwrap();
+        start = end;
+    }
+}
+
+fn read_all(path: &Path) -> Dataset {
+    open_zarr(path)
+        .unwrap()
+        .read(&IndexMap::new(), None)
+        .unwrap()
+}
+
+#[test]
+fn round_trip_in_both_formats_and_chunkings() {
+    let ds = foo_x();
+    let dir = tempfile::tempdir().unwrap();
+    for format in [ZarrFormat::V2, ZarrFormat::V3] {
+        for (chunks, expected) in [(3i64, 3u64), (-1, 6)] {
+            let path = store(&dir, &format!("{format:?}_{chunks}.zarr"));
+            let options = SetupOptions::default()
+                .format(format)
+                .chunks([("x", chunks)]);
+            let sink = setup_zarr(&Template::from(&ds), &path, &options).unwrap();
+            write_all(&sink, &ds, "x", expected);
+            let source = open_zarr(&path).unwrap();
+            assert_eq!(source.format(), format);
+            assert_eq!(source.chunks()["x"], expected);
+            let back = source.read(&IndexMap::new(), None).unwrap();
+            assert!(
+                back.identical(&ds),
+                "{format:?} chunks {chunks}:\n{back}\nvs\n{ds}"
+            );
+            assert!(verify(&path).unwrap().is_empty());
+        }
+    }
+}
+
+#[test]
+fn case_22_inconsistent_native_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store(&dir, "mixed.zarr");
+    let ds = foo_x()
+        .with_data_var(
+            "bar",
+            Variable::new(["x"], Array::from_1d(vec![1.0f32; 6])).unwrap(),
+        )
+        .unwrap();
+    let options = SetupOptions::default()
+        .chunks([("x", 2)])
+        .encoding("bar", Attrs::new());
+    let _ = setup_zarr(&Template::from(&ds), &path, &options).unwrap();
+    // re-chunk bar to 3 by rewriting its metadata the way zarr-python would
+    let meta = path.join("bar").join("zarr.json");
+    let text = fs::read_to_string(&meta).unwrap().replace(
+        "\"chunk_shape\": [\n          2\n        ]",
+        "\"chunk_shape\": [3]",
+    );
+    fs::write(&meta, &text).unwrap();
+    let zarr_json = path.join("zarr.json");
+    let mut group: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&zarr_json).unwrap()).unwrap();
+    group["consolidated_metadata"]["metadata"]["bar"]["chunk_grid"]["configuration"]
+        ["chunk_shape"] = json!([3]);
+    fs::write(&zarr_json, group.to_string()).unwrap();
+    let err = open_zarr(&path).unwrap_err().to_string();
+    assert!(
+        err.ends_with("inconsistent chunk sizes on Zarr dataset for dimension 'x': {2, 3}"),
+        "{err}"
+    );
+}
+
+#[test]
+fn case_25_bad_chunks_are_rejected_before_anything_is_written() {
+    let ds = foo_x();
+    let dir = tempfile::tempdir().unwrap();
+    let path = store(&dir, "bad.zarr");
+    let sink = setup_zarr(
+        &Template::from(&ds),
+        &path,
+        &SetupOptions::default().chunks([("x", 4)]),
+    )
+    .unwrap();
+    let missing_before = verify(&path).unwrap();
+    assert_eq!(missing_before.len(), 2, "{missing_before:?}");
+
+    // wrong x coordinate
+    let mut wrong = ds.isel([("x", 0..4)]).unwrap();
+    wrong
+        .insert_coord(
+            "x",
+            Variable::new(["x"], Array::from_1d(vec![9i64, 8, 7, 6])).unwrap(),
+        )
+        .unwrap();
+    let err = sink.write_chunk(&key_x(0), &wrong).unwrap_err().to_string();
+    assert!(
+        err.starts_with("template and chunk indexes do not match for dim 'x':"),
+        "{err}"
+    );
+    // a new index
+    let extra = ds
+        .isel([("x", 0..4)])
+        .unwrap()
+        .with_coord(
+            "z",
+            Variable::new(["z"], Array::from_1d(vec![1i64])).unwrap(),
+        )
+        .unwrap();
+    let err = sink.write_chunk(&key_x(0), &extra).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "unexpected new indexes found in chunk but not template: ('z',)"
+    );
+    // misaligned offset
+    let err = sink
+        .write_chunk(&key_x(3), &ds.isel([("x", 3..6)]).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "chunk offset 3 along dimension 'x' is not a multiple of zarr chunks {'x': 4}"
+    );
+    // too small, not at the end
+    let err = sink
+        .write_chunk(&key_x(0), &ds.isel([("x", 0..3)]).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("chunk is smaller than zarr chunks {'x': 4} along at least one dimension"),
+        "{err}"
+    );
+    assert_eq!(
+        verify(&path).unwrap(),
+        missing_before,
+        "nothing was written"
+    );
+
+    // shards
+    let path = store(&dir, "sharded.zarr");
+    let sink = setup_zarr(
+        &Template::from(&ds),
+        &path,
+        &SetupOptions::default()
+            .chunks([("x", 3)])
+            .shards([("x", 6)]),
+    )
+    .unwrap();
+    let err = sink
+        .write_chunk(&key_x(0), &ds.isel([("x", 0..3)]).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("chunk is smaller than zarr shards {'x': 6}"),
+        "{err}"
+    );
+    sink.write_chunk(&key_x(0), &ds).unwrap();
+    assert!(read_all(&path).identical(&ds));
+    assert_eq!(
+        open_zarr(&path).unwrap().chunks()["x"],
+        3,
+        "inner chunks are reported"
+    );
+}
+
+#[test]
+fn case_26_encoding() {
+    let ds = foo_x();
+    let dir = tempfile::tempdir().unwrap();
+    let path = store(&dir, "enc.zarr");
+    let mut enc = Attrs::new();
+    enc.insert("dtype".into(), json!("float32"));
+    let sink = setup_zarr(
+        &Template::from(&ds),
+        &path,
+        &SetupOptions::default().encoding("foo", enc),
+    )
+    .unwrap();
+    sink.write_chunk(&Key::new(), &ds).unwrap();
+    let source = open_zarr(&path).unwrap();
+    assert_eq!(source.template().data_vars()["foo"].dtype, DType::F32);
+    let back = source.read(&IndexMap::new(), None).unwrap();
+    assert_eq!(
+        back.data_var("foo")
+            .unwrap()
+            .data()
+            .as_view::<f32>()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![0.0, 10.0, 20.0, 30.0, 40.0, 50.0]
+    );
+
+    let err = setup_zarr(
+        &Template::from(&ds),
+        &path,
+        &SetupOptions::default().encoding("bar", Attrs::new()),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "encoding contains key not present in template: 'bar'"
+    );
+    let mut chunked = Attrs::new();
+    chunked.insert("chunks".into(), json!([3]));
+    let err = setup_zarr(
+        &Template::from(&ds),
+        &path,
+        &SetupOptions::default().encoding("foo", chunked),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("encoding for 'foo' includes 'chunks' or 'shards', which must be specified via zarr_chunks or zarr_shards"),
+        "{err}"
+    );
+}
+
+#[test]
+fn case_27_shard_sizes() {
+    let ds = Dataset::new()
+        .with_data_var(
+            "foo",
+            Variable::new(
+                ["x", "y"],
+                Array::from_vec(vec![6, 2], vec![1.0f64; 12]).unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = store(&dir, "s.zarr");
+    let sink = setup_zarr(
+        &Template::from(&ds),
+        &path,
+        &SetupOptions::default()
+            .chunks([("x", 1), ("y", 1)])
+            .shards([("x", 2)]),
+    )
+    .unwrap();
+    assert_eq!(sink.zarr_shards().unwrap()["x"], 2);
+    assert_eq!(sink.zarr_shards().unwrap()["y"], 1);
+    let info = open_zarr(&path).unwrap();
+    let foo = info.array_info("foo").unwrap();
+    assert_eq!(foo.chunks, vec![1, 1]);
+    assert_eq!(foo.shards, Some(vec![2, 1]));
+    let err = setup_zarr(
+        &Template::from(&ds),
+        &path,
+        &SetupOptions::default()
+            .chunks([("x", 2), ("y", 3)])
+            .shards([("x", 1), ("y", 1)]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "shard sizes are not all evenly divisible by chunk sizes: shards={'x': 1, 'y': 1}, chunks={'x': 2, 'y': 3}"
+    );
+    let err = setup_zarr(
+        &Template::from(&ds),
+        &path,
+        &SetupOptions::default()
+            .format(ZarrFormat::V2)
+            .shards([("x", 2)]),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("format 3"), "{err}");
+}
+
+#[test]
+fn chunks_are_transposed_to_the_template_order_and_writes_are_idempotent() {
+    let data: Vec<f32> = (0..24).map(|i| i as f32).collect();
+    let ds = Dataset::new()
+        .with_data_var(
+            "v",
+            Variable::new(
+                ["t", "y", "x"],
+                Array::from_vec(vec![4, 2, 3], data).unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = store(&dir, "t.zarr");
+    let sink = setup_zarr(
+        &Template::from(&ds),
+        &path,
+        &SetupOptions::default().chunks([("t", 2)]),
+    )
+    .unwrap();
+    for t in [0u64, 2] {
+        let chunk = ds
+            .isel([("t", t..t + 2)])
+            .unwrap()
+            .transpose(&["x", "t", "y"])
+            .unwrap();
+        sink.write_chunk(&Key::new().with_offset("t", t), &chunk)
+            .unwrap();
+    }
+    assert!(read_all(&path).identical(&ds));
+    let file = path.join("v").join("c").join("1").join("0").join("0");
+    let first = fs::read(&file).unwrap();
+    sink.write_chunk(
+        &Key::new().with_offset("t", 2),
+        &ds.isel([("t", 2..4)]).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(fs::read(&file).unwrap(), first, "same chunk, same bytes");
+}
+
+#[test]
+fn verify_lists_chunks_never_written() {
+    let ds = foo_x();
+    let dir = tempfile::tempdir().unwrap();
+    for format in [ZarrFormat::V2, ZarrFormat::V3] {
+        let path = store(&dir, &format!("{format:?}.zarr"));
+        let sink = setup_zarr(
+            &Template::from(&ds),
+            &path,
+            &SetupOptions::default().format(format).chunks([("x", 2)]),
+        )
+        .unwrap();
+        sink.write_chunk(&key_x(0), &ds.isel([("x", 0..2)]).unwrap())
+            .unwrap();
+        sink.write_chunk(&key_x(4), &ds.isel([("x", 4..6)]).unwrap())
+            .unwrap();
+        let missing = verify(&path).unwrap();
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert_eq!(missing[0].array, "foo");
+        assert_eq!(missing[0].indices, vec![1]);
+        let expected_key = if format == ZarrFormat::V2 { "1" } else { "c/1" };
+        assert_eq!(missing[0].key, expected_key);
+        // an all-fill chunk is still written, so it is not reported
+        let nan = Dataset::new()
+            .with_data_var(
+                "f",
+                Variable::new(["x"], Array::from_1d(vec![f64::NAN; 4])).unwrap(),
+            )
+            .unwrap();
+        let p2 = store(&dir, &format!("{format:?}_nan.zarr"));
+        let s2 = setup_zarr(
+            &Template::from(&nan),
+            &p2,
+            &SetupOptions::default().format(format),
+        )
+        .unwrap();
+        s2.write_chunk(&Key::new(), &nan).unwrap();
+        assert!(verify(&p2).unwrap().is_empty());
+    }
+}
+
+fn hourly(start: i64, n: i64) -> Array {
+    Array::datetime(
+        ndarray::Array1::from_iter(start..start + n).into_dyn(),
+        TimeUnit::Hours,
+        Calendar::ProlepticGregorian,
+    )
+}
+
+fn temps(start: i64, n: i64) -> Dataset {
+    let values: Vec<f32> = (start * 5..(start + n) * 5)
+        .map(|i| i as f32 * 0.5)
+        .collect();
+    Dataset::new()
+        .with_coord("t", Variable::new(["t"], hourly(start, n)).unwrap())
+        .unwrap()
+        .with_coord(
+            "x",
+            Variable::new(["x"], Array::from_1d((0..5i64).collect())).unwrap(),
+        )
+        .unwrap()
+        .with_data_var(
+            "temp",
+            Variable::new(
+                ["t", "x"],
+                Array::from_vec(vec![n as usize, 5], values).unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap()
+}
+
+#[test]
+fn case_31_append_along_time() {
+    let dir = tempfile::tempdir().unwrap();
+    for format in [ZarrFormat::V2, ZarrFormat::V3] {
+        let path = store(&dir, &format!("append_{format:?}.zarr"));
+        let first = temps(0, 2);
+        let sink = setup_zarr(
+            &Template::from(&first),
+            &path,
+            &SetupOptions::default().format(format).chunks([("t", 1)]),
+        )
+        .unwrap();
+        write_all(&sink, &first, "t", 1);
+        let more = temps(2, 1);
+        let sink = append_dim(&path, "t", more.coord("t").unwrap().data()).unwrap();
+        assert_eq!(open_zarr(&path).unwrap().chunks()["t"], 1);
+        sink.write_chunk(&Key::new().with_offset("t", 2), &more)
+            .unwrap();
+        assert!(read_all(&path).identical(&temps(0, 3)), "{format:?}");
+        assert!(verify(&path).unwrap().is_empty());
+
+        // overlapping or going backwards is refused, and nothing changes
+        let err = append_dim(&path, "t", &hourly(1, 2))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must continue the existing ones"), "{err}");
+        assert_eq!(open_zarr(&path).unwrap().template().sizes()["t"], 3);
+    }
+}
+
+#[test]
+fn append_into_a_partial_last_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store(&dir, "partial.zarr");
+    let first = temps(0, 3);
+    let sink = setup_zarr(
+        &Template::from(&first),
+        &path,
+        &SetupOptions::default().chunks([("t", 2)]),
+    )
+    .unwrap();
+    write_all(&sink, &first, "t", 2);
+    let more = temps(3, 3);
+    let sink = append_dim(&path, "t", more.coord("t").unwrap().data()).unwrap();
+    sink.write_chunk(&Key::new().with_offset("t", 3), &more)
+        .unwrap();
+    assert!(read_all(&path).identical(&temps(0, 6)));
+}
+
+#[test]
+fn partial_keys_case_29() {
+    let data: Vec<i64> = (0..6).collect();
+    let ds = Dataset::new()
+        .with_data_var(
+            "foo",
+            Variable::new(["x", "y"], Array::from_vec(vec![3, 2], data).unwrap()).unwrap(),
+        )
+        .unwrap()
+        .with_coord(
+            "bar",
+            Variable::new(
+                ["x", "y"],
+                Array::from_vec(vec![3, 2], vec![1.5f64; 6]).unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for key in [
+        Key::new().with_offset("x", 0),
+        Key::new().with_offset("x", 0).with_offset("y", 0),
+    ] {
+        let path = store(&dir, &format!("p{}.zarr", key.offsets().len()));
+        let sink = setup_zarr(&Template::from(&ds), &path, &SetupOptions::default()).unwrap();
+        sink.write_chunk(&key, &ds).unwrap();
+        assert!(read_all(&path).identical(&ds));
+    }
+}
+
+#[test]
+fn a_region_read_touches_only_its_chunks() {
+    let ds = temps(0, 8);
+    let dir = tempfile::tempdir().unwrap();
+    let path = store(&dir, "region.zarr");
+    let sink = setup_zarr(
+        &Template::from(&ds),
+        &path,
+        &SetupOptions::default().chunks([("t", 2)]),
+    )
+    .unwrap();
+    write_all(&sink, &ds, "t", 2);
+    // remove a chunk outside the region: the read must not notice
+    fs::remove_file(path.join("temp").join("c").join("0").join("0")).unwrap();
+    let source = open_zarr(&path).unwrap();
+    let region: IndexMap<String, std::ops::Range<u64>> =
+        [("t".to_owned(), 3..6)].into_iter().collect();
+    let part = source.read(&region, None).unwrap();
+    assert!(part.identical(&ds.isel([("t", 3..6)]).unwrap()));
+    let err = source
+        .read(&[("t".to_owned(), 0..9)].into_iter().collect(), None)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "region 0..9 is out of bounds for dimension 't' of size 8"
+    );
+}
+
+fn written(dir: &tempfile::TempDir, format: ZarrFormat) -> PathBuf {
+    let ds = temps(0, 4);
+    let path = store(dir, &format!("w_{format:?}.zarr"));
+    let sink = setup_zarr(
+        &Template::from(&ds),
+        &path,
+        &SetupOptions::default().format(format).chunks([("t", 2)]),
+    )
+    .unwrap();
+    write_all(&sink, &ds, "t", 2);
+    path
+}
+
+fn read_err(path: &Path) -> IoError {
+    match open_zarr(path) {
+        Err(e) => e,
+        Ok(source) => source.read(&IndexMap::new(), None).unwrap_err(),
+    }
+}
+
+#[test]
+fn bad_input_gives_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.zarr");
+    let err = open_zarr(&missing).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!("{}: no such file or directory", missing.display())
+    );
+
+    let plain = dir.path().join("plain");
+    fs::create_dir(&plain).unwrap();
+    fs::write(plain.join("notes.txt"), "hi").unwrap();
+    let err = open_zarr(&plain).unwrap_err().to_string();
+    assert!(
+        err.contains("not a Zarr group: expected zarr.json (v3) or .zgroup (v2)"),
+        "{err}"
+    );
+    // setup refuses to replace something that is not a store
+    let err = setup_zarr(
+        &Template::from(&temps(0, 1)),
+        &plain,
+        &SetupOptions::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("refusing to overwrite"), "{err}");
+    assert!(plain.join("notes.txt").exists());
+
+    for format in [ZarrFormat::V2, ZarrFormat::V3] {
+        // truncated chunk
+        let path = written(&dir, format);
+        let chunk = if format == ZarrFormat::V2 {
+            path.join("temp").join("1.0")
+        } else {
+            path.join("temp/c/1/0")
+        };
+        let bytes = fs::read(&chunk).unwrap();
+        fs::write(&chunk, &bytes[..bytes.len() / 2]).unwrap();
+        let err = read_err(&path).to_string();
+        assert!(
+            err.starts_with(&path.join("temp").display().to_string()),
+            "{err}"
+        );
+        assert!(err.contains("cannot read"), "{err}");
+        // corrupt chunk
+        fs::write(&chunk, vec![0xAB; bytes.len()]).unwrap();
+        let err = read_err(&path).to_string();
+        assert!(err.contains("temp"), "{err}");
+
+        // no dimension names
+        let path = written(&dir, format);
+        let (file, key) = if format == ZarrFormat::V2 {
+            (".zmetadata", "_ARRAY_DIMENSIONS")
+        } else {
+            ("zarr.json", "dimension_names")
+        };
+        let text = fs::read_to_string(path.join(file))
+            .unwrap()
+            .replace(&format!("\"{key}\""), "\"renamed\"");
+        fs::write(path.join(file), text).unwrap();
+        let err = read_err(&path).to_string();
+        assert!(err.contains("array has no dimension names"), "{err}");
+
+        // unsupported codec
+        let path = written(&dir, format);
+        let text = fs::read_to_string(path.join(file))
+            .unwrap()
+            .replace("\"blosc\"", "\"lzma\"");
+        fs::write(path.join(file), text).unwrap();
+        let err = read_err(&path).to_string();
+        assert!(err.contains("lzma"), "{err}");
+        assert!(err.starts_with(&path.display().to_string()), "{err}");
+    }
+}
+
+#[test]
+fn packed_and_time_encodings_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = Dataset::new()
+        .with_coord("t", Variable::new(["t"], hourly(10, 4)).unwrap())
+        .unwrap()
+        .with_data_var(
+            "p",
+            Variable::new(["t"], Array::from_1d(vec![1.25, f64::NAN, -3.5, 0.0])).unwrap(),
+        )
+        .unwrap();
+    let mut enc = Attrs::new();
+    enc.insert("dtype".into(), json!("int16"));
+    enc.insert("scale_factor".into(), json!(0.25));
+    enc.insert("_FillValue".into(), json!(-1));
+    for format in [ZarrFormat::V2, ZarrFormat::V3] {
+        let path = store(&dir, &format!("packed_{format:?}.zarr"));
+        let sink = setup_zarr(
+            &Template::from(&ds),
+            &path,
+            &SetupOptions::default()
+                .format(format)
+                .encoding("p", enc.clone()),
+        )
+        .unwrap();
+        sink.write_chunk(&Key::new(), &ds).unwrap();
+        let source = open_zarr(&path).unwrap();
+        let p = &source.template().data_vars()["p"];
+        assert_eq!(p.encoding["dtype"], json!("int16"));
+        assert_eq!(p.encoding["scale_factor"], json!(0.25));
+        let t = &source.template().coords()["t"];
+        assert_eq!(
+            t.encoding()["units"],
+            json!("hours since 1970-01-01 10:00:00")
+        );
+        assert_eq!(t.encoding()["calendar"], json!("proleptic_gregorian"));
+        assert!(source.read(&IndexMap::new(), None).unwrap().identical(&ds));
+    }
+}
