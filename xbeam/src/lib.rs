@@ -37,6 +37,8 @@ pub use xbeam_runner as runner;
 pub use xbeam_stats as stats;
 
 pub mod demo;
+pub mod generate;
+pub mod info;
 
 /// Everything a pipeline author needs for the common case.
 pub mod prelude {
