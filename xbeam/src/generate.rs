@@ -85,7 +85,10 @@ pub struct GenerateSummary {
 }
 
 fn attrs(pairs: &[(&str, serde_json::Value)]) -> Attrs {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
 }
 
 fn coords(options: &GenerateOptions) -> (Vec<f64>, Vec<f64>, Vec<i64>) {
@@ -210,7 +213,12 @@ fn template(options: &GenerateOptions, ntime: u64) -> Result<Template, IoError> 
         ("generator", json!("xbeam generate")),
         ("seed", json!(options.seed)),
     ]);
-    Ok(Template::new(ds.sizes(), data_vars, ds.coords().clone(), global)?)
+    Ok(Template::new(
+        ds.sizes(),
+        data_vars,
+        ds.coords().clone(),
+        global,
+    )?)
 }
 
 /// SplitMix64: a tiny, good-quality seeded generator.
@@ -219,7 +227,9 @@ struct SplitMix(u64);
 impl SplitMix {
     fn new(seed: u64, var: u64, t: u64) -> SplitMix {
         let mut s = SplitMix(seed ^ 0x9E37_79B9_7F4A_7C15);
-        s.0 ^= s.next().wrapping_add(var.wrapping_mul(0xBF58_476D_1CE4_E5B9));
+        s.0 ^= s
+            .next()
+            .wrapping_add(var.wrapping_mul(0xBF58_476D_1CE4_E5B9));
         s.0 ^= s.next().wrapping_add(t.wrapping_mul(0x94D0_49BB_1331_11EB));
         s
     }
@@ -282,7 +292,12 @@ fn block(options: &GenerateOptions, t0: u64, t1: u64) -> Result<Dataset, IoError
                             + 200.0 * diurnal * cl
                             + 400.0 * wave
                     };
-                    for (l, &p) in lev.iter().chain(std::iter::once(&1000)).take(nlev).enumerate() {
+                    for (l, &p) in lev
+                        .iter()
+                        .chain(std::iter::once(&1000))
+                        .take(nlev)
+                        .enumerate()
+                    {
                         let p = p as f64 / 1000.0;
                         let field = if options.levels == 0 {
                             base
@@ -303,7 +318,10 @@ fn block(options: &GenerateOptions, t0: u64, t1: u64) -> Result<Dataset, IoError
                 }
             }
         }
-        ds.insert_data_var(*name, Variable::new(d.clone(), Array::from_vec(shape.clone(), data)?)?)?;
+        ds.insert_data_var(
+            *name,
+            Variable::new(d.clone(), Array::from_vec(shape.clone(), data)?)?,
+        )?;
     }
     ds.insert_coord("time", Variable::new(["time"], hours(t0, t1))?)?;
     Ok(ds)
@@ -328,21 +346,27 @@ pub fn generate(
     let starts: Vec<u64> = (0..ntime).step_by(tc as usize).collect();
     let done = AtomicU64::new(0);
     let total = starts.len() as u64;
-    starts.par_iter().try_for_each(|&t0| -> Result<(), IoError> {
-        let t1 = (t0 + tc).min(ntime);
-        let chunk = block(options, t0, t1)?;
-        let chunk = chunk
-            .with_coord(
+    starts
+        .par_iter()
+        .try_for_each(|&t0| -> Result<(), IoError> {
+            let t1 = (t0 + tc).min(ntime);
+            let chunk = block(options, t0, t1)?;
+            let chunk = chunk.with_coord(
                 "time",
-                Variable::new(["time"], template.coords()["time"].data().slice_axis(0, t0 as usize..t1 as usize)?)?,
+                Variable::new(
+                    ["time"],
+                    template.coords()["time"]
+                        .data()
+                        .slice_axis(0, t0 as usize..t1 as usize)?,
+                )?,
             )?;
-        sink.write_chunk(&Key::new().with_offset("time", t0), &chunk)?;
-        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-        if let Some(p) = progress {
-            p(n, total);
-        }
-        Ok(())
-    })?;
+            sink.write_chunk(&Key::new().with_offset("time", t0), &chunk)?;
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Some(p) = progress {
+                p(n, total);
+            }
+            Ok(())
+        })?;
     let per_step = 2 * options.nlat * options.nlon * options.levels.max(1) * 4;
     Ok(GenerateSummary {
         ntime,

@@ -186,7 +186,10 @@ fn variable_stats(
     let schema = &source.template().data_vars()[name];
     let sizes = source.template().sizes();
     let Some(first) = schema.dims.first() else {
-        let ds = source.read(&IndexMap::new(), Some(&[name.to_owned()].into_iter().collect()))?;
+        let ds = source.read(
+            &IndexMap::new(),
+            Some(&[name.to_owned()].into_iter().collect()),
+        )?;
         return Ok(Stats::of(ds.data_var(name)?.data()));
     };
     let n = sizes[first];
@@ -196,8 +199,9 @@ fn variable_stats(
     starts
         .par_iter()
         .map(|&s| {
-            let region: IndexMap<String, Range<u64>> =
-                [(first.clone(), s..(s + step).min(n))].into_iter().collect();
+            let region: IndexMap<String, Range<u64>> = [(first.clone(), s..(s + step).min(n))]
+                .into_iter()
+                .collect();
             let ds = source.read(&region, Some(&vars))?;
             let v = ds.data_var(name)?;
             progress(v.nbytes() as u64);
@@ -292,7 +296,12 @@ fn var_json(v: &VarInfo) -> Value {
     m.insert("chunks".into(), json!(v.chunks));
     m.insert(
         "attrs".into(),
-        Value::Object(v.attrs.iter().map(|(k, x)| (k.clone(), x.clone())).collect()),
+        Value::Object(
+            v.attrs
+                .iter()
+                .map(|(k, x)| (k.clone(), x.clone()))
+                .collect(),
+        ),
     );
     if let DType::DateTime(_, c) = v.dtype {
         m.insert("calendar".into(), json!(c.name()));
@@ -368,7 +377,10 @@ pub fn info_text(info: &StoreInfo) -> String {
             "  {marker} {name:<width$} ({}) {}{chunks}{}",
             v.dims.join(", "),
             numpy_dtype(v.dtype),
-            v.preview.as_ref().map(|p| format!(" {p}")).unwrap_or_default()
+            v.preview
+                .as_ref()
+                .map(|p| format!(" {p}"))
+                .unwrap_or_default()
         );
         for (k, a) in &v.attrs {
             let _ = writeln!(out, "      {:<width$}   {k}: {a}", "");
@@ -388,7 +400,11 @@ pub fn info_text(info: &StoreInfo) -> String {
     };
     let _ = writeln!(out, "Coordinates:");
     for (name, v) in &info.coords {
-        let marker = if v.dims.len() == 1 && &v.dims[0] == name { "*" } else { " " };
+        let marker = if v.dims.len() == 1 && &v.dims[0] == name {
+            "*"
+        } else {
+            " "
+        };
         line(&mut out, marker, name, v);
     }
     let _ = writeln!(out, "Data variables:");

@@ -81,9 +81,10 @@ fn parse_chunks(s: &str) -> Result<Vec<(String, i64)>, String> {
             let (k, v) = part.split_once('=').ok_or_else(|| {
                 format!("expected chunks like time=24,latitude=-1, found {part:?}")
             })?;
-            let n: i64 = v.trim().parse().map_err(|_| {
-                format!("expected an integer chunk size for {k:?}, found {v:?}")
-            })?;
+            let n: i64 = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("expected an integer chunk size for {k:?}, found {v:?}"))?;
             Ok((k.trim().to_owned(), n))
         })
         .collect()
@@ -153,7 +154,10 @@ fn info(path: &Path, json: bool, stats: bool) -> Result<(), Box<dyn std::error::
     let info = xbeam::info::StoreInfo::open(path, stats, Some(&progress))?;
     pb.finish_and_clear();
     if json {
-        println!("{}", serde_json::to_string_pretty(&xbeam::info::info_json(&info))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&xbeam::info::info_json(&info))?
+        );
     } else {
         print!("{}", xbeam::info::info_text(&info));
     }

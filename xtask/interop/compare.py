@@ -133,13 +133,55 @@ def check_copy(fx, copy):
         fail(f"{tag}/{name}: encoding {key} {va!r} != {vb!r}")
 
 
+def check_generated(out):
+  """`xbeam generate` output against xarray, and `xbeam info --json --stats`
+  against statistics computed by xarray."""
+  path = os.path.join(out, "copies", "generated.zarr")
+  info = json.load(open(os.path.join(out, "generated.info.json")))
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    ds = xr.open_zarr(path).load()
+  if info["format"] != 3:
+    fail(f"generated: format {info['format']}")
+  if info["dims"] != dict(ds.sizes):
+    fail(f"generated: dims {info['dims']} != {dict(ds.sizes)}")
+  for group in ["coords", "data_vars"]:
+    names = set(getattr(ds, group))
+    if set(info[group]) != names:
+      fail(f"generated: {group} {sorted(info[group])} != {sorted(names)}")
+  for name, v in list(info["data_vars"].items()) + list(info["coords"].items()):
+    var = ds[name]
+    if v["dtype"] != dtype_name(var):
+      fail(f"generated/{name}: dtype {v['dtype']} != {dtype_name(var)}")
+    if v["attrs"] != var.attrs:
+      fail(f"generated/{name}: attrs {v['attrs']} != {var.attrs}")
+    st = v["stats"]
+    vals = var.values
+    if vals.dtype.kind == "M":
+      lo, hi = iso(vals.min()), iso(vals.max())
+      if (st["min"], st["max"]) != (lo, hi):
+        fail(f"generated/{name}: min/max {st['min']}/{st['max']} != {lo}/{hi}")
+      continue
+    valid = ~np.isnan(vals) if vals.dtype.kind == "f" else np.ones(vals.shape, bool)
+    want = {"count": int(valid.sum()), "nan_count": int((~valid).sum()),
+            "min": float(np.nanmin(vals)), "max": float(np.nanmax(vals)),
+            "mean": float(np.nanmean(vals.astype(np.float64)))}
+    for k, w in want.items():
+      g = st[k]
+      if not math.isclose(g, w, rel_tol=1e-9, abs_tol=1e-9):
+        fail(f"generated/{name}: {k} {g} != {w}")
+  if info["data_vars"]["temperature"]["chunks"] != [7, 3, 19, 36]:
+    fail(f"generated: chunks {info['data_vars']['temperature']['chunks']}")
+
+
 def main():
   out = sys.argv[1]
   fixtures = json.load(open(os.path.join(out, "fixtures.json")))
   by_name = {f["name"]: f for f in fixtures}
   for fx in fixtures:
     check_dump(fx, out)
-  copies = sorted(glob.glob(os.path.join(out, "copies", "*.zarr")))
+  check_generated(out)
+  copies = sorted(glob.glob(os.path.join(out, "copies", "v*.zarr")))
   for copy in copies:
     name = os.path.basename(copy).split(".")[0]
     check_copy(by_name[name], copy)

@@ -234,6 +234,10 @@ fn interop() -> Result<(), String> {
             "interop",
         ]),
     )?;
+    run(
+        "interop: build xbeam CLI",
+        cargo(&["build", "--locked", "-p", "xbeam", "--bin", "xbeam"]),
+    )?;
     let exe = root
         .join("target")
         .join("debug")
@@ -276,6 +280,30 @@ fn interop() -> Result<(), String> {
             )?;
         }
     }
+    // a store from `xbeam generate`, with `xbeam info --json --stats`
+    let xbeam = root.join("target").join("debug").join("xbeam");
+    let generated = copies.join("generated.zarr");
+    quiet(
+        Command::new(&xbeam)
+            .args([
+                "generate", "--gb", "0.004", "--nlat", "19", "--nlon", "36", "--levels", "3",
+            ])
+            .args(["--chunks", "time=7", "--format", "3", "--out"])
+            .arg(&generated),
+    )?;
+    let info = Command::new(&xbeam)
+        .args(["info", "--json", "--stats"])
+        .arg(&generated)
+        .output()
+        .map_err(|e| format!("cannot run xbeam info: {e}"))?;
+    if !info.status.success() {
+        return Err(format!(
+            "xbeam info failed: {}",
+            String::from_utf8_lossy(&info.stderr)
+        ));
+    }
+    std::fs::write(dir.join("generated.info.json"), &info.stdout)
+        .map_err(|e| format!("cannot write the info JSON: {e}"))?;
     eprintln!(
         "==> interop: xbeam read {} fixtures and wrote their copies in {:.1} s",
         names.len(),

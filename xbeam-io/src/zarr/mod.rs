@@ -1273,7 +1273,10 @@ pub fn append_dim(path: impl AsRef<Path>, dim: &str, coord: &Array) -> Result<Za
             (DType::DateTime(u, _), DType::DateTime(..)) => cf::retick(coord, u)?,
             _ => coord.clone(),
         };
-        let ranges = [Range { start: old, end: new_size }];
+        let ranges = [Range {
+            start: old,
+            end: new_size,
+        }];
         write_region(root, &w, &ranges, &values)?;
     }
     let mut sink = ZarrSink::open(root)?;
