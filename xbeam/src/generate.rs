@@ -221,7 +221,7 @@ fn template(options: &GenerateOptions, ntime: u64) -> Result<Template, IoError> 
     )?)
 }
 
-/// SplitMix64: a tiny, good-quality seeded generator.
+/// `SplitMix64`: a tiny, good-quality seeded generator.
 struct SplitMix(u64);
 
 impl SplitMix {

@@ -168,7 +168,100 @@ fn bench(extra: &[String]) -> Result<(), String> {
     if !extra.is_empty() {
         cmd.arg("--").args(extra.iter().skip_while(|a| *a == "--"));
     }
-    run("benchmarks", cmd)
+    run("benchmarks", cmd)?;
+    zarr_baseline()
+}
+
+/// The mean time of a criterion benchmark, in seconds.
+fn criterion_mean(group: &str, name: &str) -> Result<f64, String> {
+    let path = workspace_root()
+        .join("target/criterion")
+        .join(group)
+        .join(name)
+        .join("new/estimates.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mean = text
+        .split("\"mean\"")
+        .nth(1)
+        .and_then(|s| s.split("\"point_estimate\":").nth(1))
+        .and_then(|s| s.split([',', '}']).next())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .ok_or_else(|| format!("no mean estimate in {}", path.display()))?;
+    Ok(mean / 1e9)
+}
+
+/// xarray + dask on the store the `zarr_1gb` benchmarks used, right after
+/// them, and the ratios.
+fn zarr_baseline() -> Result<(), String> {
+    let root = workspace_root();
+    let gb = env::var("XBEAM_BENCH_GB").unwrap_or_else(|_| "1".into());
+    let store = root.join(format!("target/bench-data/era5_{gb}gb.zarr"));
+    if !store.exists() {
+        return Err(format!(
+            "{} is missing: the zarr_io benchmark makes it",
+            store.display()
+        ));
+    }
+    let python = python_env()?;
+    let out = Command::new(&python)
+        .arg(root.join("xtask/bench/xarray_zarr_io.py"))
+        .arg(&store)
+        .output()
+        .map_err(|e| format!("cannot run the xarray baseline: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "xarray baseline failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let field = |k: &str| -> Option<f64> {
+        line.split(&format!("\"{k}\": "))
+            .nth(1)?
+            .split([',', '}'])
+            .next()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let (Some(x_read), Some(x_write), Some(bytes)) =
+        (field("read_s"), field("write_s"), field("bytes"))
+    else {
+        return Err(format!("unexpected baseline output: {line}"));
+    };
+    let read = criterion_mean("zarr_1gb", "read")?;
+    let write = criterion_mean("zarr_1gb", "write")?;
+    let decode = criterion_mean("zarr_1gb", "decode_in_memory")?;
+    let mbps = |s: f64| bytes / 1e6 / s;
+    eprintln!(
+        "\nZarr IO on {} ({:.0} MB uncompressed), side by side:",
+        store.display(),
+        bytes / 1e6
+    );
+    eprintln!(
+        "  xbeam read             {read:7.3} s  {:7.0} MB/s",
+        mbps(read)
+    );
+    eprintln!(
+        "  xbeam decode in memory {decode:7.3} s  {:7.0} MB/s  (codec-bound limit)",
+        mbps(decode)
+    );
+    eprintln!(
+        "  xarray+dask read       {x_read:7.3} s  {:7.0} MB/s",
+        mbps(x_read)
+    );
+    eprintln!(
+        "  xbeam write            {write:7.3} s  {:7.0} MB/s",
+        mbps(write)
+    );
+    eprintln!(
+        "  xarray+dask write      {x_write:7.3} s  {:7.0} MB/s",
+        mbps(x_write)
+    );
+    eprintln!("  read:  {:.1}x faster than xarray+dask (target >= 5x); {:.2}x the codec-bound time (target <= 1.5x)", x_read / read, read / decode);
+    eprintln!("  write: {:.1}x faster than xarray+dask", x_write / write);
+    Ok(())
 }
 
 /// The interop virtualenv's Python, created and filled on first use (and
