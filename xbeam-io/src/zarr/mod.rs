@@ -14,7 +14,9 @@ use std::sync::Arc;
 use indexmap::{IndexMap, IndexSet};
 use rayon::prelude::*;
 use serde_json::{json, Value};
-use xbeam_chunk::{Array, Attrs, DType, Dataset, Template, VarSchema, Variable, Variables};
+use xbeam_chunk::{
+    Array, Attrs, DType, Dataset, Element, Template, VarSchema, Variable, Variables,
+};
 use xbeam_key::{offsets_to_slices, repr, Key, VarSet};
 use zarrs::array::{Array as ZArray, ArrayBytes, ArrayMetadata, ArraySubset, CodecOptions};
 use zarrs::filesystem::FilesystemStore;
@@ -75,27 +77,101 @@ struct Opened {
 impl Opened {
     /// Reads and decodes `ranges` (one per dimension).
     fn read(&self, root: &Path, ranges: &[Range<u64>]) -> Result<Array, IoError> {
-        let subset = ArraySubset::new_with_ranges(ranges);
         let shape: Vec<usize> = ranges.iter().map(|r| (r.end - r.start) as usize).collect();
         let path = root.join(&self.info.name);
-        let bytes: ArrayBytes<'static> = self
-            .array
+        let fail = |e: String| IoError::store(path.display(), e);
+        let raw = match self.coding.stored {
+            Stored::F32 => self.read_slabs::<f32>(ranges, &shape),
+            Stored::F64 => self.read_slabs::<f64>(ranges, &shape),
+            Stored::I8 => self.read_slabs::<i8>(ranges, &shape),
+            Stored::I16 => self.read_slabs::<i16>(ranges, &shape),
+            Stored::I32 => self.read_slabs::<i32>(ranges, &shape),
+            Stored::I64 => self.read_slabs::<i64>(ranges, &shape),
+            Stored::U8 => self.read_slabs::<u8>(ranges, &shape),
+            Stored::U16 => self.read_slabs::<u16>(ranges, &shape),
+            Stored::U32 => self.read_slabs::<u32>(ranges, &shape),
+            Stored::U64 => self.read_slabs::<u64>(ranges, &shape),
+            _ => self.read_whole(ranges, &shape),
+        }
+        .map_err(|e| match e {
+            IoError::Store { message, .. } => fail(message),
+            other => fail(other.to_string()),
+        })?;
+        self.coding.decode(raw).map_err(|e| fail(e.to_string()))
+    }
+
+    fn retrieve(&self, ranges: &[Range<u64>]) -> Result<ArrayBytes<'static>, IoError> {
+        let subset = ArraySubset::new_with_ranges(ranges);
+        self.array
             .retrieve_array_subset(&subset)
-            .map_err(|e| IoError::store(path.display(), format!("cannot read {ranges:?}: {e}")))?;
-        let raw = match bytes {
-            ArrayBytes::Fixed(b) => cf::from_bytes(&b, self.coding.stored, &shape),
+            .map_err(|e| IoError::store("", format!("cannot read {ranges:?}: {e}")))
+    }
+
+    /// Any type, in one piece.
+    fn read_whole(&self, ranges: &[Range<u64>], shape: &[usize]) -> Result<Array, IoError> {
+        match self.retrieve(ranges)? {
+            ArrayBytes::Fixed(b) => cf::from_bytes(&b, self.coding.stored, shape),
             ArrayBytes::Variable(v) => {
                 let offsets: &[usize] = v.offsets();
-                cf::from_vlen(v.bytes(), offsets, &shape)
+                cf::from_vlen(v.bytes(), offsets, shape)
             }
             ArrayBytes::Optional(_) => Err(IoError::Invalid(
                 "optional data types are not supported".into(),
             )),
         }
-        .map_err(|e| IoError::store(path.display(), e.to_string()))?;
-        self.coding
-            .decode(raw)
-            .map_err(|e| IoError::store(path.display(), e.to_string()))
+    }
+
+    /// Numbers, decoded one row of chunks (along the first dimension) at a
+    /// time in parallel, each copied once into its place in the output:
+    /// decoding the whole region into one buffer and converting it would
+    /// write all of it to fresh memory twice.
+    fn read_slabs<T: Element + bytemuck::Pod>(
+        &self,
+        ranges: &[Range<u64>],
+        shape: &[usize],
+    ) -> Result<Array, IoError> {
+        let n: usize = shape.iter().product();
+        if ranges.is_empty() || n == 0 {
+            return self.read_whole(ranges, shape);
+        }
+        let step = self.info.shards.as_ref().unwrap_or(&self.info.chunks)[0].max(1);
+        let mut bounds = Vec::new();
+        let mut at = ranges[0].start;
+        while at < ranges[0].end {
+            let next = ((at / step + 1) * step).min(ranges[0].end);
+            bounds.push(at..next);
+            at = next;
+        }
+        if bounds.len() < 2 {
+            return self.read_whole(ranges, shape);
+        }
+        let row: usize = shape[1..].iter().product();
+        let mut out: Vec<T> = vec![T::zeroed(); n];
+        let mut slices = Vec::with_capacity(bounds.len());
+        let mut rest: &mut [T] = &mut out;
+        for b in &bounds {
+            let (head, tail) = rest.split_at_mut((b.end - b.start) as usize * row);
+            slices.push(head);
+            rest = tail;
+        }
+        slices
+            .into_par_iter()
+            .zip(bounds)
+            .try_for_each(|(slice, b)| -> Result<(), IoError> {
+                let mut sub = ranges.to_vec();
+                sub[0] = b;
+                match self.retrieve(&sub)? {
+                    ArrayBytes::Fixed(bytes) if bytes.len() == std::mem::size_of_val(slice) => {
+                        bytemuck::cast_slice_mut::<T, u8>(slice).copy_from_slice(&bytes);
+                        Ok(())
+                    }
+                    _ => Err(IoError::Invalid(format!(
+                        "decoded chunk data of {sub:?} does not fit {}",
+                        self.coding.stored.numpy_name()
+                    ))),
+                }
+            })?;
+        Ok(Array::from_vec(shape.to_vec(), out)?)
     }
 }
 
