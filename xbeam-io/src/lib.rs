@@ -1,7 +1,7 @@
 //! Zarr input/output for xbeam, with CF decoding as xarray does it.
 //!
 //! - [`open_zarr`] opens a Zarr v2 or v3 group written by xarray or
-//!   zarr-python and returns a lazy [`ZarrSource`]: the [`Template`]
+//!   zarr-python and returns a lazy [`ZarrSource`]: the [`Template`](xbeam_chunk::Template)
 //!   (dimensions, variables, coordinates loaded), the native chunking, and
 //!   [`ZarrSource::read`] which decodes only the Zarr chunks a region needs,
 //!   in parallel.
