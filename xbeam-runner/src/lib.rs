@@ -1,113 +1,60 @@
-//! The xbeam pipeline engine on timely-dataflow: `Pipeline` and
-//! `PCollection`, in one process or many. It knows nothing about arrays.
+//! The xbeam pipeline engine on timely-dataflow: [`Pipeline`] and
+//! [`PCollection`], run in one process ([`Runner::local`], timely workers
+//! as threads) or many ([`Runner::cluster`], timely's TCP exchange). It
+//! knows nothing about arrays.
 //!
-//! Memory is bounded by counting bytes in flight, so every element reports
-//! its size through [`ByteSize`]; that trait is here now, and the engine
-//! itself lands with the engine issue.
+//! - Transforms carry names: `create`, `source` (lazy, partitioned,
+//!   throttled), `map`, `flat_map`, `filter` (fallible), `group_by_key`,
+//!   `group_by_key_expecting`, `combine_per_key` / `combine_globally` with
+//!   a [`CombineFn`] (partial combine before the exchange), `flatten`,
+//!   `reshuffle`, `for_each`, `collect`.
+//! - Memory is bounded: sources keep a bounded number of bytes in flight
+//!   per worker (probe-based flow control), and group-by-key holds groups up
+//!   to a byte budget ([`ByteSize`]) and spills to disk beyond it.
+//! - A failing or panicking element stops the whole run; [`Pipeline::run`]
+//!   returns the error with the transform's name and the element.
+//! - [`Metrics`] per transform (elements, bytes, busy time) come back from
+//!   `run`; progress is drawn on a terminal or given to a callback.
 //!
 //! ```
-//! use xbeam_runner::ByteSize;
+//! use xbeam_runner::{CombineFn, Pipeline, Runner};
 //!
-//! let element = (String::from("temperature"), vec![0f32; 1024]);
-//! assert_eq!(element.byte_size(), 11 + 4096);
+//! struct Sum;
+//! impl CombineFn<u64> for Sum {
+//!     type Acc = u64;
+//!     type Out = u64;
+//!     fn create(&self) -> u64 { 0 }
+//!     fn add(&self, acc: u64, v: u64) -> u64 { acc + v }
+//!     fn merge(&self, a: u64, b: u64) -> u64 { a + b }
+//!     fn extract(&self, acc: u64) -> u64 { acc }
+//! }
+//!
+//! let p = Pipeline::new();
+//! let words = p.create("words", vec!["a b", "b c", "c c"].into_iter().map(String::from).collect());
+//! let counts = words
+//!     .flat_map("split", |line: String| {
+//!         Ok::<_, String>(line.split(' ').map(|w| (w.to_owned(), 1u64)).collect::<Vec<_>>())
+//!     })
+//!     .combine_per_key("count", Sum)
+//!     .collect("out");
+//! let metrics = p.run(&Runner::local_with_workers(2).quiet())?;
+//! let mut got = counts.take()?;
+//! got.sort();
+//! assert_eq!(got, vec![("a".into(), 1), ("b".into(), 2), ("c".into(), 3)]);
+//! assert_eq!(metrics.get("split").unwrap().elements, 6);
+//! # Ok::<(), xbeam_runner::RunError>(())
 //! ```
 
-/// The number of bytes an element holds (its payload, not the allocator's
-/// overhead), used to bound memory in flight and to decide when a group
-/// spills to disk.
-pub trait ByteSize {
-    /// Bytes of payload.
-    fn byte_size(&self) -> usize;
-}
+mod erased;
+mod error;
+mod exec;
+mod metrics;
+mod pipeline;
+mod size;
+mod spill;
 
-macro_rules! fixed_size {
-    ($($t:ty),*) => {$(
-        impl ByteSize for $t {
-            fn byte_size(&self) -> usize {
-                std::mem::size_of::<$t>()
-            }
-        }
-    )*};
-}
-fixed_size!(
-    bool,
-    u8,
-    u16,
-    u32,
-    u64,
-    u128,
-    usize,
-    i8,
-    i16,
-    i32,
-    i64,
-    i128,
-    isize,
-    f32,
-    f64,
-    char,
-    ()
-);
-
-impl ByteSize for String {
-    fn byte_size(&self) -> usize {
-        self.len()
-    }
-}
-
-impl ByteSize for str {
-    fn byte_size(&self) -> usize {
-        self.len()
-    }
-}
-
-impl<T: ByteSize> ByteSize for Vec<T> {
-    fn byte_size(&self) -> usize {
-        self.iter().map(ByteSize::byte_size).sum()
-    }
-}
-
-impl<T: ByteSize> ByteSize for Option<T> {
-    fn byte_size(&self) -> usize {
-        self.as_ref().map_or(0, ByteSize::byte_size)
-    }
-}
-
-impl<T: ByteSize + ?Sized> ByteSize for Box<T> {
-    fn byte_size(&self) -> usize {
-        (**self).byte_size()
-    }
-}
-
-impl<T: ByteSize + ?Sized> ByteSize for std::sync::Arc<T> {
-    fn byte_size(&self) -> usize {
-        (**self).byte_size()
-    }
-}
-
-impl<A: ByteSize, B: ByteSize> ByteSize for (A, B) {
-    fn byte_size(&self) -> usize {
-        self.0.byte_size() + self.1.byte_size()
-    }
-}
-
-impl<A: ByteSize, B: ByteSize, C: ByteSize> ByteSize for (A, B, C) {
-    fn byte_size(&self) -> usize {
-        self.0.byte_size() + self.1.byte_size() + self.2.byte_size()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ByteSize;
-
-    #[test]
-    fn sizes_add_up_through_containers() {
-        assert_eq!(7u64.byte_size(), 8);
-        assert_eq!(vec![vec![1u16; 3]; 2].byte_size(), 12);
-        assert_eq!(Some(String::from("abc")).byte_size(), 3);
-        assert_eq!(None::<String>.byte_size(), 0);
-        assert_eq!((1u8, 2.0f64, String::from("xy")).byte_size(), 11);
-        assert_eq!(std::sync::Arc::new(vec![0f32; 10]).byte_size(), 40);
-    }
-}
+pub use error::RunError;
+pub use exec::{ProgressFn, Runner};
+pub use metrics::{Metrics, TransformMetrics};
+pub use pipeline::{Collected, CombineFn, Data, PCollection, Pipeline};
+pub use size::ByteSize;

@@ -1,0 +1,127 @@
+//! [`ByteSize`]: how many bytes an element holds.
+
+/// The number of bytes an element holds (its payload, not the allocator's
+/// overhead), used to bound memory in flight and to decide when a group
+/// spills to disk.
+pub trait ByteSize {
+    /// The size of every value of the type, when it is fixed (numbers);
+    /// lets `Vec<f32>` report its size without visiting its elements.
+    const FIXED: Option<usize> = None;
+
+    /// Bytes of payload.
+    fn byte_size(&self) -> usize;
+}
+
+macro_rules! fixed_size {
+    ($($t:ty),*) => {$(
+        impl ByteSize for $t {
+            const FIXED: Option<usize> = Some(std::mem::size_of::<$t>());
+
+            fn byte_size(&self) -> usize {
+                std::mem::size_of::<$t>()
+            }
+        }
+    )*};
+}
+fixed_size!(
+    bool,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    char,
+    ()
+);
+
+impl ByteSize for String {
+    fn byte_size(&self) -> usize {
+        self.len()
+    }
+}
+
+impl ByteSize for str {
+    fn byte_size(&self) -> usize {
+        self.len()
+    }
+}
+
+impl<T: ByteSize> ByteSize for Vec<T> {
+    fn byte_size(&self) -> usize {
+        self.as_slice().byte_size()
+    }
+}
+
+impl<T: ByteSize> ByteSize for Option<T> {
+    fn byte_size(&self) -> usize {
+        self.as_ref().map_or(0, ByteSize::byte_size)
+    }
+}
+
+impl<T: ByteSize + ?Sized> ByteSize for Box<T> {
+    fn byte_size(&self) -> usize {
+        (**self).byte_size()
+    }
+}
+
+impl<T: ByteSize + ?Sized> ByteSize for std::sync::Arc<T> {
+    fn byte_size(&self) -> usize {
+        (**self).byte_size()
+    }
+}
+
+impl<A: ByteSize, B: ByteSize> ByteSize for (A, B) {
+    fn byte_size(&self) -> usize {
+        self.0.byte_size() + self.1.byte_size()
+    }
+}
+
+impl<A: ByteSize, B: ByteSize, C: ByteSize> ByteSize for (A, B, C) {
+    fn byte_size(&self) -> usize {
+        self.0.byte_size() + self.1.byte_size() + self.2.byte_size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ByteSize;
+
+    #[test]
+    fn sizes_add_up_through_containers() {
+        assert_eq!(7u64.byte_size(), 8);
+        assert_eq!(vec![vec![1u16; 3]; 2].byte_size(), 12);
+        assert_eq!(Some(String::from("abc")).byte_size(), 3);
+        assert_eq!(None::<String>.byte_size(), 0);
+        assert_eq!((1u8, 2.0f64, String::from("xy")).byte_size(), 11);
+        assert_eq!(std::sync::Arc::new(vec![0f32; 10]).byte_size(), 40);
+    }
+}
+
+impl<T: ByteSize> ByteSize for [T] {
+    fn byte_size(&self) -> usize {
+        match T::FIXED {
+            Some(size) => size * self.len(),
+            None => self.iter().map(ByteSize::byte_size).sum(),
+        }
+    }
+}
+
+macro_rules! tuple_size {
+    ($(($($n:tt $t:ident),+)),*) => {$(
+        impl<$($t: ByteSize),+> ByteSize for ($($t,)+) {
+            fn byte_size(&self) -> usize {
+                0 $(+ self.$n.byte_size())+
+            }
+        }
+    )*};
+}
+tuple_size!((0 A), (0 A, 1 B, 2 C, 3 D));

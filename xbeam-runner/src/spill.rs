@@ -1,0 +1,189 @@
+//! [`Groups`]: the values of a group-by-key, held in memory up to a byte
+//! budget and spilled to sorted run files beyond it, then merged.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::metrics::Counters;
+use crate::pipeline::Data;
+
+static RUN_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Groups keyed by the key's serialized bytes.
+pub(crate) struct Groups<V> {
+    mem: BTreeMap<Vec<u8>, Vec<V>>,
+    bytes: usize,
+    budget: usize,
+    dir: PathBuf,
+    runs: Vec<PathBuf>,
+    /// Values per key already spilled (only tracked when expecting counts).
+    spilled: HashMap<Vec<u8>, usize>,
+    counters: Arc<Counters>,
+    merge: Option<Merge<V>>,
+}
+
+/// One sorted run: records `(key bytes, values)` in key order.
+struct Run {
+    reader: BufReader<File>,
+    left: u64,
+}
+
+impl Run {
+    fn next<V: Data>(&mut self) -> Result<Option<(Vec<u8>, Vec<V>)>, String> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        bincode::deserialize_from(&mut self.reader)
+            .map(Some)
+            .map_err(|e| format!("cannot read back a spill file: {e}"))
+    }
+}
+
+impl<V: Data> Groups<V> {
+    pub(crate) fn new(budget: usize, dir: PathBuf, counters: Arc<Counters>) -> Groups<V> {
+        Groups {
+            mem: BTreeMap::new(),
+            bytes: 0,
+            budget,
+            dir,
+            runs: Vec::new(),
+            spilled: HashMap::new(),
+            counters,
+            merge: None,
+        }
+    }
+
+    /// Adds a value; returns the whole group when `expect` says it is
+    /// complete (and none of it was spilled).
+    pub(crate) fn add(
+        &mut self,
+        key: Vec<u8>,
+        value: V,
+        expect: Option<usize>,
+    ) -> Result<Option<Vec<V>>, String> {
+        let size = value.byte_size() + key.len();
+        if let Some(n) = expect {
+            let on_disk = self.spilled.get(&key).copied().unwrap_or(0);
+            let held = self.mem.get(&key).map_or(0, Vec::len);
+            if on_disk == 0 && held + 1 >= n {
+                let mut values = self.mem.remove(&key).unwrap_or_default();
+                self.bytes -= values.iter().map(|v| v.byte_size() + key.len()).sum::<usize>();
+                values.push(value);
+                return Ok(Some(values));
+            }
+        }
+        self.bytes += size;
+        self.mem.entry(key).or_default().push(value);
+        if self.bytes > self.budget {
+            self.spill(expect.is_some())?;
+        }
+        Ok(None)
+    }
+
+    fn spill(&mut self, track: bool) -> Result<(), String> {
+        let id = RUN_ID.fetch_add(1, Ordering::Relaxed);
+        let path = self.dir.join(format!("run-{id}.bin"));
+        let file = File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        let count = self.mem.len() as u64;
+        bincode::serialize_into(&mut w, &count).map_err(|e| e.to_string())?;
+        for (k, vs) in std::mem::take(&mut self.mem) {
+            if track {
+                *self.spilled.entry(k.clone()).or_default() += vs.len();
+            }
+            bincode::serialize_into(&mut w, &(k, vs))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        w.flush().map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let written = w.get_ref().metadata().map(|m| m.len()).unwrap_or(0);
+        self.counters.spilled_bytes.fetch_add(written, Ordering::Relaxed);
+        self.bytes = 0;
+        self.runs.push(path);
+        Ok(())
+    }
+
+    /// Starts handing out every group in key order ([`Groups::next_group`]),
+    /// merging spilled runs with what is in memory; memory then holds one
+    /// group (and one record per run) at a time.
+    pub(crate) fn start_merge(&mut self) -> Result<(), String> {
+        let mem = std::mem::take(&mut self.mem);
+        self.bytes = 0;
+        let mut runs = Vec::new();
+        for path in std::mem::take(&mut self.runs) {
+            let file = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            let mut reader = BufReader::with_capacity(1 << 20, file);
+            let left: u64 = bincode::deserialize_from(&mut reader).map_err(|e| e.to_string())?;
+            runs.push(Run { reader, left });
+            // the file stays readable through the open handle
+            let _ = std::fs::remove_file(&path);
+        }
+        let mut heads = Vec::new();
+        let mut heap = BinaryHeap::new();
+        for (i, run) in runs.iter_mut().enumerate() {
+            let head = run.next::<V>()?;
+            if let Some((k, _)) = &head {
+                heap.push(Reverse((k.clone(), i)));
+            }
+            heads.push(head);
+        }
+        self.merge = Some(Merge {
+            runs,
+            heads,
+            heap,
+            mem: mem.into_iter().peekable(),
+        });
+        Ok(())
+    }
+
+    /// The next group of the merge, or `None` when all were handed out.
+    pub(crate) fn next_group(&mut self) -> Result<Option<(Vec<u8>, Vec<V>)>, String> {
+        let Some(m) = self.merge.as_mut() else {
+            return Ok(None);
+        };
+        let disk_key = m.heap.peek().map(|Reverse((k, _))| k.clone());
+        let mem_key = m.mem.peek().map(|(k, _)| k.clone());
+        let key = match (disk_key, mem_key) {
+            (None, None) => {
+                self.merge = None;
+                return Ok(None);
+            }
+            (Some(a), None) => a,
+            (None, Some(b)) => b,
+            (Some(a), Some(b)) => a.min(b),
+        };
+        let mut values = Vec::new();
+        while let Some(Reverse((k, i))) = m.heap.peek().cloned() {
+            if k != key {
+                break;
+            }
+            m.heap.pop();
+            if let Some((_, vs)) = m.heads[i].take() {
+                values.extend(vs);
+            }
+            m.heads[i] = m.runs[i].next::<V>()?;
+            if let Some((k, _)) = &m.heads[i] {
+                m.heap.push(Reverse((k.clone(), i)));
+            }
+        }
+        if m.mem.peek().is_some_and(|(k, _)| *k == key) {
+            if let Some((_, vs)) = m.mem.next() {
+                values.extend(vs);
+            }
+        }
+        Ok(Some((key, values)))
+    }
+}
+
+/// The state of a merge in progress.
+struct Merge<V> {
+    runs: Vec<Run>,
+    heads: Vec<Option<(Vec<u8>, Vec<V>)>>,
+    heap: BinaryHeap<Reverse<(Vec<u8>, usize)>>,
+    mem: std::iter::Peekable<std::collections::btree_map::IntoIter<Vec<u8>, Vec<V>>>,
+}
