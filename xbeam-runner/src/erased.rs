@@ -55,10 +55,12 @@ impl Erased {
     /// Applies `f` to a reference to the value.
     pub(crate) fn with_ref<T: Data, R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, String> {
         match self {
-            Erased::Local(any, _) => any
-                .downcast_ref::<T>()
-                .map(f)
-                .ok_or_else(|| format!("internal error: element is not a {}", std::any::type_name::<T>())),
+            Erased::Local(any, _) => any.downcast_ref::<T>().map(f).ok_or_else(|| {
+                format!(
+                    "internal error: element is not a {}",
+                    std::any::type_name::<T>()
+                )
+            }),
             Erased::Wire(bytes) => bincode::deserialize::<T>(bytes)
                 .map(|v| f(&v))
                 .map_err(|e| e.to_string()),

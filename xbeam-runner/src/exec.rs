@@ -32,8 +32,14 @@ pub type ProgressFn = Arc<dyn Fn(&Metrics) + Send + Sync>;
 /// How a run is executed.
 #[derive(Debug, Clone)]
 enum Mode {
-    Local { workers: usize },
-    Cluster { hosts: Vec<String>, process: usize, threads: usize },
+    Local {
+        workers: usize,
+    },
+    Cluster {
+        hosts: Vec<String>,
+        process: usize,
+        threads: usize,
+    },
 }
 
 /// Executes pipelines: timely workers as threads in this process
@@ -103,8 +109,9 @@ impl Runner {
         threads: usize,
     ) -> Result<Runner, RunError> {
         let path = hostfile.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| RunError::Cluster(format!("cannot read host file {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            RunError::Cluster(format!("cannot read host file {}: {e}", path.display()))
+        })?;
         let hosts: Vec<String> = text
             .lines()
             .map(str::trim)
@@ -205,7 +212,9 @@ fn install_hook() {
                 let msg = panic_message(info.payload());
                 if let Ok(mut g) = CLUSTER_FAILURE.lock() {
                     if g.is_none() {
-                        *g = Some(format!("lost the connection to a peer process ({name}: {msg})"));
+                        *g = Some(format!(
+                            "lost the connection to a peer process ({name}: {msg})"
+                        ));
                     }
                 }
                 return;
@@ -282,50 +291,58 @@ where
     let shared = ctx.shared.clone();
     let counters = ctx.counters.clone();
     let name = ctx.name.clone();
-    input.unary::<timely::container::CapacityContainerBuilder<Vec<Erased>>, _, _, _>(Local, &name.clone(), move |_, _| {
-        let mut typed: Vec<U> = Vec::new();
-        move |input, output| {
-            input.for_each(|cap, data| {
-                if shared.aborted() {
-                    data.clear();
-                    return;
-                }
-                let start = Instant::now();
-                let mut out: Vec<Erased> = Vec::new();
-                let mut bytes = 0u64;
-                let mut count = 0u64;
-                for e in data.drain(..) {
-                    let x: T = match e.take() {
-                        Ok(x) => x,
-                        Err(m) => {
-                            shared.fail(internal(&name, m));
+    input.unary::<timely::container::CapacityContainerBuilder<Vec<Erased>>, _, _, _>(
+        Local,
+        &name.clone(),
+        move |_, _| {
+            let mut typed: Vec<U> = Vec::new();
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    if shared.aborted() {
+                        data.clear();
+                        return;
+                    }
+                    let start = Instant::now();
+                    let mut out: Vec<Erased> = Vec::new();
+                    let mut bytes = 0u64;
+                    let mut count = 0u64;
+                    for e in data.drain(..) {
+                        let x: T = match e.take() {
+                            Ok(x) => x,
+                            Err(m) => {
+                                shared.fail(internal(&name, m));
+                                break;
+                            }
+                        };
+                        let desc = if x.byte_size() <= 256 {
+                            Some(describe(&x))
+                        } else {
+                            None
+                        };
+                        let size = x.byte_size();
+                        let r = guarded(
+                            &name,
+                            || desc.unwrap_or_else(|| format!("an element of {size} bytes")),
+                            || f(x, &mut typed),
+                        );
+                        if let Err(err) = r {
+                            shared.fail(err);
                             break;
                         }
-                    };
-                    let desc = if x.byte_size() <= 256 { Some(describe(&x)) } else { None };
-                    let size = x.byte_size();
-                    let r = guarded(
-                        &name,
-                        || desc.unwrap_or_else(|| format!("an element of {size} bytes")),
-                        || f(x, &mut typed),
-                    );
-                    if let Err(err) = r {
-                        shared.fail(err);
-                        break;
+                        for y in typed.drain(..) {
+                            bytes += y.byte_size() as u64;
+                            count += 1;
+                            out.push(Erased::new(y));
+                        }
                     }
-                    for y in typed.drain(..) {
-                        bytes += y.byte_size() as u64;
-                        count += 1;
-                        out.push(Erased::new(y));
+                    counters.add(count, bytes, start.elapsed());
+                    if !out.is_empty() {
+                        output.session(&cap).give_iterator(out.into_iter());
                     }
-                }
-                counters.add(count, bytes, start.elapsed());
-                if !out.is_empty() {
-                    output.session(&cap).give_iterator(out.into_iter());
-                }
-            });
-        }
-    })
+                });
+            }
+        },
+    )
 }
 
 pub(crate) fn flatten<'s>(_ctx: &Ctx, inputs: Vec<S<'s>>) -> S<'s> {
@@ -354,7 +371,11 @@ pub(crate) fn reshuffle<'s>(ctx: &Ctx, mut inputs: Vec<S<'s>>) -> S<'s> {
     )
 }
 
-pub(crate) fn collect<'s>(ctx: &Ctx, mut inputs: Vec<S<'s>>, slot: Arc<Mutex<Vec<Erased>>>) -> S<'s> {
+pub(crate) fn collect<'s>(
+    ctx: &Ctx,
+    mut inputs: Vec<S<'s>>,
+    slot: Arc<Mutex<Vec<Erased>>>,
+) -> S<'s> {
     let input = inputs.remove(0);
     let counters = ctx.counters.clone();
     let shared = ctx.shared.clone();
@@ -390,7 +411,7 @@ fn by_key<K: Data, V: Data>() -> impl FnMut(&Erased) -> u64 + 'static {
 pub(crate) fn group_by_key<'s, K: Data, V: Data>(
     ctx: &Ctx,
     mut inputs: Vec<S<'s>>,
-    expecting: Option<Arc<dyn Fn(&K) -> usize + Send + Sync>>,
+    expecting: Option<crate::pipeline::Expect<K>>,
 ) -> S<'s> {
     let input = inputs.remove(0);
     let shared = ctx.shared.clone();
@@ -529,9 +550,11 @@ fn precombine<'s, K: Data, V: Data, C: CombineFn<V>>(
                         let kb = key_bytes(&k);
                         let entry = table.remove(&kb).unwrap_or_else(|| (k, combine.create()));
                         let (k, acc) = entry;
-                        let r = guarded(&name, || "a value".into(), || {
-                            Ok::<_, String>(combine.add(acc, v))
-                        });
+                        let r = guarded(
+                            &name,
+                            || "a value".into(),
+                            || Ok::<_, String>(combine.add(acc, v)),
+                        );
                         match r {
                             Ok(acc) => {
                                 table.insert(kb, (k, acc));
@@ -589,9 +612,11 @@ pub(crate) fn combine_per_key<'s, K: Data, V: Data, C: CombineFn<V>>(
                         let kb = key_bytes(&k);
                         let merged = match table.remove(&kb) {
                             None => Ok(acc),
-                            Some((_, old)) => guarded(&name, || "an accumulator".into(), || {
-                                Ok::<_, String>(combine.merge(old, acc))
-                            }),
+                            Some((_, old)) => guarded(
+                                &name,
+                                || "an accumulator".into(),
+                                || Ok::<_, String>(combine.merge(old, acc)),
+                            ),
                         };
                         match merged {
                             Ok(a) => {
@@ -606,9 +631,11 @@ pub(crate) fn combine_per_key<'s, K: Data, V: Data, C: CombineFn<V>>(
                     if let Some(c) = cap.take() {
                         let mut session = output.session(&c);
                         for (_, (k, acc)) in std::mem::take(&mut table) {
-                            match guarded(&name, || "an accumulator".into(), || {
-                                Ok::<_, String>(combine.extract(acc))
-                            }) {
+                            match guarded(
+                                &name,
+                                || "an accumulator".into(),
+                                || Ok::<_, String>(combine.extract(acc)),
+                            ) {
                                 Ok(out) => {
                                     count.0 += 1;
                                     count.1 += out.byte_size() as u64;
@@ -625,6 +652,7 @@ pub(crate) fn combine_per_key<'s, K: Data, V: Data, C: CombineFn<V>>(
     )
 }
 
+#[allow(clippy::too_many_lines)] // two operators: partial, then final
 pub(crate) fn combine_globally<'s, V: Data, C: CombineFn<V>>(
     ctx: &Ctx,
     mut inputs: Vec<S<'s>>,
@@ -635,44 +663,49 @@ pub(crate) fn combine_globally<'s, V: Data, C: CombineFn<V>>(
     let counters = ctx.counters.clone();
     let name = ctx.name.clone();
     let first = combine.clone();
-    let partial = input.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<Erased>>, _, _, _>(
-        Local,
-        &format!("{}/partial", ctx.name),
-        {
-            let shared = shared.clone();
-            let name = name.clone();
-            move |default_cap, _| {
-                let mut cap = Some(default_cap);
-                let mut acc: Option<C::Acc> = None;
-                move |(input, frontier), output| {
-                    input.for_each(|_c, data| {
-                        if shared.aborted() {
-                            data.clear();
-                            return;
-                        }
-                        for e in data.drain(..) {
-                            let v: V = match e.take() {
-                                Ok(v) => v,
-                                Err(m) => return shared.fail(internal(&name, m)),
-                            };
-                            let current = acc.take().unwrap_or_else(|| first.create());
-                            match guarded(&name, || "a value".into(), || Ok::<_, String>(first.add(current, v))) {
-                                Ok(a) => acc = Some(a),
-                                Err(err) => return shared.fail(err),
+    let partial = input
+        .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<Erased>>, _, _, _>(
+            Local,
+            &format!("{}/partial", ctx.name),
+            {
+                let shared = shared.clone();
+                let name = name.clone();
+                move |default_cap, _| {
+                    let mut cap = Some(default_cap);
+                    let mut acc: Option<C::Acc> = None;
+                    move |(input, frontier), output| {
+                        input.for_each(|_c, data| {
+                            if shared.aborted() {
+                                data.clear();
+                                return;
                             }
-                        }
-                    });
-                    if frontier.is_empty() {
-                        if let Some(c) = cap.take() {
-                            if let Some(a) = acc.take() {
-                                output.session(&c).give(Erased::new(a));
+                            for e in data.drain(..) {
+                                let v: V = match e.take() {
+                                    Ok(v) => v,
+                                    Err(m) => return shared.fail(internal(&name, m)),
+                                };
+                                let current = acc.take().unwrap_or_else(|| first.create());
+                                match guarded(
+                                    &name,
+                                    || "a value".into(),
+                                    || Ok::<_, String>(first.add(current, v)),
+                                ) {
+                                    Ok(a) => acc = Some(a),
+                                    Err(err) => return shared.fail(err),
+                                }
+                            }
+                        });
+                        if frontier.is_empty() {
+                            if let Some(c) = cap.take() {
+                                if let Some(a) = acc.take() {
+                                    output.session(&c).give(Erased::new(a));
+                                }
                             }
                         }
                     }
                 }
-            }
-        },
-    );
+            },
+        );
     let worker = ctx.worker;
     partial.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<Erased>>, _, _, _>(
         Exchange::new(|_: &Erased| 0),
@@ -695,9 +728,11 @@ pub(crate) fn combine_globally<'s, V: Data, C: CombineFn<V>>(
                         };
                         let merged = match acc.take() {
                             None => Ok(a),
-                            Some(old) => guarded(&name, || "an accumulator".into(), || {
-                                Ok::<_, String>(combine.merge(old, a))
-                            }),
+                            Some(old) => guarded(
+                                &name,
+                                || "an accumulator".into(),
+                                || Ok::<_, String>(combine.merge(old, a)),
+                            ),
                         };
                         match merged {
                             Ok(m) => acc = Some(m),
@@ -709,9 +744,11 @@ pub(crate) fn combine_globally<'s, V: Data, C: CombineFn<V>>(
                     if let Some(c) = cap.take() {
                         if !shared.aborted() {
                             let a = acc.take().unwrap_or_else(|| combine.create());
-                            match guarded(&name, || "the accumulator".into(), || {
-                                Ok::<_, String>(combine.extract(a))
-                            }) {
+                            match guarded(
+                                &name,
+                                || "the accumulator".into(),
+                                || Ok::<_, String>(combine.extract(a)),
+                            ) {
                                 Ok(out) => {
                                     counters.add(1, out.byte_size() as u64, start.elapsed());
                                     output.session(&c).give(Erased::new(out));
@@ -727,6 +764,7 @@ pub(crate) fn combine_globally<'s, V: Data, C: CombineFn<V>>(
 }
 
 /// Runs `pipeline` with `runner`.
+#[allow(clippy::too_many_lines)] // set up, run, tear down, report
 pub(crate) fn run(pipeline: &Pipeline, runner: &Runner) -> Result<Metrics, RunError> {
     install_hook();
     let (nodes, collects) = {
@@ -748,13 +786,16 @@ pub(crate) fn run(pipeline: &Pipeline, runner: &Runner) -> Result<Metrics, RunEr
         }
     }
     let spill = match &runner.spill_dir {
-        Some(dir) => tempfile::Builder::new().prefix("xbeam-spill-").tempdir_in(dir),
+        Some(dir) => tempfile::Builder::new()
+            .prefix("xbeam-spill-")
+            .tempdir_in(dir),
         None => tempfile::Builder::new().prefix("xbeam-spill-").tempdir(),
     }
     .map_err(|e| RunError::Spill(format!("cannot create a spill directory: {e}")))?;
     let mut live = LiveMetrics::default();
     for n in &nodes {
-        live.by_name.insert(n.name.clone(), Arc::new(Counters::default()));
+        live.by_name
+            .insert(n.name.clone(), Arc::new(Counters::default()));
     }
     let shared = Arc::new(Shared {
         abort: AtomicBool::new(false),
@@ -785,7 +826,9 @@ pub(crate) fn run(pipeline: &Pipeline, runner: &Runner) -> Result<Metrics, RunEr
     };
     let local_workers: Vec<usize> = match &runner.mode {
         Mode::Local { workers } => (0..*workers).collect(),
-        Mode::Cluster { process, threads, .. } => (process * threads..(process + 1) * threads).collect(),
+        Mode::Cluster {
+            process, threads, ..
+        } => (process * threads..(process + 1) * threads).collect(),
     };
     for n in &nodes {
         if let NodeKind::Source { count, .. } = n.kind {
@@ -793,7 +836,9 @@ pub(crate) fn run(pipeline: &Pipeline, runner: &Runner) -> Result<Metrics, RunEr
                 .iter()
                 .map(|&w| count.saturating_sub(w as u64).div_ceil(workers as u64))
                 .sum();
-            shared.live.by_name[&n.name].total.store(mine, Ordering::Relaxed);
+            shared.live.by_name[&n.name]
+                .total
+                .store(mine, Ordering::Relaxed);
         }
     }
     let done = Arc::new(AtomicBool::new(false));
@@ -878,13 +923,18 @@ fn progress_thread(
 type Input = InputHandle<u64, timely::container::CapacityContainerBuilder<Vec<Erased>>>;
 
 #[allow(clippy::too_many_lines)] // build, then drive the sources, then drain
-fn worker_main(worker: &mut timely::worker::Worker, nodes: &[Arc<crate::pipeline::Node>], shared: &Arc<Shared>) {
+fn worker_main(
+    worker: &mut timely::worker::Worker,
+    nodes: &[Arc<crate::pipeline::Node>],
+    shared: &Arc<Shared>,
+) {
     let index = worker.index();
     let peers = worker.peers();
     let flow = ProbeHandle::new();
     let all = ProbeHandle::new();
     let mut inputs: Vec<(usize, Input)> = Vec::new();
-    let mut abort_in: InputHandle<u64, timely::container::CapacityContainerBuilder<Vec<u8>>> = InputHandle::new();
+    let mut abort_in: InputHandle<u64, timely::container::CapacityContainerBuilder<Vec<u8>>> =
+        InputHandle::new();
     // whether a node is downstream of a barrier (its frontier waits for the end)
     let mut after_barrier = vec![false; nodes.len()];
     for (i, n) in nodes.iter().enumerate() {
@@ -921,7 +971,9 @@ fn worker_main(worker: &mut timely::worker::Worker, nodes: &[Arc<crate::pipeline
         }
         for (i, s) in streams.iter().enumerate() {
             let s = s.clone().expect("every node has a stream");
-            let consumers: Vec<usize> = (0..nodes.len()).filter(|&c| nodes[c].inputs.contains(&i)).collect();
+            let consumers: Vec<usize> = (0..nodes.len())
+                .filter(|&c| nodes[c].inputs.contains(&i))
+                .collect();
             let feeds_barrier = consumers
                 .iter()
                 .any(|&c| matches!(nodes[c].kind, NodeKind::Op { barrier: true, .. }));

@@ -21,7 +21,8 @@ impl Counters {
     pub(crate) fn add(&self, elements: u64, bytes: u64, busy: Duration) {
         self.elements.fetch_add(elements, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.busy_ns.fetch_add(busy.as_nanos() as u64, Ordering::Relaxed);
+        self.busy_ns
+            .fetch_add(busy.as_nanos() as u64, Ordering::Relaxed);
     }
 }
 

@@ -20,6 +20,9 @@ impl<T: Send + Sync + Serialize + DeserializeOwned + ByteSize + 'static> Data fo
 /// A lazily generated source element: `index` in `0..count` → element.
 pub(crate) type Generate = Arc<dyn Fn(u64) -> Result<(Erased, u64), RunError> + Send + Sync>;
 
+/// How many values a key's group holds ([`PCollection::group_by_key_expecting`]).
+pub(crate) type Expect<K> = Arc<dyn Fn(&K) -> usize + Send + Sync>;
+
 pub(crate) enum NodeKind {
     /// Elements `0..count`, split across workers by index.
     Source { count: u64, generate: Generate },
@@ -70,7 +73,9 @@ impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let g = self.graph.lock().expect("pipeline lock");
         let names: Vec<&str> = g.nodes.iter().map(|n| n.name.as_str()).collect();
-        f.debug_struct("Pipeline").field("transforms", &names).finish()
+        f.debug_struct("Pipeline")
+            .field("transforms", &names)
+            .finish()
     }
 }
 
@@ -94,7 +99,9 @@ impl<T> Clone for PCollection<T> {
 
 impl<T> std::fmt::Debug for PCollection<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PCollection").field("node", &self.node).finish()
+        f.debug_struct("PCollection")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
     }
 }
 
@@ -141,10 +148,17 @@ impl Pipeline {
         Pipeline::default()
     }
 
-    pub(crate) fn add_node<T>(&self, name: &str, inputs: Vec<usize>, kind: NodeKind) -> PCollection<T> {
+    pub(crate) fn add_node<T>(
+        &self,
+        name: &str,
+        inputs: Vec<usize>,
+        kind: NodeKind,
+    ) -> PCollection<T> {
         let mut g = self.graph.lock().expect("pipeline lock");
         if g.nodes.iter().any(|n| n.name == name) {
-            g.errors.push(format!("two transforms are named {name:?}: names must be unique"));
+            g.errors.push(format!(
+                "two transforms are named {name:?}: names must be unique"
+            ));
         }
         g.nodes.push(Arc::new(Node {
             name: name.to_owned(),
@@ -159,6 +173,7 @@ impl Pipeline {
     }
 
     /// A collection of `items`, split across the workers.
+    #[allow(clippy::needless_pass_by_value)] // the items are the pipeline's now
     pub fn create<T: Data>(&self, name: &str, items: Vec<T>) -> PCollection<T> {
         let encoded: Vec<Vec<u8>> = items
             .iter()
@@ -168,11 +183,12 @@ impl Pipeline {
         let count = encoded.len() as u64;
         let label = name.to_owned();
         let generate: Generate = Arc::new(move |i| {
-            let x: T = bincode::deserialize(&encoded[i as usize]).map_err(|e| RunError::Element {
-                transform: label.clone(),
-                element: format!("element {i}"),
-                message: e.to_string(),
-            })?;
+            let x: T =
+                bincode::deserialize(&encoded[i as usize]).map_err(|e| RunError::Element {
+                    transform: label.clone(),
+                    element: format!("element {i}"),
+                    message: e.to_string(),
+                })?;
             let bytes = x.byte_size() as u64;
             Ok((Erased::new(x), bytes))
         });
@@ -201,7 +217,14 @@ impl Pipeline {
     pub fn flatten<T: Data>(&self, name: &str, collections: &[&PCollection<T>]) -> PCollection<T> {
         let inputs = collections.iter().map(|c| c.node).collect();
         let build: Build = Arc::new(|ctx: &Ctx, inputs: Vec<S<'_>>| exec::flatten(ctx, inputs));
-        self.add_node(name, inputs, NodeKind::Op { build, barrier: false })
+        self.add_node(
+            name,
+            inputs,
+            NodeKind::Op {
+                build,
+                barrier: false,
+            },
+        )
     }
 
     /// Runs the pipeline to completion, returning the metrics of every
@@ -332,9 +355,8 @@ impl<K: Data, V: Data> PCollection<(K, V)> {
     /// worker holds groups up to the runner's byte budget and spills to
     /// disk beyond it, merging at the end.
     pub fn group_by_key(&self, name: &str) -> PCollection<(K, Vec<V>)> {
-        let build: Build = Arc::new(|ctx: &Ctx, inputs: Vec<S<'_>>| {
-            exec::group_by_key::<K, V>(ctx, inputs, None)
-        });
+        let build: Build =
+            Arc::new(|ctx: &Ctx, inputs: Vec<S<'_>>| exec::group_by_key::<K, V>(ctx, inputs, None));
         self.op(name, build, true)
     }
 
@@ -346,7 +368,7 @@ impl<K: Data, V: Data> PCollection<(K, V)> {
     where
         F: Fn(&K) -> usize + Send + Sync + 'static,
     {
-        let n_for_key: Arc<dyn Fn(&K) -> usize + Send + Sync> = Arc::new(n_for_key);
+        let n_for_key: Expect<K> = Arc::new(n_for_key);
         let build: Build = Arc::new(move |ctx: &Ctx, inputs: Vec<S<'_>>| {
             exec::group_by_key::<K, V>(ctx, inputs, Some(n_for_key.clone()))
         });
@@ -355,7 +377,11 @@ impl<K: Data, V: Data> PCollection<(K, V)> {
 
     /// Combines the values of each key with `combine`, with a partial
     /// combine before the exchange (combiner lifting).
-    pub fn combine_per_key<C: CombineFn<V>>(&self, name: &str, combine: C) -> PCollection<(K, C::Out)> {
+    pub fn combine_per_key<C: CombineFn<V>>(
+        &self,
+        name: &str,
+        combine: C,
+    ) -> PCollection<(K, C::Out)> {
         let combine = Arc::new(combine);
         let build: Build = Arc::new(move |ctx: &Ctx, inputs: Vec<S<'_>>| {
             exec::combine_per_key::<K, V, C>(ctx, inputs, combine.clone())

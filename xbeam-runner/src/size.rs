@@ -115,6 +115,12 @@ impl<T: ByteSize> ByteSize for [T] {
     }
 }
 
+impl ByteSize for serde_bytes::ByteBuf {
+    fn byte_size(&self) -> usize {
+        self.len()
+    }
+}
+
 macro_rules! tuple_size {
     ($(($($n:tt $t:ident),+)),*) => {$(
         impl<$($t: ByteSize),+> ByteSize for ($($t,)+) {

@@ -14,6 +14,9 @@ use crate::pipeline::Data;
 
 static RUN_ID: AtomicU64 = AtomicU64::new(0);
 
+/// One group: the key's bytes and its values.
+type Group<V> = (Vec<u8>, Vec<V>);
+
 /// Groups keyed by the key's serialized bytes.
 pub(crate) struct Groups<V> {
     mem: BTreeMap<Vec<u8>, Vec<V>>,
@@ -34,7 +37,7 @@ struct Run {
 }
 
 impl Run {
-    fn next<V: Data>(&mut self) -> Result<Option<(Vec<u8>, Vec<V>)>, String> {
+    fn next<V: Data>(&mut self) -> Result<Option<Group<V>>, String> {
         if self.left == 0 {
             return Ok(None);
         }
@@ -73,7 +76,10 @@ impl<V: Data> Groups<V> {
             let held = self.mem.get(&key).map_or(0, Vec::len);
             if on_disk == 0 && held + 1 >= n {
                 let mut values = self.mem.remove(&key).unwrap_or_default();
-                self.bytes -= values.iter().map(|v| v.byte_size() + key.len()).sum::<usize>();
+                self.bytes -= values
+                    .iter()
+                    .map(|v| v.byte_size() + key.len())
+                    .sum::<usize>();
                 values.push(value);
                 return Ok(Some(values));
             }
@@ -89,7 +95,8 @@ impl<V: Data> Groups<V> {
     fn spill(&mut self, track: bool) -> Result<(), String> {
         let id = RUN_ID.fetch_add(1, Ordering::Relaxed);
         let path = self.dir.join(format!("run-{id}.bin"));
-        let file = File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        let file =
+            File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
         let count = self.mem.len() as u64;
         bincode::serialize_into(&mut w, &count).map_err(|e| e.to_string())?;
@@ -100,9 +107,12 @@ impl<V: Data> Groups<V> {
             bincode::serialize_into(&mut w, &(k, vs))
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         }
-        w.flush().map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        let written = w.get_ref().metadata().map(|m| m.len()).unwrap_or(0);
-        self.counters.spilled_bytes.fetch_add(written, Ordering::Relaxed);
+        w.flush()
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let written = w.get_ref().metadata().map_or(0, |m| m.len());
+        self.counters
+            .spilled_bytes
+            .fetch_add(written, Ordering::Relaxed);
         self.bytes = 0;
         self.runs.push(path);
         Ok(())
@@ -116,7 +126,8 @@ impl<V: Data> Groups<V> {
         self.bytes = 0;
         let mut runs = Vec::new();
         for path in std::mem::take(&mut self.runs) {
-            let file = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            let file =
+                File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
             let mut reader = BufReader::with_capacity(1 << 20, file);
             let left: u64 = bincode::deserialize_from(&mut reader).map_err(|e| e.to_string())?;
             runs.push(Run { reader, left });
@@ -142,7 +153,7 @@ impl<V: Data> Groups<V> {
     }
 
     /// The next group of the merge, or `None` when all were handed out.
-    pub(crate) fn next_group(&mut self) -> Result<Option<(Vec<u8>, Vec<V>)>, String> {
+    pub(crate) fn next_group(&mut self) -> Result<Option<Group<V>>, String> {
         let Some(m) = self.merge.as_mut() else {
             return Ok(None);
         };
@@ -183,7 +194,7 @@ impl<V: Data> Groups<V> {
 /// The state of a merge in progress.
 struct Merge<V> {
     runs: Vec<Run>,
-    heads: Vec<Option<(Vec<u8>, Vec<V>)>>,
+    heads: Vec<Option<Group<V>>>,
     heap: BinaryHeap<Reverse<(Vec<u8>, usize)>>,
     mem: std::iter::Peekable<std::collections::btree_map::IntoIter<Vec<u8>, Vec<V>>>,
 }
