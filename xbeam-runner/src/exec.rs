@@ -53,6 +53,7 @@ pub struct Runner {
     spill_dir: Option<PathBuf>,
     progress: Option<ProgressFn>,
     draw: bool,
+    connect_timeout: Duration,
 }
 
 impl std::fmt::Debug for Runner {
@@ -84,6 +85,7 @@ impl Runner {
             spill_dir: None,
             progress: None,
             draw: true,
+            connect_timeout: Duration::from_mins(1),
         }
     }
 
@@ -143,6 +145,12 @@ impl Runner {
     /// Calls `f` with live metrics about every 100 ms during a run.
     pub fn on_progress(mut self, f: impl Fn(&Metrics) + Send + Sync + 'static) -> Runner {
         self.progress = Some(Arc::new(f));
+        self
+    }
+
+    /// How long to wait for every cluster peer to connect (default 60 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Runner {
+        self.connect_timeout = timeout;
         self
     }
 
@@ -846,16 +854,42 @@ pub(crate) fn run(pipeline: &Pipeline, runner: &Runner) -> Result<Metrics, RunEr
     let worker_shared = shared.clone();
     let nodes = Arc::new(nodes);
     // timely's teardown panics when a peer's network thread died; that is
-    // reported as a cluster error below
-    let joined = catch_unwind(AssertUnwindSafe(move || {
-        match timely::execute(config, move |worker| {
-            worker_main(worker, &nodes, &worker_shared);
-        }) {
-            Ok(guards) => guards.join().into_iter().find_map(Result::err),
-            Err(e) => Some(e),
+    // reported as a cluster error below. Timely waits for every peer to
+    // connect; a peer that never comes up is an error after the timeout.
+    let started = Arc::new(AtomicBool::new(false));
+    let started_in = started.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let joined = catch_unwind(AssertUnwindSafe(move || {
+            match timely::execute(config, move |worker| {
+                started_in.store(true, Ordering::Relaxed);
+                worker_main(worker, &nodes, &worker_shared);
+            }) {
+                Ok(guards) => guards.join().into_iter().find_map(Result::err),
+                Err(e) => Some(e),
+            }
+        }))
+        .unwrap_or_else(|payload| Some(panic_message(&*payload)));
+        let _ = tx.send(joined);
+    });
+    let begun = Instant::now();
+    let joined = loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(j) => break j,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                break Some("the timely runtime stopped without a result".into())
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if !started.load(Ordering::Relaxed) && begun.elapsed() > runner.connect_timeout {
+                    done.store(true, Ordering::Relaxed);
+                    return Err(RunError::Cluster(format!(
+                        "could not connect to every peer within {} s",
+                        runner.connect_timeout.as_secs()
+                    )));
+                }
+            }
         }
-    }))
-    .unwrap_or_else(|payload| Some(panic_message(&*payload)));
+    };
     done.store(true, Ordering::Relaxed);
     if let Some(h) = reporter {
         let _ = h.join();

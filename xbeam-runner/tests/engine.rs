@@ -630,3 +630,23 @@ fn results_are_independent_of_key_types() {
     assert_eq!(got[&(1, "a".to_owned())], vec![1, 2]);
     assert_eq!(got[&(2, "b".to_owned())], vec![3]);
 }
+
+#[test]
+fn a_peer_that_never_comes_up_is_an_error_not_a_hang() {
+    let hosts = free_ports(2);
+    let p = Pipeline::new();
+    p.create("one", vec![1u64]).collect("out");
+    let start = Instant::now();
+    let err = p
+        .run(
+            &Runner::cluster(hosts, 0, 1)
+                .quiet()
+                .connect_timeout(Duration::from_secs(3)),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cluster: could not connect to every peer within 3 s"
+    );
+    assert!(start.elapsed() < Duration::from_secs(20));
+}
