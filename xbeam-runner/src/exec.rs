@@ -904,6 +904,12 @@ pub(crate) fn run(pipeline: &Pipeline, runner: &Runner) -> Result<Metrics, RunEr
     if let Some(m) = joined {
         return Err(RunError::Cluster(format!("a worker failed: {m}")));
     }
+    if shared.abort.load(Ordering::Relaxed) {
+        // stopped by another process's failure: its output is incomplete
+        return Err(RunError::Cluster(
+            "another process of the cluster failed and stopped the run (its error says why)".into(),
+        ));
+    }
     Ok(shared.live.snapshot())
 }
 

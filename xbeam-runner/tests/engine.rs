@@ -367,10 +367,16 @@ fn sources_are_throttled_and_progress_is_reported() {
 fn cluster_pipeline(runner: &Runner) -> Result<Vec<(u64, u64, usize)>, RunError> {
     let p = Pipeline::new();
     let slow = std::env::var("XBEAM_TEST_SLOW").is_ok();
+    let fail_at: Option<u64> = std::env::var("XBEAM_TEST_FAIL_AT")
+        .ok()
+        .and_then(|v| v.parse().ok());
     let out = p
         .source("values", 2000, move |i| {
             if slow {
                 std::thread::sleep(Duration::from_millis(20));
+            }
+            if Some(i) == fail_at {
+                return Err(format!("cannot make value {i}"));
             }
             Ok::<_, String>((i % 17, vec![(i % 251) as u8; 200]))
         })
@@ -425,6 +431,16 @@ fn spawn_process(
     out: &std::path::Path,
     slow: bool,
 ) -> std::process::Child {
+    spawn_process_with(hosts, index, out, slow, None)
+}
+
+fn spawn_process_with(
+    hosts: &[String],
+    index: usize,
+    out: &std::path::Path,
+    slow: bool,
+    fail_at: Option<u64>,
+) -> std::process::Child {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([
         "--ignored",
@@ -441,6 +457,9 @@ fn spawn_process(
     .stderr(Stdio::piped());
     if slow {
         cmd.env("XBEAM_TEST_SLOW", "1");
+    }
+    if let Some(i) = fail_at {
+        cmd.env("XBEAM_TEST_FAIL_AT", i.to_string());
     }
     cmd.spawn().unwrap()
 }
@@ -649,4 +668,61 @@ fn a_peer_that_never_comes_up_is_an_error_not_a_hang() {
         "cluster: could not connect to every peer within 3 s"
     );
     assert!(start.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+fn spill_files_are_removed_when_a_run_fails() {
+    let spill_root = tempfile::tempdir().unwrap();
+    let p = Pipeline::new();
+    p.source("values", 3000, |i| Ok::<_, String>((i % 5, vec![1u8; 100])))
+        .group_by_key("group")
+        .map(
+            "fail",
+            |(k, _vs): (u64, Vec<Vec<u8>>)| {
+                if k == 3 {
+                    Err("bad group")
+                } else {
+                    Ok(k)
+                }
+            },
+        )
+        .collect("out");
+    let runner = runner(2).group_budget(10_000).spill_dir(spill_root.path());
+    let metrics_err = p.run(&runner).unwrap_err();
+    assert!(
+        metrics_err.to_string().contains("bad group"),
+        "{metrics_err}"
+    );
+    assert_eq!(std::fs::read_dir(spill_root.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn an_element_failing_in_one_process_fails_every_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = free_ports(2);
+    let outs: Vec<_> = (0..2)
+        .map(|i| dir.path().join(format!("out{i}.json")))
+        .collect();
+    // index 1001 belongs to global worker 1001 % 4 = 1, in process 0;
+    // process 1 must not report partial results as success
+    let mut children: Vec<_> = (0..2)
+        .map(|i| spawn_process_with(&hosts, i, &outs[i], false, Some(1001)))
+        .collect();
+    let mut errors = Vec::new();
+    for c in &mut children {
+        let status = wait_with_timeout(c, Duration::from_mins(1)).expect("no hang");
+        assert!(!status.success());
+        errors.push(output_of(c).1);
+    }
+    assert!(
+        errors[0].contains("transform \"values\" failed on index 1001: cannot make value 1001"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].contains("cluster: another process of the cluster failed"),
+        "{}",
+        errors[1]
+    );
+    assert!(!outs[0].exists() && !outs[1].exists());
 }
