@@ -32,6 +32,8 @@ ATTRS = {
     "str_list": ["a", "b"],
     "nested": {"a": 1, "b": [1, "x"]},
     "unicode": "température °C",
+    "none_attr": None,
+    "empty_list": [],
 }
 
 
@@ -69,6 +71,7 @@ def base_dataset(calendar="standard"):
           "lat": ("lat", np.linspace(45.0, 30.0, ny), {"units": "degrees_north"}),
           "lon": ("lon", np.arange(nx) * 1.5, {"units": "degrees_east"}),
           "station": ("lon", np.array([f"st{i}" for i in range(nx)])),
+          "code": ("lat", np.array([b"a", b"bb", b"ccc", b"dd"])),
           "area": (("lat", "lon"), rng.random((ny, nx)) * 100, {"units": "km2"}),
       },
       attrs=ATTRS,

@@ -54,6 +54,19 @@ fn zarrs_array(
             _ => json!(0),
         };
     }
+    if let Stored::Bytes(n) = info.stored {
+        // zarrs has no fixed-width byte strings: the same bytes as raw bits
+        match info.format {
+            ZarrFormat::V2 => {
+                doc["dtype"] = json!(format!("|V{n}"));
+                doc["fill_value"] = json!(cf::base64_encode(&vec![0u8; n]));
+            }
+            ZarrFormat::V3 => {
+                doc["data_type"] = json!(format!("r{}", 8 * n));
+                doc["fill_value"] = json!(vec![0u8; n]);
+            }
+        }
+    }
     let metadata = match info.format {
         ZarrFormat::V2 => serde_json::from_value(doc).map(ArrayMetadata::V2),
         ZarrFormat::V3 => serde_json::from_value(doc).map(ArrayMetadata::V3),
