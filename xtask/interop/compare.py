@@ -117,7 +117,7 @@ def check_copy(fx, copy):
     xr.testing.assert_identical(original, ours)
   except AssertionError as e:
     fail(f"{tag}: not identical to {fx['name']}:\n{e}")
-  for name in ["packed", "time"]:
+  for name in ["packed", "time", "masked"]:
     if name not in original.variables:
       continue
     a, b = original[name].encoding, ours[name].encoding

@@ -65,6 +65,9 @@ def base_dataset(calendar="standard"):
           "u8": (("lon",), u8, {"flag": 1}),
           "packed": (("time", "lat", "lon"), packed, {"units": "degC"}),
           "flag": ((), np.int8(3)),
+          "masked": (("lat", "lon"), np.where(rng.random((ny, nx)) < 0.3, np.nan,
+                                              rng.integers(0, 100, (ny, nx))),
+                     {"comment": "int16 on disk with _FillValue -1"}),
       },
       coords={
           "time": ("time", time, {"long_name": "time"}),
@@ -88,6 +91,7 @@ def encoding(fmt, codec, time_units="hours since 2000-01-01", calendar=None):
   if calendar:
     enc["time"]["calendar"] = calendar
   enc["i64"] = {"chunks": (2, 3)}
+  enc["masked"] = {"chunks": (2, 3), "dtype": "int16", "_FillValue": -1}
   enc["u8"] = {"chunks": (3,)}
   for v in ["t32", "f64", "i32", "packed"]:
     e = enc.setdefault(v, {})
