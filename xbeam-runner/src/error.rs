@@ -30,6 +30,10 @@ pub enum RunError {
     /// A cluster peer could not be reached or went away.
     #[error("cluster: {0}")]
     Cluster(String),
+    /// A worker thread died outside user code (for example in an
+    /// element's `ByteSize`); the other workers were stopped.
+    #[error("worker failed: {0}")]
+    Worker(String),
     /// Spilling to or reading back from disk failed.
     #[error("spill: {0}")]
     Spill(String),

@@ -202,10 +202,24 @@ pub(crate) struct Ctx {
 }
 
 static CLUSTER_FAILURE: Mutex<Option<String>> = Mutex::new(None);
+static WORKER_FAILURE: Mutex<Option<String>> = Mutex::new(None);
+
+thread_local! {
+    /// Whether this thread is running user code under `catch_unwind`.
+    static IN_USER_CODE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 static HOOK: Once = Once::new();
 
 fn cluster_failed() -> Option<String> {
-    CLUSTER_FAILURE.lock().ok().and_then(|g| g.clone())
+    CLUSTER_FAILURE
+        .lock()
+        .ok()
+        .and_then(|g| g.clone())
+        .or_else(worker_failed)
+}
+
+fn worker_failed() -> Option<String> {
+    WORKER_FAILURE.lock().ok().and_then(|g| g.clone())
 }
 
 /// Timely's network threads panic when a peer goes away; the hook turns
@@ -227,8 +241,20 @@ fn install_hook() {
                 }
                 return;
             }
+            if name.starts_with("timely:work") && IN_USER_CODE.with(std::cell::Cell::get) {
+                return; // caught, and reported as RunError::Panic
+            }
             if name.starts_with("timely:work") {
-                return; // user panics there are caught and reported as RunError::Panic
+                // a worker died outside user code: stop the others instead
+                // of letting them wait for it
+                if let Ok(mut g) = WORKER_FAILURE.lock() {
+                    if g.is_none() {
+                        *g = Some(format!(
+                            "worker thread {name} panicked: {}",
+                            panic_message(info.payload())
+                        ));
+                    }
+                }
             }
             previous(info);
         }));
@@ -265,7 +291,10 @@ pub(crate) fn guarded<R, E: std::fmt::Display>(
     element: impl FnOnce() -> String,
     f: impl FnOnce() -> Result<R, E>,
 ) -> Result<R, RunError> {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    IN_USER_CODE.with(|c| c.set(true));
+    let outcome = catch_unwind(AssertUnwindSafe(f));
+    IN_USER_CODE.with(|c| c.set(false));
+    match outcome {
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => Err(RunError::Element {
             transform: transform.to_owned(),
@@ -775,6 +804,12 @@ pub(crate) fn combine_globally<'s, V: Data, C: CombineFn<V>>(
 #[allow(clippy::too_many_lines)] // set up, run, tear down, report
 pub(crate) fn run(pipeline: &Pipeline, runner: &Runner) -> Result<Metrics, RunError> {
     install_hook();
+    // a failure recorded by an earlier run of this process is not this run's
+    for failure in [&CLUSTER_FAILURE, &WORKER_FAILURE] {
+        if let Ok(mut g) = failure.lock() {
+            *g = None;
+        }
+    }
     let (nodes, collects) = {
         let g = pipeline.graph.lock().expect("pipeline lock");
         if let Some(e) = g.errors.first() {
@@ -898,8 +933,12 @@ pub(crate) fn run(pipeline: &Pipeline, runner: &Runner) -> Result<Metrics, RunEr
     if let Some(e) = shared.error.lock().expect("error lock").take() {
         return Err(e);
     }
-    if let Some(m) = cluster_failed() {
+    // a lost peer comes first: the workers then fail in its wake
+    if let Some(m) = CLUSTER_FAILURE.lock().ok().and_then(|g| g.clone()) {
         return Err(RunError::Cluster(m));
+    }
+    if let Some(m) = worker_failed() {
+        return Err(RunError::Worker(m));
     }
     if let Some(m) = joined {
         return Err(RunError::Cluster(format!("a worker failed: {m}")));
@@ -1122,5 +1161,12 @@ fn worker_main(
             }
         }
         worker.step_or_park(Some(Duration::from_millis(1)));
+    }
+    if !all.done() {
+        // stopped early: timely would otherwise wait for the dataflow to
+        // finish after this returns, which a dead worker never lets happen
+        for id in worker.installed_dataflows() {
+            worker.drop_dataflow(id);
+        }
     }
 }

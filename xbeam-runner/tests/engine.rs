@@ -726,3 +726,32 @@ fn an_element_failing_in_one_process_fails_every_process() {
     );
     assert!(!outs[0].exists() && !outs[1].exists());
 }
+
+/// An element whose size panics: a panic outside the transforms' user code.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Bomb(u64);
+
+impl xbeam_runner::ByteSize for Bomb {
+    fn byte_size(&self) -> usize {
+        assert!(self.0 != 77, "bomb 77");
+        8
+    }
+}
+
+#[test]
+fn a_panic_outside_user_code_fails_the_run_instead_of_hanging() {
+    let p = Pipeline::new();
+    p.source("bombs", 400, Ok::<_, String>)
+        .map("arm", |i| Ok::<_, String>(Bomb(i)))
+        .reshuffle("spread")
+        .for_each("sink", |_b: Bomb| Ok::<_, String>(()));
+    let start = Instant::now();
+    let err = p.run(&runner(4)).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("worker failed: worker thread timely:work-"),
+        "{err}"
+    );
+    assert!(err.to_string().ends_with("panicked: bomb 77"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(30));
+}
