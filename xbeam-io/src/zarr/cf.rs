@@ -2,6 +2,8 @@
 //! become NaN, `scale_factor` / `add_offset` unpack integers, `units` with
 //! `since` make datetimes; and back.
 
+use std::borrow::Cow;
+
 use ndarray::ArrayD;
 use serde_json::{json, Value};
 use xbeam_chunk::calendar::{Calendar, CfUnits, TimeUnit};
@@ -574,35 +576,44 @@ pub(crate) fn plan(
     })
 }
 
-/// Stored bytes (native little-endian) of stored values, for zarrs.
-pub(crate) fn to_bytes(values: &Array, stored: Stored) -> Result<Vec<u8>, IoError> {
-    let values = values.to_standard_layout();
-    fn pod<T: Element + bytemuck::Pod>(a: &Array) -> Result<Vec<u8>, IoError> {
-        let view = a.as_view::<T>()?;
-        Ok(bytemuck::cast_slice(view.as_slice().expect("standard layout")).to_vec())
+/// Stored bytes (native little-endian) of stored values, for zarrs:
+/// borrowed from the array when it is a contiguous buffer of numbers.
+pub(crate) fn to_bytes(values: &Array, stored: Stored) -> Result<Cow<'_, [u8]>, IoError> {
+    fn view_bytes<'a, T: bytemuck::Pod>(view: &ndarray::ArrayViewD<'a, T>) -> Cow<'a, [u8]> {
+        if let Some(slice) = view.to_slice() {
+            Cow::Borrowed(bytemuck::cast_slice(slice))
+        } else {
+            let owned: Vec<T> = view.iter().copied().collect();
+            Cow::Owned(bytemuck::cast_slice(&owned).to_vec())
+        }
+    }
+    fn pod<T: Element + bytemuck::Pod>(a: &Array) -> Result<Cow<'_, [u8]>, IoError> {
+        Ok(view_bytes(&a.as_view::<T>()?))
     }
     match stored {
-        Stored::Bool => Ok(values
-            .as_view::<bool>()?
-            .iter()
-            .map(|&b| u8::from(b))
-            .collect()),
-        Stored::I8 => pod::<i8>(&values),
-        Stored::I16 => pod::<i16>(&values),
-        Stored::I32 => pod::<i32>(&values),
-        Stored::I64 => match &values {
+        Stored::Bool => Ok(Cow::Owned(
+            values
+                .as_view::<bool>()?
+                .iter()
+                .map(|&b| u8::from(b))
+                .collect(),
+        )),
+        Stored::I8 => pod::<i8>(values),
+        Stored::I16 => pod::<i16>(values),
+        Stored::I32 => pod::<i32>(values),
+        Stored::I64 => match values {
             Array::DateTime(..) | Array::TimeDelta(..) => {
                 let (ticks, ..) = values.datetime_ticks()?;
-                Ok(bytemuck::cast_slice(ticks.as_slice().expect("standard layout")).to_vec())
+                Ok(view_bytes(&ticks))
             }
-            _ => pod::<i64>(&values),
+            _ => pod::<i64>(values),
         },
-        Stored::U8 => pod::<u8>(&values),
-        Stored::U16 => pod::<u16>(&values),
-        Stored::U32 => pod::<u32>(&values),
-        Stored::U64 => pod::<u64>(&values),
-        Stored::F32 => pod::<f32>(&values),
-        Stored::F64 => pod::<f64>(&values),
+        Stored::U8 => pod::<u8>(values),
+        Stored::U16 => pod::<u16>(values),
+        Stored::U32 => pod::<u32>(values),
+        Stored::U64 => pod::<u64>(values),
+        Stored::F32 => pod::<f32>(values),
+        Stored::F64 => pod::<f64>(values),
         Stored::Utf32(n) => {
             let view = values.as_view::<String>()?;
             let mut out = Vec::with_capacity(view.len() * 4 * n);
@@ -618,7 +629,7 @@ pub(crate) fn to_bytes(values: &Array, stored: Stored) -> Result<Vec<u8>, IoErro
                     out.extend_from_slice(&c.to_le_bytes());
                 }
             }
-            Ok(out)
+            Ok(Cow::Owned(out))
         }
         Stored::Bytes(n) => {
             let view = values.as_view::<String>()?;
@@ -633,7 +644,7 @@ pub(crate) fn to_bytes(values: &Array, stored: Stored) -> Result<Vec<u8>, IoErro
                 out.extend_from_slice(b);
                 out.resize(out.len() + n - b.len(), 0);
             }
-            Ok(out)
+            Ok(Cow::Owned(out))
         }
         Stored::VString => Err(IoError::Invalid(
             "variable-length strings are written as fixed-width <U strings".into(),

@@ -943,7 +943,11 @@ fn write_region(
     if ranges.iter().any(|r| r.start == r.end) {
         return Ok(());
     }
-    let stored = w.coding.encode(values).map_err(|e| fail(e.to_string()))?;
+    let stored = w
+        .coding
+        .encode(values)
+        .map_err(|e| fail(e.to_string()))?
+        .to_standard_layout();
     let bytes = cf::to_bytes(&stored, w.coding.stored).map_err(|e| fail(e.to_string()))?;
     let subset = ArraySubset::new_with_ranges(ranges);
     w.array
