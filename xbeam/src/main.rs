@@ -17,8 +17,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run an in-memory demo: split an ERA5-like dataset into keyed chunks,
-    /// rechunk it, consolidate it back and check the round trip.
+    /// Run the demo: split an ERA5-like dataset into keyed chunks, rechunk
+    /// it in memory, then from a Zarr store on the engine into another Zarr
+    /// store, and check every round trip.
     Demo {
         /// Hours of synthetic hourly data.
         #[arg(long, default_value_t = 96, value_parser = clap::value_parser!(u64).range(1..=100_000))]

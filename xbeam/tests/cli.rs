@@ -29,6 +29,12 @@ fn demo_splits_rechunks_and_round_trips() {
     );
     assert!(text.contains("identical to the input: yes"), "{text}");
     assert!(
+        text.contains(
+            "== 7. On files and the engine: 5 pancakes (Zarr) -> 6 pencils (Zarr), 0 chunks missing; identical to the input: yes"
+        ),
+        "{text}"
+    );
+    assert!(
         text.contains("Dimensions:       (time: 30, latitude: 19, longitude: 36)"),
         "{text}"
     );
