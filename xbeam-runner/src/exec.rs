@@ -271,17 +271,13 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// A short description of an element: its JSON when small, else its size.
-pub(crate) fn describe<T: Data>(x: &T) -> String {
-    let n = x.byte_size();
-    if n <= 256 {
-        if let Ok(s) = serde_json::to_string(x) {
-            if s.len() <= 300 {
-                return format!("element {s}");
-            }
-        }
+/// A short description of a small element: its JSON (or its size, when
+/// the JSON is long).
+fn describe<T: Data>(x: &T) -> String {
+    match serde_json::to_string(x) {
+        Ok(s) if s.len() <= 300 => format!("element {s}"),
+        _ => format!("an element of {} bytes", x.byte_size()),
     }
-    format!("an element of {n} bytes")
 }
 
 /// Runs user code on one element: an error or a panic becomes a
@@ -306,6 +302,37 @@ pub(crate) fn guarded<R, E: std::fmt::Display>(
             element: element(),
             message: panic_message(&*payload),
         }),
+    }
+}
+
+/// Runs infallible user code (a `CombineFn` method): a panic becomes a
+/// [`RunError`] naming the transform and `what` it was working on.
+fn user<R>(transform: &str, what: &str, f: impl FnOnce() -> R) -> Result<R, RunError> {
+    guarded(transform, || what.to_owned(), || Ok::<_, String>(f()))
+}
+
+/// Hands every element of a batch to `f` as a `T`; the first error stops
+/// the run (recorded in `shared`). Batches arriving after a stop are
+/// dropped.
+fn for_each_typed<T: Data>(
+    shared: &Shared,
+    transform: &str,
+    data: &mut Vec<Erased>,
+    mut f: impl FnMut(T) -> Result<(), RunError>,
+) {
+    if shared.aborted() {
+        data.clear();
+        return;
+    }
+    for e in data.drain(..) {
+        if let Err(err) = e
+            .take::<T>()
+            .map_err(|m| internal(transform, m))
+            .and_then(&mut f)
+        {
+            shared.fail(err);
+            return;
+        }
     }
 }
 
@@ -335,44 +362,26 @@ where
             let mut typed: Vec<U> = Vec::new();
             move |input, output| {
                 input.for_each(|cap, data| {
-                    if shared.aborted() {
-                        data.clear();
-                        return;
-                    }
                     let start = Instant::now();
                     let mut out: Vec<Erased> = Vec::new();
                     let mut bytes = 0u64;
-                    let mut count = 0u64;
-                    for e in data.drain(..) {
-                        let x: T = match e.take() {
-                            Ok(x) => x,
-                            Err(m) => {
-                                shared.fail(internal(&name, m));
-                                break;
-                            }
-                        };
-                        let desc = if x.byte_size() <= 256 {
-                            Some(describe(&x))
-                        } else {
-                            None
-                        };
+                    for_each_typed(&shared, &name, data, |x: T| {
+                        // the element is moved into `f`: describe it first
+                        // when that is cheap
                         let size = x.byte_size();
-                        let r = guarded(
+                        let small = (size <= 256).then(|| describe(&x));
+                        guarded(
                             &name,
-                            || desc.unwrap_or_else(|| format!("an element of {size} bytes")),
+                            || small.unwrap_or_else(|| format!("an element of {size} bytes")),
                             || f(x, &mut typed),
-                        );
-                        if let Err(err) = r {
-                            shared.fail(err);
-                            break;
-                        }
+                        )?;
                         for y in typed.drain(..) {
                             bytes += y.byte_size() as u64;
-                            count += 1;
                             out.push(Erased::new(y));
                         }
-                    }
-                    counters.add(count, bytes, start.elapsed());
+                        Ok(())
+                    });
+                    counters.add(out.len() as u64, bytes, start.elapsed());
                     if !out.is_empty() {
                         output.session(&cap).give_iterator(out.into_iter());
                     }
@@ -472,30 +481,21 @@ pub(crate) fn group_by_key<'s, K: Data, V: Data>(
                 let mut ready: Vec<Erased> = Vec::new();
                 let mut emitted = (0u64, 0u64);
                 input.for_each(|c, data| {
-                    if shared.aborted() {
-                        data.clear();
-                        return;
-                    }
                     if cap.is_none() {
                         cap = c.retain_least(0);
                     }
-                    for e in data.drain(..) {
-                        let (k, v): (K, V) = match e.take() {
-                            Ok(kv) => kv,
-                            Err(m) => return shared.fail(internal(&name, m)),
-                        };
-                        let kb = key_bytes(&k);
+                    for_each_typed(&shared, &name, data, |(k, v): (K, V)| {
                         let want = expecting.as_ref().map(|n| n(&k));
-                        match groups.add(kb, v, want) {
-                            Ok(Some(values)) => {
-                                emitted.0 += 1;
-                                emitted.1 += values.byte_size() as u64;
-                                ready.push(Erased::new((k, values)));
-                            }
-                            Ok(None) => {}
-                            Err(m) => return shared.fail(RunError::Spill(format!("{name}: {m}"))),
+                        let complete = groups
+                            .add(key_bytes(&k), v, want)
+                            .map_err(|m| RunError::Spill(format!("{name}: {m}")))?;
+                        if let Some(values) = complete {
+                            emitted.0 += 1;
+                            emitted.1 += values.byte_size() as u64;
+                            ready.push(Erased::new((k, values)));
                         }
-                    }
+                        Ok(())
+                    });
                 });
                 if let Some(c) = &cap {
                     if !ready.is_empty() {
@@ -572,33 +572,16 @@ fn precombine<'s, K: Data, V: Data, C: CombineFn<V>>(
             let mut table: HashMap<Vec<u8>, (K, C::Acc)> = HashMap::new();
             move |(input, frontier), output| {
                 input.for_each(|c, data| {
-                    if shared.aborted() {
-                        data.clear();
-                        return;
-                    }
                     if cap.is_none() {
                         cap = c.retain_least(0);
                     }
-                    for e in data.drain(..) {
-                        let (k, v): (K, V) = match e.take() {
-                            Ok(kv) => kv,
-                            Err(m) => return shared.fail(internal(&name, m)),
-                        };
+                    for_each_typed(&shared, &name, data, |(k, v): (K, V)| {
                         let kb = key_bytes(&k);
-                        let entry = table.remove(&kb).unwrap_or_else(|| (k, combine.create()));
-                        let (k, acc) = entry;
-                        let r = guarded(
-                            &name,
-                            || "a value".into(),
-                            || Ok::<_, String>(combine.add(acc, v)),
-                        );
-                        match r {
-                            Ok(acc) => {
-                                table.insert(kb, (k, acc));
-                            }
-                            Err(err) => return shared.fail(err),
-                        }
-                    }
+                        let (k, acc) = table.remove(&kb).unwrap_or_else(|| (k, combine.create()));
+                        let acc = user(&name, "a value", || combine.add(acc, v))?;
+                        table.insert(kb, (k, acc));
+                        Ok(())
+                    });
                 });
                 let flush = table.len() > MAX_KEYS || frontier.is_empty();
                 if flush {
@@ -634,45 +617,27 @@ pub(crate) fn combine_per_key<'s, K: Data, V: Data, C: CombineFn<V>>(
             move |(input, frontier), output| {
                 let start = Instant::now();
                 input.for_each(|c, data| {
-                    if shared.aborted() {
-                        data.clear();
-                        return;
-                    }
                     if cap.is_none() {
                         cap = c.retain_least(0);
                     }
-                    for e in data.drain(..) {
-                        let (k, acc): (K, C::Acc) = match e.take() {
-                            Ok(kv) => kv,
-                            Err(m) => return shared.fail(internal(&name, m)),
-                        };
+                    for_each_typed(&shared, &name, data, |(k, acc): (K, C::Acc)| {
                         let kb = key_bytes(&k);
                         let merged = match table.remove(&kb) {
-                            None => Ok(acc),
-                            Some((_, old)) => guarded(
-                                &name,
-                                || "an accumulator".into(),
-                                || Ok::<_, String>(combine.merge(old, acc)),
-                            ),
-                        };
-                        match merged {
-                            Ok(a) => {
-                                table.insert(kb, (k, a));
+                            None => acc,
+                            Some((_, old)) => {
+                                user(&name, "an accumulator", || combine.merge(old, acc))?
                             }
-                            Err(err) => return shared.fail(err),
-                        }
-                    }
+                        };
+                        table.insert(kb, (k, merged));
+                        Ok(())
+                    });
                 });
                 let mut count = (0u64, 0u64);
                 if frontier.is_empty() {
                     if let Some(c) = cap.take() {
                         let mut session = output.session(&c);
                         for (_, (k, acc)) in std::mem::take(&mut table) {
-                            match guarded(
-                                &name,
-                                || "an accumulator".into(),
-                                || Ok::<_, String>(combine.extract(acc)),
-                            ) {
+                            match user(&name, "an accumulator", || combine.extract(acc)) {
                                 Ok(out) => {
                                     count.0 += 1;
                                     count.1 += out.byte_size() as u64;
@@ -712,25 +677,11 @@ pub(crate) fn combine_globally<'s, V: Data, C: CombineFn<V>>(
                     let mut acc: Option<C::Acc> = None;
                     move |(input, frontier), output| {
                         input.for_each(|_c, data| {
-                            if shared.aborted() {
-                                data.clear();
-                                return;
-                            }
-                            for e in data.drain(..) {
-                                let v: V = match e.take() {
-                                    Ok(v) => v,
-                                    Err(m) => return shared.fail(internal(&name, m)),
-                                };
+                            for_each_typed(&shared, &name, data, |v: V| {
                                 let current = acc.take().unwrap_or_else(|| first.create());
-                                match guarded(
-                                    &name,
-                                    || "a value".into(),
-                                    || Ok::<_, String>(first.add(current, v)),
-                                ) {
-                                    Ok(a) => acc = Some(a),
-                                    Err(err) => return shared.fail(err),
-                                }
-                            }
+                                acc = Some(user(&name, "a value", || first.add(current, v))?);
+                                Ok(())
+                            });
                         });
                         if frontier.is_empty() {
                             if let Some(c) = cap.take() {
@@ -754,38 +705,19 @@ pub(crate) fn combine_globally<'s, V: Data, C: CombineFn<V>>(
             move |(input, frontier), output| {
                 let start = Instant::now();
                 input.for_each(|_c, data| {
-                    if shared.aborted() {
-                        data.clear();
-                        return;
-                    }
-                    for e in data.drain(..) {
-                        let a: C::Acc = match e.take() {
-                            Ok(a) => a,
-                            Err(m) => return shared.fail(internal(&name, m)),
-                        };
-                        let merged = match acc.take() {
-                            None => Ok(a),
-                            Some(old) => guarded(
-                                &name,
-                                || "an accumulator".into(),
-                                || Ok::<_, String>(combine.merge(old, a)),
-                            ),
-                        };
-                        match merged {
-                            Ok(m) => acc = Some(m),
-                            Err(err) => return shared.fail(err),
-                        }
-                    }
+                    for_each_typed(&shared, &name, data, |a: C::Acc| {
+                        acc = Some(match acc.take() {
+                            None => a,
+                            Some(old) => user(&name, "an accumulator", || combine.merge(old, a))?,
+                        });
+                        Ok(())
+                    });
                 });
                 if frontier.is_empty() {
                     if let Some(c) = cap.take() {
                         if !shared.aborted() {
                             let a = acc.take().unwrap_or_else(|| combine.create());
-                            match guarded(
-                                &name,
-                                || "the accumulator".into(),
-                                || Ok::<_, String>(combine.extract(a)),
-                            ) {
+                            match user(&name, "the accumulator", || combine.extract(a)) {
                                 Ok(out) => {
                                     counters.add(1, out.byte_size() as u64, start.elapsed());
                                     output.session(&c).give(Erased::new(out));
