@@ -132,46 +132,26 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 /// The dtype a masked integer is promoted to (NumPy's `maybe_promote`).
 fn promoted(stored: Stored) -> DType {
     match stored {
-        Stored::F32 | Stored::I8 | Stored::I16 | Stored::U8 | Stored::U16 | Stored::Bool => {
-            DType::F32
-        }
+        Stored::Plain(d) if d.itemsize() <= 2 || d == DType::F32 => DType::F32,
         _ => DType::F64,
     }
 }
 
-/// The plain dtype of stored values.
+/// The dtype of stored values in memory, before CF decoding.
 pub(crate) fn plain_dtype(stored: Stored) -> DType {
     match stored {
-        Stored::Bool => DType::Bool,
-        Stored::I8 => DType::I8,
-        Stored::I16 => DType::I16,
-        Stored::I32 => DType::I32,
-        Stored::I64 => DType::I64,
-        Stored::U8 => DType::U8,
-        Stored::U16 => DType::U16,
-        Stored::U32 => DType::U32,
-        Stored::U64 => DType::U64,
-        Stored::F32 => DType::F32,
-        Stored::F64 => DType::F64,
+        Stored::Plain(d) => d,
         Stored::Utf32(_) | Stored::Bytes(_) | Stored::VString => DType::String,
     }
 }
 
-/// The stored type for a plain dtype.
+/// The stored type for a dtype (datetimes as int64 counts, strings as
+/// variable-length until their width is known).
 pub(crate) fn stored_for(dtype: DType) -> Option<Stored> {
     Some(match dtype {
-        DType::Bool => Stored::Bool,
-        DType::I8 => Stored::I8,
-        DType::I16 => Stored::I16,
-        DType::I32 => Stored::I32,
-        DType::I64 | DType::DateTime(..) | DType::TimeDelta(_) => Stored::I64,
-        DType::U8 => Stored::U8,
-        DType::U16 => Stored::U16,
-        DType::U32 => Stored::U32,
-        DType::U64 => Stored::U64,
-        DType::F32 => Stored::F32,
-        DType::F64 => Stored::F64,
+        DType::DateTime(..) | DType::TimeDelta(_) => Stored::Plain(DType::I64),
         DType::String => Stored::VString,
+        d if d.is_numeric() => Stored::Plain(d),
         _ => return None,
     })
 }
@@ -207,7 +187,7 @@ pub(crate) fn decoding(info: &ArrayInfo) -> Result<(Coding, Attrs, Attrs), IoErr
             }
         }
     }
-    if stored.is_string() || stored == Stored::Bool {
+    if stored.is_string() || stored == Stored::Plain(DType::Bool) {
         fill = None;
     }
     let missing = number(&encoding, "missing_value")?;
@@ -503,7 +483,7 @@ pub(crate) fn plan(
             cf_attrs.insert("units".into(), json!(units));
             cf_attrs.insert("calendar".into(), json!(calendar.name()));
             time = Some((units, calendar));
-            requested.unwrap_or(Stored::I64)
+            requested.unwrap_or(Stored::Plain(DType::I64))
         }
         DType::String => match requested {
             Some(s) if s.is_string() && s != Stored::VString => s,
@@ -552,7 +532,7 @@ pub(crate) fn plan(
         (_, s) if s.is_float() => f64_json(fill.unwrap_or(f64::NAN)),
         (ZarrFormat::V2, s) if s.is_string() => Value::Null,
         (ZarrFormat::V2, _) => fill.map_or(Value::Null, f64_json),
-        (ZarrFormat::V3, Stored::Bool) => json!(false),
+        (ZarrFormat::V3, Stored::Plain(DType::Bool)) => json!(false),
         (ZarrFormat::V3, s) if s.is_string() => json!(""),
         (ZarrFormat::V3, _) => json!(0),
     };
@@ -560,7 +540,7 @@ pub(crate) fn plan(
     Ok(Plan {
         coding: Coding {
             stored,
-            fill: if stored.is_string() || stored == Stored::Bool {
+            fill: if stored.is_string() || stored == Stored::Plain(DType::Bool) {
                 None
             } else {
                 fill
@@ -591,29 +571,29 @@ pub(crate) fn to_bytes(values: &Array, stored: Stored) -> Result<Cow<'_, [u8]>, 
         Ok(view_bytes(&a.as_view::<T>()?))
     }
     match stored {
-        Stored::Bool => Ok(Cow::Owned(
+        Stored::Plain(DType::Bool) => Ok(Cow::Owned(
             values
                 .as_view::<bool>()?
                 .iter()
                 .map(|&b| u8::from(b))
                 .collect(),
         )),
-        Stored::I8 => pod::<i8>(values),
-        Stored::I16 => pod::<i16>(values),
-        Stored::I32 => pod::<i32>(values),
-        Stored::I64 => match values {
+        Stored::Plain(DType::I8) => pod::<i8>(values),
+        Stored::Plain(DType::I16) => pod::<i16>(values),
+        Stored::Plain(DType::I32) => pod::<i32>(values),
+        Stored::Plain(DType::I64) => match values {
             Array::DateTime(..) | Array::TimeDelta(..) => {
                 let (ticks, ..) = values.datetime_ticks()?;
                 Ok(view_bytes(&ticks))
             }
             _ => pod::<i64>(values),
         },
-        Stored::U8 => pod::<u8>(values),
-        Stored::U16 => pod::<u16>(values),
-        Stored::U32 => pod::<u32>(values),
-        Stored::U64 => pod::<u64>(values),
-        Stored::F32 => pod::<f32>(values),
-        Stored::F64 => pod::<f64>(values),
+        Stored::Plain(DType::U8) => pod::<u8>(values),
+        Stored::Plain(DType::U16) => pod::<u16>(values),
+        Stored::Plain(DType::U32) => pod::<u32>(values),
+        Stored::Plain(DType::U64) => pod::<u64>(values),
+        Stored::Plain(DType::F32) => pod::<f32>(values),
+        Stored::Plain(DType::F64) => pod::<f64>(values),
         Stored::Utf32(n) => {
             let view = values.as_view::<String>()?;
             let mut out = Vec::with_capacity(view.len() * 4 * n);
@@ -649,6 +629,7 @@ pub(crate) fn to_bytes(values: &Array, stored: Stored) -> Result<Cow<'_, [u8]>, 
         Stored::VString => Err(IoError::Invalid(
             "variable-length strings are written as fixed-width <U strings".into(),
         )),
+        Stored::Plain(d) => Err(IoError::Invalid(format!("cannot store {d} values"))),
     }
 }
 
@@ -668,20 +649,20 @@ pub(crate) fn from_bytes(bytes: &[u8], stored: Stored, shape: &[usize]) -> Resul
         )));
     }
     match stored {
-        Stored::Bool => Ok(Array::from_vec(
+        Stored::Plain(DType::Bool) => Ok(Array::from_vec(
             shape.to_vec(),
             bytes.iter().map(|&b| b != 0).collect::<Vec<bool>>(),
         )?),
-        Stored::I8 => pod::<i8>(bytes, shape),
-        Stored::I16 => pod::<i16>(bytes, shape),
-        Stored::I32 => pod::<i32>(bytes, shape),
-        Stored::I64 => pod::<i64>(bytes, shape),
-        Stored::U8 => pod::<u8>(bytes, shape),
-        Stored::U16 => pod::<u16>(bytes, shape),
-        Stored::U32 => pod::<u32>(bytes, shape),
-        Stored::U64 => pod::<u64>(bytes, shape),
-        Stored::F32 => pod::<f32>(bytes, shape),
-        Stored::F64 => pod::<f64>(bytes, shape),
+        Stored::Plain(DType::I8) => pod::<i8>(bytes, shape),
+        Stored::Plain(DType::I16) => pod::<i16>(bytes, shape),
+        Stored::Plain(DType::I32) => pod::<i32>(bytes, shape),
+        Stored::Plain(DType::I64) => pod::<i64>(bytes, shape),
+        Stored::Plain(DType::U8) => pod::<u8>(bytes, shape),
+        Stored::Plain(DType::U16) => pod::<u16>(bytes, shape),
+        Stored::Plain(DType::U32) => pod::<u32>(bytes, shape),
+        Stored::Plain(DType::U64) => pod::<u64>(bytes, shape),
+        Stored::Plain(DType::F32) => pod::<f32>(bytes, shape),
+        Stored::Plain(DType::F64) => pod::<f64>(bytes, shape),
         Stored::Utf32(w) => {
             let strings = bytes
                 .chunks(4 * w.max(1))
@@ -710,6 +691,7 @@ pub(crate) fn from_bytes(bytes: &[u8], stored: Stored, shape: &[usize]) -> Resul
         Stored::VString => Err(IoError::Invalid(
             "variable-length strings come with offsets".into(),
         )),
+        Stored::Plain(d) => Err(IoError::Invalid(format!("cannot read {d} values"))),
     }
 }
 

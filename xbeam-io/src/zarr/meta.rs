@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
-use xbeam_chunk::Attrs;
+use xbeam_chunk::{Attrs, DType};
 
 use crate::IoError;
 
@@ -45,17 +45,8 @@ impl ZarrFormat {
 /// How elements are stored in a Zarr array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stored {
-    Bool,
-    I8,
-    I16,
-    I32,
-    I64,
-    U8,
-    U16,
-    U32,
-    U64,
-    F32,
-    F64,
+    /// Bool, integers and floats: the same element type in memory.
+    Plain(DType),
     /// NumPy `<U{n}`: n UTF-32 code points.
     Utf32(usize),
     /// NumPy `|S{n}`: n bytes.
@@ -64,13 +55,25 @@ pub(crate) enum Stored {
     VString,
 }
 
+/// The plain types with NumPy's one-letter-and-size codes.
+const PLAIN: [(DType, &str); 11] = [
+    (DType::Bool, "b1"),
+    (DType::I8, "i1"),
+    (DType::I16, "i2"),
+    (DType::I32, "i4"),
+    (DType::I64, "i8"),
+    (DType::U8, "u1"),
+    (DType::U16, "u2"),
+    (DType::U32, "u4"),
+    (DType::U64, "u8"),
+    (DType::F32, "f4"),
+    (DType::F64, "f8"),
+];
+
 impl Stored {
     pub(crate) fn itemsize(self) -> usize {
         match self {
-            Stored::Bool | Stored::I8 | Stored::U8 => 1,
-            Stored::I16 | Stored::U16 => 2,
-            Stored::I32 | Stored::U32 | Stored::F32 => 4,
-            Stored::I64 | Stored::U64 | Stored::F64 => 8,
+            Stored::Plain(d) => d.itemsize(),
             Stored::Utf32(n) => 4 * n,
             Stored::Bytes(n) => n,
             Stored::VString => 16,
@@ -78,41 +81,21 @@ impl Stored {
     }
 
     pub(crate) fn is_float(self) -> bool {
-        matches!(self, Stored::F32 | Stored::F64)
+        matches!(self, Stored::Plain(d) if d.is_float())
     }
 
     pub(crate) fn is_integer(self) -> bool {
-        matches!(
-            self,
-            Stored::I8
-                | Stored::I16
-                | Stored::I32
-                | Stored::I64
-                | Stored::U8
-                | Stored::U16
-                | Stored::U32
-                | Stored::U64
-        )
+        matches!(self, Stored::Plain(d) if d.is_integer())
     }
 
     pub(crate) fn is_string(self) -> bool {
-        matches!(self, Stored::Utf32(_) | Stored::Bytes(_) | Stored::VString)
+        !matches!(self, Stored::Plain(_))
     }
 
     /// NumPy's name (`int16`, `<U3`, `object`).
     pub(crate) fn numpy_name(self) -> String {
         match self {
-            Stored::Bool => "bool".into(),
-            Stored::I8 => "int8".into(),
-            Stored::I16 => "int16".into(),
-            Stored::I32 => "int32".into(),
-            Stored::I64 => "int64".into(),
-            Stored::U8 => "uint8".into(),
-            Stored::U16 => "uint16".into(),
-            Stored::U32 => "uint32".into(),
-            Stored::U64 => "uint64".into(),
-            Stored::F32 => "float32".into(),
-            Stored::F64 => "float64".into(),
+            Stored::Plain(d) => d.name(),
             Stored::Utf32(n) => format!("<U{n}"),
             Stored::Bytes(n) => format!("|S{n}"),
             Stored::VString => "object".into(),
@@ -120,47 +103,34 @@ impl Stored {
     }
 
     /// From a NumPy name as used in encodings (`int16`, `<i2`, `<U3`).
+    /// Byte order is zarrs' business: `>f4` is a float32 like `<f4`.
     pub(crate) fn from_numpy_name(name: &str) -> Option<Stored> {
         let plain = name.trim_start_matches(['<', '>', '|', '=']);
-        Some(match plain {
-            "bool" | "b1" => Stored::Bool,
-            "int8" | "i1" => Stored::I8,
-            "int16" | "i2" => Stored::I16,
-            "int32" | "i4" => Stored::I32,
-            "int64" | "i8" => Stored::I64,
-            "uint8" | "u1" => Stored::U8,
-            "uint16" | "u2" => Stored::U16,
-            "uint32" | "u4" => Stored::U32,
-            "uint64" | "u8" => Stored::U64,
-            "float32" | "f4" => Stored::F32,
-            "float64" | "f8" => Stored::F64,
-            "object" | "O" | "str" => Stored::VString,
-            other => {
-                if let Some(n) = other.strip_prefix('U') {
-                    Stored::Utf32(n.parse().ok()?)
-                } else if let Some(n) = other.strip_prefix('S') {
-                    Stored::Bytes(n.parse().ok()?)
-                } else {
-                    return None;
-                }
-            }
-        })
+        if let Some((d, _)) = PLAIN
+            .iter()
+            .find(|(d, code)| plain == *code || plain == d.name())
+        {
+            return Some(Stored::Plain(*d));
+        }
+        if matches!(plain, "object" | "O" | "str") {
+            Some(Stored::VString)
+        } else if let Some(n) = plain.strip_prefix('U') {
+            Some(Stored::Utf32(n.parse().ok()?))
+        } else if let Some(n) = plain.strip_prefix('S') {
+            Some(Stored::Bytes(n.parse().ok()?))
+        } else {
+            None
+        }
     }
 
     /// The v2 `dtype` field.
     pub(crate) fn v2_dtype(self) -> String {
         match self {
-            Stored::Bool => "|b1".into(),
-            Stored::I8 => "|i1".into(),
-            Stored::U8 => "|u1".into(),
-            Stored::I16 => "<i2".into(),
-            Stored::I32 => "<i4".into(),
-            Stored::I64 => "<i8".into(),
-            Stored::U16 => "<u2".into(),
-            Stored::U32 => "<u4".into(),
-            Stored::U64 => "<u8".into(),
-            Stored::F32 => "<f4".into(),
-            Stored::F64 => "<f8".into(),
+            Stored::Plain(d) => {
+                let code = PLAIN.iter().find(|(p, _)| *p == d).map_or("", |(_, c)| c);
+                let order = if d.itemsize() == 1 { '|' } else { '<' };
+                format!("{order}{code}")
+            }
             Stored::Utf32(n) => format!("<U{n}"),
             Stored::Bytes(n) => format!("|S{n}"),
             Stored::VString => "|O".into(),
@@ -170,6 +140,7 @@ impl Stored {
     /// The v3 `data_type` field.
     pub(crate) fn v3_data_type(self) -> Value {
         match self {
+            Stored::Plain(d) => json!(d.name()),
             Stored::Utf32(n) => json!({
                 "name": "fixed_length_utf32",
                 "configuration": {"length_bytes": 4 * n}
@@ -179,17 +150,11 @@ impl Stored {
                 "configuration": {"length_bytes": n}
             }),
             Stored::VString => json!("string"),
-            other => json!(other.numpy_name()),
         }
     }
 
     fn from_v2(dtype: &Value) -> Option<Stored> {
-        let s = dtype.as_str()?;
-        if s.starts_with('>') && !s.ends_with('1') {
-            // big-endian multi-byte types are decoded by zarrs; the element
-            // type is the same
-        }
-        Stored::from_numpy_name(s)
+        Stored::from_numpy_name(dtype.as_str()?)
     }
 
     fn from_v3(data_type: &Value) -> Option<Stored> {

@@ -49,7 +49,7 @@ fn zarrs_array(
         // zarrs needs a fill value; xarray's v2 arrays often have none
         doc["fill_value"] = match info.stored {
             s if s.is_string() => json!(""),
-            Stored::Bool => json!(false),
+            Stored::Plain(DType::Bool) => json!(false),
             s if s.is_float() => json!("NaN"),
             _ => json!(0),
         };
@@ -94,16 +94,16 @@ impl Opened {
         let path = root.join(&self.info.name);
         let fail = |e: String| IoError::store(path.display(), e);
         let raw = match self.coding.stored {
-            Stored::F32 => self.read_slabs::<f32>(ranges, &shape),
-            Stored::F64 => self.read_slabs::<f64>(ranges, &shape),
-            Stored::I8 => self.read_slabs::<i8>(ranges, &shape),
-            Stored::I16 => self.read_slabs::<i16>(ranges, &shape),
-            Stored::I32 => self.read_slabs::<i32>(ranges, &shape),
-            Stored::I64 => self.read_slabs::<i64>(ranges, &shape),
-            Stored::U8 => self.read_slabs::<u8>(ranges, &shape),
-            Stored::U16 => self.read_slabs::<u16>(ranges, &shape),
-            Stored::U32 => self.read_slabs::<u32>(ranges, &shape),
-            Stored::U64 => self.read_slabs::<u64>(ranges, &shape),
+            Stored::Plain(DType::F32) => self.read_slabs::<f32>(ranges, &shape),
+            Stored::Plain(DType::F64) => self.read_slabs::<f64>(ranges, &shape),
+            Stored::Plain(DType::I8) => self.read_slabs::<i8>(ranges, &shape),
+            Stored::Plain(DType::I16) => self.read_slabs::<i16>(ranges, &shape),
+            Stored::Plain(DType::I32) => self.read_slabs::<i32>(ranges, &shape),
+            Stored::Plain(DType::I64) => self.read_slabs::<i64>(ranges, &shape),
+            Stored::Plain(DType::U8) => self.read_slabs::<u8>(ranges, &shape),
+            Stored::Plain(DType::U16) => self.read_slabs::<u16>(ranges, &shape),
+            Stored::Plain(DType::U32) => self.read_slabs::<u32>(ranges, &shape),
+            Stored::Plain(DType::U64) => self.read_slabs::<u64>(ranges, &shape),
             _ => self.read_whole(ranges, &shape),
         }
         .map_err(|e| match e {
