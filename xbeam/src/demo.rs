@@ -131,19 +131,6 @@ impl Default for DemoOptions {
     }
 }
 
-/// A small deterministic generator (`SplitMix64`) for the noise.
-struct Noise(u64);
-
-impl Noise {
-    fn next_unit(&mut self) -> f32 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    }
-}
-
 /// A synthetic ERA5-like dataset: hourly `time` from 2020-01-01 (proleptic
 /// Gregorian), `latitude` from 90 to -90, `longitude` from 0, and float32
 /// `temperature` (K) and `geopotential` (m² s⁻²) with smooth fields plus
@@ -161,7 +148,7 @@ pub fn era5_like(hours: usize, lats: usize, lons: usize, seed: u64) -> Result<Da
         .map(|i| 90.0 - step(lats, 180.0) * i as f32)
         .collect();
     let lon: Vec<f32> = (0..lons).map(|i| 360.0 / lons as f32 * i as f32).collect();
-    let mut noise = Noise(seed);
+    let mut noise = crate::rng::SplitMix(seed);
     let n = hours * lats * lons;
     let (mut temperature, mut geopotential) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for h in 0..hours {
@@ -171,10 +158,10 @@ pub fn era5_like(hours: usize, lats: usize, lons: usize, seed: u64) -> Result<Da
             for lo in &lon {
                 let wave = (lo.to_radians() * 2.0).sin();
                 temperature.push(
-                    230.0 + 70.0 * band + 3.0 * diurnal * band + 2.0 * wave + noise.next_unit(),
+                    230.0 + 70.0 * band + 3.0 * diurnal * band + 2.0 * wave + noise.centered_f32(),
                 );
                 geopotential
-                    .push(49_000.0 + 4_000.0 * band + 300.0 * wave + 50.0 * noise.next_unit());
+                    .push(49_000.0 + 4_000.0 * band + 300.0 * wave + 50.0 * noise.centered_f32());
             }
         }
     }

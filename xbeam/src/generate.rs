@@ -21,6 +21,7 @@
 //! ```
 
 use std::f64::consts::PI;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -30,6 +31,8 @@ use xbeam_chunk::calendar::{Calendar, TimeUnit};
 use xbeam_chunk::{Array, Attrs, DType, Dataset, Template, VarSchema, Variable};
 use xbeam_io::{setup_zarr, IoError, SetupOptions, ZarrFormat};
 use xbeam_key::Key;
+
+use crate::rng::SplitMix;
 
 /// The pressure levels, as in ERA5 (hPa).
 const PRESSURE_LEVELS: [i64; 17] = [
@@ -221,39 +224,6 @@ fn template(options: &GenerateOptions, ntime: u64) -> Result<Template, IoError> 
     )?)
 }
 
-/// `SplitMix64`: a tiny, good-quality seeded generator.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn new(seed: u64, var: u64, t: u64) -> SplitMix {
-        let mut s = SplitMix(seed ^ 0x9E37_79B9_7F4A_7C15);
-        s.0 ^= s
-            .next()
-            .wrapping_add(var.wrapping_mul(0xBF58_476D_1CE4_E5B9));
-        s.0 ^= s.next().wrapping_add(t.wrapping_mul(0x94D0_49BB_1331_11EB));
-        s
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn uniform(&mut self) -> f64 {
-        ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    /// Two standard normal values (Box–Muller).
-    fn normals(&mut self) -> (f32, f32) {
-        let r = (-2.0 * self.uniform().ln()).sqrt();
-        let theta = 2.0 * PI * self.uniform();
-        ((r * theta.cos()) as f32, (r * theta.sin()) as f32)
-    }
-}
-
 /// The block of time steps `t0..t1` of both variables.
 fn block(options: &GenerateOptions, t0: u64, t1: u64) -> Result<Dataset, IoError> {
     let (lat, lon, lev) = coords(options);
@@ -275,7 +245,7 @@ fn block(options: &GenerateOptions, t0: u64, t1: u64) -> Result<Dataset, IoError
             let doy = h / 24.0;
             let hod = h % 24.0;
             let seasonal = (2.0 * PI * (doy - 15.0) / 365.25).cos();
-            let mut rng = SplitMix::new(options.seed, vi as u64, t);
+            let mut rng = SplitMix::for_step(options.seed, vi as u64, t);
             let step = &mut data[i * nlev * ny * nx..(i + 1) * nlev * ny * nx];
             let mut spare: Option<f32> = None;
             for (y, &la) in lat.iter().enumerate() {

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use indexmap::IndexMap;
 use rayon::prelude::*;
 use serde_json::{json, Map, Value};
-use xbeam_chunk::display::human_bytes;
+use xbeam_chunk::display::{format_array_flat, human_bytes};
 use xbeam_chunk::{Array, Attrs, DType, Variable};
 use xbeam_io::{open_zarr, IoError, ZarrSource};
 
@@ -162,20 +162,6 @@ fn encoding_chunks(encoding: &Attrs) -> Option<Vec<u64>> {
         .collect()
 }
 
-fn preview(a: &Array) -> String {
-    let n = a.len();
-    let show: Vec<usize> = if n <= 6 {
-        (0..n).collect()
-    } else {
-        vec![0, 1, 2, n - 3, n - 2, n - 1]
-    };
-    let mut parts: Vec<String> = show.iter().filter_map(|&i| a.format_value(i)).collect();
-    if n > 6 {
-        parts.insert(3, "...".into());
-    }
-    parts.join(" ")
-}
-
 /// Statistics of a data variable, read one native chunk row at a time in
 /// parallel (memory: a chunk per thread).
 fn variable_stats(
@@ -273,7 +259,7 @@ fn coord_info(c: &Variable, stats: bool) -> VarInfo {
         chunks: encoding_chunks(c.encoding()),
         attrs: c.attrs().clone(),
         stats: stats.then(|| Stats::of(c.data())),
-        preview: Some(preview(c.data())),
+        preview: Some(format_array_flat(c.data(), 60)),
     }
 }
 

@@ -39,6 +39,7 @@ pub use xbeam_stats as stats;
 pub mod demo;
 pub mod generate;
 pub mod info;
+mod rng;
 
 /// Everything a pipeline author needs for the common case.
 pub mod prelude {
