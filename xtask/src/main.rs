@@ -172,6 +172,12 @@ fn bench(extra: &[String]) -> Result<(), String> {
     zarr_baseline()
 }
 
+fn read_json(path: &std::path::Path) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("invalid JSON in {}: {e}", path.display()))
+}
+
 /// The mean time of a criterion benchmark, in seconds.
 fn criterion_mean(group: &str, name: &str) -> Result<f64, String> {
     let path = workspace_root()
@@ -179,14 +185,9 @@ fn criterion_mean(group: &str, name: &str) -> Result<f64, String> {
         .join(group)
         .join(name)
         .join("new/estimates.json");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mean = text
-        .split("\"mean\"")
-        .nth(1)
-        .and_then(|s| s.split("\"point_estimate\":").nth(1))
-        .and_then(|s| s.split([',', '}']).next())
-        .and_then(|s| s.trim().parse::<f64>().ok())
+    let estimates = read_json(&path)?;
+    let mean = estimates["mean"]["point_estimate"]
+        .as_f64()
         .ok_or_else(|| format!("no mean estimate in {}", path.display()))?;
     Ok(mean / 1e9)
 }
@@ -216,15 +217,9 @@ fn zarr_baseline() -> Result<(), String> {
         ));
     }
     let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let field = |k: &str| -> Option<f64> {
-        line.split(&format!("\"{k}\": "))
-            .nth(1)?
-            .split([',', '}'])
-            .next()?
-            .trim()
-            .parse()
-            .ok()
-    };
+    let result: serde_json::Value = serde_json::from_str(&line)
+        .map_err(|e| format!("unexpected baseline output {line:?}: {e}"))?;
+    let field = |k: &str| result[k].as_f64();
     let (Some(x_read), Some(x_write), Some(bytes)) =
         (field("read_s"), field("write_s"), field("bytes"))
     else {
@@ -345,13 +340,19 @@ fn interop() -> Result<(), String> {
     let mut make = Command::new(&python);
     make.arg(scripts.join("make_fixtures.py")).arg(&dir);
     run("interop: fixtures written by xarray", make)?;
-    let listing = std::fs::read_to_string(dir.join("fixtures.json"))
-        .map_err(|e| format!("cannot read the fixture list: {e}"))?;
+    let listing = read_json(&dir.join("fixtures.json"))?;
     let names: Vec<String> = listing
-        .split("\"name\": \"")
-        .skip(1)
-        .filter_map(|s| s.split('"').next().map(str::to_owned))
-        .collect();
+        .as_array()
+        .map(|fixtures| {
+            fixtures
+                .iter()
+                .filter_map(|f| f["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if names.is_empty() {
+        return Err("the fixture list names no fixtures".into());
+    }
     let copies = dir.join("copies");
     let start = Instant::now();
     for name in &names {
