@@ -66,18 +66,10 @@ fn values(a: &Array) -> Value {
     Value::Array(items)
 }
 
-fn dtype_name(d: DType) -> String {
-    match d {
-        DType::DateTime(_, c) if c.is_numpy_compatible() => "datetime64[ns]".into(),
-        DType::DateTime(..) | DType::String => "object".into(),
-        other => other.name(),
-    }
-}
-
 fn var_json(v: &Variable, coord: bool) -> Value {
     json!({
         "dims": v.dims(),
-        "dtype": dtype_name(v.dtype()),
+        "dtype": xbeam_io::numpy_dtype(v.dtype()),
         "shape": v.shape(),
         "attrs": attrs_json(v.attrs()),
         "coord": coord,

@@ -43,8 +43,8 @@ mod zarr;
 
 pub use time::{decode_cf_time, encode_cf_time};
 pub use zarr::{
-    append_dim, open_zarr, setup_zarr, verify, ArrayInfo, MissingChunk, SetupOptions, ZarrFormat,
-    ZarrSink, ZarrSource,
+    append_dim, numpy_dtype, open_zarr, setup_zarr, verify, ArrayInfo, MissingChunk, SetupOptions,
+    ZarrFormat, ZarrSink, ZarrSource,
 };
 
 /// Errors of xbeam IO. Messages name the path and say what was expected and

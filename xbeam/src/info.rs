@@ -27,6 +27,7 @@ use rayon::prelude::*;
 use serde_json::{json, Map, Value};
 use xbeam_chunk::display::{format_array_flat, human_bytes};
 use xbeam_chunk::{Array, Attrs, DType, Variable};
+pub use xbeam_io::numpy_dtype;
 use xbeam_io::{open_zarr, IoError, ZarrSource};
 
 /// Statistics of one variable's decoded values.
@@ -141,16 +142,6 @@ pub struct StoreInfo {
     pub data_vars: IndexMap<String, VarInfo>,
     /// Uncompressed bytes of all variables.
     pub nbytes: u64,
-}
-
-/// NumPy's name for a decoded dtype, as xarray shows it.
-pub fn numpy_dtype(d: DType) -> String {
-    match d {
-        DType::DateTime(_, c) if c.is_numpy_compatible() => "datetime64[ns]".into(),
-        DType::DateTime(..) | DType::String => "object".into(),
-        DType::TimeDelta(_) => "timedelta64[ns]".into(),
-        other => other.name(),
-    }
 }
 
 fn encoding_chunks(encoding: &Attrs) -> Option<Vec<u64>> {

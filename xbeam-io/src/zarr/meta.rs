@@ -287,11 +287,7 @@ pub(crate) fn v2_codec_to_v3(codec: &Value, itemsize: usize) -> Result<Value, Io
         }
         "zstd" => json!({"name": "zstd", "configuration": {"level": level(0), "checksum": false}}),
         "gzip" | "zlib" => json!({"name": "gzip", "configuration": {"level": level(5)}}),
-        other => {
-            return Err(IoError::Invalid(format!(
-                "unsupported compressor {other:?}: expected one of blosc, zstd, gzip, zlib"
-            )))
-        }
+        other => return Err(unsupported_codec(other)),
     })
 }
 
@@ -300,10 +296,14 @@ pub(crate) fn check_v2_codec(codec: &Value) -> Result<Value, IoError> {
     let id = codec.get("id").and_then(Value::as_str).unwrap_or("");
     match id {
         "blosc" | "zstd" | "gzip" | "zlib" => Ok(codec.clone()),
-        other => Err(IoError::Invalid(format!(
-            "unsupported compressor {other:?}: expected one of blosc, zstd, gzip, zlib"
-        ))),
+        other => Err(unsupported_codec(other)),
     }
+}
+
+fn unsupported_codec(id: &str) -> IoError {
+    IoError::Invalid(format!(
+        "unsupported compressor {id:?}: expected one of blosc, zstd, gzip, zlib"
+    ))
 }
 
 /// A group: its attributes and arrays, in store order.

@@ -463,6 +463,25 @@ impl ZarrSource {
     }
 }
 
+/// The dtype NumPy (and so xarray) shows for decoded values of `dtype`:
+/// `float32`, `int16`, `datetime64[ns]` for NumPy's calendars, `object` for
+/// other calendars and for strings.
+///
+/// ```
+/// use xbeam_chunk::calendar::{Calendar, TimeUnit};
+/// use xbeam_chunk::DType;
+/// assert_eq!(xbeam_io::numpy_dtype(DType::DateTime(TimeUnit::Hours, Calendar::Standard)), "datetime64[ns]");
+/// assert_eq!(xbeam_io::numpy_dtype(DType::DateTime(TimeUnit::Days, Calendar::NoLeap)), "object");
+/// ```
+pub fn numpy_dtype(dtype: DType) -> String {
+    match dtype {
+        DType::DateTime(_, c) if c.is_numpy_compatible() => "datetime64[ns]".into(),
+        DType::DateTime(..) | DType::String => "object".into(),
+        DType::TimeDelta(_) => "timedelta64[ns]".into(),
+        other => other.name(),
+    }
+}
+
 /// Options of [`setup_zarr`]: chunks, shards, format and encoding, as in
 /// xarray-beam's `setup_zarr`.
 #[derive(Debug, Clone, Default)]
