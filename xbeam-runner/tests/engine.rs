@@ -415,6 +415,15 @@ fn cluster_process() {
     }
 }
 
+/// Two loopback addresses and the result file of each process.
+fn two_process_setup() -> (tempfile::TempDir, Vec<String>, Vec<std::path::PathBuf>) {
+    let dir = tempfile::tempdir().unwrap();
+    let outs = (0..2)
+        .map(|i| dir.path().join(format!("out{i}.json")))
+        .collect();
+    (dir, free_ports(2), outs)
+}
+
 fn free_ports(n: usize) -> Vec<String> {
     let listeners: Vec<std::net::TcpListener> = (0..n)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
@@ -469,11 +478,7 @@ fn two_processes_with_two_workers_each_match_the_local_run() {
     let local = cluster_pipeline(&runner(4).group_budget(50_000)).unwrap();
     assert_eq!(local.len(), 17);
     assert_eq!(local.iter().map(|r| r.2).sum::<usize>(), 2000);
-    let dir = tempfile::tempdir().unwrap();
-    let hosts = free_ports(2);
-    let outs: Vec<_> = (0..2)
-        .map(|i| dir.path().join(format!("out{i}.json")))
-        .collect();
+    let (_dir, hosts, outs) = two_process_setup();
     let mut children: Vec<_> = (0..2)
         .map(|i| spawn_process(&hosts, i, &outs[i], false))
         .collect();
@@ -495,11 +500,7 @@ fn two_processes_with_two_workers_each_match_the_local_run() {
 
 #[test]
 fn a_killed_peer_ends_the_run_with_an_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let hosts = free_ports(2);
-    let outs: Vec<_> = (0..2)
-        .map(|i| dir.path().join(format!("out{i}.json")))
-        .collect();
+    let (_dir, hosts, outs) = two_process_setup();
     let mut p0 = spawn_process(&hosts, 0, &outs[0], true);
     let mut p1 = spawn_process(&hosts, 1, &outs[1], true);
     std::thread::sleep(Duration::from_secs(3));
@@ -698,11 +699,7 @@ fn spill_files_are_removed_when_a_run_fails() {
 
 #[test]
 fn an_element_failing_in_one_process_fails_every_process() {
-    let dir = tempfile::tempdir().unwrap();
-    let hosts = free_ports(2);
-    let outs: Vec<_> = (0..2)
-        .map(|i| dir.path().join(format!("out{i}.json")))
-        .collect();
+    let (_dir, hosts, outs) = two_process_setup();
     // index 1001 belongs to global worker 1001 % 4 = 1, in process 0;
     // process 1 must not report partial results as success
     let mut children: Vec<_> = (0..2)
