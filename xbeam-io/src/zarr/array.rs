@@ -1,0 +1,205 @@
+//! zarrs arrays opened from their metadata: reading a region with its CF
+//! decoding ([`Opened`]) and writing one ([`Writer`], [`write_region`]).
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use serde_json::{json, Value};
+use xbeam_chunk::{Array, DType, Element};
+use zarrs::array::{Array as ZArray, ArrayBytes, ArrayMetadata, ArraySubset, CodecOptions};
+use zarrs::filesystem::FilesystemStore;
+
+use super::cf::{self, Coding};
+use super::meta::{ArrayInfo, Stored, ZarrFormat};
+use crate::IoError;
+
+pub(super) type Store = FilesystemStore;
+
+pub(super) fn open_store(path: &Path) -> Result<Arc<Store>, IoError> {
+    FilesystemStore::new(path)
+        .map(Arc::new)
+        .map_err(|e| IoError::store(path.display(), e.to_string()))
+}
+
+pub(super) fn zarrs_array(
+    store: &Arc<Store>,
+    root: &Path,
+    info: &ArrayInfo,
+) -> Result<ZArray<Store>, IoError> {
+    let path = root.join(&info.name);
+    let mut doc = info.meta.clone();
+    if doc.get("fill_value").is_none_or(Value::is_null) {
+        // zarrs needs a fill value; xarray's v2 arrays often have none
+        doc["fill_value"] = match info.stored {
+            s if s.is_string() => json!(""),
+            Stored::Plain(DType::Bool) => json!(false),
+            s if s.is_float() => json!("NaN"),
+            _ => json!(0),
+        };
+    }
+    if let Stored::Bytes(n) = info.stored {
+        // zarrs has no fixed-width byte strings: the same bytes as raw bits
+        match info.format {
+            ZarrFormat::V2 => {
+                doc["dtype"] = json!(format!("|V{n}"));
+                doc["fill_value"] = json!(cf::base64_encode(&vec![0u8; n]));
+            }
+            ZarrFormat::V3 => {
+                doc["data_type"] = json!(format!("r{}", 8 * n));
+                doc["fill_value"] = json!(vec![0u8; n]);
+            }
+        }
+    }
+    let metadata = match info.format {
+        ZarrFormat::V2 => serde_json::from_value(doc).map(ArrayMetadata::V2),
+        ZarrFormat::V3 => serde_json::from_value(doc).map(ArrayMetadata::V3),
+    }
+    .map_err(|e| IoError::store(path.display(), format!("invalid array metadata: {e}")))?;
+    ZArray::new_with_metadata(store.clone(), &format!("/{}", info.name), metadata)
+        .map_err(|e| IoError::store(path.display(), format!("cannot open array: {e}")))
+}
+
+pub(super) fn write_options() -> CodecOptions {
+    CodecOptions::default().with_store_empty_chunks(true)
+}
+
+/// One opened array with its CF coding.
+pub(super) struct Opened {
+    pub(super) array: ZArray<Store>,
+    pub(super) coding: Coding,
+    pub(super) info: ArrayInfo,
+}
+
+impl Opened {
+    /// Reads and decodes `ranges` (one per dimension).
+    pub(super) fn read(&self, root: &Path, ranges: &[Range<u64>]) -> Result<Array, IoError> {
+        let shape: Vec<usize> = ranges.iter().map(|r| (r.end - r.start) as usize).collect();
+        let path = root.join(&self.info.name);
+        let fail = |e: String| IoError::store(path.display(), e);
+        let raw = match self.coding.stored {
+            Stored::Plain(DType::F32) => self.read_slabs::<f32>(ranges, &shape),
+            Stored::Plain(DType::F64) => self.read_slabs::<f64>(ranges, &shape),
+            Stored::Plain(DType::I8) => self.read_slabs::<i8>(ranges, &shape),
+            Stored::Plain(DType::I16) => self.read_slabs::<i16>(ranges, &shape),
+            Stored::Plain(DType::I32) => self.read_slabs::<i32>(ranges, &shape),
+            Stored::Plain(DType::I64) => self.read_slabs::<i64>(ranges, &shape),
+            Stored::Plain(DType::U8) => self.read_slabs::<u8>(ranges, &shape),
+            Stored::Plain(DType::U16) => self.read_slabs::<u16>(ranges, &shape),
+            Stored::Plain(DType::U32) => self.read_slabs::<u32>(ranges, &shape),
+            Stored::Plain(DType::U64) => self.read_slabs::<u64>(ranges, &shape),
+            _ => self.read_whole(ranges, &shape),
+        }
+        .map_err(|e| match e {
+            IoError::Store { message, .. } => fail(message),
+            other => fail(other.to_string()),
+        })?;
+        self.coding.decode(raw).map_err(|e| fail(e.to_string()))
+    }
+
+    fn retrieve(&self, ranges: &[Range<u64>]) -> Result<ArrayBytes<'static>, IoError> {
+        let subset = ArraySubset::new_with_ranges(ranges);
+        self.array
+            .retrieve_array_subset(&subset)
+            .map_err(|e| IoError::store("", format!("cannot read {ranges:?}: {e}")))
+    }
+
+    /// Any type, in one piece.
+    fn read_whole(&self, ranges: &[Range<u64>], shape: &[usize]) -> Result<Array, IoError> {
+        match self.retrieve(ranges)? {
+            ArrayBytes::Fixed(b) => cf::from_bytes(&b, self.coding.stored, shape),
+            ArrayBytes::Variable(v) => {
+                let offsets: &[usize] = v.offsets();
+                cf::from_vlen(v.bytes(), offsets, shape)
+            }
+            ArrayBytes::Optional(_) => Err(IoError::Invalid(
+                "optional data types are not supported".into(),
+            )),
+        }
+    }
+
+    /// Numbers, decoded one row of chunks (along the first dimension) at a
+    /// time in parallel, each copied once into its place in the output:
+    /// decoding the whole region into one buffer and converting it would
+    /// write all of it to fresh memory twice.
+    fn read_slabs<T: Element + bytemuck::Pod>(
+        &self,
+        ranges: &[Range<u64>],
+        shape: &[usize],
+    ) -> Result<Array, IoError> {
+        let n: usize = shape.iter().product();
+        if ranges.is_empty() || n == 0 {
+            return self.read_whole(ranges, shape);
+        }
+        let step = self.info.shards.as_ref().unwrap_or(&self.info.chunks)[0].max(1);
+        let mut bounds = Vec::new();
+        let mut at = ranges[0].start;
+        while at < ranges[0].end {
+            let next = ((at / step + 1) * step).min(ranges[0].end);
+            bounds.push(at..next);
+            at = next;
+        }
+        if bounds.len() < 2 {
+            return self.read_whole(ranges, shape);
+        }
+        let row: usize = shape[1..].iter().product();
+        let mut out: Vec<T> = vec![T::zeroed(); n];
+        let mut slices = Vec::with_capacity(bounds.len());
+        let mut rest: &mut [T] = &mut out;
+        for b in &bounds {
+            let (head, tail) = rest.split_at_mut((b.end - b.start) as usize * row);
+            slices.push(head);
+            rest = tail;
+        }
+        slices
+            .into_par_iter()
+            .zip(bounds)
+            .try_for_each(|(slice, b)| -> Result<(), IoError> {
+                let mut sub = ranges.to_vec();
+                sub[0] = b;
+                match self.retrieve(&sub)? {
+                    ArrayBytes::Fixed(bytes) if bytes.len() == std::mem::size_of_val(slice) => {
+                        bytemuck::cast_slice_mut::<T, u8>(slice).copy_from_slice(&bytes);
+                        Ok(())
+                    }
+                    _ => Err(IoError::Invalid(format!(
+                        "decoded chunk data of {sub:?} does not fit {}",
+                        self.coding.stored.numpy_name()
+                    ))),
+                }
+            })?;
+        Ok(Array::from_vec(shape.to_vec(), out)?)
+    }
+}
+
+/// One array a sink writes chunks to.
+pub(super) struct Writer {
+    pub(super) array: ZArray<Store>,
+    pub(super) coding: Coding,
+    pub(super) dims: Vec<String>,
+}
+
+/// Encodes `values` and writes them at `ranges` of the array.
+pub(super) fn write_region(
+    root: &Path,
+    w: &Writer,
+    ranges: &[Range<u64>],
+    values: &Array,
+) -> Result<(), IoError> {
+    let path = root.join(w.array.path().as_str().trim_start_matches('/'));
+    let fail = |e: String| IoError::store(path.display(), e);
+    if ranges.iter().any(|r| r.start == r.end) {
+        return Ok(());
+    }
+    let stored = w
+        .coding
+        .encode(values)
+        .map_err(|e| fail(e.to_string()))?
+        .to_standard_layout();
+    let bytes = cf::to_bytes(&stored, w.coding.stored).map_err(|e| fail(e.to_string()))?;
+    let subset = ArraySubset::new_with_ranges(ranges);
+    w.array
+        .store_array_subset_opt(&subset, ArrayBytes::new_flen(bytes), &write_options())
+        .map_err(|e| fail(format!("cannot write {ranges:?}: {e}")))
+}
