@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use criterion::{criterion_main, BatchSize, Criterion, Throughput};
 use xbeam_chunk::chunks::{consolidate_chunks, split_chunks, target_chunks, Chunk};
-use xbeam_chunk::{Array, Dataset, Variable};
+use xbeam_chunk::{codec, Array, Dataset, Variable};
 use xbeam_key::{ChunkSpec, Key};
 
 const SHAPE: [usize; 3] = [64, 512, 512]; // time x lat x lon, float32: 64 MiB
@@ -66,6 +66,37 @@ fn benches(c: &mut Criterion) {
             black_box(materialize(
                 split_chunks(&Key::new(), &whole, &by_space).unwrap(),
             ))
+        });
+    });
+
+    // Serializing the strided spatial pieces for the wire: the codec copies
+    // whole rows; the element-by-element copy through ndarray's iterator is
+    // what `wire::le_bytes` did before (kept here as the baseline).
+    let space_views = split_chunks(&Key::new(), &whole, &by_space).unwrap();
+    let arrays: Vec<&Array> = space_views
+        .iter()
+        .map(|(_, d)| d.data_vars()["t"].data())
+        .collect();
+    group.bench_function("serialize_space_rows", |b| {
+        b.iter(|| {
+            for a in &arrays {
+                black_box(codec::to_le_bytes(a).unwrap());
+            }
+        });
+    });
+    group.bench_function("serialize_space_elementwise", |b| {
+        b.iter(|| {
+            for a in &arrays {
+                let values: Vec<f32> = a.as_view::<f32>().unwrap().iter().copied().collect();
+                black_box(bytemuck::cast_slice::<f32, u8>(&values).to_vec());
+            }
+        });
+    });
+    group.bench_function("serialize_space_bincode", |b| {
+        b.iter(|| {
+            for (_, d) in &space_views {
+                black_box(bincode::serialize(d).unwrap());
+            }
         });
     });
 

@@ -61,50 +61,6 @@ pub enum Array {
     String(ArrayData<String>),
 }
 
-/// Evaluates `$body` with `$a` bound to the buffer of whatever variant
-/// `$arr` (a reference) is. `$body` is compiled once per element type.
-macro_rules! with_array {
-    ($arr:expr, $a:ident => $body:expr) => {
-        match $arr {
-            Array::Bool($a) => $body,
-            Array::I8($a) => $body,
-            Array::I16($a) => $body,
-            Array::I32($a) => $body,
-            Array::I64($a) | Array::DateTime($a, ..) | Array::TimeDelta($a, _) => $body,
-            Array::U8($a) => $body,
-            Array::U16($a) => $body,
-            Array::U32($a) => $body,
-            Array::U64($a) => $body,
-            Array::F32($a) => $body,
-            Array::F64($a) => $body,
-            Array::String($a) => $body,
-        }
-    };
-}
-
-/// Like [`with_array!`], but `$body` yields a new buffer of the same element
-/// type, re-wrapped in the same variant (datetimes keep unit and calendar).
-macro_rules! map_array {
-    ($arr:expr, $a:ident => $body:expr) => {
-        match $arr {
-            Array::Bool($a) => Array::Bool($body),
-            Array::I8($a) => Array::I8($body),
-            Array::I16($a) => Array::I16($body),
-            Array::I32($a) => Array::I32($body),
-            Array::I64($a) => Array::I64($body),
-            Array::U8($a) => Array::U8($body),
-            Array::U16($a) => Array::U16($body),
-            Array::U32($a) => Array::U32($body),
-            Array::U64($a) => Array::U64($body),
-            Array::F32($a) => Array::F32($body),
-            Array::F64($a) => Array::F64($body),
-            Array::DateTime($a, u, c) => Array::DateTime($body, *u, *c),
-            Array::TimeDelta($a, u) => Array::TimeDelta($body, *u),
-            Array::String($a) => Array::String($body),
-        }
-    };
-}
-
 /// The buffer of `other` as the same element type as `witness`; lets macro
 /// bodies reach a second array of the same dtype generically.
 pub(crate) fn same_type<'a, T: Element>(
@@ -221,26 +177,20 @@ impl Array {
             );
             Ok(v)
         };
-        Ok(match dtype {
+        Ok(crate::dispatch!(dtype: dtype,
+            T => {
+                let v = if dtype.is_float() { value } else { need_int(value)? };
+                fill(shape, T::from_f64(v).expect("numeric types convert from f64"))
+            },
             DType::Bool => fill(shape, need_int(value)? != 0.0),
-            DType::I8 => fill(shape, need_int(value)? as i8),
-            DType::I16 => fill(shape, need_int(value)? as i16),
-            DType::I32 => fill(shape, need_int(value)? as i32),
-            DType::I64 => fill(shape, need_int(value)? as i64),
-            DType::U8 => fill(shape, need_int(value)? as u8),
-            DType::U16 => fill(shape, need_int(value)? as u16),
-            DType::U32 => fill(shape, need_int(value)? as u32),
-            DType::U64 => fill(shape, need_int(value)? as u64),
-            DType::F32 => fill(shape, value as f32),
-            DType::F64 => fill(shape, value),
             DType::DateTime(u, c) => {
                 Array::DateTime(ArrayD::from_elem(shape, nat_or(value)).into_shared(), u, c)
-            }
+            },
             DType::TimeDelta(u) => {
                 Array::TimeDelta(ArrayD::from_elem(shape, nat_or(value)).into_shared(), u)
-            }
+            },
             DType::String => fill(shape, String::new()),
-        })
+        ))
     }
 
     /// The element type.
@@ -248,13 +198,13 @@ impl Array {
         match self {
             Array::DateTime(_, u, c) => DType::DateTime(*u, *c),
             Array::TimeDelta(_, u) => DType::TimeDelta(*u),
-            other => with_array!(other, a => element_dtype(a)),
+            other => crate::dispatch!(array: other, a => element_dtype(a)),
         }
     }
 
     /// The shape.
     pub fn shape(&self) -> &[usize] {
-        with_array!(self, a => a.shape())
+        crate::dispatch!(array: self, a => a.shape())
     }
 
     /// The number of dimensions.
@@ -318,7 +268,9 @@ impl Array {
             range.start,
             range.end
         );
-        Ok(map_array!(self, a => a.clone().slice_axis_move(Axis(axis), Slice::from(range.clone()))))
+        Ok(
+            crate::dispatch!(map: self, a => a.clone().slice_axis_move(Axis(axis), Slice::from(range.clone()))),
+        )
     }
 
     /// The elements at `indices` along `axis` (copies).
@@ -331,7 +283,7 @@ impl Array {
                 "index {bad} is out of bounds for an axis of length {n}"
             );
         }
-        Ok(map_array!(self, a => a.select(Axis(axis), indices).into_shared()))
+        Ok(crate::dispatch!(map: self, a => a.select(Axis(axis), indices).into_shared()))
     }
 
     /// The axes permuted: axis `i` of the result is axis `order[i]` of this
@@ -345,13 +297,13 @@ impl Array {
             "axis order {order:?} is not a permutation of 0..{}",
             self.ndim()
         );
-        Ok(map_array!(self, a => a.clone().permuted_axes(IxDyn(order))))
+        Ok(crate::dispatch!(map: self, a => a.clone().permuted_axes(IxDyn(order))))
     }
 
     /// The same values in a contiguous row-major buffer (no copy when the
     /// buffer already is).
     pub fn to_standard_layout(&self) -> Array {
-        map_array!(self, a => if a.is_standard_layout() {
+        crate::dispatch!(map: self, a => if a.is_standard_layout() {
             a.clone()
         } else {
             let mut values = Vec::with_capacity(a.len());
@@ -415,7 +367,7 @@ impl Array {
         if pieces.len() == 1 {
             return Ok(first.clone());
         }
-        Ok(map_array!(first, a => {
+        Ok(crate::dispatch!(map: first, a => {
             let views: Vec<_> = pieces.iter().map(|x| same_type(x, a).view()).collect();
             assemble_row_major(&strides, &block_sizes, &views).into_shared()
         }))
@@ -427,7 +379,7 @@ impl Array {
         if self.dtype() != other.dtype() || self.shape() != other.shape() {
             return false;
         }
-        with_array!(self, a => {
+        crate::dispatch!(array: self, a => {
             let b = same_type(other, a);
             a.iter().zip(b.iter()).all(|(x, y)| x == y || (x.is_missing() && y.is_missing()))
         })
@@ -458,7 +410,7 @@ impl Array {
             "expected a numeric array, found {}",
             self.dtype()
         );
-        Ok(with_array!(self, a => a.map(|v| v.to_f64().unwrap_or(f64::NAN))))
+        Ok(crate::dispatch!(array: self, a => a.map(|v| v.to_f64().unwrap_or(f64::NAN))))
     }
 
     /// The values converted to `dtype` (numeric to numeric, as NumPy's
@@ -480,19 +432,11 @@ impl Array {
                     .into_shared(),
             )
         }
-        Ok(match dtype {
+        Ok(crate::dispatch!(dtype: dtype,
+            T => conv::<T>(&values),
             DType::Bool => conv::<bool>(&values),
-            DType::I8 => conv::<i8>(&values),
-            DType::I16 => conv::<i16>(&values),
-            DType::I32 => conv::<i32>(&values),
-            DType::I64 => conv::<i64>(&values),
-            DType::U8 => conv::<u8>(&values),
-            DType::U16 => conv::<u16>(&values),
-            DType::U32 => conv::<u32>(&values),
-            DType::U64 => conv::<u64>(&values),
-            DType::F32 => conv::<f32>(&values),
             _ => conv::<f64>(&values),
-        })
+        ))
     }
 
     /// Applies `f` to every value. Floats keep their dtype; integers and
@@ -544,10 +488,10 @@ impl Array {
                     "cannot take the {} of {dtype} values over an empty dimension",
                     op.name()
                 );
-                Ok(map_array!(self, a => reduce_rows(a, axes, |row| extreme(row, op == Reduction::Max, has_missing)).into_shared()))
+                Ok(crate::dispatch!(map: self, a => reduce_rows(a, axes, |row| extreme(row, op == Reduction::Max, has_missing)).into_shared()))
             }
             Reduction::Count => Ok(Array::I64(
-                with_array!(self, a => reduce_rows(a, axes, |row| row.iter().filter(|v| !(has_missing && v.is_missing())).count() as i64)).into_shared(),
+                crate::dispatch!(array: self, a => reduce_rows(a, axes, |row| row.iter().filter(|v| !(has_missing && v.is_missing())).count() as i64)).into_shared(),
             )),
             Reduction::Sum | Reduction::Mean => {
                 if !dtype.is_numeric() {
@@ -608,7 +552,7 @@ impl Array {
                 crate::display::shortest_float(f64::from(a[&index]), &format!("{:?}", a[&index]))
             }
             Array::F64(a) => crate::display::python_g4(a[&index]),
-            other => with_array!(other, a => format!("{:?}", a[&index])),
+            other => crate::dispatch!(array: other, a => format!("{:?}", a[&index])),
         })
     }
 
@@ -627,29 +571,7 @@ impl Array {
 /// contiguous rows at a time (ndarray's own copy of a strided dynamic-rank
 /// view goes element by element, an order of magnitude slower).
 fn extend_row_major<T: Clone>(out: &mut Vec<T>, view: ArrayViewD<'_, T>) {
-    if let Some(s) = view.as_slice() {
-        out.extend_from_slice(s);
-        return;
-    }
-    match view.ndim() {
-        0 | 1 => out.extend(view.iter().cloned()),
-        2 => {
-            let view = view
-                .into_dimensionality::<ndarray::Ix2>()
-                .expect("ndim is 2");
-            for row in view.rows() {
-                match row.as_slice() {
-                    Some(s) => out.extend_from_slice(s),
-                    None => out.extend(row.iter().cloned()),
-                }
-            }
-        }
-        _ => {
-            for sub in view.outer_iter() {
-                extend_row_major(out, sub);
-            }
-        }
-    }
+    crate::codec::for_each_run(view, &mut |run: &[T]| out.extend_from_slice(run));
 }
 
 /// The size of each block along each axis, checking that blocks in the

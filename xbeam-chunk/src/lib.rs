@@ -29,7 +29,9 @@
 mod array;
 pub mod calendar;
 pub mod chunks;
+pub mod codec;
 mod dataset;
+mod dispatch;
 pub mod display;
 mod dtype;
 mod error;

@@ -2,6 +2,7 @@
 //! model, serde, `Display` snapshots and property tests.
 
 mod cftime;
+mod codec;
 mod common;
 mod conformance;
 mod display;

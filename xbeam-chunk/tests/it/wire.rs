@@ -133,7 +133,7 @@ fn malformed_input_is_an_error_not_a_panic() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("expected 32 bytes for shape [4], found 24"),
+        err.contains("expected 32 bytes for an array of float64 of shape [4], found 24"),
         "{err}"
     );
     // a variable whose dims do not fit its data
