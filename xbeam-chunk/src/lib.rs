@@ -36,6 +36,7 @@ pub mod display;
 mod dtype;
 mod error;
 mod fields;
+mod size;
 mod template;
 mod variable;
 mod wire;

@@ -477,3 +477,13 @@ mod tests {
         );
     }
 }
+
+/// A key's size for the engine's memory accounting: its dimension and
+/// variable names plus eight bytes per offset.
+impl xbeam_size::ByteSize for Key {
+    fn byte_size(&self) -> usize {
+        let offsets: usize = self.offsets.keys().map(|d| d.len() + 8).sum();
+        let vars: usize = self.vars.as_ref().map_or(0, |v| v.iter().map(String::len).sum());
+        offsets + vars
+    }
+}

@@ -1,5 +1,11 @@
 //! [`Erased`]: one element of any type, moved between operators without
-//! copying inside a process and serialized (bincode) between processes.
+//! copying inside a process and serialized (bincode) only on the wire
+//! between processes.
+//!
+//! Inside a process an element is never serialized: when a stream feeds
+//! several consumers (or a probe), timely hands each a clone of the batch,
+//! so an element's `Arc` may be shared when a consumer takes it; it is then
+//! cloned, which is cheap for chunks (array buffers are reference counted).
 
 use std::any::Any;
 use std::sync::Arc;
@@ -30,14 +36,11 @@ impl Erased {
         Erased::Local(Arc::new(value), ser::<T>)
     }
 
-    /// The value, moved out when this is its only holder.
+    /// The value: moved out when this is its only holder, else cloned.
     pub(crate) fn take<T: Data>(self) -> Result<T, String> {
         match self {
             Erased::Local(any, _) => match any.downcast::<T>() {
-                Ok(arc) => Arc::try_unwrap(arc).or_else(|arc| {
-                    let bytes = bincode::serialize(&*arc).map_err(|e| e.to_string())?;
-                    bincode::deserialize(&bytes).map_err(|e| e.to_string())
-                }),
+                Ok(arc) => Ok(Arc::try_unwrap(arc).unwrap_or_else(|shared| (*shared).clone())),
                 Err(_) => Err(format!(
                     "internal error: element is not a {}",
                     std::any::type_name::<T>()
@@ -105,10 +108,38 @@ mod tests {
         let copy = e.clone();
         assert_eq!(copy.with_ref(|v: &Vec<u32>| v.len()).unwrap(), 3);
         assert_eq!(e.take::<Vec<u32>>().unwrap(), vec![1, 2, 3]);
-        // still shared: decoded through bincode
+        // still shared: cloned
         let wire: Erased = bincode::deserialize(&bincode::serialize(&copy).unwrap()).unwrap();
         assert!(matches!(wire, Erased::Wire(_)));
         assert_eq!(wire.take::<Vec<u32>>().unwrap(), vec![1, 2, 3]);
         assert!(copy.take::<String>().unwrap_err().contains("not a"));
+    }
+
+    /// Counts how often it is serialized.
+    #[derive(Clone, serde::Deserialize)]
+    struct Counted(u64);
+
+    static SERIALIZED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    impl Serialize for Counted {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            SERIALIZED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            s.serialize_u64(self.0)
+        }
+    }
+
+    impl xbeam_size::ByteSize for Counted {
+        fn byte_size(&self) -> usize {
+            8
+        }
+    }
+
+    #[test]
+    fn a_shared_element_is_cloned_not_serialized() {
+        let e = Erased::new(Counted(7));
+        let other = e.clone();
+        assert_eq!(e.take::<Counted>().unwrap().0, 7);
+        assert_eq!(other.take::<Counted>().unwrap().0, 7);
+        assert_eq!(SERIALIZED.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 }

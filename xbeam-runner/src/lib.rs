@@ -45,16 +45,19 @@
 //! # Ok::<(), xbeam_runner::RunError>(())
 //! ```
 
+mod driver;
 mod erased;
 mod error;
-mod exec;
+mod graph;
 mod metrics;
+mod ops;
 mod pipeline;
-mod size;
-mod spill;
+mod progress;
+mod runner;
+mod state;
 
-pub use error::RunError;
-pub use exec::{ProgressFn, Runner};
+pub use error::{Cause, RunError};
 pub use metrics::{Metrics, TransformMetrics};
-pub use pipeline::{Collected, CombineFn, Data, PCollection, Pipeline};
-pub use size::ByteSize;
+pub use pipeline::{Collected, CombineFn, Data, PCollection, Pipeline, Transform};
+pub use runner::{ProgressFn, Runner};
+pub use xbeam_size::ByteSize;

@@ -8,43 +8,71 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::erased::Erased;
-use crate::exec::{self, Build, Ctx, S};
+use crate::graph::{Build, Expect, Generate, Graph, Node, NodeKind, S};
+use crate::ops::{combine, elementwise::elementwise, group, route};
+use crate::state::{guarded, BoxError, Ctx};
 use crate::{ByteSize, RunError};
 
 /// What an element of a [`PCollection`] must be: sendable between threads,
-/// serializable between processes, and able to say its size.
-pub trait Data: Send + Sync + Serialize + DeserializeOwned + ByteSize + 'static {}
+/// serializable between processes (only there: inside a process elements
+/// move, or are cloned when a stream has several consumers), cheap to clone,
+/// and able to say its size.
+pub trait Data: Clone + Send + Sync + Serialize + DeserializeOwned + ByteSize + 'static {}
 
-impl<T: Send + Sync + Serialize + DeserializeOwned + ByteSize + 'static> Data for T {}
+impl<T: Clone + Send + Sync + Serialize + DeserializeOwned + ByteSize + 'static> Data for T {}
 
-/// A lazily generated source element: `index` in `0..count` → element.
-pub(crate) type Generate = Arc<dyn Fn(u64) -> Result<(Erased, u64), RunError> + Send + Sync>;
-
-/// How many values a key's group holds ([`PCollection::group_by_key_expecting`]).
-pub(crate) type Expect<K> = Arc<dyn Fn(&K) -> usize + Send + Sync>;
-
-pub(crate) enum NodeKind {
-    /// Elements `0..count`, split across workers by index.
-    Source { count: u64, generate: Generate },
-    /// An operator on its inputs' streams.
-    Op {
-        build: Build,
-        /// Holds all input until the end (group-by-key, combine).
-        barrier: bool,
-    },
+/// A composite transform: a named part of a pipeline built from other
+/// transforms, as Beam's `PTransform`. Applied with [`PCollection::apply`]
+/// (or [`Pipeline::apply`] for one that starts from nothing), it runs
+/// `expand` inside a name scope, so its inner transforms are named
+/// `name/inner` (nested: `rechunk/stage 1/split`) and their metrics and
+/// progress group under it.
+///
+/// Any `FnOnce(In) -> Out` is a transform, so a one-off composite is a
+/// closure.
+///
+/// ```
+/// use xbeam_runner::{PCollection, Pipeline, Runner, Transform};
+///
+/// /// Squares, then keeps the even squares.
+/// struct EvenSquares;
+///
+/// impl Transform<PCollection<u64>> for EvenSquares {
+///     type Output = PCollection<u64>;
+///     fn expand(self, input: PCollection<u64>) -> PCollection<u64> {
+///         input
+///             .map("square", |x: u64| Ok::<_, String>(x * x))
+///             .filter("even", |x: &u64| Ok::<_, String>(x % 2 == 0))
+///     }
+/// }
+///
+/// let p = Pipeline::new();
+/// let out = p
+///     .create("numbers", (1..=6u64).collect())
+///     .apply("even squares", EvenSquares)
+///     .apply("plus one", |c: PCollection<u64>| c.map("add", |x: u64| Ok::<_, String>(x + 1)))
+///     .collect("out");
+/// let metrics = p.run(&Runner::local_with_workers(2).quiet())?;
+/// let mut got = out.take()?;
+/// got.sort_unstable();
+/// assert_eq!(got, vec![5, 17, 37]);
+/// assert_eq!(metrics.get("even squares/square").unwrap().elements, 6);
+/// assert_eq!(metrics.get("plus one/add").unwrap().elements, 3);
+/// # Ok::<(), xbeam_runner::RunError>(())
+/// ```
+pub trait Transform<In> {
+    /// What applying it gives: a [`PCollection`], several, nothing (a
+    /// sink), or a `Result` of those when building can fail.
+    type Output;
+    /// Adds the transform's parts to the pipeline of `input`.
+    fn expand(self, input: In) -> Self::Output;
 }
 
-pub(crate) struct Node {
-    pub(crate) name: String,
-    pub(crate) inputs: Vec<usize>,
-    pub(crate) kind: NodeKind,
-}
-
-#[derive(Default)]
-pub(crate) struct Graph {
-    pub(crate) nodes: Vec<Arc<Node>>,
-    pub(crate) errors: Vec<String>,
-    pub(crate) collects: Vec<Arc<Mutex<Vec<Erased>>>>,
+impl<In, Out, F: FnOnce(In) -> Out> Transform<In> for F {
+    type Output = Out;
+    fn expand(self, input: In) -> Out {
+        self(input)
+    }
 }
 
 /// A pipeline: a graph of named transforms over [`PCollection`]s, built
@@ -155,6 +183,8 @@ impl Pipeline {
         kind: NodeKind,
     ) -> PCollection<T> {
         let mut g = self.graph.lock().expect("pipeline lock");
+        let name = g.scoped(name);
+        let name = name.as_str();
         if g.nodes.iter().any(|n| n.name == name) {
             g.errors.push(format!(
                 "two transforms are named {name:?}: names must be unique"
@@ -173,22 +203,11 @@ impl Pipeline {
     }
 
     /// A collection of `items`, split across the workers.
-    #[allow(clippy::needless_pass_by_value)] // the items are the pipeline's now
     pub fn create<T: Data>(&self, name: &str, items: Vec<T>) -> PCollection<T> {
-        let encoded: Vec<Vec<u8>> = items
-            .iter()
-            .map(|x| bincode::serialize(x).expect("bincode serializes every serde value"))
-            .collect();
-        let encoded = Arc::new(encoded);
-        let count = encoded.len() as u64;
-        let label = name.to_owned();
+        let items = Arc::new(items);
+        let count = items.len() as u64;
         let generate: Generate = Arc::new(move |i| {
-            let x: T =
-                bincode::deserialize(&encoded[i as usize]).map_err(|e| RunError::Element {
-                    transform: label.clone(),
-                    element: format!("element {i}"),
-                    message: e.to_string(),
-                })?;
+            let x = items[i as usize].clone();
             let bytes = x.byte_size() as u64;
             Ok((Erased::new(x), bytes))
         });
@@ -201,12 +220,12 @@ impl Pipeline {
     pub fn source<T, E, F>(&self, name: &str, count: u64, generate: F) -> PCollection<T>
     where
         T: Data,
-        E: std::fmt::Display,
+        E: Into<BoxError>,
         F: Fn(u64) -> Result<T, E> + Send + Sync + 'static,
     {
-        let label = name.to_owned();
+        let label = self.graph.lock().expect("pipeline lock").scoped(name);
         let generate: Generate = Arc::new(move |i| {
-            let x = exec::guarded(&label, || format!("index {i}"), || generate(i))?;
+            let x = guarded(&label, || format!("index {i}"), || generate(i))?;
             let bytes = x.byte_size() as u64;
             Ok((Erased::new(x), bytes))
         });
@@ -216,7 +235,7 @@ impl Pipeline {
     /// Every element of all `collections`.
     pub fn flatten<T: Data>(&self, name: &str, collections: &[&PCollection<T>]) -> PCollection<T> {
         let inputs = collections.iter().map(|c| c.node).collect();
-        let build: Build = Arc::new(|ctx: &Ctx, inputs: Vec<S<'_>>| exec::flatten(ctx, inputs));
+        let build: Build = Arc::new(|ctx: &Ctx, inputs: Vec<S<'_>>| route::flatten(ctx, inputs));
         self.add_node(
             name,
             inputs,
@@ -227,10 +246,51 @@ impl Pipeline {
         )
     }
 
+    /// Applies a composite transform that starts from the pipeline itself
+    /// (a source such as reading a dataset's chunks), under the scope
+    /// `name`.
+    pub fn apply<X: Transform<Pipeline>>(&self, name: &str, transform: X) -> X::Output {
+        self.scoped(name, || transform.expand(self.clone()))
+    }
+
+    /// Runs `f` with `name` pushed on the scope stack: every transform
+    /// added meanwhile is named `…/name/…`.
+    pub(crate) fn scoped<R>(&self, name: &str, f: impl FnOnce() -> R) -> R {
+        self.graph
+            .lock()
+            .expect("pipeline lock")
+            .scope
+            .push(name.to_owned());
+        struct Pop<'a>(&'a Pipeline);
+        impl Drop for Pop<'_> {
+            fn drop(&mut self) {
+                if let Ok(mut g) = self.0.graph.lock() {
+                    g.scope.pop();
+                }
+            }
+        }
+        let _pop = Pop(self);
+        f()
+    }
+
     /// Runs the pipeline to completion, returning the metrics of every
     /// transform (of this process, in a cluster).
     pub fn run(&self, runner: &crate::Runner) -> Result<crate::Metrics, RunError> {
-        exec::run(self, runner)
+        crate::driver::run(self, runner)
+    }
+}
+
+impl<T> PCollection<T> {
+    /// The pipeline this collection belongs to.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// Applies a composite transform to this collection, under the scope
+    /// `name` (see [`Transform`]).
+    pub fn apply<X: Transform<PCollection<T>>>(&self, name: &str, transform: X) -> X::Output {
+        self.pipeline
+            .scoped(name, || transform.expand(self.clone()))
     }
 }
 
@@ -244,14 +304,14 @@ impl<T: Data> PCollection<T> {
     pub fn map<U, E, F>(&self, name: &str, f: F) -> PCollection<U>
     where
         U: Data,
-        E: std::fmt::Display,
+        E: Into<BoxError>,
         F: Fn(T) -> Result<U, E> + Send + Sync + 'static,
     {
         let f = Arc::new(f);
         let build: Build = Arc::new(move |ctx: &Ctx, inputs: Vec<S<'_>>| {
             let f = f.clone();
-            exec::elementwise::<T, U, _>(ctx, inputs, move |x, out| {
-                out.push(f(x).map_err(|e| e.to_string())?);
+            elementwise::<T, U, _>(ctx, inputs, move |x, out| {
+                out.push(f(x).map_err(Into::into)?);
                 Ok(())
             })
         });
@@ -263,14 +323,14 @@ impl<T: Data> PCollection<T> {
     where
         U: Data,
         I: IntoIterator<Item = U>,
-        E: std::fmt::Display,
+        E: Into<BoxError>,
         F: Fn(T) -> Result<I, E> + Send + Sync + 'static,
     {
         let f = Arc::new(f);
         let build: Build = Arc::new(move |ctx: &Ctx, inputs: Vec<S<'_>>| {
             let f = f.clone();
-            exec::elementwise::<T, U, _>(ctx, inputs, move |x, out| {
-                out.extend(f(x).map_err(|e| e.to_string())?);
+            elementwise::<T, U, _>(ctx, inputs, move |x, out| {
+                out.extend(f(x).map_err(Into::into)?);
                 Ok(())
             })
         });
@@ -280,14 +340,14 @@ impl<T: Data> PCollection<T> {
     /// The elements for which `f` is true.
     pub fn filter<E, F>(&self, name: &str, f: F) -> PCollection<T>
     where
-        E: std::fmt::Display,
+        E: Into<BoxError>,
         F: Fn(&T) -> Result<bool, E> + Send + Sync + 'static,
     {
         let f = Arc::new(f);
         let build: Build = Arc::new(move |ctx: &Ctx, inputs: Vec<S<'_>>| {
             let f = f.clone();
-            exec::elementwise::<T, T, _>(ctx, inputs, move |x, out| {
-                if f(&x).map_err(|e| e.to_string())? {
+            elementwise::<T, T, _>(ctx, inputs, move |x, out| {
+                if f(&x).map_err(Into::into)? {
                     out.push(x);
                 }
                 Ok(())
@@ -298,22 +358,20 @@ impl<T: Data> PCollection<T> {
 
     /// Redistributes the elements evenly across workers (breaks fusion).
     pub fn reshuffle(&self, name: &str) -> PCollection<T> {
-        let build: Build = Arc::new(|ctx: &Ctx, inputs: Vec<S<'_>>| exec::reshuffle(ctx, inputs));
+        let build: Build = Arc::new(|ctx: &Ctx, inputs: Vec<S<'_>>| route::reshuffle(ctx, inputs));
         self.op(name, build, false)
     }
 
     /// Calls `f` on every element (a sink).
     pub fn for_each<E, F>(&self, name: &str, f: F)
     where
-        E: std::fmt::Display,
+        E: Into<BoxError>,
         F: Fn(T) -> Result<(), E> + Send + Sync + 'static,
     {
         let f = Arc::new(f);
         let build: Build = Arc::new(move |ctx: &Ctx, inputs: Vec<S<'_>>| {
             let f = f.clone();
-            exec::elementwise::<T, (), _>(ctx, inputs, move |x, _out| {
-                f(x).map_err(|e| e.to_string())
-            })
+            elementwise::<T, (), _>(ctx, inputs, move |x, _out| f(x).map_err(Into::into))
         });
         let _: PCollection<()> = self.op(name, build, false);
     }
@@ -330,7 +388,7 @@ impl<T: Data> PCollection<T> {
             .push(slot.clone());
         let target = slot.clone();
         let build: Build = Arc::new(move |ctx: &Ctx, inputs: Vec<S<'_>>| {
-            exec::collect(ctx, inputs, target.clone())
+            route::collect(ctx, inputs, target.clone())
         });
         let _: PCollection<()> = self.op(name, build, false);
         Collected {
@@ -344,7 +402,7 @@ impl<T: Data> PCollection<T> {
     pub fn combine_globally<C: CombineFn<T>>(&self, name: &str, combine: C) -> PCollection<C::Out> {
         let combine = Arc::new(combine);
         let build: Build = Arc::new(move |ctx: &Ctx, inputs: Vec<S<'_>>| {
-            exec::combine_globally::<T, C>(ctx, inputs, combine.clone())
+            combine::combine_globally::<T, C>(ctx, inputs, combine.clone())
         });
         self.op(name, build, true)
     }
@@ -355,8 +413,9 @@ impl<K: Data, V: Data> PCollection<(K, V)> {
     /// worker holds groups up to the runner's byte budget and spills to
     /// disk beyond it, merging at the end.
     pub fn group_by_key(&self, name: &str) -> PCollection<(K, Vec<V>)> {
-        let build: Build =
-            Arc::new(|ctx: &Ctx, inputs: Vec<S<'_>>| exec::group_by_key::<K, V>(ctx, inputs, None));
+        let build: Build = Arc::new(|ctx: &Ctx, inputs: Vec<S<'_>>| {
+            group::group_by_key::<K, V>(ctx, inputs, None)
+        });
         self.op(name, build, true)
     }
 
@@ -370,7 +429,7 @@ impl<K: Data, V: Data> PCollection<(K, V)> {
     {
         let n_for_key: Expect<K> = Arc::new(n_for_key);
         let build: Build = Arc::new(move |ctx: &Ctx, inputs: Vec<S<'_>>| {
-            exec::group_by_key::<K, V>(ctx, inputs, Some(n_for_key.clone()))
+            group::group_by_key::<K, V>(ctx, inputs, Some(n_for_key.clone()))
         });
         self.op(name, build, true)
     }
@@ -384,7 +443,7 @@ impl<K: Data, V: Data> PCollection<(K, V)> {
     ) -> PCollection<(K, C::Out)> {
         let combine = Arc::new(combine);
         let build: Build = Arc::new(move |ctx: &Ctx, inputs: Vec<S<'_>>| {
-            exec::combine_per_key::<K, V, C>(ctx, inputs, combine.clone())
+            combine::combine_per_key::<K, V, C>(ctx, inputs, combine.clone())
         });
         self.op(name, build, true)
     }

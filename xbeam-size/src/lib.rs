@@ -1,4 +1,16 @@
-//! [`ByteSize`]: how many bytes an element holds.
+//! [`ByteSize`]: how many bytes a value holds.
+//!
+//! The engine (`xbeam-runner`) bounds memory by asking every element for its
+//! size; the domain crates (`xbeam-key`, `xbeam-chunk`) implement it for
+//! `Key`, `Variable` and `Dataset`. Both depend on this crate and on nothing
+//! of each other, so `(Key, Dataset)` is an engine element as it is.
+//!
+//! ```
+//! use xbeam_size::ByteSize;
+//!
+//! assert_eq!(7u64.byte_size(), 8);
+//! assert_eq!((String::from("ab"), vec![0f32; 4]).byte_size(), 2 + 16);
+//! ```
 
 /// The number of bytes an element holds (its payload, not the allocator's
 /// overhead), used to bound memory in flight and to decide when a group
@@ -73,21 +85,15 @@ impl<T: ByteSize + ?Sized> ByteSize for Box<T> {
     }
 }
 
-impl<T: ByteSize + ?Sized> ByteSize for std::sync::Arc<T> {
+impl<T: ByteSize + ?Sized> ByteSize for &T {
     fn byte_size(&self) -> usize {
         (**self).byte_size()
     }
 }
 
-impl<A: ByteSize, B: ByteSize> ByteSize for (A, B) {
+impl<T: ByteSize + ?Sized> ByteSize for std::sync::Arc<T> {
     fn byte_size(&self) -> usize {
-        self.0.byte_size() + self.1.byte_size()
-    }
-}
-
-impl<A: ByteSize, B: ByteSize, C: ByteSize> ByteSize for (A, B, C) {
-    fn byte_size(&self) -> usize {
-        self.0.byte_size() + self.1.byte_size() + self.2.byte_size()
+        (**self).byte_size()
     }
 }
 
@@ -115,6 +121,20 @@ impl<T: ByteSize> ByteSize for [T] {
     }
 }
 
+impl<K: ByteSize, V: ByteSize> ByteSize for std::collections::BTreeMap<K, V> {
+    fn byte_size(&self) -> usize {
+        self.iter()
+            .map(|(k, v)| k.byte_size() + v.byte_size())
+            .sum()
+    }
+}
+
+impl<T: ByteSize> ByteSize for std::collections::BTreeSet<T> {
+    fn byte_size(&self) -> usize {
+        self.iter().map(ByteSize::byte_size).sum()
+    }
+}
+
 impl ByteSize for serde_bytes::ByteBuf {
     fn byte_size(&self) -> usize {
         self.len()
@@ -130,4 +150,4 @@ macro_rules! tuple_size {
         }
     )*};
 }
-tuple_size!((0 A), (0 A, 1 B, 2 C, 3 D));
+tuple_size!((0 A), (0 A, 1 B), (0 A, 1 B, 2 C), (0 A, 1 B, 2 C, 3 D));

@@ -1,0 +1,117 @@
+//! Group-by-key: values exchanged by key hash, held per key up to the byte
+//! budget and spilled to sorted run files beyond it ([`Groups`]), merged at
+//! the end; a group whose size is known is emitted as soon as it is
+//! complete.
+
+use std::time::Instant;
+
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::{Capability, Operator};
+
+use super::spill::Groups;
+use super::{by_key, key_bytes};
+use crate::erased::Erased;
+use crate::graph::{Expect, S};
+use crate::pipeline::Data;
+use crate::state::{for_each_typed, Ctx};
+use crate::{ByteSize, RunError};
+
+pub(crate) fn group_by_key<'s, K: Data, V: Data>(
+    ctx: &Ctx,
+    mut inputs: Vec<S<'s>>,
+    expecting: Option<Expect<K>>,
+) -> S<'s> {
+    let input = inputs.remove(0);
+    let state = ctx.state.clone();
+    let counters = ctx.counters.clone();
+    let name = ctx.name.clone();
+    let scope = input.scope();
+    input.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<Erased>>, _, _, _>(
+        Exchange::new(by_key::<K, V>()),
+        &ctx.name.clone(),
+        move |_, info| {
+            let activator = scope.activator_for(info.address);
+            let mut merging = false;
+            let mut cap: Option<Capability<u64>> = None;
+            let mut groups: Groups<V> = Groups::new(
+                state.group_budget,
+                state.spill_dir.clone(),
+                counters.clone(),
+            );
+            move |(input, frontier), output| {
+                let start = Instant::now();
+                let mut ready: Vec<Erased> = Vec::new();
+                let mut emitted = (0u64, 0u64);
+                input.for_each(|c, data| {
+                    if cap.is_none() {
+                        cap = c.retain_least(0);
+                    }
+                    for_each_typed(&state, &name, data, |(k, v): (K, V)| {
+                        let want = expecting.as_ref().map(|n| n(&k));
+                        let complete = groups
+                            .add(key_bytes(&k), v, want)
+                            .map_err(|m| RunError::Spill(format!("{name}: {m}")))?;
+                        if let Some(values) = complete {
+                            emitted.0 += 1;
+                            emitted.1 += values.byte_size() as u64;
+                            ready.push(Erased::new((k, values)));
+                        }
+                        Ok(())
+                    });
+                });
+                if let Some(c) = &cap {
+                    if !ready.is_empty() {
+                        output.session(c).give_iterator(ready.drain(..));
+                    }
+                }
+                // at the end, hand groups out a few megabytes per activation,
+                // so downstream consumes them before more are read back
+                if frontier.is_empty() && cap.is_some() && !state.aborted() {
+                    if !merging {
+                        merging = true;
+                        if let Err(m) = groups.start_merge() {
+                            state.fail(RunError::Spill(format!("{name}: {m}")));
+                        }
+                    }
+                    let c = cap.as_ref().expect("checked");
+                    let mut session = output.session(c);
+                    let mut budget = 8usize << 20;
+                    loop {
+                        match groups.next_group() {
+                            Ok(Some((kb, values))) => {
+                                let size = values.byte_size();
+                                match bincode::deserialize::<K>(&kb) {
+                                    Ok(k) => session.give(Erased::new((k, values))),
+                                    Err(e) => {
+                                        state.fail(RunError::Spill(format!("{name}: {e}")));
+                                        break;
+                                    }
+                                }
+                                emitted.0 += 1;
+                                emitted.1 += size as u64;
+                                budget = budget.saturating_sub(size.max(1));
+                                if budget == 0 {
+                                    activator.activate();
+                                    break;
+                                }
+                            }
+                            Ok(None) => {
+                                drop(session);
+                                cap = None;
+                                break;
+                            }
+                            Err(m) => {
+                                state.fail(RunError::Spill(format!("{name}: {m}")));
+                                break;
+                            }
+                        }
+                    }
+                }
+                if state.aborted() {
+                    cap = None;
+                }
+                counters.add(emitted.0, emitted.1, start.elapsed());
+            }
+        },
+    )
+}
