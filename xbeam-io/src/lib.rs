@@ -1,4 +1,5 @@
-//! Zarr input/output for xbeam, with CF decoding as xarray does it.
+//! Zarr input/output for xbeam, with CF decoding as xarray does it, behind
+//! the [`ChunkSource`] and [`ChunkSink`] seams.
 //!
 //! - [`open_zarr`] opens a Zarr v2 or v3 group written by xarray or
 //!   zarr-python and returns a lazy [`ZarrSource`]: the [`Template`](xbeam_chunk::Template)
@@ -10,6 +11,10 @@
 //!   validating it; [`verify`] lists chunks that were never written.
 //! - [`decode_cf_time`] / [`encode_cf_time`]: CF time coding in every
 //!   calendar.
+//! - [`ChunkSource`] (a template, a preferred chunking, read a region) and
+//!   [`ChunkSink`] (a template, write a keyed chunk) are the seams pipelines
+//!   use: [`ZarrSource`] and [`MemorySource`] are sources, [`ZarrSink`] a
+//!   sink, and NetCDF files and object stores will be more of each.
 //!
 //! ```
 //! use xbeam_chunk::{Array, Dataset, Template, Variable};
@@ -34,13 +39,47 @@
 //! assert!(back.identical(&ds.isel([("x", 1..3)])?));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Code that only reads regions takes any [`ChunkSource`], a Zarr store or
+//! an in-memory dataset alike:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use indexmap::IndexMap;
+//! use xbeam_chunk::{Array, Dataset, Variable};
+//! use xbeam_io::{ChunkSource, MemorySource};
+//!
+//! /// The regions of `source` along `dim`, one per native chunk.
+//! fn chunked(source: &dyn ChunkSource, dim: &str) -> Result<Vec<Dataset>, xbeam_io::IoError> {
+//!     let n = source.template().sizes()[dim];
+//!     let step = source.chunks().get(dim).copied().unwrap_or(n);
+//!     (0..n)
+//!         .step_by(step as usize)
+//!         .map(|start| {
+//!             let region = IndexMap::from([(dim.to_owned(), start..(start + step).min(n))]);
+//!             source.read(&region, None)
+//!         })
+//!         .collect()
+//! }
+//!
+//! let ds = Dataset::new()
+//!     .with_data_var("foo", Variable::new(["x"], Array::from_1d(vec![1.0f32, 2.0, 3.0]))?)?;
+//! let source: Arc<dyn ChunkSource> = Arc::new(MemorySource::new(ds).with_chunks([("x", 2)])?);
+//! let pieces = chunked(source.as_ref(), "x")?;
+//! assert_eq!(pieces.iter().map(|p| p.sizes()["x"]).collect::<Vec<_>>(), [2, 1]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use xbeam_chunk::calendar::CalendarError;
 use xbeam_chunk::ChunkError;
 
+mod sink;
+mod source;
 mod time;
 mod zarr;
 
+pub use sink::ChunkSink;
+pub use source::{ChunkSource, MemorySource};
 pub use time::{decode_cf_time, encode_cf_time};
 pub use zarr::{
     append_dim, numpy_dtype, open_zarr, setup_zarr, verify, ArrayInfo, MissingChunk, SetupOptions,

@@ -13,7 +13,8 @@ use xbeam_key::{repr, VarSet};
 use super::array::{open_store, zarrs_array, Opened};
 use super::cf;
 use super::meta::{self, ArrayInfo, GroupMeta, ZarrFormat};
-use crate::IoError;
+use crate::source::check_read;
+use crate::{ChunkSource, IoError};
 
 /// Names of the coordinates of a group: indexes, and everything named in a
 /// `coordinates` attribute (xarray's `decode_coords`).
@@ -217,40 +218,7 @@ impl ZarrSource {
         vars: Option<&VarSet>,
     ) -> Result<Dataset, IoError> {
         let sizes = self.template.sizes();
-        for (d, r) in region {
-            let Some(&n) = sizes.get(d) else {
-                return Err(IoError::Invalid(format!(
-                    "region names dimension {} which {} does not have: expected one of {}",
-                    repr::quote(d),
-                    self.path.display(),
-                    repr::tuple(sizes.keys())
-                )));
-            };
-            if r.start > r.end || r.end > n {
-                return Err(IoError::Invalid(format!(
-                    "region {}..{} is out of bounds for dimension {} of size {n}",
-                    r.start,
-                    r.end,
-                    repr::quote(d)
-                )));
-            }
-        }
-        let names: Vec<&String> = match vars {
-            None => self.arrays.keys().collect(),
-            Some(set) => {
-                for v in set {
-                    if !self.arrays.contains_key(v) {
-                        return Err(IoError::Invalid(format!(
-                            "{} has no data variable {}: expected one of {}",
-                            self.path.display(),
-                            repr::quote(v),
-                            repr::tuple(self.arrays.keys())
-                        )));
-                    }
-                }
-                self.arrays.keys().filter(|k| set.contains(*k)).collect()
-            }
-        };
+        let names = check_read(&self.path.display(), &self.template, region, vars)?;
         let range_of = |d: &String| region.get(d).cloned().unwrap_or(0..sizes[d]);
         let read: Vec<Result<(String, Variable), IoError>> = names
             .par_iter()
@@ -287,5 +255,27 @@ impl ZarrSource {
             ds.insert_coord(name.clone(), c.isel(&ranges)?)?;
         }
         Ok(ds)
+    }
+}
+
+impl ChunkSource for ZarrSource {
+    fn template(&self) -> &Template {
+        &self.template
+    }
+
+    fn chunks(&self) -> &IndexMap<String, u64> {
+        &self.chunks
+    }
+
+    fn read(
+        &self,
+        region: &IndexMap<String, Range<u64>>,
+        vars: Option<&VarSet>,
+    ) -> Result<Dataset, IoError> {
+        ZarrSource::read(self, region, vars)
+    }
+
+    fn describe(&self) -> String {
+        self.path.display().to_string()
     }
 }

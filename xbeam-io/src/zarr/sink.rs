@@ -11,7 +11,7 @@ use xbeam_key::{offsets_to_slices, repr, Key};
 use super::array::{open_store, write_region, zarrs_array, Writer};
 use super::meta::ZarrFormat;
 use super::open::open_zarr;
-use crate::IoError;
+use crate::{ChunkSink, IoError};
 
 /// Element ranges per dimension.
 type Region = IndexMap<String, Range<u64>>;
@@ -280,4 +280,18 @@ fn format_index(a: &Array) -> String {
     let items: Vec<String> = (0..n.min(20)).filter_map(|i| a.format_value(i)).collect();
     let more = if n > 20 { ", ..." } else { "" };
     format!("[{}{more}]", items.join(", "))
+}
+
+impl ChunkSink for ZarrSink {
+    fn template(&self) -> &Template {
+        &self.template
+    }
+
+    fn write_chunk(&self, key: &Key, chunk: &Dataset) -> Result<(), IoError> {
+        ZarrSink::write_chunk(self, key, chunk)
+    }
+
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
 }
