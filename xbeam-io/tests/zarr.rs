@@ -2,6 +2,7 @@
 //! 31), verify, append, and bad input.
 
 use std::fs;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -723,20 +724,22 @@ fn zarr_and_memory_sources_read_the_same_regions_through_the_traits() {
         "{}",
         zarr.describe()
     );
-    let only_series = ["series".to_owned()].into_iter().collect();
-    let requests: [(&[(&str, std::ops::Range<u64>)], Option<&xbeam_key::VarSet>); 4] = [
-        (&[], None),
-        (&[("t", 1..3)], None),
-        (&[("t", 1..4), ("x", 2..5)], None),
-        (&[("t", 0..2), ("x", 2..5)], Some(&only_series)),
-    ];
-    for (ranges, vars) in requests {
-        let region: IndexMap<String, std::ops::Range<u64>> = ranges
+    let only_series: xbeam_key::VarSet = ["series".to_owned()].into_iter().collect();
+    let region = |ranges: &[(&str, Range<u64>)]| -> IndexMap<String, Range<u64>> {
+        ranges
             .iter()
             .map(|(d, r)| ((*d).to_owned(), r.clone()))
-            .collect();
-        let from_zarr = zarr.read(&region, vars).unwrap();
-        let from_memory = memory.read(&region, vars).unwrap();
+            .collect()
+    };
+    let requests = [
+        (region(&[]), None),
+        (region(&[("t", 1..3)]), None),
+        (region(&[("t", 1..4), ("x", 2..5)]), None),
+        (region(&[("t", 0..2), ("x", 2..5)]), Some(&only_series)),
+    ];
+    for (region, vars) in &requests {
+        let from_zarr = zarr.read(region, *vars).unwrap();
+        let from_memory = memory.read(region, *vars).unwrap();
         assert!(
             from_zarr.identical(&from_memory),
             "{region:?} {vars:?}:\n{from_zarr}\nvs\n{from_memory}"
