@@ -89,6 +89,22 @@ pub enum KeyError {
         /// The grid's dimensions (a tuple).
         dims: String,
     },
+    /// Chunks written as text (`time=24,latitude=-1`, `100MB`) did not
+    /// parse.
+    #[error("expected {expected}, found {found}")]
+    Parse {
+        /// What the text should look like.
+        expected: String,
+        /// What was found (quoted).
+        found: String,
+    },
+    /// A chunks request needs a dataset to resolve (byte targets, `auto`,
+    /// `...`) where fixed chunk sizes were expected.
+    #[error("expected fixed chunk sizes per dimension, found {found}: byte targets and `...` need normalize_chunks and a template")]
+    NotFixed {
+        /// The request (as written).
+        found: String,
+    },
     /// A binary key encoding was malformed.
     #[error("cannot decode key: {0}")]
     Decode(String),

@@ -24,6 +24,7 @@ mod error;
 mod grid;
 mod key;
 pub mod repr;
+mod spec;
 
 pub use error::KeyError;
 pub use grid::{
@@ -31,3 +32,4 @@ pub use grid::{
     ChunkSpec, MAX_CHUNKS_PER_DIM,
 };
 pub use key::{Key, Offsets, VarSet};
+pub use spec::{parse_bytes, to_human_size, ChunkRequest, ChunksRequest};

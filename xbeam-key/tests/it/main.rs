@@ -3,3 +3,4 @@
 
 mod grid;
 mod props;
+mod spec;
