@@ -73,17 +73,17 @@
 use xbeam_chunk::calendar::CalendarError;
 use xbeam_chunk::ChunkError;
 
+mod cf;
 mod sink;
 mod source;
-mod time;
 mod zarr;
 
+pub use cf::{decode_cf_time, encode_cf_time, numpy_dtype};
 pub use sink::ChunkSink;
 pub use source::{ChunkSource, MemorySource};
-pub use time::{decode_cf_time, encode_cf_time};
 pub use zarr::{
-    append_dim, numpy_dtype, open_zarr, setup_zarr, verify, ArrayInfo, MissingChunk, SetupOptions,
-    ZarrFormat, ZarrSink, ZarrSource,
+    append_dim, open_zarr, setup_zarr, verify, ArrayInfo, MissingChunk, SetupOptions, ZarrFormat,
+    ZarrSink, ZarrSource,
 };
 
 /// Errors of xbeam IO. Messages name the path and say what was expected and

@@ -8,7 +8,7 @@ use xbeam_chunk::{Array, Attrs, DType};
 use xbeam_key::repr;
 
 use super::array::{open_store, write_region, zarrs_array, Writer};
-use super::cf;
+use super::coding;
 use super::meta::{self, ZarrFormat};
 use super::open::open_zarr;
 use super::sink::ZarrSink;
@@ -67,14 +67,15 @@ pub fn append_dim(path: impl AsRef<Path>, dim: &str, coord: &Array) -> Result<Za
     if let Some(index) = source.template.coords().get(dim) {
         let store = open_store(root)?;
         let info = &group.arrays[dim];
-        let (coding, _, _) = cf::decoding(info)?;
+        let (coding, _, _) = coding::decoding(info)?;
         let w = Writer {
             array: zarrs_array(&store, root, info)?,
             coding,
+            stored: info.stored,
             dims: info.dims.clone(),
         };
         let values = match (index.dtype(), coord.dtype()) {
-            (DType::DateTime(u, _), DType::DateTime(..)) => cf::retick(coord, u)?,
+            (DType::DateTime(u, _), DType::DateTime(..)) => crate::cf::retick(coord, u)?,
             _ => coord.clone(),
         };
         let ranges = [Range {

@@ -11,8 +11,10 @@ use xbeam_chunk::{Array, DType, Element};
 use zarrs::array::{Array as ZArray, ArrayBytes, ArrayMetadata, ArraySubset, CodecOptions};
 use zarrs::filesystem::FilesystemStore;
 
-use super::cf::{self, Coding};
+use super::bytes::{from_bytes, from_vlen, to_bytes};
+use super::fill::base64_encode;
 use super::meta::{ArrayInfo, Stored, ZarrFormat};
+use crate::cf::coding::Coding;
 use crate::IoError;
 
 pub(super) type Store = FilesystemStore;
@@ -44,7 +46,7 @@ pub(super) fn zarrs_array(
         match info.format {
             ZarrFormat::V2 => {
                 doc["dtype"] = json!(format!("|V{n}"));
-                doc["fill_value"] = json!(cf::base64_encode(&vec![0u8; n]));
+                doc["fill_value"] = json!(base64_encode(&vec![0u8; n]));
             }
             ZarrFormat::V3 => {
                 doc["data_type"] = json!(format!("r{}", 8 * n));
@@ -78,7 +80,7 @@ impl Opened {
         let shape: Vec<usize> = ranges.iter().map(|r| (r.end - r.start) as usize).collect();
         let path = root.join(&self.info.name);
         let fail = |e: String| IoError::store(path.display(), e);
-        let raw = match self.coding.stored {
+        let raw = match self.info.stored {
             Stored::Plain(DType::F32) => self.read_slabs::<f32>(ranges, &shape),
             Stored::Plain(DType::F64) => self.read_slabs::<f64>(ranges, &shape),
             Stored::Plain(DType::I8) => self.read_slabs::<i8>(ranges, &shape),
@@ -108,10 +110,10 @@ impl Opened {
     /// Any type, in one piece.
     fn read_whole(&self, ranges: &[Range<u64>], shape: &[usize]) -> Result<Array, IoError> {
         match self.retrieve(ranges)? {
-            ArrayBytes::Fixed(b) => cf::from_bytes(&b, self.coding.stored, shape),
+            ArrayBytes::Fixed(b) => from_bytes(&b, self.info.stored, shape),
             ArrayBytes::Variable(v) => {
                 let offsets: &[usize] = v.offsets();
-                cf::from_vlen(v.bytes(), offsets, shape)
+                from_vlen(v.bytes(), offsets, shape)
             }
             ArrayBytes::Optional(_) => Err(IoError::Invalid(
                 "optional data types are not supported".into(),
@@ -165,7 +167,7 @@ impl Opened {
                     }
                     _ => Err(IoError::Invalid(format!(
                         "decoded chunk data of {sub:?} does not fit {}",
-                        self.coding.stored.numpy_name()
+                        self.info.stored.numpy_name()
                     ))),
                 }
             })?;
@@ -177,6 +179,8 @@ impl Opened {
 pub(super) struct Writer {
     pub(super) array: ZArray<Store>,
     pub(super) coding: Coding,
+    /// How elements are stored.
+    pub(super) stored: Stored,
     pub(super) dims: Vec<String>,
 }
 
@@ -197,7 +201,7 @@ pub(super) fn write_region(
         .encode(values)
         .map_err(|e| fail(e.to_string()))?
         .to_standard_layout();
-    let bytes = cf::to_bytes(&stored, w.coding.stored).map_err(|e| fail(e.to_string()))?;
+    let bytes = to_bytes(&stored, w.stored).map_err(|e| fail(e.to_string()))?;
     let subset = ArraySubset::new_with_ranges(ranges);
     w.array
         .store_array_subset_opt(&subset, ArrayBytes::new_flen(bytes), &write_options())

@@ -84,10 +84,6 @@ impl Stored {
         matches!(self, Stored::Plain(d) if d.is_float())
     }
 
-    pub(crate) fn is_integer(self) -> bool {
-        matches!(self, Stored::Plain(d) if d.is_integer())
-    }
-
     pub(crate) fn is_string(self) -> bool {
         !matches!(self, Stored::Plain(_))
     }

@@ -11,7 +11,7 @@ use xbeam_chunk::{Array, Attrs, Dataset, Template, VarSchema, Variable, Variable
 use xbeam_key::{repr, VarSet};
 
 use super::array::{open_store, zarrs_array, Opened};
-use super::cf;
+use super::coding;
 use super::meta::{self, ArrayInfo, GroupMeta, ZarrFormat};
 use crate::source::check_read;
 use crate::{ChunkSource, IoError};
@@ -98,7 +98,7 @@ pub fn open_zarr(path: impl AsRef<Path>) -> Result<ZarrSource, IoError> {
     let mut schemas: IndexMap<String, (Attrs, Attrs)> = IndexMap::new();
     for (name, info) in &group.arrays {
         let (coding, var_attrs, encoding) =
-            cf::decoding(info).map_err(|e| in_array(root, name, e))?;
+            coding::decoding(info).map_err(|e| in_array(root, name, e))?;
         let array = zarrs_array(&store, root, info)?;
         schemas.insert(name.clone(), (var_attrs, encoding));
         opened.insert(

@@ -11,7 +11,7 @@ use xbeam_chunk::{Attrs, Template};
 use xbeam_key::repr;
 
 use super::array::{open_store, write_region, zarrs_array, Writer};
-use super::cf::{self, Plan};
+use super::coding::{self, Plan};
 use super::meta::{self, ArrayInfo, Stored, ZarrFormat};
 use super::sink::ZarrSink;
 use crate::IoError;
@@ -128,7 +128,7 @@ struct ArraySpec {
 impl ArraySpec {
     /// The array's metadata document and (v2) its `.zattrs`.
     fn documents(&self, format: ZarrFormat) -> Result<(Value, Attrs), IoError> {
-        let stored = self.plan.coding.stored;
+        let stored = self.plan.stored;
         let mut attrs = self.attrs.clone();
         for (k, v) in &self.plan.cf_attrs {
             attrs.insert(k.clone(), v.clone());
@@ -312,7 +312,7 @@ pub fn setup_zarr(
     };
     for (name, c) in template.coords() {
         let encoding = merged_encoding(name, c.encoding());
-        let plan = cf::plan(name, c.dtype(), &encoding, Some(c.data()), options.format)?;
+        let plan = coding::plan(name, c.dtype(), &encoding, Some(c.data()), options.format)?;
         let shape: Vec<u64> = c.shape().iter().map(|&n| n as u64).collect();
         specs.push(ArraySpec {
             name: name.clone(),
@@ -328,7 +328,7 @@ pub fn setup_zarr(
     }
     for (name, v) in template.data_vars() {
         let encoding = merged_encoding(name, &v.encoding);
-        let plan = cf::plan(name, v.dtype, &encoding, None, options.format)?;
+        let plan = coding::plan(name, v.dtype, &encoding, None, options.format)?;
         let mut attrs = v.attrs.clone();
         let refs: Vec<&String> = non_index
             .iter()
@@ -393,13 +393,14 @@ pub fn setup_zarr(
             &spec.dims,
             doc,
             attrs,
-            spec.plan.coding.stored,
+            spec.plan.stored,
             options.format,
         );
         let array = zarrs_array(&store, root, &info)?;
         let writer = Writer {
             array,
             coding: spec.plan.coding,
+            stored: spec.plan.stored,
             dims: spec.dims,
         };
         if let Some(c) = template.coords().get(&name) {

@@ -84,6 +84,7 @@ impl ZarrSink {
                 Writer {
                     array: zarrs_array(&store, root, &o.info)?,
                     coding: o.coding.clone(),
+                    stored: o.info.stored,
                     dims: o.info.dims.clone(),
                 },
             );

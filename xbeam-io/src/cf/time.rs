@@ -1,6 +1,7 @@
 //! CF time coding: numbers with `units = "<unit> since <date>"` and a
 //! `calendar` become calendar-aware datetimes, and back.
 
+use ndarray::ArrayD;
 use xbeam_chunk::calendar::{Calendar, CalendarError, CfUnits, TimeUnit};
 use xbeam_chunk::{Array, DType};
 
@@ -140,6 +141,73 @@ pub fn encode_cf_time(times: &Array, units: &str, nat_fill: Option<i64>) -> Resu
     ))
 }
 
+/// Re-expresses datetimes in another tick unit (exactly).
+pub(crate) fn retick(times: &Array, unit: TimeUnit) -> Result<Array, IoError> {
+    let (ticks, from, calendar) = times.datetime_ticks()?;
+    if from == unit {
+        return Ok(times.clone());
+    }
+    let (fa, fb) = (from.nanos(), unit.nanos());
+    let mut out = Vec::with_capacity(ticks.len());
+    for &t in &ticks {
+        if t == i64::MIN {
+            out.push(t);
+        } else if fa >= fb {
+            let ratio = fa / fb;
+            out.push(t.checked_mul(ratio).ok_or_else(|| {
+                IoError::Invalid(format!(
+                    "datetime {t} {} does not fit in {}",
+                    from.name(),
+                    unit.name()
+                ))
+            })?);
+        } else {
+            let ratio = fb / fa;
+            if t % ratio != 0 {
+                return Ok(times.clone());
+            }
+            out.push(t / ratio);
+        }
+    }
+    let arr = ArrayD::from_shape_vec(ticks.shape(), out).expect("same shape");
+    Ok(Array::datetime(arr, unit, calendar))
+}
+
+/// The coarsest CF units that encode every time exactly, since the first
+/// time, as xarray chooses them.
+pub(crate) fn infer_time_units(times: &Array) -> Result<String, IoError> {
+    let (ticks, unit, calendar) = times.datetime_ticks()?;
+    let valid: Vec<i64> = ticks.iter().copied().filter(|&t| t != i64::MIN).collect();
+    let first = valid.first().copied().unwrap_or(0);
+    let candidates = [
+        TimeUnit::Days,
+        TimeUnit::Hours,
+        TimeUnit::Minutes,
+        TimeUnit::Seconds,
+        TimeUnit::Milliseconds,
+        TimeUnit::Microseconds,
+        TimeUnit::Nanoseconds,
+    ];
+    let tick_nanos = i128::from(unit.nanos());
+    let chosen = candidates
+        .into_iter()
+        .find(|c| {
+            let step = i128::from(c.nanos());
+            valid
+                .iter()
+                .all(|&t| (i128::from(t - first) * tick_nanos) % step == 0)
+        })
+        .unwrap_or(TimeUnit::Nanoseconds);
+    let reference = calendar.from_ticks(first, unit);
+    let cf = CfUnits {
+        unit: chosen,
+        reference,
+        calendar,
+    };
+    // xarray writes "hours since 2000-01-01 06:00:00"
+    Ok(cf.format().replacen('T', " ", 1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +322,16 @@ mod tests {
             days.dtype(),
             DType::DateTime(TimeUnit::Days, Calendar::Standard)
         );
+    }
+
+    #[test]
+    fn time_units_are_inferred_coarsest_first() {
+        let t = Array::datetime(
+            ndarray::arr1(&[0i64, 6, 12]).into_dyn(),
+            TimeUnit::Hours,
+            Calendar::ProlepticGregorian,
+        );
+        assert_eq!(infer_time_units(&t).unwrap(), "hours since 1970-01-01");
     }
 
     #[test]
