@@ -72,6 +72,7 @@
 
 use xbeam_chunk::calendar::CalendarError;
 use xbeam_chunk::ChunkError;
+use xbeam_key::KeyError;
 
 mod cf;
 mod sink;
@@ -86,9 +87,15 @@ pub use zarr::{
     ZarrSink, ZarrSource,
 };
 
+/// The cause of an [`IoError`] from a library with many error types
+/// (zarrs); `downcast_ref` finds the concrete one.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Errors of xbeam IO. Messages name the path and say what was expected and
-/// what was found.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// what was found; an error from below (the file system, JSON, zarrs) is
+/// kept as the [`source`](std::error::Error::source), itself, so
+/// `source().and_then(|s| s.downcast_ref::<std::io::Error>())` finds it.
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum IoError {
     /// A calendar or CF units error.
@@ -97,20 +104,62 @@ pub enum IoError {
     /// A data-model error.
     #[error(transparent)]
     Chunk(#[from] ChunkError),
+    /// A key or chunk-grid error.
+    #[error(transparent)]
+    Key(#[from] KeyError),
     /// A value could not be coded.
     #[error("{0}")]
     Invalid(String),
-    /// A store, array or chunk could not be read or written.
+    /// A store, array or chunk is not what was expected.
     #[error("{path}: {message}")]
     Store {
         /// The path of the store, array or chunk.
         path: String,
-        /// What went wrong.
+        /// What was expected and what was found.
         message: String,
+    },
+    /// A file or directory of a store could not be read, written or
+    /// removed.
+    #[error("{path}: {message}")]
+    File {
+        /// The path of the file or directory.
+        path: String,
+        /// What could not be done.
+        message: String,
+        /// The file system's error.
+        source: std::io::Error,
+    },
+    /// A metadata document is not the JSON expected.
+    #[error("{path}: {message}")]
+    Json {
+        /// The path of the store or array.
+        path: String,
+        /// What was expected.
+        message: String,
+        /// The JSON error.
+        source: serde_json::Error,
+    },
+    /// zarrs could not open, read or write an array.
+    #[error("{path}: {message}")]
+    Zarr {
+        /// The path of the store or array.
+        path: String,
+        /// What could not be done.
+        message: String,
+        /// zarrs' error.
+        source: Cause,
     },
     /// A chunk did not fit the store it was written to; nothing was written.
     #[error("{0}")]
     Write(String),
+    /// A chunk that fits the store could not be written.
+    #[error("failed to write chunk corresponding to key={key}")]
+    WriteChunk {
+        /// The chunk's key.
+        key: String,
+        /// Why.
+        source: Box<IoError>,
+    },
 }
 
 impl IoError {
@@ -118,6 +167,78 @@ impl IoError {
         IoError::Store {
             path: path.to_string(),
             message: message.into(),
+        }
+    }
+
+    pub(crate) fn file(
+        path: impl std::fmt::Display,
+        message: impl Into<String>,
+        source: std::io::Error,
+    ) -> IoError {
+        IoError::File {
+            path: path.to_string(),
+            message: message.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn json(
+        path: impl std::fmt::Display,
+        message: impl Into<String>,
+        source: serde_json::Error,
+    ) -> IoError {
+        IoError::Json {
+            path: path.to_string(),
+            message: message.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn zarr(
+        path: impl std::fmt::Display,
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> IoError {
+        IoError::Zarr {
+            path: path.to_string(),
+            message: message.into(),
+            source: Box::new(source),
+        }
+    }
+
+    /// The error as it concerns `path` (an array): errors that name a path
+    /// name this one instead, keeping their cause; the others become a
+    /// [`Store`](IoError::Store) error whose message is theirs.
+    pub(crate) fn at(self, path: impl std::fmt::Display) -> IoError {
+        let path = path.to_string();
+        match self {
+            IoError::Store { message, .. } => IoError::Store { path, message },
+            IoError::File {
+                message, source, ..
+            } => IoError::File {
+                path,
+                message,
+                source,
+            },
+            IoError::Json {
+                message, source, ..
+            } => IoError::Json {
+                path,
+                message,
+                source,
+            },
+            IoError::Zarr {
+                message, source, ..
+            } => IoError::Zarr {
+                path,
+                message,
+                source,
+            },
+            e @ IoError::WriteChunk { .. } => e,
+            other => IoError::Store {
+                path,
+                message: other.to_string(),
+            },
         }
     }
 }

@@ -549,6 +549,18 @@ fn written(dir: &tempfile::TempDir, format: ZarrFormat) -> PathBuf {
     path
 }
 
+/// An error and its causes, as the CLI prints them.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str("\ncaused by: ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 fn read_err(path: &Path) -> IoError {
     match open_zarr(path) {
         Err(e) => e,
@@ -594,7 +606,12 @@ fn bad_input_gives_clear_errors() {
         };
         let bytes = fs::read(&chunk).unwrap();
         fs::write(&chunk, &bytes[..bytes.len() / 2]).unwrap();
-        let err = read_err(&path).to_string();
+        let err = read_err(&path);
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "zarrs' error is kept: {err:?}"
+        );
+        let err = err.to_string();
         assert!(
             err.starts_with(&path.join("temp").display().to_string()),
             "{err}"
@@ -625,7 +642,19 @@ fn bad_input_gives_clear_errors() {
             .unwrap()
             .replace("\"blosc\"", "\"lzma\"");
         fs::write(path.join(file), text).unwrap();
-        let err = read_err(&path).to_string();
+        // zarrs says which codec: the message names the array, the cause
+        // the codec
+        let err = read_err(&path);
+        assert!(matches!(err, IoError::Zarr { .. }), "{err:?}");
+        assert!(err.to_string().ends_with("cannot open array"), "{err}");
+        let cause = std::error::Error::source(&err).expect("zarrs' error");
+        assert!(
+            cause
+                .downcast_ref::<zarrs::array::ArrayCreateError>()
+                .is_some(),
+            "{cause:?}"
+        );
+        let err = chain(&err);
         assert!(err.contains("lzma"), "{err}");
         assert!(err.starts_with(&path.display().to_string()), "{err}");
     }
@@ -753,4 +782,75 @@ fn zarr_and_memory_sources_read_the_same_regions_through_the_traits() {
         .unwrap_err()
         .to_string()
         .contains("traits.zarr has no data variable 'nope'"));
+}
+
+#[test]
+fn file_system_and_json_errors_keep_their_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    // a file where the store's parent directory should be
+    let blocker = dir.path().join("blocker");
+    fs::write(&blocker, "not a directory").unwrap();
+    let path = blocker.join("out.zarr");
+    let err = setup_zarr(&Template::from(&foo_x()), &path, &SetupOptions::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{}: cannot create the directory", path.display())
+    );
+    let cause = std::error::Error::source(&err).expect("the file system's error");
+    assert!(
+        cause.downcast_ref::<std::io::Error>().is_some(),
+        "{cause:?}"
+    );
+
+    // consolidated metadata that is not JSON
+    let ds = foo_x();
+    let path = store(&dir, "broken.zarr");
+    let options = SetupOptions::default().format(ZarrFormat::V2);
+    let sink = setup_zarr(&Template::from(&ds), &path, &options).unwrap();
+    write_all(&sink, &ds, "x", 6);
+    fs::write(path.join(".zmetadata"), "{not json").unwrap();
+    let err = open_zarr(&path).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{}: invalid JSON", path.join(".zmetadata").display())
+    );
+    let cause = std::error::Error::source(&err).expect("serde_json's error");
+    assert!(
+        cause.downcast_ref::<serde_json::Error>().is_some(),
+        "{cause:?}"
+    );
+    assert!(chain(&err).contains("line 1"), "{}", chain(&err));
+}
+
+#[test]
+fn a_failed_chunk_write_names_the_key_and_keeps_why() {
+    let ds = foo_x();
+    let dir = tempfile::tempdir().unwrap();
+    let path = store(&dir, "nan.zarr");
+    let mut encoding = Attrs::new();
+    encoding.insert("dtype".into(), json!("int16"));
+    let template = Template::from(&ds.astype(DType::F64).unwrap());
+    let options = SetupOptions::default()
+        .chunks([("x", 3)])
+        .encoding("foo", encoding);
+    let sink = setup_zarr(&template, &path, &options).unwrap();
+    let chunk = ds
+        .isel([("x", 0..3)])
+        .unwrap()
+        .astype(DType::F64)
+        .unwrap()
+        .map_f64(|_| f64::NAN)
+        .unwrap();
+    let err = sink.write_chunk(&key_x(0), &chunk).unwrap_err();
+    assert!(matches!(err, IoError::WriteChunk { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("failed to write chunk corresponding to key=Key("),
+        "{err}"
+    );
+    let why = chain(&err);
+    assert!(
+        why.contains("cannot store NaN as int16 without a _FillValue"),
+        "{why}"
+    );
 }

@@ -22,7 +22,7 @@ pub(super) type Store = FilesystemStore;
 pub(super) fn open_store(path: &Path) -> Result<Arc<Store>, IoError> {
     FilesystemStore::new(path)
         .map(Arc::new)
-        .map_err(|e| IoError::store(path.display(), e.to_string()))
+        .map_err(|e| IoError::zarr(path.display(), "cannot open the store", e))
 }
 
 pub(super) fn zarrs_array(
@@ -58,9 +58,9 @@ pub(super) fn zarrs_array(
         ZarrFormat::V2 => serde_json::from_value(doc).map(ArrayMetadata::V2),
         ZarrFormat::V3 => serde_json::from_value(doc).map(ArrayMetadata::V3),
     }
-    .map_err(|e| IoError::store(path.display(), format!("invalid array metadata: {e}")))?;
+    .map_err(|e| IoError::json(path.display(), "invalid array metadata", e))?;
     ZArray::new_with_metadata(store.clone(), &format!("/{}", info.name), metadata)
-        .map_err(|e| IoError::store(path.display(), format!("cannot open array: {e}")))
+        .map_err(|e| IoError::zarr(path.display(), "cannot open array", e))
 }
 
 pub(super) fn write_options() -> CodecOptions {
@@ -78,8 +78,7 @@ impl Opened {
     /// Reads and decodes `ranges` (one per dimension).
     pub(super) fn read(&self, root: &Path, ranges: &[Range<u64>]) -> Result<Array, IoError> {
         let shape: Vec<usize> = ranges.iter().map(|r| (r.end - r.start) as usize).collect();
-        let path = root.join(&self.info.name);
-        let fail = |e: String| IoError::store(path.display(), e);
+        let at = |e: IoError| e.at(root.join(&self.info.name).display());
         let raw = match self.info.stored {
             Stored::Plain(DType::F32) => self.read_slabs::<f32>(ranges, &shape),
             Stored::Plain(DType::F64) => self.read_slabs::<f64>(ranges, &shape),
@@ -93,18 +92,15 @@ impl Opened {
             Stored::Plain(DType::U64) => self.read_slabs::<u64>(ranges, &shape),
             _ => self.read_whole(ranges, &shape),
         }
-        .map_err(|e| match e {
-            IoError::Store { message, .. } => fail(message),
-            other => fail(other.to_string()),
-        })?;
-        self.coding.decode(raw).map_err(|e| fail(e.to_string()))
+        .map_err(at)?;
+        self.coding.decode(raw).map_err(at)
     }
 
     fn retrieve(&self, ranges: &[Range<u64>]) -> Result<ArrayBytes<'static>, IoError> {
         let subset = ArraySubset::new_with_ranges(ranges);
         self.array
             .retrieve_array_subset(&subset)
-            .map_err(|e| IoError::store("", format!("cannot read {ranges:?}: {e}")))
+            .map_err(|e| IoError::zarr("", format!("cannot read {ranges:?}"), e))
     }
 
     /// Any type, in one piece.
@@ -192,18 +188,14 @@ pub(super) fn write_region(
     values: &Array,
 ) -> Result<(), IoError> {
     let path = root.join(w.array.path().as_str().trim_start_matches('/'));
-    let fail = |e: String| IoError::store(path.display(), e);
+    let at = |e: IoError| e.at(path.display());
     if ranges.iter().any(|r| r.start == r.end) {
         return Ok(());
     }
-    let stored = w
-        .coding
-        .encode(values)
-        .map_err(|e| fail(e.to_string()))?
-        .to_standard_layout();
-    let bytes = to_bytes(&stored, w.stored).map_err(|e| fail(e.to_string()))?;
+    let stored = w.coding.encode(values).map_err(at)?.to_standard_layout();
+    let bytes = to_bytes(&stored, w.stored).map_err(at)?;
     let subset = ArraySubset::new_with_ranges(ranges);
     w.array
         .store_array_subset_opt(&subset, ArrayBytes::new_flen(bytes), &write_options())
-        .map_err(|e| fail(format!("cannot write {ranges:?}: {e}")))
+        .map_err(|e| IoError::zarr(path.display(), format!("cannot write {ranges:?}"), e))
 }

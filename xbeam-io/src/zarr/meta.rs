@@ -314,9 +314,9 @@ fn read_json(path: &Path) -> Result<Option<Value>, IoError> {
     match fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| IoError::store(path.display(), format!("invalid JSON: {e}"))),
+            .map_err(|e| IoError::json(path.display(), "invalid JSON", e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(IoError::store(path.display(), e.to_string())),
+        Err(e) => Err(IoError::file(path.display(), "cannot read the file", e)),
     }
 }
 
@@ -355,9 +355,10 @@ pub(crate) fn read_group(root: &Path) -> Result<GroupMeta, IoError> {
 
 fn sorted_children(root: &Path) -> Result<Vec<(String, PathBuf)>, IoError> {
     let mut out = Vec::new();
-    let entries = fs::read_dir(root).map_err(|e| IoError::store(root.display(), e.to_string()))?;
+    let list = |e| IoError::file(root.display(), "cannot list the directory", e);
+    let entries = fs::read_dir(root).map_err(list)?;
     for entry in entries {
-        let entry = entry.map_err(|e| IoError::store(root.display(), e.to_string()))?;
+        let entry = entry.map_err(list)?;
         if entry.path().is_dir() {
             out.push((
                 entry.file_name().to_string_lossy().into_owned(),
@@ -617,7 +618,7 @@ fn v3_array(root: &Path, name: &str, meta: Value) -> Result<ArrayInfo, IoError> 
 
 fn write_json(path: &Path, value: &Value) -> Result<(), IoError> {
     let text = serde_json::to_string_pretty(value).expect("JSON values always serialize");
-    fs::write(path, text).map_err(|e| IoError::store(path.display(), e.to_string()))
+    fs::write(path, text).map_err(|e| IoError::file(path.display(), "cannot write the file", e))
 }
 
 fn attrs_json(attrs: &Attrs) -> Value {
@@ -637,10 +638,12 @@ pub(crate) fn write_group(
     attrs: &Attrs,
     arrays: &[(String, Value, Attrs)],
 ) -> Result<(), IoError> {
-    fs::create_dir_all(root).map_err(|e| IoError::store(root.display(), e.to_string()))?;
+    fs::create_dir_all(root)
+        .map_err(|e| IoError::file(root.display(), "cannot create the directory", e))?;
     for (name, _, _) in arrays {
         let dir = root.join(name);
-        fs::create_dir_all(&dir).map_err(|e| IoError::store(dir.display(), e.to_string()))?;
+        fs::create_dir_all(&dir)
+            .map_err(|e| IoError::file(dir.display(), "cannot create the directory", e))?;
     }
     match format {
         ZarrFormat::V2 => {

@@ -176,8 +176,11 @@ pub fn open_zarr(path: impl AsRef<Path>) -> Result<ZarrSource, IoError> {
 
 fn in_array(root: &Path, name: &str, e: IoError) -> IoError {
     match e {
-        IoError::Store { .. } => e,
-        other => IoError::store(root.join(name).display(), other.to_string()),
+        IoError::Store { .. }
+        | IoError::File { .. }
+        | IoError::Json { .. }
+        | IoError::Zarr { .. } => e,
+        other => other.at(root.join(name).display()),
     }
 }
 

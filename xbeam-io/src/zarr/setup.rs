@@ -215,7 +215,7 @@ fn clear_store_path(path: &Path) -> Result<(), IoError> {
     }
     let empty_dir = path.is_dir()
         && fs::read_dir(path)
-            .map_err(|e| IoError::store(path.display(), e.to_string()))?
+            .map_err(|e| IoError::file(path.display(), "cannot list the directory", e))?
             .next()
             .is_none();
     if empty_dir {
@@ -227,7 +227,8 @@ fn clear_store_path(path: &Path) -> Result<(), IoError> {
             "refusing to overwrite: the path exists and is not a Zarr store",
         ));
     }
-    fs::remove_dir_all(path).map_err(|e| IoError::store(path.display(), e.to_string()))
+    fs::remove_dir_all(path)
+        .map_err(|e| IoError::file(path.display(), "cannot remove the existing store", e))
 }
 
 /// Sets up a Zarr store for `template`, as xarray-beam's `setup_zarr`

@@ -130,8 +130,7 @@ impl ZarrSink {
             )));
         }
         let sizes = chunk.sizes();
-        let region = offsets_to_slices(key.offsets(), &sizes, None)
-            .map_err(|e| IoError::Write(e.to_string()))?;
+        let region = offsets_to_slices(key.offsets(), &sizes, None)?;
         for (d, r) in &region {
             match t_sizes.get(d) {
                 None => {
@@ -267,10 +266,9 @@ impl ZarrSink {
                 write_region(&self.path, w, &ranges, var.data())
             })
             .collect::<Result<Vec<()>, IoError>>()
-            .map_err(|e| {
-                IoError::Write(format!(
-                    "failed to write chunk corresponding to key={key}: {e}"
-                ))
+            .map_err(|e| IoError::WriteChunk {
+                key: key.to_string(),
+                source: Box::new(e),
             })?;
         Ok(())
     }
