@@ -13,6 +13,7 @@ use crate::display::indent;
 use crate::{ChunkError, Dataset};
 
 mod consolidate;
+mod normalize;
 mod split;
 mod to_chunks;
 mod validate;
@@ -22,6 +23,7 @@ pub use consolidate::{
     consolidate_chunks, consolidate_chunks_filled, consolidate_chunks_to, consolidate_fully,
     in_memory_rechunk, rounded_key, FillMissing,
 };
+pub use normalize::normalize_chunks;
 pub use split::split_chunks;
 pub use to_chunks::DatasetChunks;
 pub use validate::validate_chunk;

@@ -7,5 +7,6 @@ mod common;
 mod conformance;
 mod display;
 mod model;
+mod normalize;
 mod props;
 mod wire;
