@@ -15,6 +15,13 @@
 //!   [`ChunkSink`] (a template, write a keyed chunk) are the seams pipelines
 //!   use: [`ZarrSource`] and [`MemorySource`] are sources, [`ZarrSink`] a
 //!   sink, and NetCDF files and object stores will be more of each.
+//! - Every failure is an [`IoError`] naming the path and what was expected;
+//!   the file system's, JSON's or zarrs' own error is its `source()`.
+//!
+//! Inside, `zarr/` holds what is Zarr's (metadata, stored types, fill
+//! values, zarrs arrays; one file per job: open, setup, sink, verify,
+//! append) and `cf/` the CF coding every format shares (masks, packing,
+//! times).
 //!
 //! ```
 //! use xbeam_chunk::{Array, Dataset, Template, Variable};

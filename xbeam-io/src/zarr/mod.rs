@@ -1,5 +1,5 @@
 //! Zarr v2 and v3 stores: open and read ([`open_zarr`]), set up and write
-//! ([`setup_zarr`], [`ZarrSink`]), check ([`verify`]) and append
+//! ([`setup_zarr`], [`ZarrSink`]), check ([`verify()`]) and append
 //! ([`append_dim`]).
 
 mod append;

@@ -16,7 +16,7 @@ use crate::{ChunkSink, IoError};
 /// Element ranges per dimension.
 type Region = IndexMap<String, Range<u64>>;
 
-/// A Zarr store set up for writing chunks ([`setup_zarr`]).
+/// A Zarr store set up for writing chunks ([`setup_zarr`](super::setup_zarr)).
 pub struct ZarrSink {
     pub(super) path: PathBuf,
     pub(super) format: ZarrFormat,
