@@ -15,9 +15,10 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use indexmap::IndexMap;
 use rayon::prelude::*;
-use xbeam::generate::{generate, GenerateOptions};
 use xbeam::io::{open_zarr, setup_zarr, SetupOptions};
+use xbeam::jobs::generate;
 use xbeam::key::Key;
+use xbeam::runner::Runner;
 use zarrs::array::{Array as ZArray, ArrayBytes, ArraySubset};
 use zarrs::storage::store::MemoryStore;
 use zarrs::storage::{StoreKey, WritableStorageTraits};
@@ -39,11 +40,12 @@ fn bench_store() -> PathBuf {
     let marker = dir.join(format!("era5_{gb}gb.done"));
     if !marker.exists() {
         std::fs::create_dir_all(&dir).unwrap();
-        let options = GenerateOptions {
+        let options = generate::Options {
             gb,
-            ..GenerateOptions::default()
+            overwrite: true,
+            ..generate::Options::new(&path)
         };
-        generate(&path, &options, None).unwrap();
+        generate::run(&options, &Runner::local().quiet()).unwrap();
         std::fs::write(&marker, "").unwrap();
     }
     path

@@ -13,37 +13,8 @@ use std::time::Instant;
 
 use crate::prelude::*;
 
-/// Errors of the demo: data-model errors, a failed check, or output errors.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DemoError {
-    /// A data-model or chunk operation failed.
-    #[error(transparent)]
-    Chunk(#[from] ChunkError),
-    /// A consistency check failed (a bug: please report it).
-    #[error("demo check failed: {0}")]
-    Check(String),
-    /// Writing the report failed.
-    #[error("cannot write the demo report: {0}")]
-    Output(#[from] std::io::Error),
-    /// Zarr IO failed.
-    #[error(transparent)]
-    Io(#[from] crate::io::IoError),
-    /// The engine run failed.
-    #[error(transparent)]
-    Run(#[from] crate::runner::RunError),
-}
-
-/// A keyed chunk as an engine element (the engine asks every element for
-/// its size).
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Piece(Key, Dataset);
-
-impl crate::runner::ByteSize for Piece {
-    fn byte_size(&self) -> usize {
-        self.1.nbytes()
-    }
-}
+/// Errors of the demo: the facade's [`Error`](crate::error::Error).
+pub type DemoError = crate::error::Error;
 
 /// Rechunks the pancake store `src` into pencils at `dst` on the engine:
 /// read each time chunk, split it into pieces of pencils, group the pieces
@@ -54,9 +25,10 @@ fn rechunk_on_engine(
     dst: &std::path::Path,
     chunk_hours: u64,
     pencil: &TargetChunks,
+    runner: &crate::runner::Runner,
 ) -> Result<crate::runner::Metrics, DemoError> {
     use crate::io::{open_zarr, setup_zarr, SetupOptions};
-    use crate::runner::{Pipeline, Runner};
+    use crate::runner::Pipeline;
     use std::sync::Arc;
 
     let source = Arc::new(open_zarr(src)?);
@@ -84,30 +56,29 @@ fn rechunk_on_engine(
             .collect();
         let ds = source.read(&region, None)?;
         let key = Key::from_offsets([("time", t0), ("latitude", 0), ("longitude", 0)]);
-        Ok::<_, crate::io::IoError>(Piece(key, ds))
+        Ok::<_, crate::io::IoError>((key, ds))
     })
-    .flat_map("split into pencil pieces", move |Piece(key, ds)| {
+    .flat_map("split into pencil pieces", move |(key, ds): Chunk| {
         let pieces = split_chunks(&key, &ds, &split_target)?;
         Ok::<_, ChunkError>(
             pieces
                 .into_iter()
                 .map(|(k, d)| {
                     let pencil_key = rounded_key(&k, &split_target).encode();
-                    (pencil_key, Piece(k, d))
+                    (pencil_key, (k, d))
                 })
                 .collect::<Vec<_>>(),
         )
     })
     .group_by_key_expecting("group pencils", move |_| n_chunks as usize)
-    .map("consolidate", |(_, pieces): (Vec<u8>, Vec<Piece>)| {
-        let mut out = consolidate_chunks(pieces.into_iter().map(|Piece(k, d)| (k, d)))?;
-        let (k, d) = out.remove(0);
-        Ok::<_, ChunkError>(Piece(k, d))
+    .map("consolidate", |(_, pieces): (Vec<u8>, Vec<Chunk>)| {
+        let mut out = consolidate_chunks(pieces)?;
+        Ok::<_, ChunkError>(out.remove(0))
     })
-    .for_each("write pencils", move |Piece(key, ds)| {
+    .for_each("write pencils", move |(key, ds): Chunk| {
         sink.write_chunk(&key, &ds)
     });
-    Ok(p.run(&Runner::local().quiet())?)
+    Ok(p.run(runner)?)
 }
 
 /// Options of [`run`].
@@ -131,82 +102,30 @@ impl Default for DemoOptions {
     }
 }
 
-/// A synthetic ERA5-like dataset: hourly `time` from 2020-01-01 (proleptic
-/// Gregorian), `latitude` from 90 to -90, `longitude` from 0, and float32
-/// `temperature` (K) and `geopotential` (m² s⁻²) with smooth fields plus
-/// seeded noise.
+/// A synthetic ERA5-like dataset of `hours` hourly steps on a `lats` ×
+/// `lons` grid: [`Era5Like::dataset`](crate::synthetic::Era5Like::dataset)
+/// (hourly `time` from 2020-01-01, `latitude` from 90 to -90, `longitude`
+/// from 0, float32 `temperature` and `geopotential`).
 pub fn era5_like(hours: usize, lats: usize, lons: usize, seed: u64) -> Result<Dataset, ChunkError> {
-    let start =
-        Calendar::ProlepticGregorian.to_ticks(&DateTime::new(2020, 1, 1), TimeUnit::Hours)?;
-    let time = Array::datetime(
-        crate::chunk::ndarray::Array1::from_iter((0..hours as i64).map(|h| start + h)).into_dyn(),
-        TimeUnit::Hours,
-        Calendar::ProlepticGregorian,
-    );
-    let step = |n: usize, span: f32| if n > 1 { span / (n - 1) as f32 } else { 0.0 };
-    let lat: Vec<f32> = (0..lats)
-        .map(|i| 90.0 - step(lats, 180.0) * i as f32)
-        .collect();
-    let lon: Vec<f32> = (0..lons).map(|i| 360.0 / lons as f32 * i as f32).collect();
-    let mut noise = crate::rng::SplitMix(seed);
-    let n = hours * lats * lons;
-    let (mut temperature, mut geopotential) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for h in 0..hours {
-        let diurnal = (h as f32 / 24.0 * std::f32::consts::TAU).sin();
-        for la in &lat {
-            let band = la.to_radians().cos();
-            for lo in &lon {
-                let wave = (lo.to_radians() * 2.0).sin();
-                temperature.push(
-                    230.0 + 70.0 * band + 3.0 * diurnal * band + 2.0 * wave + noise.centered_f32(),
-                );
-                geopotential
-                    .push(49_000.0 + 4_000.0 * band + 300.0 * wave + 50.0 * noise.centered_f32());
-            }
-        }
+    crate::synthetic::Era5Like {
+        ntime: hours as u64,
+        nlat: lats as u64,
+        nlon: lons as u64,
+        levels: 0,
+        seed,
     }
-    let dims = ["time", "latitude", "longitude"];
-    let shape = vec![hours, lats, lons];
-    Dataset::new()
-        .with_coord("time", Variable::new(["time"], time)?)?
-        .with_coord(
-            "latitude",
-            Variable::new(["latitude"], Array::from_1d(lat))?.with_attr("units", "degrees_north"),
-        )?
-        .with_coord(
-            "longitude",
-            Variable::new(["longitude"], Array::from_1d(lon))?.with_attr("units", "degrees_east"),
-        )?
-        .with_data_var(
-            "temperature",
-            Variable::new(dims, Array::from_vec(shape.clone(), temperature)?)?
-                .with_attr("units", "K"),
-        )?
-        .with_data_var(
-            "geopotential",
-            Variable::new(dims, Array::from_vec(shape, geopotential)?)?
-                .with_attr("units", "m**2 s**-2"),
-        )
-        .map(|ds| {
-            ds.with_attrs(
-                [(
-                    "title".to_string(),
-                    "xbeam demo: ERA5-like synthetic data".into(),
-                )]
-                .into(),
-            )
-        })
+    .dataset()
 }
 
 fn check(ok: bool, what: &str) -> Result<(), DemoError> {
     if ok {
         Ok(())
     } else {
-        Err(DemoError::Check(what.to_owned()))
+        Err(DemoError::Check(format!("the demo's {what}")))
     }
 }
 
-/// Runs the demo, writing a report to `out`.
+/// Runs the demo on the local engine, writing a report to `out`.
 ///
 /// ```
 /// let mut report = Vec::new();
@@ -216,6 +135,16 @@ fn check(ok: bool, what: &str) -> Result<(), DemoError> {
 /// # Ok::<(), xbeam::demo::DemoError>(())
 /// ```
 pub fn run(out: &mut impl Write, options: &DemoOptions) -> Result<(), DemoError> {
+    run_on(out, options, &crate::runner::Runner::local().quiet())
+}
+
+/// Runs the demo with `runner` for its engine step, writing a report to
+/// `out`.
+pub fn run_on(
+    out: &mut impl Write,
+    options: &DemoOptions,
+    runner: &crate::runner::Runner,
+) -> Result<(), DemoError> {
     let started = Instant::now();
     let ds = era5_like(options.hours, 19, 36, options.seed)?;
     writeln!(out, "== 1. An in-memory ERA5-like dataset\n{ds}\n")?;
@@ -303,7 +232,7 @@ pub fn run(out: &mut impl Write, options: &DemoOptions) -> Result<(), DemoError>
     let mean = ds.reduce(Reduction::Mean, &["time"])?;
     writeln!(out, "\n== 6. Mean over time (NaN-skipping)\n{mean}")?;
 
-    files_and_engine(out, &ds, &chunks, options.chunk_hours, &pencil)?;
+    files_and_engine(out, &ds, &chunks, options.chunk_hours, &pencil, runner)?;
     writeln!(
         out,
         "\ndone in {:.1} ms",
@@ -319,9 +248,13 @@ fn files_and_engine(
     chunks: &[Chunk],
     chunk_hours: u64,
     pencil: &TargetChunks,
+    runner: &crate::runner::Runner,
 ) -> Result<(), DemoError> {
     // the same rechunk on files and the engine
-    let dir = tempfile::tempdir()?;
+    let dir = tempfile::tempdir().map_err(|source| DemoError::Replace {
+        path: std::env::temp_dir(),
+        source,
+    })?;
     let src = dir.path().join("pancakes.zarr");
     let dst = dir.path().join("pencils.zarr");
     let sink = crate::io::setup_zarr(
@@ -332,7 +265,7 @@ fn files_and_engine(
     for (key, chunk) in chunks {
         sink.write_chunk(key, chunk)?;
     }
-    let metrics = rechunk_on_engine(&src, &dst, chunk_hours, pencil)?;
+    let metrics = rechunk_on_engine(&src, &dst, chunk_hours, pencil, runner)?;
     let missing = crate::io::verify(&dst)?;
     check(missing.is_empty(), "every pencil was written")?;
     let back = crate::io::open_zarr(&dst)?.read(&indexmap::IndexMap::new(), None)?;

@@ -37,9 +37,10 @@ pub use xbeam_runner as runner;
 pub use xbeam_stats as stats;
 
 pub mod demo;
-pub mod generate;
-pub mod info;
+pub mod error;
+pub mod jobs;
 mod rng;
+pub mod synthetic;
 
 /// Everything a pipeline author needs for the common case.
 pub mod prelude {

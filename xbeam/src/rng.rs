@@ -1,5 +1,4 @@
-//! `SplitMix64`: the small seeded generator behind the synthetic data of
-//! `xbeam demo` and `xbeam generate`.
+//! `SplitMix64`: the small seeded generator behind [`crate::synthetic`].
 
 use std::f64::consts::PI;
 
@@ -24,11 +23,6 @@ impl SplitMix {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
-    }
-
-    /// Uniform in [-0.5, 0.5), from 24 bits.
-    pub(crate) fn centered_f32(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5
     }
 
     /// Uniform in (0, 1).

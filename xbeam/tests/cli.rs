@@ -1,13 +1,116 @@
-//! The `xbeam` binary: the demo runs and checks itself; bad arguments give
-//! a clear error and a non-zero exit code.
+//! The `xbeam` binary: the demo runs and checks itself; generate, info and
+//! copy give the right stores; bad arguments and unsafe outputs are clear
+//! errors with the documented exit codes.
 
-use std::process::Command;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
-fn xbeam(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_xbeam"))
-        .args(args)
-        .output()
-        .expect("the xbeam binary runs")
+fn xbeam(args: &[&str]) -> Output {
+    xbeam_in(None, args)
+}
+
+fn xbeam_in(dir: Option<&Path>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xbeam"));
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    cmd.args(args).output().expect("the xbeam binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs xbeam and checks it succeeded.
+fn ok(args: &[&str]) -> Output {
+    let out = xbeam(args);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    out
+}
+
+/// Runs xbeam and checks it failed with `code` and a message containing
+/// `fragment`.
+fn fails(dir: Option<&Path>, args: &[&str], code: i32, fragment: &str) {
+    let out = xbeam_in(dir, args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+    assert!(
+        err.contains(fragment),
+        "{args:?}: expected {fragment:?} in {err}"
+    );
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A small generated store: 2 levels, 7 × 12 grid, chunks of 5 hours.
+fn small_store(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let path = dir.join(name);
+    let mut args = vec![
+        "generate", "--gb", "0.0002", "--nlat", "7", "--nlon", "12", "--levels", "2", "--chunks",
+        "time=5", "--out",
+    ];
+    args.push(s(&path));
+    args.extend_from_slice(extra);
+    ok(&args);
+    path
+}
+
+/// Every file of a store and its bytes.
+fn files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(
+                    p.strip_prefix(root).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Checks two stores hold the same files: metadata as equal JSON (key
+/// order aside), chunks byte for byte. Names the files that differ.
+fn assert_same_store(a: &Path, b: &Path) {
+    let (fa, fb) = (files(a), files(b));
+    assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
+    let differ: Vec<&PathBuf> = fa
+        .iter()
+        .filter(|(p, x)| {
+            let y = &fb[*p];
+            let name = p.file_name().unwrap().to_str().unwrap();
+            if name.starts_with('.') || name.ends_with(".json") {
+                let parse = |v: &[u8]| serde_json::from_slice::<serde_json::Value>(v).unwrap();
+                parse(x) != parse(y)
+            } else {
+                *x != y
+            }
+        })
+        .map(|(p, _)| p)
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{} and {} differ in {differ:?}",
+        a.display(),
+        b.display()
+    );
+}
+
+/// The whole decoded dataset of a store.
+fn read_all(path: &Path) -> xbeam::chunk::Dataset {
+    xbeam::io::open_zarr(path)
+        .unwrap()
+        .read(&indexmap::IndexMap::new(), None)
+        .unwrap()
 }
 
 #[test]
@@ -125,21 +228,359 @@ fn generate_then_info_json_with_stats() {
 fn info_on_bad_input_names_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.zarr");
-    let out = xbeam(&["info", missing.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8(out.stderr).unwrap();
+    let out = xbeam(&["info", s(&missing)]);
+    assert_eq!(out.status.code(), Some(3));
     assert_eq!(
-        err,
-        format!("error: {}: no such file or directory\n", missing.display())
+        stderr(&out),
+        format!(
+            "error: cannot read {0}\n  caused by: {0}: no such file or directory\n",
+            missing.display()
+        )
     );
-    let out = xbeam(&[
-        "generate",
-        "--out",
-        dir.path().to_str().unwrap(),
-        "--chunks",
-        "time",
+    fails(
+        None,
+        &["generate", "--out", s(dir.path()), "--chunks", "time"],
+        2,
+        "expected sizes like time=24",
+    );
+}
+
+#[test]
+fn copy_v2_to_v3_and_back_equals_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = small_store(dir.path(), "src.zarr", &[]);
+    let v3 = dir.path().join("v3.zarr");
+    let back = dir.path().join("back.zarr");
+    let out = ok(&[
+        "copy",
+        s(&src),
+        s(&v3),
+        "--format",
+        "3",
+        "--codec",
+        "zstd",
+        "--clevel",
+        "7",
     ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("expected chunks like time=24"), "{err}");
+    let err = stderr(&out);
+    assert!(
+        err.contains("xbeam copy: in 0.00 GB, out 0.00 GB, ") && err.contains("peak RSS "),
+        "{err}"
+    );
+    let meta = std::fs::read_to_string(v3.join("temperature/zarr.json")).unwrap();
+    assert!(
+        meta.contains(r#""name": "zstd""#) && meta.contains(r#""level": 7"#),
+        "{meta}"
+    );
+    ok(&["copy", s(&v3), s(&back), "--format", "2", "--codec", "gzip"]);
+    let meta = std::fs::read_to_string(back.join("temperature/.zarray")).unwrap();
+    assert!(meta.contains(r#""id": "gzip""#), "{meta}");
+    let input = read_all(&src);
+    assert_eq!(input.sizes()["time"], 149);
+    assert!(read_all(&v3).identical(&input));
+    assert!(read_all(&back).identical(&input));
+    // a plain copy keeps the format and the codec, byte for byte
+    let plain = dir.path().join("plain.zarr");
+    ok(&["copy", s(&src), s(&plain), "--quiet"]);
+    assert_same_store(&plain, &src);
+}
+
+#[test]
+fn copy_to_multiples_divisors_and_shards_of_the_input_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = small_store(dir.path(), "src.zarr", &["--format", "3"]);
+    let input = read_all(&src);
+    for (name, extra, time, lat) in [
+        ("multiple", vec!["--chunks", "time=20"], 20, 7),
+        ("divisor", vec!["--chunks", "time=1,latitude=3"], 1, 3),
+        ("whole", vec!["--chunks", "time=-1"], 149, 7),
+        (
+            "sharded",
+            vec!["--chunks", "time=1", "--shards", "time=10"],
+            1,
+            7,
+        ),
+    ] {
+        let dst = dir.path().join(format!("{name}.zarr"));
+        let mut args = vec!["copy", s(&src), s(&dst), "--quiet"];
+        args.extend(extra);
+        ok(&args);
+        let copy = xbeam::io::open_zarr(&dst).unwrap();
+        assert_eq!(copy.chunks()["time"], time, "{name}");
+        assert_eq!(copy.chunks()["latitude"], lat, "{name}");
+        assert!(read_all(&dst).identical(&input), "{name}");
+        assert!(xbeam::io::verify(&dst).unwrap().is_empty(), "{name}");
+    }
+    let meta =
+        std::fs::read_to_string(dir.path().join("sharded.zarr/temperature/zarr.json")).unwrap();
+    assert!(meta.contains("sharding_indexed"), "{meta}");
+    fails(
+        None,
+        &[
+            "copy",
+            s(&src),
+            s(&dir.path().join("x")),
+            "--chunks",
+            "time=7",
+        ],
+        2,
+        "neither divides the input's chunk 5 nor is a multiple of it",
+    );
+    fails(
+        None,
+        &[
+            "copy",
+            s(&src),
+            s(&dir.path().join("x")),
+            "--chunks",
+            "height=2",
+        ],
+        2,
+        "--chunks names dimension \"height\"",
+    );
+    fails(
+        None,
+        &[
+            "copy",
+            s(&src),
+            s(&dir.path().join("x")),
+            "--format",
+            "2",
+            "--shards",
+            "time=10",
+        ],
+        2,
+        "--shards needs --format 3",
+    );
+    assert!(!dir.path().join("x").exists());
+}
+
+#[test]
+fn writing_jobs_refuse_unsafe_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = small_store(dir.path(), "src.zarr", &[]);
+    let dst = dir.path().join("dst.zarr");
+    ok(&["copy", s(&src), s(&dst), "--quiet"]);
+    // a non-empty output needs --overwrite, then a clean store is replaced
+    fails(
+        None,
+        &["copy", s(&src), s(&dst)],
+        2,
+        "it is not empty (pass --overwrite",
+    );
+    ok(&[
+        "copy",
+        s(&src),
+        s(&dst),
+        "--format",
+        "3",
+        "--overwrite",
+        "--quiet",
+    ]);
+    assert!(dst.join("zarr.json").exists() && !dst.join(".zgroup").exists());
+    // a store holding a file of the user's is never deleted
+    std::fs::write(dst.join("temperature/notes.txt"), "mine").unwrap();
+    fails(
+        None,
+        &["copy", s(&src), s(&dst), "--overwrite"],
+        2,
+        "notes.txt, which is not part of the Zarr store",
+    );
+    assert!(dst.join("temperature/notes.txt").exists());
+    // nor a directory that is not a Zarr store
+    let mine = dir.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("data.csv"), "1,2").unwrap();
+    for args in [
+        vec!["copy", s(&src), s(&mine), "--overwrite"],
+        vec![
+            "generate",
+            "--gb",
+            "0.0001",
+            "--out",
+            s(&mine),
+            "--overwrite",
+        ],
+    ] {
+        fails(
+            None,
+            &args,
+            2,
+            "it is not a Zarr store (no .zgroup, .zarray or zarr.json at its root)",
+        );
+    }
+    assert!(mine.join("data.csv").exists());
+    // never the working directory, its ancestors, the input or its ancestors
+    fails(
+        Some(&src),
+        &["generate", "--gb", "0.0001", "--out", ".", "--overwrite"],
+        2,
+        "it is the current directory or one of its ancestors",
+    );
+    fails(
+        Some(&src.join("temperature")),
+        &["generate", "--gb", "0.0001", "--out", "..", "--overwrite"],
+        2,
+        "current directory or one of its ancestors",
+    );
+    fails(
+        None,
+        &["copy", s(&src), s(&src), "--overwrite"],
+        2,
+        "it is the input store or one of its ancestors",
+    );
+    fails(
+        None,
+        &["copy", s(&src), s(dir.path()), "--overwrite"],
+        2,
+        "it is the input store or one of its ancestors",
+    );
+    fails(
+        None,
+        &["copy", s(&src), s(&src.join("sub")), "--overwrite"],
+        2,
+        "inside the input store",
+    );
+    assert_eq!(read_all(&src).sizes()["time"], 149);
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.zarr");
+    for gb in ["0", "-1", "NaN", "inf", "1e400"] {
+        let flag = format!("--gb={gb}");
+        fails(
+            None,
+            &["generate", &flag, "--out", s(&out)],
+            2,
+            "expected a finite number > 0",
+        );
+    }
+    fails(
+        None,
+        &[
+            "generate",
+            "--levels",
+            "4611686018427387904",
+            "--out",
+            s(&out),
+        ],
+        2,
+        "--levels",
+    );
+    fails(
+        None,
+        &["generate", "--nlat", "0", "--out", s(&out)],
+        2,
+        "--nlat",
+    );
+    fails(
+        None,
+        &["generate", "--workers", "0", "--out", s(&out)],
+        2,
+        "--workers",
+    );
+    fails(
+        None,
+        &["generate", "--max-mem", "12XB", "--out", s(&out)],
+        2,
+        "expected a size like 256MB or 1GiB",
+    );
+    fails(
+        None,
+        &["generate", "--max-mem", "0", "--out", s(&out)],
+        2,
+        "expected a size from 1MiB",
+    );
+    fails(
+        None,
+        &["generate", "--gb", "2e6", "--out", s(&out)],
+        2,
+        "--gb must be a finite number in (0, 1000000]",
+    );
+    assert!(!out.exists());
+    let src = small_store(dir.path(), "src.zarr", &[]);
+    fails(
+        None,
+        &["copy", s(&src), s(&out), "--codec", "lz5"],
+        2,
+        "invalid value 'lz5' for '--codec",
+    );
+    fails(
+        None,
+        &[
+            "copy",
+            s(&src),
+            s(&out),
+            "--codec",
+            "zstd",
+            "--clevel",
+            "30",
+        ],
+        2,
+        "--clevel 30 is out of range for zstd: expected 1..=22",
+    );
+    fails(
+        None,
+        &["copy", s(&src), s(&out), "--clevel", "3"],
+        2,
+        "--codec",
+    );
+    fails(
+        None,
+        &["copy", s(&dir.path().join("none.zarr")), s(&out)],
+        3,
+        "error: cannot read",
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn one_worker_and_all_workers_write_identical_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = small_store(dir.path(), "one.zarr", &["--workers", "1", "--format", "3"]);
+    let all = small_store(
+        dir.path(),
+        "all.zarr",
+        &["--max-mem", "64MB", "--format", "3"],
+    );
+    assert_same_store(&one, &all);
+    let (c1, c2) = (dir.path().join("c1.zarr"), dir.path().join("c2.zarr"));
+    ok(&[
+        "copy",
+        s(&one),
+        s(&c1),
+        "--chunks",
+        "time=1",
+        "--workers",
+        "1",
+        "--format",
+        "2",
+    ]);
+    ok(&[
+        "copy",
+        s(&one),
+        s(&c2),
+        "--chunks",
+        "time=1",
+        "--workers",
+        "3",
+        "--format",
+        "2",
+    ]);
+    let chunks = files(&c1)
+        .into_keys()
+        .filter(|p| p.starts_with("temperature"))
+        .count();
+    assert_eq!(chunks, 149 + 2);
+    assert_same_store(&c1, &c2);
+    // and info --stats gives the same numbers
+    let a = ok(&["info", "--json", "--stats", "--workers", "1", s(&c1)]);
+    let b = ok(&["info", "--json", "--stats", s(&c1)]);
+    let (a, b): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_slice(&a.stdout).unwrap(),
+        serde_json::from_slice(&b.stdout).unwrap(),
+    );
+    assert_eq!(a["data_vars"], b["data_vars"]);
 }

@@ -1,0 +1,143 @@
+//! The flags every subcommand shares, and the parsers of flag values.
+
+use clap::Args;
+use indexmap::IndexMap;
+use xbeam::runner::Runner;
+
+/// The smallest `--max-mem` accepted.
+const MIN_MEM: u64 = 1 << 20;
+
+/// Flags flattened into every subcommand.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct Shared {
+    /// Worker threads (default: all cores).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub(crate) workers: Option<u16>,
+    /// Memory budget for chunk data of the whole process, e.g. `256MB`,
+    /// `1GiB`.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    pub(crate) max_mem: u64,
+    /// No progress bar and no summary line.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+}
+
+impl Shared {
+    /// The engine for these flags: local workers, the memory budget split
+    /// between them (a quarter for source chunks in flight, half for
+    /// groups), and no bars of its own (the CLI draws them).
+    pub(crate) fn runner(&self) -> Runner {
+        let workers = self.workers.map_or_else(
+            || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            usize::from,
+        );
+        let per_worker = usize::try_from(self.max_mem).unwrap_or(usize::MAX) / workers;
+        Runner::local_with_workers(workers)
+            .quiet()
+            .in_flight_bytes((per_worker / 4).max(1))
+            .group_budget(per_worker / 2)
+    }
+}
+
+/// A byte size: a number (fractions allowed) with an optional unit, `B`,
+/// `KB`/`MB`/`GB`/`TB` (powers of 1000) or `KiB`/`MiB`/`GiB`/`TiB` (powers
+/// of 1024), case-insensitive.
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "expected a size like 256MB or 1GiB, found unit {other:?}"
+            ))
+        }
+    };
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("expected a size like 256MB or 1GiB, found {s:?}"))?;
+    let bytes = n * scale;
+    if !bytes.is_finite() || bytes < MIN_MEM as f64 || bytes > 1e18 {
+        return Err(format!("expected a size from 1MiB to 1EB, found {s:?}"));
+    }
+    Ok(bytes as u64)
+}
+
+/// A finite number > 0.
+pub(crate) fn parse_positive(s: &str) -> Result<f64, String> {
+    let x: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a number, found {s:?}"))?;
+    if x.is_finite() && x > 0.0 {
+        Ok(x)
+    } else {
+        Err(format!("expected a finite number > 0, found {s}"))
+    }
+}
+
+/// Sizes per dimension: `time=24,latitude=-1` (`-1`: the whole dimension).
+pub(crate) fn parse_dim_sizes(s: &str) -> Result<IndexMap<String, i64>, String> {
+    let mut out = IndexMap::new();
+    for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| format!("expected sizes like time=24,latitude=-1, found {part:?}"))?;
+        let n: i64 = v
+            .trim()
+            .parse()
+            .map_err(|_| format!("expected an integer size for {k:?}, found {v:?}"))?;
+        if n != -1 && n <= 0 {
+            return Err(format!("expected a size > 0 or -1 for {k:?}, found {n}"));
+        }
+        if out.insert(k.trim().to_owned(), n).is_some() {
+            return Err(format!("dimension {k:?} is given twice"));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_decimal_and_binary_units() {
+        assert_eq!(parse_size("256MB"), Ok(256_000_000));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("1.5gb"), Ok(1_500_000_000));
+        assert_eq!(parse_size("2000000"), Ok(2_000_000));
+        for bad in ["0", "-1GB", "NaNGB", "inf", "12XB", "1KB", ""] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn positive_numbers_are_finite() {
+        assert_eq!(parse_positive("0.5"), Ok(0.5));
+        for bad in ["0", "-1", "NaN", "inf", "-inf", "x"] {
+            assert!(parse_positive(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dim_sizes() {
+        let m = parse_dim_sizes("time=24, latitude=-1").unwrap();
+        assert_eq!(m["time"], 24);
+        assert_eq!(m["latitude"], -1);
+        for bad in ["time", "time=x", "time=0", "time=-2", "time=1,time=2"] {
+            assert!(parse_dim_sizes(bad).is_err(), "{bad}");
+        }
+    }
+}

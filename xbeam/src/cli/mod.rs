@@ -1,0 +1,70 @@
+//! The `xbeam` command line: one file per subcommand (parse and print
+//! only; the work is in `xbeam::jobs`), shared flags in [`args`], progress
+//! bars from the engine's metrics in [`progress`], summaries and errors in
+//! [`report`].
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod args;
+mod copy;
+mod demo;
+mod generate;
+mod info;
+mod progress;
+mod report;
+
+/// Chunked, parallel pipelines over labeled N-dimensional arrays (Zarr,
+/// NetCDF, the xarray data model).
+#[derive(Debug, Parser)]
+#[command(
+    name = "xbeam",
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit codes: 0 success, 1 other error, 2 usage (a bad flag or value, or an output \
+                  path xbeam refuses to touch), 3 input data error, 4 output error, 5 engine error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the demo: split an ERA5-like dataset into keyed chunks, rechunk
+    /// it in memory, then from a Zarr store on the engine into another Zarr
+    /// store, and check every round trip.
+    Demo(demo::Args),
+    /// Write a synthetic ERA5-like dataset (hourly time from 2020-01-01,
+    /// latitude, longitude, optional level; float32 temperature and
+    /// geopotential) to a Zarr store, on the engine.
+    Generate(generate::Args),
+    /// Describe a Zarr store like xarray's repr: dimensions, coordinates,
+    /// variables with dtype, chunks and attributes.
+    Info(info::Args),
+    /// Copy a Zarr store, re-encoding it or converting it between v2 and
+    /// v3, optionally with other chunks (dividing the input's or multiples
+    /// of them) or shards.
+    Copy(copy::Args),
+}
+
+/// Parses the command line, runs the subcommand, prints an error with its
+/// causes, and returns the exit code.
+pub(crate) fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Demo(a) => demo::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::Info(a) => info::run(a),
+        Command::Copy(a) => copy::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report::error(&e);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,469 @@
+//! `xbeam copy`: re-encode a Zarr store or convert it between v2 and v3 on
+//! the engine, optionally with other chunks (that divide the source's
+//! chunks or are multiples of them) or shards.
+//!
+//! Element `i` of the engine's source is one region aligned to both the
+//! source chunks and the target's write unit (chunk, or shard when
+//! sharded): a multiple of the source chunks is read directly; a source
+//! chunk larger than the target is read once and split. Different regions
+//! are read and written by different workers; within a region, Zarr chunks
+//! are decoded and encoded in parallel.
+//!
+//! ```
+//! use xbeam::io::{open_zarr, ZarrFormat};
+//! use xbeam::jobs::{copy, generate};
+//! use xbeam::runner::Runner;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let (src, dst) = (dir.path().join("a.zarr"), dir.path().join("b.zarr"));
+//! let runner = Runner::local_with_workers(2).quiet();
+//! generate::run(&generate::Options { ntime: Some(48), nlat: 5, nlon: 8, ..generate::Options::new(&src) }, &runner)?;
+//! let options = copy::Options {
+//!     format: Some(ZarrFormat::V3),
+//!     codec: Some(copy::Codec::Zstd),
+//!     chunks: [("time".to_owned(), 12)].into_iter().collect(),
+//!     ..copy::Options::new(&src, &dst)
+//! };
+//! copy::run(&options, &runner)?;
+//! let all = Default::default();
+//! let (a, b) = (open_zarr(&src)?.read(&all, None)?, open_zarr(&dst)?.read(&all, None)?);
+//! assert!(a.identical(&b));
+//! assert_eq!(open_zarr(&dst)?.chunks()["time"], 12);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use indexmap::IndexMap;
+use serde_json::{json, Value};
+use xbeam_chunk::{Attrs, Dataset};
+use xbeam_io::{open_zarr, setup_zarr, SetupOptions, ZarrFormat, ZarrSource};
+use xbeam_key::{Key, VarSet};
+use xbeam_runner::{Pipeline, Runner};
+
+use super::{output, Summary};
+use crate::error::{ensure_usage, Error};
+
+/// A compressor for the copy's arrays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Codec {
+    /// Blosc with LZ4 and byte shuffle (xarray-beam's and xbeam's default).
+    Lz4,
+    /// Zstandard.
+    Zstd,
+    /// Gzip.
+    Gzip,
+    /// Zlib (v3 has no zlib codec: written as gzip there).
+    Zlib,
+    /// Blosc with Zstandard and byte shuffle.
+    BloscZstd,
+    /// No compression.
+    None,
+}
+
+impl Codec {
+    /// Every codec, by its CLI name.
+    pub const ALL: [Codec; 6] = [
+        Codec::Lz4,
+        Codec::Zstd,
+        Codec::Gzip,
+        Codec::Zlib,
+        Codec::BloscZstd,
+        Codec::None,
+    ];
+
+    /// The CLI name: `lz4`, `zstd`, `gzip`, `zlib`, `blosc-zstd`, `none`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Lz4 => "lz4",
+            Codec::Zstd => "zstd",
+            Codec::Gzip => "gzip",
+            Codec::Zlib => "zlib",
+            Codec::BloscZstd => "blosc-zstd",
+            Codec::None => "none",
+        }
+    }
+
+    /// The compression levels the codec takes, and its default.
+    pub fn levels(self) -> (std::ops::RangeInclusive<i64>, i64) {
+        match self {
+            Codec::Lz4 | Codec::BloscZstd | Codec::Gzip | Codec::Zlib => (0..=9, 5),
+            Codec::Zstd => (1..=22, 3),
+            Codec::None => (0..=0, 0),
+        }
+    }
+
+    /// The numcodecs compressor list of an array's encoding.
+    fn compressors(self, level: Option<i64>) -> Result<Value, Error> {
+        let (range, default) = self.levels();
+        let level = level.unwrap_or(default);
+        ensure_usage!(
+            range.contains(&level),
+            "--clevel {level} is out of range for {self}: expected {}..={}",
+            range.start(),
+            range.end()
+        );
+        let blosc = |cname: &str| json!([{"id": "blosc", "cname": cname, "clevel": level, "shuffle": 1, "blocksize": 0}]);
+        Ok(match self {
+            Codec::Lz4 => blosc("lz4"),
+            Codec::BloscZstd => blosc("zstd"),
+            Codec::Zstd => json!([{"id": "zstd", "level": level}]),
+            Codec::Gzip => json!([{"id": "gzip", "level": level}]),
+            Codec::Zlib => json!([{"id": "zlib", "level": level}]),
+            Codec::None => json!([]),
+        })
+    }
+}
+
+impl fmt::Display for Codec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Codec {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Codec, Error> {
+        Codec::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Codec::ALL.iter().map(|c| c.name()).collect();
+                Error::Usage(format!(
+                    "unknown codec {s:?}: expected one of {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+/// What to copy, and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The input store.
+    pub src: PathBuf,
+    /// The output store.
+    pub dst: PathBuf,
+    /// Replace a Zarr store at `dst` (see [`output::prepare`]).
+    pub overwrite: bool,
+    /// The output's Zarr format (default: the input's).
+    pub format: Option<ZarrFormat>,
+    /// The output's compressor (default: each variable's own).
+    pub codec: Option<Codec>,
+    /// The compression level (default: the codec's).
+    pub clevel: Option<i64>,
+    /// Chunk sizes per dimension (`-1`: whole); other dimensions keep the
+    /// input's. Each must divide the input's chunk or be a multiple of it.
+    pub chunks: IndexMap<String, i64>,
+    /// Shard sizes per dimension (v3).
+    pub shards: Option<IndexMap<String, i64>>,
+}
+
+impl Options {
+    /// A plain copy of `src` to `dst`.
+    pub fn new(src: impl AsRef<Path>, dst: impl AsRef<Path>) -> Options {
+        Options {
+            src: src.as_ref().to_path_buf(),
+            dst: dst.as_ref().to_path_buf(),
+            overwrite: false,
+            format: None,
+            codec: None,
+            clevel: None,
+            chunks: IndexMap::new(),
+            shards: None,
+        }
+    }
+}
+
+/// The regions the engine reads (`read` per dimension) and the pieces it
+/// writes (`write`: the target chunk, or shard).
+#[derive(Debug, Clone)]
+struct Plan {
+    dims: Vec<String>,
+    sizes: Vec<u64>,
+    read: Vec<u64>,
+    write: Vec<u64>,
+    /// Regions per dimension.
+    counts: Vec<u64>,
+    /// Each data variable's dimensions.
+    vars: Vec<(String, Vec<String>)>,
+}
+
+/// A size per dimension from a flag's map: `-1` is the whole dimension.
+fn size_of(map: &IndexMap<String, i64>, d: &str, n: u64, default: u64) -> u64 {
+    match map.get(d) {
+        Some(-1) => n,
+        Some(&c) => c as u64,
+        None => default,
+    }
+    .clamp(1, n.max(1))
+}
+
+fn check_names(
+    flag: &str,
+    map: &IndexMap<String, i64>,
+    dims: &[String],
+    src: &Path,
+) -> Result<(), Error> {
+    for (d, &c) in map {
+        ensure_usage!(
+            dims.contains(d),
+            "{flag} names dimension {d:?}, which the data variables of {} do not have: expected one of {}",
+            src.display(),
+            dims.join(", ")
+        );
+        ensure_usage!(
+            c == -1 || c > 0,
+            "{flag} {d}={c}: a size must be positive or -1"
+        );
+    }
+    Ok(())
+}
+
+impl Plan {
+    fn new(source: &ZarrSource, options: &Options) -> Result<Plan, Error> {
+        let t = source.template();
+        let dims: Vec<String> = t
+            .sizes()
+            .keys()
+            .filter(|d| t.data_vars().values().any(|v| v.dims.contains(d)))
+            .cloned()
+            .collect();
+        check_names("--chunks", &options.chunks, &dims, &options.src)?;
+        if let Some(shards) = &options.shards {
+            check_names("--shards", shards, &dims, &options.src)?;
+        }
+        let (mut sizes, mut read, mut write, mut counts) = (vec![], vec![], vec![], vec![]);
+        for d in &dims {
+            let n = t.sizes()[d];
+            let s = source
+                .chunks()
+                .get(d)
+                .copied()
+                .unwrap_or(n)
+                .clamp(1, n.max(1));
+            let c = size_of(&options.chunks, d, n, s);
+            let w = options
+                .shards
+                .as_ref()
+                .map_or(c, |shards| size_of(shards, d, n, c));
+            let u = s.max(w);
+            ensure_usage!(
+                u % s.min(w) == 0 || u >= n,
+                "the output's {} {w} along {d:?} neither divides the input's chunk {s} nor is a multiple of it (use xbeam rechunk)",
+                if options.shards.is_some() { "shard" } else { "chunk" }
+            );
+            sizes.push(n);
+            read.push(u);
+            write.push(w);
+            counts.push(n.div_ceil(u));
+        }
+        let vars = t
+            .data_vars()
+            .iter()
+            .map(|(name, v)| (name.clone(), v.dims.clone()))
+            .collect();
+        Ok(Plan {
+            dims,
+            sizes,
+            read,
+            write,
+            counts,
+            vars,
+        })
+    }
+
+    fn count(&self) -> u64 {
+        self.counts.iter().product()
+    }
+
+    /// Start of region `i` along each dimension.
+    fn starts(&self, mut i: u64) -> Vec<u64> {
+        let mut starts = vec![0; self.dims.len()];
+        for k in (0..self.dims.len()).rev() {
+            starts[k] = (i % self.counts[k]) * self.read[k];
+            i /= self.counts[k];
+        }
+        starts
+    }
+
+    /// Region `i` and the variables read there: a variable without some
+    /// dimension is read only in the regions that start at 0 along it.
+    fn region(&self, i: u64) -> (IndexMap<String, Range<u64>>, VarSet) {
+        let starts = self.starts(i);
+        let region = self
+            .dims
+            .iter()
+            .enumerate()
+            .map(|(k, d)| {
+                (
+                    d.clone(),
+                    starts[k]..(starts[k] + self.read[k]).min(self.sizes[k]),
+                )
+            })
+            .collect();
+        let vars = self
+            .vars
+            .iter()
+            .filter(|(_, vdims)| {
+                self.dims
+                    .iter()
+                    .zip(&starts)
+                    .all(|(d, &s)| s == 0 || vdims.contains(d))
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        (region, vars)
+    }
+
+    /// The pieces of a region's dataset, one per write unit, with their keys.
+    fn split(&self, key: &Key, ds: &Dataset) -> Result<Vec<(Key, Dataset)>, Error> {
+        let sizes = ds.sizes();
+        let mut boxes: Vec<Vec<(usize, Range<u64>)>> = vec![Vec::new()];
+        for (k, d) in self.dims.iter().enumerate() {
+            let Some(&len) = sizes.get(d) else { continue };
+            let w = self.write[k];
+            let ranges: Vec<Range<u64>> = (0..len)
+                .step_by(w as usize)
+                .map(|a| a..(a + w).min(len))
+                .collect();
+            boxes = boxes
+                .into_iter()
+                .flat_map(|b| {
+                    ranges.iter().map(move |r| {
+                        let mut b = b.clone();
+                        b.push((k, r.clone()));
+                        b
+                    })
+                })
+                .collect();
+        }
+        if boxes.len() == 1 {
+            return Ok(vec![(key.clone(), ds.clone())]);
+        }
+        boxes
+            .into_iter()
+            .map(|b| {
+                let mut piece_key = key.clone();
+                for (k, r) in &b {
+                    let d = &self.dims[*k];
+                    piece_key = piece_key.with_offset(d.clone(), key.offset_or_zero(d) + r.start);
+                }
+                let piece = ds.isel(b.iter().map(|(k, r)| (&self.dims[*k], r.clone())))?;
+                Ok((piece_key, piece))
+            })
+            .collect()
+    }
+}
+
+/// The encoding overrides of every variable for `options.codec`.
+fn encodings(source: &ZarrSource, options: &Options) -> Result<IndexMap<String, Attrs>, Error> {
+    let Some(codec) = options.codec else {
+        ensure_usage!(options.clevel.is_none(), "--clevel needs --codec");
+        return Ok(IndexMap::new());
+    };
+    let compressors = codec.compressors(options.clevel)?;
+    let t = source.template();
+    Ok(t.data_vars()
+        .keys()
+        .chain(t.coords().keys())
+        .map(|name| {
+            let e: Attrs = [("compressors".to_owned(), compressors.clone())]
+                .into_iter()
+                .collect();
+            (name.clone(), e)
+        })
+        .collect())
+}
+
+/// Copies `options.src` to `options.dst`.
+pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
+    let started = Instant::now();
+    let source = open_zarr(&options.src).map_err(Error::input(&options.src))?;
+    let format = options.format.unwrap_or(source.format());
+    ensure_usage!(
+        options.shards.is_none() || format == ZarrFormat::V3,
+        "--shards needs --format 3"
+    );
+    let plan = Plan::new(&source, options)?;
+    let setup = SetupOptions {
+        chunks: plan
+            .dims
+            .iter()
+            .zip(&plan.write)
+            .map(|(d, &w)| (d.clone(), w as i64))
+            .collect(),
+        shards: None,
+        format,
+        encoding: encodings(&source, options)?,
+    };
+    // the chunks under the shards, when sharded
+    let setup = match &options.shards {
+        None => setup,
+        Some(_) => SetupOptions {
+            chunks: plan
+                .dims
+                .iter()
+                .map(|d| {
+                    let n = source.template().sizes()[d];
+                    let s = source
+                        .chunks()
+                        .get(d)
+                        .copied()
+                        .unwrap_or(n)
+                        .clamp(1, n.max(1));
+                    (d.clone(), size_of(&options.chunks, d, n, s) as i64)
+                })
+                .collect(),
+            shards: Some(
+                plan.dims
+                    .iter()
+                    .zip(&plan.write)
+                    .map(|(d, &w)| (d.clone(), w as i64))
+                    .collect(),
+            ),
+            ..setup
+        },
+    };
+    output::prepare(&options.dst, Some(&options.src), options.overwrite)?;
+    let sink =
+        setup_zarr(source.template(), &options.dst, &setup).map_err(Error::output(&options.dst))?;
+    let t = source.template();
+    let bytes: u64 = t.data_vars().values().map(|v| t.var_nbytes(v) as u64).sum();
+    let count = plan.count();
+    let (source, sink, plan) = (Arc::new(source), Arc::new(sink), Arc::new(plan));
+    let split_plan = Arc::clone(&plan);
+    let dst = options.dst.clone();
+    let p = Pipeline::new();
+    p.source("read", count, move |i| {
+        let (region, vars) = plan.region(i);
+        let key = Key::from_offsets(region.iter().map(|(d, r)| (d.clone(), r.start)));
+        let ds = source
+            .read(&region, Some(&vars))
+            .map_err(Error::input(source.path()))?;
+        Ok::<_, Error>((key, ds))
+    })
+    .flat_map("split", move |(key, ds): (Key, Dataset)| {
+        split_plan.split(&key, &ds)
+    })
+    .for_each("write", move |(key, ds): (Key, Dataset)| {
+        let dims = ds.sizes();
+        let key = key.without_offsets(
+            key.offsets()
+                .keys()
+                .filter(|d| !dims.contains_key(*d))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        sink.write_chunk(&key, &ds).map_err(Error::output(&dst))
+    });
+    p.run(runner)?;
+    Ok(Summary::finish(started, bytes, bytes, count))
+}

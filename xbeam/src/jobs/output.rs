@@ -1,0 +1,289 @@
+//! Output safety for every writing job: nothing the user did not ask to
+//! delete is ever deleted.
+//!
+//! [`prepare`] refuses an output path that is `/`, the current directory
+//! or one of its ancestors, the input store, an ancestor of it or a path
+//! inside it; it refuses a non-empty directory unless asked to overwrite,
+//! and even then removes only a Zarr store (`.zgroup`, `.zarray` or
+//! `zarr.json` at its root) that holds nothing but its hierarchy: metadata
+//! files, child groups and arrays, and chunk keys. Anything else is named
+//! in the error and left alone.
+//!
+//! ```
+//! use xbeam::jobs::output::prepare;
+//!
+//! let dir = tempfile::tempdir()?;
+//! std::fs::write(dir.path().join("notes.txt"), "keep me")?;
+//! let err = prepare(dir.path(), None, true).unwrap_err();
+//! assert!(err.to_string().contains("not a Zarr store"), "{err}");
+//! assert!(dir.path().join("notes.txt").exists());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::Error;
+
+/// Metadata documents of Zarr v2 and v3 nodes.
+const METADATA: [&str; 5] = [".zgroup", ".zarray", ".zattrs", ".zmetadata", "zarr.json"];
+
+/// Checks that `dst` may be written (see the module docs) and, with
+/// `overwrite`, removes the Zarr store there. `src` is the job's input
+/// store, if any.
+pub fn prepare(dst: &Path, src: Option<&Path>, overwrite: bool) -> Result<(), Error> {
+    let refuse = |reason: &str| Error::Refused {
+        path: dst.to_path_buf(),
+        reason: reason.to_owned(),
+    };
+    let replace = |source| Error::Replace {
+        path: dst.to_path_buf(),
+        source,
+    };
+    let target = resolve(dst).map_err(replace)?;
+    if target.parent().is_none() {
+        return Err(refuse("it is the root directory"));
+    }
+    let cwd = std::env::current_dir()
+        .and_then(fs::canonicalize)
+        .map_err(replace)?;
+    if cwd.starts_with(&target) {
+        return Err(refuse(
+            "it is the current directory or one of its ancestors",
+        ));
+    }
+    if let Some(src) = src {
+        let src = resolve(src).map_err(replace)?;
+        if src.starts_with(&target) {
+            return Err(refuse("it is the input store or one of its ancestors"));
+        }
+        if target.starts_with(&src) {
+            return Err(refuse("it lies inside the input store"));
+        }
+    }
+    let meta = match fs::symlink_metadata(dst) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(replace(e)),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(refuse("it is a symbolic link"));
+    }
+    if !meta.is_dir() {
+        return Err(refuse("it exists and is not a directory"));
+    }
+    if fs::read_dir(dst).map_err(replace)?.next().is_none() {
+        return Ok(());
+    }
+    if !overwrite {
+        return Err(refuse(
+            "it is not empty (pass --overwrite to replace the Zarr store there)",
+        ));
+    }
+    if !is_node(dst) {
+        return Err(refuse(
+            "it is not a Zarr store (no .zgroup, .zarray or zarr.json at its root)",
+        ));
+    }
+    if let Some(foreign) = foreign_entry(dst).map_err(replace)? {
+        return Err(refuse(&format!(
+            "it holds {}, which is not part of the Zarr store",
+            foreign.display()
+        )));
+    }
+    fs::remove_dir_all(dst).map_err(replace)
+}
+
+/// The absolute path with symbolic links and `..` resolved as far as it
+/// exists, the rest appended.
+fn resolve(path: &Path) -> std::io::Result<PathBuf> {
+    let absolute = std::path::absolute(path)?;
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        let (Some(name), Some(parent)) = (existing.file_name(), existing.parent()) else {
+            break;
+        };
+        rest.push(name);
+        existing = parent;
+    }
+    let mut out = fs::canonicalize(existing)?;
+    for name in rest.into_iter().rev() {
+        out.push(name);
+    }
+    // a `..` after a missing directory
+    if out.components().any(|c| c == Component::ParentDir) {
+        return Err(std::io::Error::other(
+            "the path has '..' after a missing directory",
+        ));
+    }
+    Ok(out)
+}
+
+fn is_node(dir: &Path) -> bool {
+    [".zgroup", ".zarray", "zarr.json"]
+        .iter()
+        .any(|m| dir.join(m).is_file())
+}
+
+fn is_array(dir: &Path) -> bool {
+    if dir.join(".zarray").is_file() {
+        return true;
+    }
+    fs::read(dir.join("zarr.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v["node_type"] == "array")
+}
+
+fn is_index(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A chunk key file name: `0.1.2` (v2), `c`, `c.0.1` (v3 with '.'), or a
+/// single index (the last level of a '/'-separated key).
+fn is_chunk_file(name: &str) -> bool {
+    let indices = match name.strip_prefix('c') {
+        Some("") => return true, // the chunk of a 0-d v3 array
+        Some(rest) => match rest.strip_prefix('.') {
+            Some(s) => s,
+            None => return false,
+        },
+        None => name,
+    };
+    indices.split('.').all(is_index)
+}
+
+/// The first entry under the node `dir` that is not metadata, a child
+/// node or (in an array) a chunk key.
+fn foreign_entry(dir: &Path) -> std::io::Result<Option<PathBuf>> {
+    let array = is_array(dir);
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            return Ok(Some(path));
+        };
+        let kind = entry.file_type()?;
+        let belongs = if kind.is_file() {
+            METADATA.contains(&name) || (array && is_chunk_file(name))
+        } else if kind.is_dir() {
+            if is_node(&path) {
+                if let Some(f) = foreign_entry(&path)? {
+                    return Ok(Some(f));
+                }
+                true
+            } else if array && (is_index(name) || name == "c") {
+                if let Some(f) = foreign_in_chunk_dir(&path)? {
+                    return Ok(Some(f));
+                }
+                true
+            } else {
+                false
+            }
+        } else {
+            false // symbolic links, FIFOs, devices
+        };
+        if !belongs {
+            return Ok(Some(path));
+        }
+    }
+    Ok(None)
+}
+
+/// The first entry under a chunk-key directory (`c/`, `0/`) whose name is
+/// not an index.
+fn foreign_in_chunk_dir(dir: &Path) -> std::io::Result<Option<PathBuf>> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        let ok_name = entry.file_name().to_str().is_some_and(is_index);
+        if !ok_name || !(kind.is_file() || kind.is_dir()) {
+            return Ok(Some(path));
+        }
+        if kind.is_dir() {
+            if let Some(f) = foreign_in_chunk_dir(&path)? {
+                return Ok(Some(f));
+            }
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(root: &Path) {
+        fs::create_dir_all(root.join("t/c/0/0")).unwrap();
+        fs::write(root.join("zarr.json"), r#"{"node_type":"group"}"#).unwrap();
+        fs::write(root.join("t/zarr.json"), r#"{"node_type":"array"}"#).unwrap();
+        fs::write(root.join("t/c/0/0/1"), "x").unwrap();
+        fs::create_dir_all(root.join("v2")).unwrap();
+        fs::write(root.join("v2/.zarray"), "{}").unwrap();
+        fs::write(root.join("v2/0.0.1"), "x").unwrap();
+    }
+
+    #[test]
+    fn a_clean_store_is_replaced_only_with_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("s.zarr");
+        store(&root);
+        let err = prepare(&root, None, false).unwrap_err();
+        assert!(err.to_string().contains("is not empty"), "{err}");
+        prepare(&root, None, true).unwrap();
+        assert!(!root.exists());
+        // a missing or empty directory is fine either way
+        prepare(&root, None, false).unwrap();
+        fs::create_dir(&root).unwrap();
+        prepare(&root, None, false).unwrap();
+        assert!(root.exists());
+    }
+
+    #[test]
+    fn anything_foreign_is_named_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("s.zarr");
+        for foreign in ["notes.txt", "t/c/0/readme", "v2/.hidden", "t/c/0/0/x1"] {
+            store(&root);
+            fs::write(root.join(foreign), "mine").unwrap();
+            let err = prepare(&root, None, true).unwrap_err();
+            assert!(err.to_string().contains(foreign), "{foreign}: {err}");
+            assert!(root.join(foreign).exists());
+            fs::remove_file(root.join(foreign)).unwrap();
+        }
+        // a group may not hold chunk keys
+        fs::write(root.join("0.0"), "x").unwrap();
+        assert!(prepare(&root, None, true).is_err());
+    }
+
+    #[test]
+    fn the_input_and_the_working_directory_are_never_targets() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("in.zarr");
+        store(&src);
+        for (dst, why) in [
+            (src.clone(), "input store"),
+            (dir.path().to_path_buf(), "input store"),
+            (src.join("t"), "inside the input store"),
+            (PathBuf::from("."), "current directory"),
+            (PathBuf::from("/"), "root directory"),
+        ] {
+            let err = prepare(&dst, Some(&src), true).unwrap_err();
+            assert!(err.to_string().contains(why), "{}: {err}", dst.display());
+        }
+        assert!(src.join("t/c/0/0/1").exists());
+    }
+
+    #[test]
+    fn chunk_key_names() {
+        for ok in ["0", "0.1.2", "c", "c.0.12"] {
+            assert!(is_chunk_file(ok), "{ok}");
+        }
+        for bad in ["", "a", "0..1", "c.", "c0", ".0", "0.x"] {
+            assert!(!is_chunk_file(bad), "{bad}");
+        }
+    }
+}
