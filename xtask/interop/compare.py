@@ -174,6 +174,27 @@ def check_generated(out):
     fail(f"generated: chunks {info['data_vars']['temperature']['chunks']}")
 
 
+def check_generated_copy(out):
+  """`xbeam copy` of the generated store (to v2, zstd, 14-hour chunks)
+  opens in xarray identical to the store it copied."""
+  path = os.path.join(out, "copies", "generated.copy.zarr")
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    original = xr.open_zarr(os.path.join(out, "copies", "generated.zarr")).load()
+    copy = xr.open_zarr(path)
+    chunks = dict(copy.chunks)
+    copy = copy.load()
+  try:
+    xr.testing.assert_identical(original, copy)
+  except AssertionError as e:
+    fail(f"generated.copy: not identical to generated: {e}")
+  if chunks.get("time", (None,))[0] != 14:
+    fail(f"generated.copy: time chunks {chunks.get('time')}")
+  meta = json.load(open(os.path.join(path, "temperature", ".zarray")))
+  if meta["compressor"]["id"] != "zstd":
+    fail(f"generated.copy: compressor {meta['compressor']}")
+
+
 def main():
   out = sys.argv[1]
   fixtures = json.load(open(os.path.join(out, "fixtures.json")))
@@ -181,6 +202,7 @@ def main():
   for fx in fixtures:
     check_dump(fx, out)
   check_generated(out)
+  check_generated_copy(out)
   copies = sorted(glob.glob(os.path.join(out, "copies", "v*.zarr")))
   for copy in copies:
     name = os.path.basename(copy).split(".")[0]

@@ -9,7 +9,10 @@
 //!   directions, in a virtualenv of its own (`target/interop-venv`, pinned
 //!   by `xtask/interop/requirements.txt`).
 //! - `bench`: the criterion benchmarks (pass criterion arguments after `--`),
-//!   then the Python baselines on the same data, side by side.
+//!   then the Python baselines on the same data, side by side, then
+//!   `xbeam copy` beside `zarrs_reencode` (`bench-copy` runs only that).
+
+mod copy_bench;
 
 use std::env;
 use std::process::{Command, ExitCode};
@@ -21,12 +24,15 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("fmt") => run("format", cargo(&["fmt", "--all"])),
         Some("bench") => bench(&args[1..]),
+        Some("bench-copy") => copy_bench::run(&workspace_root()),
         Some("interop") => interop(),
         other => {
             if let Some(unknown) = other {
                 eprintln!("error: unknown xtask command {unknown:?}");
             }
-            eprintln!("usage: cargo xtask <ci | fmt | interop | bench [-- criterion args]>");
+            eprintln!(
+                "usage: cargo xtask <ci | fmt | interop | bench [-- criterion args] | bench-copy>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -169,7 +175,8 @@ fn bench(extra: &[String]) -> Result<(), String> {
         cmd.arg("--").args(extra.iter().skip_while(|a| *a == "--"));
     }
     run("benchmarks", cmd)?;
-    zarr_baseline()
+    zarr_baseline()?;
+    copy_bench::run(&workspace_root())
 }
 
 fn read_json(path: &std::path::Path) -> Result<serde_json::Value, String> {
@@ -398,6 +405,7 @@ fn interop() -> Result<(), String> {
     }
     std::fs::write(dir.join("generated.info.json"), &info.stdout)
         .map_err(|e| format!("cannot write the info JSON: {e}"))?;
+    copy_generated(&xbeam, &generated, &copies.join("generated.copy.zarr"))?;
     eprintln!(
         "==> interop: xbeam read {} fixtures and wrote their copies in {:.1} s",
         names.len(),
@@ -406,6 +414,24 @@ fn interop() -> Result<(), String> {
     let mut compare = Command::new(&python);
     compare.arg(scripts.join("compare.py")).arg(&dir);
     run("interop: compare with xarray", compare)
+}
+
+/// `xbeam copy` of the generated store: Zarr v2, zstd, chunks twice as
+/// long (`compare.py` opens it in xarray).
+fn copy_generated(
+    xbeam: &std::path::Path,
+    generated: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<(), String> {
+    quiet(
+        Command::new(xbeam)
+            .arg("copy")
+            .arg(generated)
+            .arg(out)
+            .args([
+                "--format", "2", "--codec", "zstd", "--chunks", "time=14", "--quiet",
+            ]),
+    )
 }
 
 /// The stores xbeam writes from each fixture: v2, v3, and sharded v3.
