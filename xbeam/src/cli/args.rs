@@ -6,6 +6,9 @@ use xbeam::runner::Runner;
 
 /// The smallest `--max-mem` accepted.
 const MIN_MEM: u64 = 1 << 20;
+/// Source chunks in flight per worker, at most: a few chunks keep a worker
+/// busy; more only add memory.
+const MAX_IN_FLIGHT: usize = 32 << 20;
 
 /// Flags flattened into every subcommand.
 #[derive(Debug, Clone, Args)]
@@ -24,8 +27,8 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// The engine for these flags: local workers, the memory budget split
-    /// between them (a quarter for source chunks in flight, half for
-    /// groups), and no bars of its own (the CLI draws them).
+    /// between them (a quarter for source chunks in flight, at most
+    /// 32 MiB, half for groups), and no bars of its own (the CLI draws them).
     pub(crate) fn runner(&self) -> Runner {
         let workers = self.workers.map_or_else(
             || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
@@ -34,7 +37,7 @@ impl Shared {
         let per_worker = usize::try_from(self.max_mem).unwrap_or(usize::MAX) / workers;
         Runner::local_with_workers(workers)
             .quiet()
-            .in_flight_bytes((per_worker / 4).max(1))
+            .in_flight_bytes((per_worker / 4).clamp(1, MAX_IN_FLIGHT))
             .group_budget(per_worker / 2)
     }
 }

@@ -5,6 +5,7 @@
 //! [`on_progress`](crate::runner::Runner::on_progress) callback for that.
 //!
 //! ```
+//! use xbeam::io::ZarrFormat;
 //! use xbeam::jobs::{copy, generate};
 //! use xbeam::runner::Runner;
 //!
@@ -12,7 +13,7 @@
 //! let (src, dst) = (dir.path().join("a.zarr"), dir.path().join("b.zarr"));
 //! let runner = Runner::local_with_workers(2).quiet();
 //! generate::run(&generate::Options { ntime: Some(48), nlat: 5, nlon: 8, ..generate::Options::new(&src) }, &runner)?;
-//! let summary = copy::run(&copy::Options { format: Some(3), ..copy::Options::new(&src, &dst) }, &runner)?;
+//! let summary = copy::run(&copy::Options { format: Some(ZarrFormat::V3), ..copy::Options::new(&src, &dst) }, &runner)?;
 //! assert_eq!(summary.bytes_in, 2 * 48 * 5 * 8 * 4);
 //! assert_eq!(summary.bytes_out, summary.bytes_in);
 //! # Ok::<(), xbeam::error::Error>(())
