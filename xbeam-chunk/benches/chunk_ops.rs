@@ -1,5 +1,7 @@
 //! Split and consolidate throughput on 64 MiB float32 chunks, against a
-//! plain memcpy of the same bytes (the target: within 2x of memcpy).
+//! plain memcpy of the same bytes (the target: within 2x of memcpy), and
+//! serializing the strided pieces of a spatial split (the codec's
+//! row-by-row copy against the element-by-element copy it replaced).
 //!
 //! Run with `cargo xtask bench` (or `cargo bench -p xbeam-chunk`).
 

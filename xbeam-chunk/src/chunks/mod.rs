@@ -1,6 +1,8 @@
 //! Pure, in-memory chunk operations with xarray-beam's semantics and error
 //! messages: split and consolidate chunks and variables, rechunk in memory,
-//! validate a chunk against its key.
+//! validate a chunk against its key; and [`normalize_chunks`], which turns
+//! what a user asks for (an [`xbeam_key::ChunksRequest`] such as
+//! `time=-1,...=100MB`) into one chunk size per dimension.
 //!
 //! Beyond xarray-beam: chunk specs may be irregular
 //! ([`ChunkSpec::Sizes`], e.g. one chunk per calendar year), and
