@@ -360,6 +360,23 @@ impl fmt::Debug for Key {
     }
 }
 
+/// A key's size for the engine's memory accounting: its dimension and
+/// variable names plus eight bytes per offset.
+impl xbeam_size::ByteSize for Key {
+    fn byte_size(&self) -> usize {
+        let offsets: usize = self.offsets.keys().map(|d| d.len() + 8).sum();
+        let vars: usize = self
+            .vars
+            .as_ref()
+            .map_or(0, |v| v.iter().map(String::len).sum());
+        offsets + vars
+    }
+
+    fn describe(&self) -> Option<String> {
+        Some(self.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,15 +492,5 @@ mod tests {
             back.to_string(),
             "Key(offsets={'y': 1, 'x': 0}, vars={'a', 'b'})"
         );
-    }
-}
-
-/// A key's size for the engine's memory accounting: its dimension and
-/// variable names plus eight bytes per offset.
-impl xbeam_size::ByteSize for Key {
-    fn byte_size(&self) -> usize {
-        let offsets: usize = self.offsets.keys().map(|d| d.len() + 8).sum();
-        let vars: usize = self.vars.as_ref().map_or(0, |v| v.iter().map(String::len).sum());
-        offsets + vars
     }
 }

@@ -310,7 +310,7 @@ impl<T: Data> PCollection<T> {
         let f = Arc::new(f);
         let build: Build = Arc::new(move |ctx: &Ctx, inputs: Vec<S<'_>>| {
             let f = f.clone();
-            elementwise::<T, U, _>(ctx, inputs, move |x, out| {
+            elementwise::<T, U, _>(ctx, inputs, false, move |x, out| {
                 out.push(f(x).map_err(Into::into)?);
                 Ok(())
             })
@@ -329,7 +329,7 @@ impl<T: Data> PCollection<T> {
         let f = Arc::new(f);
         let build: Build = Arc::new(move |ctx: &Ctx, inputs: Vec<S<'_>>| {
             let f = f.clone();
-            elementwise::<T, U, _>(ctx, inputs, move |x, out| {
+            elementwise::<T, U, _>(ctx, inputs, false, move |x, out| {
                 out.extend(f(x).map_err(Into::into)?);
                 Ok(())
             })
@@ -346,7 +346,7 @@ impl<T: Data> PCollection<T> {
         let f = Arc::new(f);
         let build: Build = Arc::new(move |ctx: &Ctx, inputs: Vec<S<'_>>| {
             let f = f.clone();
-            elementwise::<T, T, _>(ctx, inputs, move |x, out| {
+            elementwise::<T, T, _>(ctx, inputs, false, move |x, out| {
                 if f(&x).map_err(Into::into)? {
                     out.push(x);
                 }
@@ -371,7 +371,7 @@ impl<T: Data> PCollection<T> {
         let f = Arc::new(f);
         let build: Build = Arc::new(move |ctx: &Ctx, inputs: Vec<S<'_>>| {
             let f = f.clone();
-            elementwise::<T, (), _>(ctx, inputs, move |x, _out| f(x).map_err(Into::into))
+            elementwise::<T, (), _>(ctx, inputs, true, move |x, _out| f(x).map_err(Into::into))
         });
         let _: PCollection<()> = self.op(name, build, false);
     }

@@ -211,12 +211,42 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// A user error, boxed with its cause chain.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// A short description of a small element: its JSON (or its size, when
-/// the JSON is long).
+/// A short description of an element: its own ([`ByteSize::describe`],
+/// e.g. a chunk's key), else its JSON when short, else its size.
 pub(crate) fn describe<T: Data>(x: &T) -> String {
+    if let Some(d) = x.describe() {
+        return format!("{d} ({} bytes)", x.byte_size());
+    }
     match serde_json::to_string(x) {
         Ok(s) if s.len() <= 300 => format!("element {s}"),
         _ => format!("an element of {} bytes", x.byte_size()),
+    }
+}
+
+/// What to keep of an element that is moved into user code, to describe it
+/// if that fails: its own description, or a copy of a small one.
+pub(crate) enum Described<T> {
+    Named(String),
+    Small(T),
+    Sized(usize),
+}
+
+impl<T: Data> Described<T> {
+    pub(crate) fn of(x: &T) -> Described<T> {
+        let size = x.byte_size();
+        match x.describe() {
+            Some(d) => Described::Named(format!("{d} ({size} bytes)")),
+            None if size <= 256 => Described::Small(x.clone()),
+            None => Described::Sized(size),
+        }
+    }
+
+    pub(crate) fn text(self) -> String {
+        match self {
+            Described::Named(s) => s,
+            Described::Small(x) => describe(&x),
+            Described::Sized(n) => format!("an element of {n} bytes"),
+        }
     }
 }
 

@@ -122,9 +122,10 @@ fn semantics(workers: usize) -> Outputs {
     assert_eq!(metrics.get("group").unwrap().elements, 7);
     assert_eq!(
         metrics.get("sink").unwrap().elements,
-        0,
-        "a sink produces nothing"
+        200,
+        "a sink counts what it consumed"
     );
+    assert_eq!(metrics.get("sink").unwrap().bytes, 200 * 8);
     let sorted = |mut v: Vec<u64>| {
         v.sort_unstable();
         v

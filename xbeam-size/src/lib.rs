@@ -22,6 +22,13 @@ pub trait ByteSize {
 
     /// Bytes of payload.
     fn byte_size(&self) -> usize;
+
+    /// A short name of this value for error messages, when the type has
+    /// one (a chunk's key); containers and tuples pass on the first one
+    /// found. The engine says which element failed with it.
+    fn describe(&self) -> Option<String> {
+        None
+    }
 }
 
 macro_rules! fixed_size {
@@ -77,11 +84,25 @@ impl<T: ByteSize> ByteSize for Option<T> {
     fn byte_size(&self) -> usize {
         self.as_ref().map_or(0, ByteSize::byte_size)
     }
+
+    fn describe(&self) -> Option<String> {
+        self.as_ref().and_then(ByteSize::describe)
+    }
+}
+
+/// An error holds no payload worth counting; a value counts as itself.
+impl<T: ByteSize, E> ByteSize for Result<T, E> {
+    fn byte_size(&self) -> usize {
+        self.as_ref().map_or(0, ByteSize::byte_size)
+    }
 }
 
 impl<T: ByteSize + ?Sized> ByteSize for Box<T> {
     fn byte_size(&self) -> usize {
         (**self).byte_size()
+    }
+    fn describe(&self) -> Option<String> {
+        (**self).describe()
     }
 }
 
@@ -89,11 +110,17 @@ impl<T: ByteSize + ?Sized> ByteSize for &T {
     fn byte_size(&self) -> usize {
         (**self).byte_size()
     }
+    fn describe(&self) -> Option<String> {
+        (**self).describe()
+    }
 }
 
 impl<T: ByteSize + ?Sized> ByteSize for std::sync::Arc<T> {
     fn byte_size(&self) -> usize {
         (**self).byte_size()
+    }
+    fn describe(&self) -> Option<String> {
+        (**self).describe()
     }
 }
 
@@ -146,6 +173,10 @@ macro_rules! tuple_size {
         impl<$($t: ByteSize),+> ByteSize for ($($t,)+) {
             fn byte_size(&self) -> usize {
                 0 $(+ self.$n.byte_size())+
+            }
+
+            fn describe(&self) -> Option<String> {
+                None $(.or_else(|| self.$n.describe()))+
             }
         }
     )*};

@@ -36,11 +36,16 @@ pub use xbeam_rechunk as rechunk;
 pub use xbeam_runner as runner;
 pub use xbeam_stats as stats;
 
+pub mod dataset;
 pub mod demo;
 pub mod error;
 pub mod jobs;
 mod rng;
 pub mod synthetic;
+pub mod transforms;
+
+pub use dataset::ChunkedDataset;
+pub use error::Error;
 
 /// Everything a pipeline author needs for the common case.
 pub mod prelude {
@@ -48,13 +53,23 @@ pub mod prelude {
     pub use xbeam_chunk::chunks::{
         consolidate_chunks, consolidate_chunks_filled, consolidate_chunks_to, consolidate_fully,
         consolidate_variables, in_memory_rechunk, rounded_key, split_chunks, split_variables,
-        target_chunks, validate_chunk, Chunk, DatasetChunks, FillMissing, TargetChunks,
+        normalize_chunks, target_chunks, validate_chunk, Chunk, DatasetChunks, FillMissing,
+        TargetChunks,
     };
     pub use xbeam_chunk::{
         Array, Attrs, ChunkError, DType, Dataset, DimReplacement, Label, Labels, Reduction,
         Template, TimeField, VarSchema, Variable,
     };
-    pub use xbeam_key::{ChunkGrid, ChunkSpec, Key, KeyError};
+    pub use xbeam_io::{open_zarr, setup_zarr, ChunkSink, ChunkSource, MemorySource, SetupOptions};
+    pub use xbeam_key::{ChunkGrid, ChunkRequest, ChunkSpec, ChunksRequest, Key, KeyError};
+    pub use xbeam_runner::{CombineFn, PCollection, Pipeline, RunError, Runner, Transform};
+
+    pub use crate::transforms::{
+        parse_chunks, Chunks, ChunksToZarr, ConsolidateChunks, ConsolidateVariables,
+        DatasetToChunks, DatasetToZarr, DatasetsToChunks, Mean, SplitChunks, SplitVariables,
+        ValidateEachChunk,
+    };
+    pub use crate::{ChunkedDataset, Error};
 }
 
 /// The README's examples, compiled and run as doctests so they never rot.

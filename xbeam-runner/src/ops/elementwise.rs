@@ -10,10 +10,17 @@ use timely::dataflow::operators::Operator;
 use crate::erased::Erased;
 use crate::graph::S;
 use crate::pipeline::Data;
-use crate::state::{describe, for_each_typed, guarded, BoxError, Ctx};
+use crate::state::{for_each_typed, guarded, BoxError, Ctx, Described};
 
-/// Map-like operators: `f` turns one `T` into any number of `U`.
-pub(crate) fn elementwise<'s, T, U, F>(ctx: &Ctx, mut inputs: Vec<S<'s>>, mut f: F) -> S<'s>
+/// Map-like operators: `f` turns one `T` into any number of `U`. A sink
+/// (`for_each`) counts the elements (and bytes) it consumed; other
+/// operators count what they produce.
+pub(crate) fn elementwise<'s, T, U, F>(
+    ctx: &Ctx,
+    mut inputs: Vec<S<'s>>,
+    sink: bool,
+    mut f: F,
+) -> S<'s>
 where
     T: Data,
     U: Data,
@@ -32,29 +39,24 @@ where
                 input.for_each(|cap, data| {
                     let start = Instant::now();
                     let mut out: Vec<Erased> = Vec::new();
-                    let mut bytes = 0u64;
+                    let (mut bytes, mut consumed) = (0u64, 0u64);
                     for_each_typed(&state, &name, data, |x: T| {
-                        // the element is moved into `f`: keep a copy of a
-                        // small one to describe it if `f` fails
-                        let size = x.byte_size();
-                        let small = (size <= 256).then(|| x.clone());
-                        guarded(
-                            &name,
-                            || {
-                                small.map_or_else(
-                                    || format!("an element of {size} bytes"),
-                                    |x| describe(&x),
-                                )
-                            },
-                            || f(x, &mut typed),
-                        )?;
+                        if sink {
+                            consumed += 1;
+                            bytes += x.byte_size() as u64;
+                        }
+                        // the element is moved into `f`: keep what describes
+                        // it if `f` fails
+                        let described = Described::of(&x);
+                        guarded(&name, || described.text(), || f(x, &mut typed))?;
                         for y in typed.drain(..) {
                             bytes += y.byte_size() as u64;
                             out.push(Erased::new(y));
                         }
                         Ok(())
                     });
-                    counters.add(out.len() as u64, bytes, start.elapsed());
+                    let count = if sink { consumed } else { out.len() as u64 };
+                    counters.add(count, bytes, start.elapsed());
                     if !out.is_empty() {
                         output.session(&cap).give_iterator(out.into_iter());
                     }

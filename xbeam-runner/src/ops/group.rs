@@ -3,6 +3,7 @@
 //! the end; a group whose size is known is emitted as soon as it is
 //! complete.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use timely::dataflow::channels::pact::Exchange;
@@ -33,6 +34,8 @@ pub(crate) fn group_by_key<'s, K: Data, V: Data>(
             let activator = scope.activator_for(info.address);
             let mut merging = false;
             let mut cap: Option<Capability<u64>> = None;
+            // complete groups not handed out yet, with their sizes
+            let mut ready: VecDeque<(Erased, usize)> = VecDeque::new();
             let mut groups: Groups<V> = Groups::new(
                 state.group_budget,
                 state.spill_dir.clone(),
@@ -40,7 +43,6 @@ pub(crate) fn group_by_key<'s, K: Data, V: Data>(
             );
             move |(input, frontier), output| {
                 let start = Instant::now();
-                let mut ready: Vec<Erased> = Vec::new();
                 let mut emitted = (0u64, 0u64);
                 input.for_each(|c, data| {
                     if cap.is_none() {
@@ -52,21 +54,32 @@ pub(crate) fn group_by_key<'s, K: Data, V: Data>(
                             .add(key_bytes(&k), v, want)
                             .map_err(|m| RunError::Spill(format!("{name}: {m}")))?;
                         if let Some(values) = complete {
-                            emitted.0 += 1;
-                            emitted.1 += values.byte_size() as u64;
-                            ready.push(Erased::new((k, values)));
+                            let size = values.byte_size();
+                            ready.push_back((Erased::new((k, values)), size));
                         }
                         Ok(())
                     });
                 });
+                // hand groups out a few megabytes per activation, so
+                // downstream consumes them before more are made (complete
+                // groups often arrive all at once: the last piece of every
+                // group comes with the last source chunk)
+                let mut budget = 8usize << 20;
                 if let Some(c) = &cap {
-                    if !ready.is_empty() {
-                        output.session(c).give_iterator(ready.drain(..));
+                    let mut session = output.session(c);
+                    while budget > 0 {
+                        let Some((group, size)) = ready.pop_front() else {
+                            break;
+                        };
+                        session.give(group);
+                        emitted.0 += 1;
+                        emitted.1 += size as u64;
+                        budget = budget.saturating_sub(size.max(1));
                     }
                 }
-                // at the end, hand groups out a few megabytes per activation,
-                // so downstream consumes them before more are read back
-                if frontier.is_empty() && cap.is_some() && !state.aborted() {
+                if !ready.is_empty() {
+                    activator.activate();
+                } else if frontier.is_empty() && cap.is_some() && !state.aborted() {
                     if !merging {
                         merging = true;
                         if let Err(m) = groups.start_merge() {
@@ -75,7 +88,6 @@ pub(crate) fn group_by_key<'s, K: Data, V: Data>(
                     }
                     let c = cap.as_ref().expect("checked");
                     let mut session = output.session(c);
-                    let mut budget = 8usize << 20;
                     loop {
                         match groups.next_group() {
                             Ok(Some((kb, values))) => {
@@ -109,6 +121,7 @@ pub(crate) fn group_by_key<'s, K: Data, V: Data>(
                 }
                 if state.aborted() {
                     cap = None;
+                    ready.clear();
                 }
                 counters.add(emitted.0, emitted.1, start.elapsed());
             }
