@@ -24,7 +24,7 @@ use std::time::Instant;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use xbeam_chunk::{Array, Attrs, DType, Variable};
+use xbeam_chunk::{Array, ArrayData, Attrs, DType, Variable};
 use xbeam_io::{open_zarr, ZarrSource};
 use xbeam_runner::{ByteSize, CombineFn, Pipeline, Runner};
 
@@ -91,34 +91,43 @@ impl Stats {
         }
     }
 
+    fn add(&mut self, x: f64, valid: bool) {
+        if valid {
+            self.count += 1;
+            self.min = self.min.min(x);
+            self.max = self.max.max(x);
+            self.sum += x;
+        } else {
+            self.nan_count += 1;
+        }
+    }
+
     fn of(a: &Array) -> Stats {
         let mut s = Stats::empty();
-        let mut add = |x: f64, valid: bool| {
-            if valid {
-                s.count += 1;
-                s.min = s.min.min(x);
-                s.max = s.max.max(x);
-                s.sum += x;
-            } else {
-                s.nan_count += 1;
-            }
-        };
         match a {
-            Array::F32(v) => v.iter().for_each(|&x| add(f64::from(x), !x.is_nan())),
-            Array::F64(v) => v.iter().for_each(|&x| add(x, !x.is_nan())),
+            Array::F32(v) => each(v, |x| s.add(f64::from(x), !x.is_nan())),
+            Array::F64(v) => each(v, |x| s.add(x, !x.is_nan())),
             Array::DateTime(v, ..) | Array::TimeDelta(v, _) => {
-                v.iter().for_each(|&x| add(x as f64, x != i64::MIN));
+                each(v, |x| s.add(x as f64, x != i64::MIN));
             }
-            Array::String(v) => {
-                s.count = v.len() as u64;
-            }
+            Array::String(v) => s.count = v.len() as u64,
             other => {
                 if let Ok(v) = other.to_f64() {
-                    v.iter().for_each(|&x| add(x, true));
+                    v.iter().for_each(|&x| s.add(x, true));
                 }
             }
         }
         s
+    }
+}
+
+/// Calls `f` with every element, in memory order: a plain slice loop when
+/// the array is contiguous (dynamic-rank iterators are several times
+/// slower).
+fn each<T: Copy>(a: &ArrayData<T>, mut f: impl FnMut(T)) {
+    match a.as_slice_memory_order() {
+        Some(s) => s.iter().for_each(|&x| f(x)),
+        None => a.iter().for_each(|&x| f(x)),
     }
 }
 
