@@ -4,82 +4,25 @@
 //! rechunks them from time slices ("pancakes") to all-time columns
 //! ("pencils"), splits and merges variables, consolidates everything back
 //! and checks the result is identical to the input, then reduces over time.
-//! Finally it does the rechunk again for real: from a Zarr store of
-//! pancakes, on the in-process engine (timely workers as threads), into a
-//! Zarr store of pencils, which it verifies and compares with the input.
+//! Finally it does the rechunk again for real, on the in-process engine
+//! (timely workers as threads): the transforms write the dataset to a Zarr
+//! store of pancakes ([`DatasetToZarr`]), then the high-level API reads it,
+//! rechunks it and writes a Zarr store of pencils
+//! ([`ChunkedDataset::from_zarr`] → [`rechunk`](ChunkedDataset::rechunk) →
+//! [`to_zarr`](ChunkedDataset::to_zarr)), which it verifies and compares
+//! with the input.
 
 use std::io::Write;
 use std::time::Instant;
 
 use crate::prelude::*;
+use crate::runner::Metrics;
+
+/// The pencils: all of time, 10 latitudes by 12 longitudes.
+const PENCILS: &str = "time=-1,latitude=10,longitude=12";
 
 /// Errors of the demo: the facade's [`Error`](crate::error::Error).
 pub type DemoError = crate::error::Error;
-
-/// Rechunks the pancake store `src` into pencils at `dst` on the engine:
-/// read each time chunk, split it into pieces of pencils, group the pieces
-/// of each pencil (emitted as soon as all `n_time_chunks` have arrived),
-/// consolidate, write.
-fn rechunk_on_engine(
-    src: &std::path::Path,
-    dst: &std::path::Path,
-    chunk_hours: u64,
-    pencil: &TargetChunks,
-    runner: &crate::runner::Runner,
-) -> Result<crate::runner::Metrics, DemoError> {
-    use crate::io::{open_zarr, setup_zarr, SetupOptions};
-    use crate::runner::Pipeline;
-    use std::sync::Arc;
-
-    let source = Arc::new(open_zarr(src)?);
-    let ntime = source.template().sizes()["time"];
-    let n_chunks = ntime.div_ceil(chunk_hours);
-    let zarr_chunks: Vec<(String, i64)> = pencil
-        .iter()
-        .map(|(d, spec)| match spec {
-            ChunkSpec::Size(n) => (d.clone(), *n as i64),
-            _ => (d.clone(), -1),
-        })
-        .collect();
-    let sink = Arc::new(setup_zarr(
-        source.template(),
-        dst,
-        &SetupOptions::default().chunks(zarr_chunks),
-    )?);
-    let target = Arc::new(pencil.clone());
-    let split_target = target.clone();
-    let p = Pipeline::new();
-    p.source("read pancakes", n_chunks, move |i| {
-        let t0 = i * chunk_hours;
-        let region = [("time".to_owned(), t0..(t0 + chunk_hours).min(ntime))]
-            .into_iter()
-            .collect();
-        let ds = source.read(&region, None)?;
-        let key = Key::from_offsets([("time", t0), ("latitude", 0), ("longitude", 0)]);
-        Ok::<_, crate::io::IoError>((key, ds))
-    })
-    .flat_map("split into pencil pieces", move |(key, ds): Chunk| {
-        let pieces = split_chunks(&key, &ds, &split_target)?;
-        Ok::<_, ChunkError>(
-            pieces
-                .into_iter()
-                .map(|(k, d)| {
-                    let pencil_key = rounded_key(&k, &split_target).encode();
-                    (pencil_key, (k, d))
-                })
-                .collect::<Vec<_>>(),
-        )
-    })
-    .group_by_key_expecting("group pencils", move |_| n_chunks as usize)
-    .map("consolidate", |(_, pieces): (Vec<u8>, Vec<Chunk>)| {
-        let mut out = consolidate_chunks(pieces)?;
-        Ok::<_, ChunkError>(out.remove(0))
-    })
-    .for_each("write pencils", move |(key, ds): Chunk| {
-        sink.write_chunk(&key, &ds)
-    });
-    Ok(p.run(runner)?)
-}
 
 /// Options of [`run`].
 #[derive(Debug, Clone)]
@@ -135,7 +78,7 @@ fn check(ok: bool, what: &str) -> Result<(), DemoError> {
 /// # Ok::<(), xbeam::demo::DemoError>(())
 /// ```
 pub fn run(out: &mut impl Write, options: &DemoOptions) -> Result<(), DemoError> {
-    run_on(out, options, &crate::runner::Runner::local().quiet())
+    run_on(out, options, &Runner::local().quiet())
 }
 
 /// Runs the demo with `runner` for its engine step, writing a report to
@@ -143,7 +86,7 @@ pub fn run(out: &mut impl Write, options: &DemoOptions) -> Result<(), DemoError>
 pub fn run_on(
     out: &mut impl Write,
     options: &DemoOptions,
-    runner: &crate::runner::Runner,
+    runner: &Runner,
 ) -> Result<(), DemoError> {
     let started = Instant::now();
     let ds = era5_like(options.hours, 19, 36, options.seed)?;
@@ -174,12 +117,7 @@ pub fn run_on(
         )?;
     }
 
-    let pencil = target_chunks([
-        ("time", ChunkSpec::Full),
-        ("latitude", ChunkSpec::Size(10)),
-        ("longitude", ChunkSpec::Size(12)),
-    ]);
-    let pencils = in_memory_rechunk(chunks.clone(), &pencil)?;
+    let pencils = in_memory_rechunk(chunks, &parse_chunks(PENCILS)?)?;
     writeln!(
         out,
         "\n== 3. Rechunked in memory to {} all-time columns (pencils)",
@@ -232,7 +170,7 @@ pub fn run_on(
     let mean = ds.reduce(Reduction::Mean, &["time"])?;
     writeln!(out, "\n== 6. Mean over time (NaN-skipping)\n{mean}")?;
 
-    files_and_engine(out, &ds, &chunks, options.chunk_hours, &pencil, runner)?;
+    files_and_engine(out, &ds, options.chunk_hours, &PENCILS.parse()?, runner)?;
     writeln!(
         out,
         "\ndone in {:.1} ms",
@@ -241,43 +179,74 @@ pub fn run_on(
     Ok(())
 }
 
-/// Step 7: the same rechunk on Zarr files and the in-process engine.
+/// Step 7: the same rechunk on Zarr files and the in-process engine, in
+/// two pipelines: the transforms write the dataset as a store of pancakes,
+/// then a [`ChunkedDataset`] reads it, rechunks it into pencils and writes
+/// those to a second store.
 fn files_and_engine(
     out: &mut impl Write,
     ds: &Dataset,
-    chunks: &[Chunk],
     chunk_hours: u64,
-    pencil: &TargetChunks,
-    runner: &crate::runner::Runner,
+    pencil: &ChunksRequest,
+    runner: &Runner,
 ) -> Result<(), DemoError> {
-    // the same rechunk on files and the engine
     let dir = tempfile::tempdir().map_err(|source| DemoError::Replace {
         path: std::env::temp_dir(),
         source,
     })?;
     let src = dir.path().join("pancakes.zarr");
     let dst = dir.path().join("pencils.zarr");
-    let sink = crate::io::setup_zarr(
-        &Template::from(ds),
-        &src,
-        &crate::io::SetupOptions::default().chunks([("time", chunk_hours as i64)]),
-    )?;
-    for (key, chunk) in chunks {
-        sink.write_chunk(key, chunk)?;
-    }
-    let metrics = rechunk_on_engine(&src, &dst, chunk_hours, pencil, runner)?;
+
+    // The transforms themselves: DatasetToChunks then ChunksToZarr.
+    let p = Pipeline::new();
+    let days = target_chunks([("time", ChunkSpec::Size(chunk_hours))]);
+    p.apply("write pancakes", DatasetToZarr::new(ds.clone(), &src, days))?;
+    p.run(runner)?;
+
+    // The high-level API: read as stored, rechunk, write.
+    let p = Pipeline::new();
+    ChunkedDataset::from_zarr(&p, &src, &ChunksRequest::default())?
+        .rechunk(pencil)?
+        .to_zarr(&dst, SetupOptions::default())?;
+    let metrics = p.run(runner)?;
+
     let missing = crate::io::verify(&dst)?;
     check(missing.is_empty(), "every pencil was written")?;
-    let back = crate::io::open_zarr(&dst)?.read(&indexmap::IndexMap::new(), None)?;
+    let back = open_zarr(&dst)?.read(&indexmap::IndexMap::new(), None)?;
     let same = back.identical(ds);
     writeln!(
         out,
         "\n== 7. On files and the engine: {} pancakes (Zarr) -> {} pencils (Zarr), {} chunks missing; identical to the input: {}",
-        metrics.get("read pancakes").map_or(0, |m| m.elements),
-        metrics.get("consolidate").map_or(0, |m| m.elements),
+        elements(&metrics, "/read"),
+        elements(&metrics, "/write"),
         missing.len(),
         if same { "yes" } else { "no" }
     )?;
+    let width = metrics
+        .transforms
+        .keys()
+        .map(String::len)
+        .max()
+        .unwrap_or(0);
+    for (name, m) in &metrics.transforms {
+        writeln!(
+            out,
+            "  {name:<width$}  {:>4} chunks  {:>6}",
+            m.elements,
+            crate::chunk::display::human_bytes(m.bytes as usize)
+        )?;
+    }
     check(same, "the engine's Zarr rechunk is identical to the input")?;
     Ok(())
+}
+
+/// Elements of the one transform whose scoped name ends with `suffix`
+/// (a [`ChunkedDataset`] labels its steps `rechunk_3`, `to_zarr_4`, ...).
+fn elements(metrics: &Metrics, suffix: &str) -> u64 {
+    metrics
+        .transforms
+        .iter()
+        .filter(|(name, _)| name.ends_with(suffix))
+        .map(|(_, m)| m.elements)
+        .sum()
 }
