@@ -499,6 +499,22 @@ fn bad_flags_are_usage_errors() {
         2,
         "--gb must be a finite number in (0, 1000000]",
     );
+    // a bad chunk name is refused before an existing store is touched
+    let keep = small_store(dir.path(), "keep.zarr", &[]);
+    fails(
+        None,
+        &[
+            "generate",
+            "--chunks",
+            "height=3",
+            "--overwrite",
+            "--out",
+            s(&keep),
+        ],
+        2,
+        "--chunks names dimension \"height\"",
+    );
+    assert_eq!(read_all(&keep).sizes()["time"], 149);
     assert!(!out.exists());
     let src = small_store(dir.path(), "src.zarr", &[]);
     fails(

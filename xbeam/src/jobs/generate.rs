@@ -125,6 +125,14 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
     let started = Instant::now();
     let era5 = options.dataset()?;
     let template = era5.template()?;
+    for d in options.chunks.keys() {
+        let dims: Vec<&str> = template.sizes().keys().map(String::as_str).collect();
+        ensure_usage!(
+            dims.contains(&d.as_str()),
+            "--chunks names dimension {d:?}, which the dataset does not have: expected one of {}",
+            dims.join(", ")
+        );
+    }
     let setup = SetupOptions {
         chunks: options.chunks.clone(),
         format: options.format,
