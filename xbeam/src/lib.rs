@@ -3,10 +3,18 @@
 //! what xarray-beam does on Apache Beam, with a hard memory bound.
 //!
 //! This facade re-exports every xbeam crate as a module ([`key`], [`chunk`],
-//! [`rechunk`], [`io`], [`stats`], [`runner`]) and gathers what a pipeline
-//! author needs in [`prelude`].
+//! [`rechunk`], [`io`], [`stats`], [`runner`]), adds the xarray-beam
+//! [`transforms`], the high-level [`ChunkedDataset`] and the jobs of the
+//! `xbeam` command line ([`jobs`]), and gathers what a pipeline author
+//! needs in [`prelude`]. The tour below goes in that order: chunks, a
+//! pipeline of transforms, `ChunkedDataset`, the command line.
 //!
-//! A dataset moves through a pipeline as `(Key, Dataset)` chunks:
+//! # Chunks
+//!
+//! A dataset moves through xbeam as `(Key, Dataset)` chunks: the [`Key`](key::Key)
+//! says where the chunk starts in the whole dataset. The chunk operations
+//! are plain functions ([`chunk::chunks`]), so they can be tried without a
+//! pipeline:
 //!
 //! ```
 //! use xbeam::prelude::*;
@@ -15,18 +23,111 @@
 //! let ds = xbeam::demo::era5_like(48, 19, 36, 42)?;
 //!
 //! // Keyed chunks of one day each ("pancakes").
-//! let plan = DatasetChunks::new(vec![&ds], &target_chunks([("time", ChunkSpec::Size(24))]), false)?;
+//! let plan = DatasetChunks::new(vec![&ds], &parse_chunks("time=24")?, false)?;
 //! let days: Vec<Chunk> = plan.keys().map(|k| Ok((k.clone(), plan.chunk(&k)?.remove(0)))).collect::<Result<_, ChunkError>>()?;
 //! assert_eq!(days[1].0.to_string(), "Key(offsets={'time': 24, 'latitude': 0, 'longitude': 0})");
 //!
 //! // Rechunk in memory to all-time "pencils", then put everything back.
-//! let pencils = in_memory_rechunk(days, &target_chunks([
-//!     ("time", ChunkSpec::Full), ("latitude", ChunkSpec::Size(10)), ("longitude", ChunkSpec::Size(12)),
-//! ]))?;
+//! let pencils = in_memory_rechunk(days, &parse_chunks("time=-1,latitude=10,longitude=12")?)?;
 //! assert_eq!(pencils.len(), 2 * 3);
-//! let whole = consolidate_chunks(pencils)?;
-//! assert!(whole[0].1.identical(&ds));
-//! # Ok::<(), ChunkError>(())
+//! let (_, whole) = consolidate_fully(pencils)?;
+//! assert!(whole.identical(&ds));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # A pipeline of transforms
+//!
+//! The same steps on the engine, for data larger than memory: a
+//! [`Pipeline`](runner::Pipeline) of xarray-beam's [`transforms`]
+//! ([`DatasetToChunks`](transforms::DatasetToChunks),
+//! [`SplitChunks`](transforms::SplitChunks),
+//! [`ConsolidateChunks`](transforms::ConsolidateChunks),
+//! [`ChunksToZarr`](transforms::ChunksToZarr), [`Mean`](transforms::Mean),
+//! ...), each applied under a name that scopes the steps inside it
+//! (`pencils/split`). Nothing runs until [`Pipeline::run`](runner::Pipeline::run);
+//! the [`Runner`](runner::Runner) says where: timely workers as threads in
+//! this process, or several processes of a cluster, with the same code.
+//!
+//! ```
+//! use xbeam::prelude::*;
+//!
+//! let ds = xbeam::demo::era5_like(48, 19, 36, 42)?;
+//! let dir = tempfile::tempdir()?;
+//! let store = dir.path().join("pencils.zarr");
+//!
+//! let p = Pipeline::new();
+//! let pencil = parse_chunks("time=-1,latitude=10,longitude=12")?;
+//! p.apply("pancakes", DatasetToChunks::from_dataset(ds.clone(), parse_chunks("time=24")?))?
+//!     .apply("pencils", |c: Chunks| {
+//!         c.apply("split", SplitChunks::new(pencil.clone()))
+//!             .apply("consolidate", ConsolidateChunks::new(pencil))
+//!     })
+//!     .apply("write", ChunksToZarr::new(&store, Template::from(&ds)).zarr_chunks([("latitude", 10), ("longitude", 12)]))?;
+//! let metrics = p.run(&Runner::local_with_workers(2).quiet())?;
+//!
+//! assert_eq!(metrics.get("pancakes/read").unwrap().elements, 2);
+//! assert_eq!(metrics.get("pencils/split/split").unwrap().elements, 2 * 6);
+//! assert_eq!(metrics.get("write/write").unwrap().elements, 6);
+//! assert!(open_zarr(&store)?.read(&Default::default(), None)?.identical(&ds));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # `ChunkedDataset`
+//!
+//! [`ChunkedDataset`] is the high-level API (xarray-beam's
+//! `xbeam.Dataset`): a template of the whole dataset and its chunking, with
+//! dataset-like methods ([`rechunk`](ChunkedDataset::rechunk),
+//! [`map_blocks`](ChunkedDataset::map_blocks),
+//! [`mean`](ChunkedDataset::mean), [`isel`](ChunkedDataset::isel), ...)
+//! that add the transforms for you. It reads from a Zarr store
+//! ([`from_zarr`](ChunkedDataset::from_zarr)) or memory, chunk sizes may
+//! be bytes (`"time=-1,...=1MB"`), and it ends in
+//! [`to_zarr`](ChunkedDataset::to_zarr) or, for small results,
+//! [`collect`](ChunkedDataset::collect) (which runs the pipeline):
+//!
+//! ```
+//! use xbeam::prelude::*;
+//!
+//! let ds = xbeam::demo::era5_like(48, 19, 36, 42)?;
+//! let p = Pipeline::new();
+//! let celsius = ChunkedDataset::from_dataset(&p, ds.clone(), &"time=24".parse()?)?
+//!     .map_blocks(|chunk| chunk.select_vars(&["temperature"])?.map_f64(|k| k - 273.15), None)?;
+//! let mean = celsius.rechunk(&"time=-1,latitude=10".parse()?)?.mean(&["time"])?;
+//! assert_eq!(mean.sizes()["latitude"], 19);
+//!
+//! let got = mean.collect(&Runner::local_with_workers(2).quiet())?;
+//! let want = ds.select_vars(&["temperature"])?.map_f64(|k| k - 273.15)?.reduce(Reduction::Mean, &["time"])?;
+//! assert!(got.allclose(&want.astype(DType::F64)?, 1e-5, 1e-3));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The command line
+//!
+//! The `xbeam` binary runs the common jobs on the engine, with
+//! `--workers`, `--max-mem` and a progress bar:
+//!
+//! ```sh
+//! xbeam generate --gb 1 --out era5.zarr        # a synthetic ERA5-like store
+//! xbeam info era5.zarr --stats                 # what it holds, with statistics
+//! xbeam copy era5.zarr era5-v3.zarr --format 3 # re-encode, or Zarr v2 <-> v3
+//! xbeam demo                                   # the tour above, end to end
+//! ```
+//!
+//! Each job is a library function too ([`jobs`]: options in, a
+//! [`Summary`](jobs::Summary) out):
+//!
+//! ```
+//! use xbeam::jobs::generate;
+//! use xbeam::prelude::*;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let out = dir.path().join("era5.zarr");
+//! let options = generate::Options { ntime: Some(48), nlat: 19, nlon: 36, ..generate::Options::new(&out) };
+//! let summary = generate::run(&options, &Runner::local_with_workers(2).quiet())?;
+//! assert_eq!(summary.chunks, 2);
+//! let stored = ChunkedDataset::from_zarr(&Pipeline::new(), &out, &ChunksRequest::default())?;
+//! assert_eq!(stored.chunks()["time"], 24);
+//! # Ok::<(), xbeam::Error>(())
 //! ```
 
 pub use xbeam_chunk as chunk;
@@ -52,8 +153,8 @@ pub mod prelude {
     pub use xbeam_chunk::calendar::{Calendar, CfUnits, DateTime, TimeUnit};
     pub use xbeam_chunk::chunks::{
         consolidate_chunks, consolidate_chunks_filled, consolidate_chunks_to, consolidate_fully,
-        consolidate_variables, in_memory_rechunk, rounded_key, split_chunks, split_variables,
-        normalize_chunks, target_chunks, validate_chunk, Chunk, DatasetChunks, FillMissing,
+        consolidate_variables, in_memory_rechunk, normalize_chunks, rounded_key, split_chunks,
+        split_variables, target_chunks, validate_chunk, Chunk, DatasetChunks, FillMissing,
         TargetChunks,
     };
     pub use xbeam_chunk::{
