@@ -21,7 +21,7 @@ use crate::runner::Metrics;
 /// The pencils: all of time, 10 latitudes by 12 longitudes.
 const PENCILS: &str = "time=-1,latitude=10,longitude=12";
 
-/// Errors of the demo: the facade's [`Error`](crate::error::Error).
+/// Errors of the demo: the facade's [`Error`].
 pub type DemoError = crate::error::Error;
 
 /// Options of [`run`].
