@@ -312,6 +312,27 @@ impl Array {
         })
     }
 
+    /// The same values in a buffer of their own, row-major. Unlike
+    /// [`to_standard_layout`](Self::to_standard_layout) this always copies:
+    /// a slice of a larger array keeps that whole array alive, so a piece
+    /// that is held for long (a group waiting for its other pieces) is
+    /// compacted first, and then holds exactly its own bytes.
+    ///
+    /// ```
+    /// let a = xbeam_chunk::Array::from_1d((0..1000i64).collect());
+    /// let piece = a.slice_axis(0, 10..20)?.compact();
+    /// assert_eq!(piece.nbytes(), 80);
+    /// assert!(piece.equals(&a.slice_axis(0, 10..20)?));
+    /// # Ok::<(), xbeam_chunk::ChunkError>(())
+    /// ```
+    pub fn compact(&self) -> Array {
+        crate::dispatch!(map: self, a => {
+            let mut values = Vec::with_capacity(a.len());
+            extend_row_major(&mut values, a.view());
+            ArrayD::from_shape_vec(a.raw_dim(), values).expect("one value per element").into_shared()
+        })
+    }
+
     /// Concatenates arrays of one dtype along `axis`; other axes must agree.
     pub fn concat(axis: usize, arrays: &[&Array]) -> Result<Array, ChunkError> {
         let Some(first) = arrays.first() else {

@@ -651,6 +651,19 @@ impl Dataset {
         self.map_vars(|v| v.with_data(v.data().to_standard_layout()))
             .expect("layout does not change shapes")
     }
+
+    /// Every data variable copied into a buffer of its own
+    /// ([`Array::compact`]): a chunk split from a larger one no longer keeps
+    /// the larger one alive. Coordinates (small, shared) are kept as they
+    /// are.
+    pub fn compact(&self) -> Dataset {
+        let mut out = self.clone();
+        for (name, v) in self.data_vars() {
+            out.data_vars
+                .insert(name.clone(), v.with_data(v.data().compact()).expect("same shape"));
+        }
+        out
+    }
 }
 
 /// One variable of [`Dataset::combine_nested`]: check the pieces along grid

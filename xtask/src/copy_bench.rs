@@ -15,7 +15,7 @@ const REPEAT: usize = 3;
 /// The bench store's data arrays.
 const ARRAYS: [&str; 2] = ["temperature", "geopotential"];
 
-fn zarrs_reencode() -> Option<PathBuf> {
+pub(crate) fn zarrs_reencode() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("ZARRS_REENCODE") {
         return Some(PathBuf::from(p));
     }

@@ -10,9 +10,13 @@
 //!   by `xtask/interop/requirements.txt`).
 //! - `bench`: the criterion benchmarks (pass criterion arguments after `--`),
 //!   then the Python baselines on the same data, side by side, then
-//!   `xbeam copy` beside `zarrs_reencode` (`bench-copy` runs only that).
+//!   `xbeam copy` beside `zarrs_reencode` (`bench-copy` runs only that),
+//!   then the one-stage rechunk beside xarray + dask and `zarrs_reencode`
+//!   (`bench-rechunk` runs only that).
 
 mod copy_bench;
+mod engine_bench;
+mod rechunk_bench;
 
 use std::env;
 use std::process::{Command, ExitCode};
@@ -176,7 +180,9 @@ fn bench(extra: &[String]) -> Result<(), String> {
     }
     run("benchmarks", cmd)?;
     zarr_baseline()?;
-    copy_bench::run(&workspace_root())
+    engine_bench::report()?;
+    copy_bench::run(&workspace_root())?;
+    rechunk_bench::run(&workspace_root())
 }
 
 fn read_json(path: &std::path::Path) -> Result<serde_json::Value, String> {

@@ -161,7 +161,9 @@ impl crate::runner::Transform<Chunks> for ConsolidateChunks {
             let target = target.clone();
             input.map("key by target chunk", move |(key, ds): (Key, Dataset)| {
                 let rounded = canonical_key(&rounded_key(&key, &specs_for(&target, &ds)));
-                Ok::<_, ChunkError>((rounded.encode(), (key, ds)))
+                // a piece waits in its group: it must hold only its own
+                // bytes, not the whole chunk it was split from
+                Ok::<_, ChunkError>((rounded.encode(), (key, ds.compact())))
             })
         };
         let groups = match self.expected {
