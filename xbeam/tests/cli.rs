@@ -445,7 +445,7 @@ fn writing_jobs_refuse_unsafe_outputs() {
 }
 
 #[test]
-fn bad_flags_are_usage_errors() {
+fn bad_generate_flags_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o.zarr");
     for gb in ["0", "-1", "NaN", "inf", "1e400"] {
@@ -516,6 +516,12 @@ fn bad_flags_are_usage_errors() {
     );
     assert_eq!(read_all(&keep).sizes()["time"], 149);
     assert!(!out.exists());
+}
+
+#[test]
+fn bad_copy_flags_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.zarr");
     let src = small_store(dir.path(), "src.zarr", &[]);
     fails(
         None,
