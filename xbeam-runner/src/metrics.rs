@@ -50,9 +50,62 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// The counters of one transform.
+    /// The counters of one transform (by its full, scoped name).
     pub fn get(&self, name: &str) -> Option<&TransformMetrics> {
         self.transforms.get(name)
+    }
+
+    /// The transforms inside the composite `scope` (`scope/...`), with
+    /// their names relative to it.
+    pub fn within<'a>(
+        &'a self,
+        scope: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a TransformMetrics)> + 'a {
+        self.transforms.iter().filter_map(move |(name, m)| {
+            name.strip_prefix(scope)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .map(|rest| (rest, m))
+        })
+    }
+
+    /// One entry per top-level transform, composites folded into one:
+    /// elements and bytes of the composite's output (its last step), the
+    /// total of its first step when that is a source, busy time and spilled
+    /// bytes of all its steps. This is what progress bars show.
+    ///
+    /// ```
+    /// use xbeam_runner::{PCollection, Pipeline, Runner};
+    ///
+    /// let p = Pipeline::new();
+    /// p.create("xs", (0..10u64).collect())
+    ///     .apply("twice", |c: PCollection<u64>| {
+    ///         c.map("a", |x: u64| Ok::<_, String>(x)).filter("b", |x: &u64| Ok::<_, String>(x % 2 == 0))
+    ///     })
+    ///     .collect("out");
+    /// let m = p.run(&Runner::local_with_workers(1).quiet())?;
+    /// assert_eq!(m.within("twice").count(), 2);
+    /// let folded = m.by_composite();
+    /// assert_eq!(folded.get("twice").unwrap().elements, 5);
+    /// assert_eq!(folded.get("xs").unwrap().total, 10);
+    /// # Ok::<(), xbeam_runner::RunError>(())
+    /// ```
+    pub fn by_composite(&self) -> Metrics {
+        let mut out: IndexMap<String, TransformMetrics> = IndexMap::new();
+        for (name, m) in &self.transforms {
+            let top = name.split('/').next().unwrap_or(name);
+            match out.get_mut(top) {
+                None => {
+                    out.insert(top.to_owned(), *m);
+                }
+                Some(acc) => {
+                    acc.elements = m.elements;
+                    acc.bytes = m.bytes;
+                    acc.busy += m.busy;
+                    acc.spilled_bytes += m.spilled_bytes;
+                }
+            }
+        }
+        Metrics { transforms: out }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Progress while a run goes: indicatif bars on a terminal (one per
-//! transform, named with its scope) and the runner's callback, both fed from
-//! the live metrics about every 100 ms.
+//! top-level transform, composites folded into one: see
+//! [`Metrics::by_composite`](crate::Metrics::by_composite)) and the
+//! runner's callback, both fed from the live metrics about every 100 ms.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +25,7 @@ pub(crate) fn progress_thread(
         let multi = indicatif::MultiProgress::new();
         let mut bars: Vec<indicatif::ProgressBar> = Vec::new();
         if draw {
-            for name in state.live.by_name.keys() {
+            for name in state.live.snapshot().by_composite().transforms.keys() {
                 let pb = multi.add(indicatif::ProgressBar::new(0));
                 if let Ok(style) = indicatif::ProgressStyle::with_template(
                     "{prefix:>24} {bar:30} {pos}/{len} elements {msg}",
@@ -41,7 +42,7 @@ pub(crate) fn progress_thread(
             if let Some(cb) = &callback {
                 cb(&snapshot);
             }
-            for (pb, m) in bars.iter().zip(snapshot.transforms.values()) {
+            for (pb, m) in bars.iter().zip(snapshot.by_composite().transforms.values()) {
                 pb.set_length(m.total.max(m.elements));
                 pb.set_position(m.elements);
                 pb.set_message(format!("{:.1} MB", m.bytes as f64 / 1e6));
