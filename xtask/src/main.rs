@@ -29,13 +29,14 @@ fn main() -> ExitCode {
         Some("fmt") => run("format", cargo(&["fmt", "--all"])),
         Some("bench") => bench(&args[1..]),
         Some("bench-copy") => copy_bench::run(&workspace_root()),
+        Some("bench-rechunk") => rechunk_bench::run(&workspace_root()),
         Some("interop") => interop(),
         other => {
             if let Some(unknown) = other {
                 eprintln!("error: unknown xtask command {unknown:?}");
             }
             eprintln!(
-                "usage: cargo xtask <ci | fmt | interop | bench [-- criterion args] | bench-copy>"
+                "usage: cargo xtask <ci | fmt | interop | bench [-- criterion args] | bench-copy | bench-rechunk>"
             );
             return ExitCode::from(2);
         }
@@ -339,6 +340,17 @@ fn interop() -> Result<(), String> {
         "interop: build xbeam CLI",
         cargo(&["build", "--locked", "-p", "xbeam", "--bin", "xbeam"]),
     )?;
+    run(
+        "interop: build the pipeline example",
+        cargo(&[
+            "build",
+            "--locked",
+            "-p",
+            "xbeam",
+            "--example",
+            "interop_pipeline",
+        ]),
+    )?;
     let exe = root
         .join("target")
         .join("debug")
@@ -419,7 +431,29 @@ fn interop() -> Result<(), String> {
     );
     let mut compare = Command::new(&python);
     compare.arg(scripts.join("compare.py")).arg(&dir);
-    run("interop: compare with xarray", compare)
+    run("interop: compare with xarray", compare)?;
+    interop_pipeline(&python, &dir)
+}
+
+/// A pipeline on the engine over stores xarray wrote (`DatasetToChunks` →
+/// kelvin to °C → `ChunksToZarr`, the `interop_pipeline` example), which
+/// xarray must open identical to doing the same conversion itself.
+fn interop_pipeline(python: &std::path::Path, dir: &std::path::Path) -> Result<(), String> {
+    let root = workspace_root();
+    let exe = root
+        .join("target")
+        .join("debug")
+        .join("examples")
+        .join("interop_pipeline");
+    let mut check = Command::new(python);
+    check.arg(root.join("xtask").join("interop").join("check_pipeline.py"));
+    for name in ["v2_blosc", "v3_zstd"] {
+        let fixture = dir.join(format!("{name}.zarr"));
+        let out = dir.join("pipeline").join(format!("{name}.celsius.zarr"));
+        quiet(Command::new(&exe).arg(&fixture).arg(&out))?;
+        check.arg(&fixture).arg(&out);
+    }
+    run("interop: pipeline output checked by xarray", check)
 }
 
 /// `xbeam copy` of the generated store: Zarr v2, zstd, chunks twice as
