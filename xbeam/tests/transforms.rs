@@ -1364,7 +1364,7 @@ fn case_31_append_along_a_dimension() {
 }
 
 #[test]
-fn case_32_scalars_attrs_and_mixed_dimensions() {
+fn case_32_scalars_and_attrs() {
     // a 0-d variable with Key()
     let scalar = Dataset::new()
         .with_data_var("s", var(&[], &[], vec![4.5f64]))
