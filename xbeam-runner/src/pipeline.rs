@@ -232,6 +232,34 @@ impl Pipeline {
         self.add_node(name, Vec::new(), NodeKind::Source { count, generate })
     }
 
+    /// `base_n` with the smallest `n` that names no transform (nor scope)
+    /// of this pipeline yet, in the current scope: labels for transforms a
+    /// library adds on the user's behalf (`rechunk_0`, `rechunk_1`), the
+    /// same in every run and every process of a cluster.
+    ///
+    /// ```
+    /// use xbeam_runner::Pipeline;
+    ///
+    /// let p = Pipeline::new();
+    /// assert_eq!(p.unique_name("read"), "read_0");
+    /// p.create("read_0", vec![1u64]);
+    /// assert_eq!(p.unique_name("read"), "read_1");
+    /// ```
+    pub fn unique_name(&self, base: &str) -> String {
+        let g = self.graph.lock().expect("pipeline lock");
+        // at most one name per node is taken, so one of nodes+1 is free
+        (0..=g.nodes.len())
+            .map(|n| format!("{base}_{n}"))
+            .find(|candidate| {
+                let full = g.scoped(candidate);
+                let scope = format!("{full}/");
+                !g.nodes
+                    .iter()
+                    .any(|node| node.name == full || node.name.starts_with(&scope))
+            })
+            .expect("some number is free")
+    }
+
     /// Every element of all `collections`.
     pub fn flatten<T: Data>(&self, name: &str, collections: &[&PCollection<T>]) -> PCollection<T> {
         let inputs = collections.iter().map(|c| c.node).collect();

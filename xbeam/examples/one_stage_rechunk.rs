@@ -5,10 +5,12 @@
 //! xarray + dask and `zarrs_reencode`.
 //!
 //! ```text
-//! cargo run --release -p xbeam --example one_stage_rechunk -- SRC DST [GROUP_BUDGET_BYTES] [WORKERS]
+//! cargo run --release -p xbeam --example one_stage_rechunk -- SRC DST [MAX_MEM_BYTES] [WORKERS]
 //! ```
 //!
-//! Prints one JSON line: seconds, input bytes, MB/s, peak RSS, bytes spilled.
+//! `MAX_MEM_BYTES` is the runner's memory budget ([`Runner::max_mem`]:
+//! half of it for groups before they spill). Prints one JSON line: seconds,
+//! input bytes, MB/s, peak RSS, bytes spilled.
 //! `XBEAM_PROGRESS=1` prints per-stage progress and RSS every 250 ms.
 
 #[cfg(feature = "jemalloc")]
@@ -34,7 +36,7 @@ fn status_mb(field: &str) -> u64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(src), Some(dst)) = (args.get(1), args.get(2)) else {
-        return Err("usage: one_stage_rechunk SRC DST [GROUP_BUDGET_BYTES] [WORKERS]".into());
+        return Err("usage: one_stage_rechunk SRC DST [MAX_MEM_BYTES] [WORKERS]".into());
     };
     let budget: usize = args.get(3).map_or(Ok(8 << 30), |s| s.parse())?;
     let workers: usize = args.get(4).map_or(Ok(2), |s| s.parse())?;
@@ -46,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ds = ChunkedDataset::from_zarr(&p, src, &ChunksRequest::default())?;
     ds.rechunk(&"time=-1,latitude=11,longitude=24".parse()?)?
         .to_zarr(dst, SetupOptions::default())?;
-    let mut runner = Runner::local_with_workers(workers).group_budget(budget).quiet();
+    let mut runner = Runner::local_with_workers(workers).max_mem(budget).quiet();
     if std::env::var_os("XBEAM_PROGRESS").is_some() {
         let t0 = Instant::now();
         runner = runner.on_progress(move |m| {

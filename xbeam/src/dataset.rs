@@ -4,12 +4,11 @@
 
 use std::ops::Range;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use crate::chunk::chunks::{consolidate_fully, normalize_chunks, TargetChunks};
+use crate::chunk::chunks::{consolidate_chunks, normalize_chunks, split_variables, TargetChunks};
 use crate::chunk::{ChunkError, DType, Dataset, DimReplacement, Template, VarSchema, Variable};
 use crate::io::{open_zarr, ChunkSource, IoError, MemorySource, SetupOptions};
 use crate::key::{ChunkGrid, ChunkSpec, ChunksRequest, Key, VarSet};
@@ -19,13 +18,6 @@ use crate::transforms::{
     SplitChunks, SplitVariables,
 };
 use crate::Error;
-
-/// Labels are `{name}_{n}`, unique in the process, as xarray-beam's.
-static LABELS: AtomicUsize = AtomicUsize::new(0);
-
-fn label(name: &str) -> String {
-    format!("{name}_{}", LABELS.fetch_add(1, Ordering::Relaxed))
-}
 
 /// Where the chunks come from: a source not read yet (so `rechunk` to
 /// multiples, `head`, `tail` and `isel` just read differently), or a
@@ -249,10 +241,15 @@ impl ChunkedDataset {
         match &self.stage {
             Stage::Chunks(c) => Ok(c.clone()),
             Stage::Unread(source) => self.pipeline.apply(
-                &label("from_source"),
+                &self.label("from_source"),
                 DatasetToChunks::new(source.clone(), self.specs()).split_vars(self.split_vars),
             ),
         }
+    }
+
+    /// `{name}_{n}`, unique in this pipeline (xarray-beam's labels).
+    fn label(&self, name: &str) -> String {
+        self.pipeline.unique_name(name)
     }
 
     fn with(
@@ -294,7 +291,7 @@ impl ChunkedDataset {
         let consolidate = ConsolidateChunks::from_grid(self.grid()?, specs.clone())?;
         let out = self
             .to_chunks()?
-            .apply(&label("rechunk"), move |c: Chunks| {
+            .apply(&self.label("rechunk"), move |c: Chunks| {
                 c.apply("split", SplitChunks::new(specs))
                     .apply("consolidate", consolidate)
             });
@@ -309,7 +306,7 @@ impl ChunkedDataset {
         let mut out = match &self.stage {
             Stage::Unread(_) => self.clone(),
             Stage::Chunks(c) => {
-                let c = c.apply(&label("split_vars"), SplitVariables);
+                let c = c.apply(&self.label("split_vars"), SplitVariables);
                 self.with(self.template.clone(), self.chunks.clone(), Stage::Chunks(c))
             }
         };
@@ -325,7 +322,7 @@ impl ChunkedDataset {
         let mut out = match &self.stage {
             Stage::Unread(_) => self.clone(),
             Stage::Chunks(c) => {
-                let c = c.apply(&label("consolidate_vars"), ConsolidateVariables);
+                let c = c.apply(&self.label("consolidate_vars"), ConsolidateVariables);
                 self.with(self.template.clone(), self.chunks.clone(), Stage::Chunks(c))
             }
         };
@@ -359,9 +356,9 @@ impl ChunkedDataset {
         let old = self.chunks.clone();
         let new = new_chunks.clone();
         let split = self.split_vars;
-        let out = self
-            .to_chunks()?
-            .map(&label("map_blocks"), move |(key, ds): (Key, Dataset)| {
+        let out = self.to_chunks()?.map(
+            &self.label("map_blocks"),
+            move |(key, ds): (Key, Dataset)| {
                 let result = f(ds)?;
                 let mut offsets = Vec::new();
                 for d in result.sizes().keys() {
@@ -375,7 +372,8 @@ impl ChunkedDataset {
                 let vars: Option<VarSet> =
                     split.then(|| result.data_vars().keys().cloned().collect());
                 Ok::<_, ChunkError>((Key::from_offsets(offsets).replace(None, Some(vars)), result))
-            });
+            },
+        );
         Ok(self.with(template, new_chunks, Stage::Chunks(out)))
     }
 
@@ -457,9 +455,9 @@ impl ChunkedDataset {
             self.template.coords().clone(),
             self.template.attrs().clone(),
         )?;
-        let out = self
-            .to_chunks()?
-            .map(&label("transpose"), move |(key, ds): (Key, Dataset)| {
+        let out = self.to_chunks()?.map(
+            &self.label("transpose"),
+            move |(key, ds): (Key, Dataset)| {
                 let mut out = ds.clone();
                 for (name, v) in ds.data_vars() {
                     let dims = &data_vars[name].dims;
@@ -467,7 +465,8 @@ impl ChunkedDataset {
                     out.insert_data_var(name.clone(), t)?;
                 }
                 Ok::<_, ChunkError>((key, out))
-            });
+            },
+        );
         Ok(self.with(template, self.chunks.clone(), Stage::Chunks(out)))
     }
 
@@ -582,9 +581,10 @@ impl ChunkedDataset {
             .filter(|(d, _)| !dims.contains(d))
             .map(|(d, c)| (d.clone(), *c))
             .collect();
-        let out = self
-            .to_chunks()?
-            .apply(&label(&format!("mean_{}", dims.join("_"))), Mean::new(dims));
+        let out = self.to_chunks()?.apply(
+            &self.label(&format!("mean_{}", dims.join("_"))),
+            Mean::new(dims),
+        );
         Ok(self.with(template, chunks, Stage::Chunks(out)))
     }
 
@@ -599,19 +599,31 @@ impl ChunkedDataset {
         let write = ChunksToZarr::new(path.as_ref(), self.template.clone()).options(options);
         self.consolidate_variables()?
             .to_chunks()?
-            .apply(&label("to_zarr"), write)
+            .apply(&self.label("to_zarr"), write)
     }
 
     /// Runs the pipeline and returns the whole dataset (for small results
     /// and tests).
     pub fn collect(&self, runner: &Runner) -> Result<Dataset, Error> {
-        let out = self.to_chunks()?.collect(&label("collect"));
+        let out = self.to_chunks()?.collect(&self.label("collect"));
         self.pipeline.run(runner)?;
         let chunks = out.take()?;
         if chunks.is_empty() {
             return Ok(Dataset::new());
         }
-        Ok(consolidate_fully(chunks)?.1)
+        // variables keyed over different dimensions (a 2-D field and a 1-D
+        // series) consolidate separately, then merge
+        let mut single = Vec::new();
+        for (key, ds) in chunks {
+            single.extend(split_variables(&key, &ds)?);
+        }
+        let whole = consolidate_chunks(single)?;
+        let parts: Vec<&Dataset> = whole.iter().map(|(_, d)| d).collect();
+        let mut merged = Dataset::merge(&parts)?;
+        if let Some((_, first)) = whole.first() {
+            merged.attrs_mut().clone_from(first.attrs());
+        }
+        Ok(merged)
     }
 }
 

@@ -217,8 +217,8 @@ fn files_and_engine(
     writeln!(
         out,
         "\n== 7. On files and the engine: {} pancakes (Zarr) -> {} pencils (Zarr), {} chunks missing; identical to the input: {}",
-        elements(&metrics, "/read"),
-        elements(&metrics, "/write"),
+        elements(&metrics, "/read chunks"),
+        elements(&metrics, "/write chunks"),
         missing.len(),
         if same { "yes" } else { "no" }
     )?;

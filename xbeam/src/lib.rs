@@ -65,9 +65,9 @@
 //!     .apply("write", ChunksToZarr::new(&store, Template::from(&ds)).zarr_chunks([("latitude", 10), ("longitude", 12)]))?;
 //! let metrics = p.run(&Runner::local_with_workers(2).quiet())?;
 //!
-//! assert_eq!(metrics.get("pancakes/read").unwrap().elements, 2);
-//! assert_eq!(metrics.get("pencils/split/split").unwrap().elements, 2 * 6);
-//! assert_eq!(metrics.get("write/write").unwrap().elements, 6);
+//! assert_eq!(metrics.get("pancakes/read chunks").unwrap().elements, 2);
+//! assert_eq!(metrics.get("pencils/split/split chunks").unwrap().elements, 2 * 6);
+//! assert_eq!(metrics.get("write/write chunks").unwrap().elements, 6);
 //! assert!(open_zarr(&store)?.read(&Default::default(), None)?.identical(&ds));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -104,7 +104,7 @@ impl Transform<Chunks> for ChunksToZarr {
 
 /// Writes every chunk of `input` into `sink` (set up already).
 pub fn write_to(input: &Chunks, sink: Arc<dyn ChunkSink>) {
-    input.for_each("write", move |(key, ds): (Key, Dataset)| {
+    input.for_each("write chunks", move |(key, ds): (Key, Dataset)| {
         sink.write_chunk(&key, &ds)
     });
 }

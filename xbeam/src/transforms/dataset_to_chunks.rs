@@ -257,7 +257,7 @@ impl Transform<Pipeline> for DatasetToChunks {
     fn expand(self, p: Pipeline) -> Result<Chunks, Error> {
         let plan = Arc::new(self.plan()?);
         let source = self.source;
-        Ok(p.source("read", plan.count(), move |i| {
+        Ok(p.source("read chunks", plan.count(), move |i| {
             let key = plan.key(i);
             let region = plan.region(&key)?;
             let chunk = source.read(&region, key.vars())?;
@@ -345,7 +345,7 @@ impl Transform<Pipeline> for DatasetsToChunks {
             true,
         )?);
         let sources = self.sources;
-        Ok(p.source("read", plan.count(), move |i| {
+        Ok(p.source("read chunks", plan.count(), move |i| {
             let key = plan.key(i);
             let region = plan.region(&key)?;
             let chunks = sources

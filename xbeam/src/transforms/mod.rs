@@ -5,7 +5,8 @@
 //! [`Mean`].
 //!
 //! Each is a composite [`Transform`](crate::runner::Transform): applied to a
-//! [`Chunks`] collection (or, for sources, to the [`Pipeline`]) under a
+//! [`Chunks`] collection (or, for sources, to the
+//! [`Pipeline`](crate::runner::Pipeline)) under a
 //! name, its inner steps are named `name/step` in metrics, progress and
 //! errors. They work the same with one worker, many, and across processes.
 //!
@@ -39,7 +40,7 @@ mod variables;
 pub use chunks_to_zarr::{write_to, ChunksToZarr, DatasetToZarr};
 pub use consolidate_chunks::ConsolidateChunks;
 pub use dataset_to_chunks::{ChunkPlan, DatasetToChunks, DatasetsToChunks};
-pub use mean::{Mean, MeanAcc, MeanFn};
+pub use mean::{Mean, MeanAcc, MeanFn, MeanGlobally, MeanPerKey};
 pub use split_chunks::SplitChunks;
 pub use validate::ValidateEachChunk;
 pub use variables::{ConsolidateVariables, SplitVariables};

@@ -46,7 +46,7 @@ impl Transform<Chunks> for SplitChunks {
 
     fn expand(self, input: Chunks) -> Chunks {
         let target = Arc::new(self.target);
-        input.flat_map("split", move |(key, ds)| {
+        input.flat_map("split chunks", move |(key, ds)| {
             split_chunks(&key, &ds, &specs_for(&target, &ds))
         })
     }

@@ -31,7 +31,7 @@ impl Transform<Chunks> for ValidateEachChunk {
     type Output = Chunks;
 
     fn expand(self, input: Chunks) -> Chunks {
-        input.map("validate", |(key, ds): (Key, Dataset)| {
+        input.map("validate chunks", |(key, ds): (Key, Dataset)| {
             validate_chunk(&key, &[&ds])?;
             Ok::<_, crate::chunk::ChunkError>((key, ds))
         })

@@ -38,7 +38,7 @@ impl Transform<Chunks> for SplitVariables {
     type Output = Chunks;
 
     fn expand(self, input: Chunks) -> Chunks {
-        input.flat_map("split", |(key, ds): (Key, Dataset)| {
+        input.flat_map("split variables", |(key, ds): (Key, Dataset)| {
             split_variables(&key, &ds)
         })
     }
