@@ -441,19 +441,25 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
     let (source, sink, plan) = (Arc::new(source), Arc::new(sink), Arc::new(plan));
     let split_plan = Arc::clone(&plan);
     let dst = options.dst.clone();
+    let whole = plan.read == plan.write;
     let p = Pipeline::new();
-    p.source("read", count, move |i| {
+    let regions = p.source("read", count, move |i| {
         let (region, vars) = plan.region(i);
         let key = Key::from_offsets(region.iter().map(|(d, r)| (d.clone(), r.start)));
         let ds = source
             .read(&region, Some(&vars))
             .map_err(Error::input(source.path()))?;
         Ok::<_, Error>((key, ds))
-    })
-    .flat_map("split", move |(key, ds): (Key, Dataset)| {
-        split_plan.split(&key, &ds)
-    })
-    .for_each("write", move |(key, ds): (Key, Dataset)| {
+    });
+    // a region is written as read unless it holds several pieces
+    let pieces = if whole {
+        regions
+    } else {
+        regions.flat_map("split", move |(key, ds): (Key, Dataset)| {
+            split_plan.split(&key, &ds)
+        })
+    };
+    pieces.for_each("write", move |(key, ds): (Key, Dataset)| {
         let dims = ds.sizes();
         let key = key.without_offsets(
             key.offsets()
