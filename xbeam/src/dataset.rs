@@ -102,7 +102,17 @@ impl ChunkedDataset {
         chunks: &ChunksRequest,
     ) -> Result<ChunkedDataset, Error> {
         let template = source.template().clone();
-        let native: IndexMap<String, u64> = source.chunks().clone();
+        // the source's chunks, whole dimensions where it has no preference
+        let native: IndexMap<String, u64> = template
+            .sizes()
+            .iter()
+            .map(|(d, &size)| {
+                (
+                    d.clone(),
+                    source.chunks().get(d).copied().unwrap_or(size).min(size),
+                )
+            })
+            .collect();
         let chunks = normalize_chunks(chunks, &template, false, Some(&native))?;
         Ok(ChunkedDataset {
             pipeline: pipeline.clone(),

@@ -1,0 +1,199 @@
+//! `--max-mem` bounds the whole process: a pancake → pencil rechunk of
+//! 300 MB (a synthetic source that makes each pancake when it is read, so
+//! the input is never in memory) with a 64 MiB budget, run in a child
+//! process, peaks under budget + 200 MB of RSS, and every pencil holds the
+//! right values.
+
+use std::ops::Range;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use xbeam::chunk::{Array, DType, Dataset, Template, VarSchema, Variable};
+use xbeam::io::{ChunkSource, IoError};
+use xbeam::key::{ChunksRequest, Key, VarSet};
+use xbeam::runner::{Pipeline, Runner};
+use xbeam::ChunkedDataset;
+
+const HOURS: u64 = 2592; // 300 MB of float32 on a 121 x 240 grid
+const LAT: u64 = 121;
+const LON: u64 = 240;
+const MAX_MEM: usize = 64 << 20;
+
+fn value(t: u64, lat: u64, lon: u64) -> f32 {
+    ((t * 7 + lat * 3 + lon) % 1000) as f32
+}
+
+/// An ERA5-like source whose chunks are computed when read.
+struct Synthetic {
+    template: Template,
+    chunks: IndexMap<String, u64>,
+}
+
+impl Synthetic {
+    fn new() -> Synthetic {
+        let sizes: IndexMap<String, u64> = [("time", HOURS), ("latitude", LAT), ("longitude", LON)]
+            .into_iter()
+            .map(|(d, s)| (d.to_owned(), s))
+            .collect();
+        let schema = VarSchema {
+            dims: vec!["time".into(), "latitude".into(), "longitude".into()],
+            dtype: DType::F32,
+            attrs: IndexMap::default(),
+            encoding: IndexMap::default(),
+        };
+        let template = Template::new(
+            sizes,
+            [("t".to_owned(), schema)].into_iter().collect(),
+            IndexMap::default(),
+            IndexMap::default(),
+        )
+        .unwrap();
+        Synthetic {
+            template,
+            chunks: [("time".to_owned(), 24)].into_iter().collect(),
+        }
+    }
+}
+
+impl ChunkSource for Synthetic {
+    fn template(&self) -> &Template {
+        &self.template
+    }
+
+    fn chunks(&self) -> &IndexMap<String, u64> {
+        &self.chunks
+    }
+
+    fn read(
+        &self,
+        region: &IndexMap<String, Range<u64>>,
+        _vars: Option<&VarSet>,
+    ) -> Result<Dataset, IoError> {
+        let range = |d: &str, size: u64| region.get(d).cloned().unwrap_or(0..size);
+        let (t, la, lo) = (
+            range("time", HOURS),
+            range("latitude", LAT),
+            range("longitude", LON),
+        );
+        let mut values = Vec::with_capacity(
+            ((t.end - t.start) * (la.end - la.start) * (lo.end - lo.start)) as usize,
+        );
+        for i in t.clone() {
+            for j in la.clone() {
+                values.extend(lo.clone().map(|k| value(i, j, k)));
+            }
+        }
+        let shape = vec![
+            (t.end - t.start) as usize,
+            (la.end - la.start) as usize,
+            (lo.end - lo.start) as usize,
+        ];
+        let var = Variable::new(
+            ["time", "latitude", "longitude"],
+            Array::from_vec(shape, values)?,
+        )?;
+        Ok(Dataset::new().with_data_var("t", var)?)
+    }
+
+    fn describe(&self) -> String {
+        "a synthetic source".into()
+    }
+}
+
+/// Peak RSS of this process in MB.
+fn peak_rss_mb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
+/// The child: runs the rechunk, checks every pencil, prints its peak RSS.
+#[test]
+fn memory_child() {
+    if std::env::var_os("XBEAM_MEMORY_CHILD").is_none() {
+        return; // run by `rechunk_stays_within_max_mem` in a process of its own
+    }
+    let p = Pipeline::new();
+    let ds = ChunkedDataset::from_source(&p, Arc::new(Synthetic::new()), &ChunksRequest::default())
+        .unwrap();
+    let pencils = ds
+        .rechunk(&"time=-1,latitude=11,longitude=24".parse().unwrap())
+        .unwrap();
+    let checked = Arc::new(AtomicU64::new(0));
+    let count = checked.clone();
+    pencils
+        .to_chunks()
+        .unwrap()
+        .for_each("check", move |(key, chunk): (Key, Dataset)| {
+            let v = chunk.data_var("t")?.data().as_view::<f32>()?;
+            let (lat0, lon0) = (
+                key.offset_or_zero("latitude"),
+                key.offset_or_zero("longitude"),
+            );
+            assert_eq!(v.shape(), [HOURS as usize, 11, 24]);
+            for (t, i, j) in [(0, 0, 0), (HOURS as usize - 1, 10, 23), (1000, 5, 7)] {
+                assert_eq!(
+                    v[[t, i, j]],
+                    value(t as u64, lat0 + i as u64, lon0 + j as u64),
+                    "{key} [{t},{i},{j}]"
+                );
+            }
+            count.fetch_add(1, Ordering::Relaxed);
+            Ok::<_, xbeam::chunk::ChunkError>(())
+        });
+    let metrics = p
+        .run(&Runner::local_with_workers(2).max_mem(MAX_MEM).quiet())
+        .unwrap();
+    let spilled: u64 = metrics.transforms.values().map(|m| m.spilled_bytes).sum();
+    assert_eq!(
+        checked.load(Ordering::Relaxed),
+        11 * 10,
+        "every pencil was checked"
+    );
+    println!("PEAK_RSS_MB={} SPILLED={spilled}", peak_rss_mb());
+}
+
+#[test]
+fn rechunk_stays_within_max_mem() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "memory_child",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("XBEAM_MEMORY_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split_once("PEAK_RSS_MB=").map(|(_, r)| r.to_owned()))
+        .unwrap_or_else(|| panic!("no peak RSS in {stdout}"));
+    let mut parts = line.split(" SPILLED=");
+    let peak: u64 = parts.next().unwrap().trim().parse().unwrap();
+    let spilled: u64 = parts.next().unwrap().trim().parse().unwrap();
+    let data_mb = HOURS * LAT * LON * 4 / (1 << 20);
+    let limit = (MAX_MEM >> 20) as u64 + 200;
+    assert!(
+        spilled > 0,
+        "a 300 MB rechunk under a 64 MiB budget must spill"
+    );
+    assert!(
+        peak <= limit,
+        "peak RSS {peak} MB over max-mem + 200 MB = {limit} MB ({data_mb} MB of data)"
+    );
+}
