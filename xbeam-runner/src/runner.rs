@@ -112,15 +112,16 @@ impl Runner {
         Ok(Runner::cluster(hosts, process, threads))
     }
 
-    /// The memory budget of this process for elements: a quarter goes to
+    /// The memory budget of this process for elements: an eighth goes to
     /// source elements in flight (split among the workers, and at most
     /// 32 MiB each: more only adds memory), half to the groups
     /// group-by-keys hold before spilling; the rest is headroom for what
-    /// operators make of their inputs (a chunk being split or consolidated
-    /// exists twice for a moment).
+    /// operators make of their inputs (a source chunk and the pieces split
+    /// and copied from it exist together for a moment, a group being
+    /// consolidated exists twice).
     pub fn max_mem(self, bytes: usize) -> Runner {
         let workers = self.workers_in_process();
-        self.in_flight_bytes((bytes / 4 / workers).min(32 << 20))
+        self.in_flight_bytes((bytes / 8 / workers).min(32 << 20))
             .group_budget(bytes / 2)
     }
 
