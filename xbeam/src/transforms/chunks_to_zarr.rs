@@ -23,6 +23,14 @@ use crate::Error;
 /// safe. With [`ChunksToZarr::existing`] (xarray-beam's
 /// `needs_setup=False`) the store must already be set up.
 ///
+/// Setup happens when the pipeline is *built*, as upstream's `to_zarr`
+/// writes metadata when called: a store read back in the same pipeline
+/// would read chunks not written yet, so read it after the run. On a
+/// cluster every process builds the pipeline: set the store up once (in
+/// the launcher, or in process 0 before the others start) and apply
+/// [`ChunksToZarr::existing`] in the pipeline, or every process would
+/// replace the store.
+///
 /// ```
 /// use xbeam::prelude::*;
 /// use xbeam::transforms::{ChunksToZarr, DatasetToChunks};
