@@ -6,9 +6,6 @@ use xbeam::runner::Runner;
 
 /// The smallest `--max-mem` accepted.
 const MIN_MEM: u64 = 1 << 20;
-/// Source chunks in flight per worker, at most: a few chunks keep a worker
-/// busy; more only add memory.
-const MAX_IN_FLIGHT: usize = 32 << 20;
 
 /// Flags flattened into every subcommand.
 #[derive(Debug, Clone, Args)]
@@ -26,19 +23,18 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// The engine for these flags: local workers, the memory budget split
-    /// between them (a quarter for source chunks in flight, at most
-    /// 32 MiB, half for groups), and no bars of its own (the CLI draws them).
+    /// The engine for these flags: local workers, `--max-mem` as the
+    /// process's budget ([`Runner::max_mem`] splits it between source
+    /// chunks in flight and groups), and no bars of its own (the CLI draws
+    /// them).
     pub(crate) fn runner(&self) -> Runner {
         let workers = self.workers.map_or_else(
             || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             usize::from,
         );
-        let per_worker = usize::try_from(self.max_mem).unwrap_or(usize::MAX) / workers;
         Runner::local_with_workers(workers)
             .quiet()
-            .in_flight_bytes((per_worker / 4).clamp(1, MAX_IN_FLIGHT))
-            .group_budget(per_worker / 2)
+            .max_mem(usize::try_from(self.max_mem).unwrap_or(usize::MAX))
     }
 }
 
