@@ -310,34 +310,33 @@ impl ChunkedDataset {
 
     /// One chunk per data variable (a no-op when already split).
     pub fn split_variables(&self) -> Result<ChunkedDataset, Error> {
-        if self.split_vars {
-            return Ok(self.clone());
-        }
-        let mut out = match &self.stage {
-            Stage::Unread(_) => self.clone(),
-            Stage::Chunks(c) => {
-                let c = c.apply(&self.label("split_vars"), SplitVariables);
-                self.with(self.template.clone(), self.chunks.clone(), Stage::Chunks(c))
-            }
-        };
-        out.split_vars = true;
-        Ok(out)
+        Ok(self.with_split_vars(true))
     }
 
     /// All variables of a chunk together (a no-op when not split).
     pub fn consolidate_variables(&self) -> Result<ChunkedDataset, Error> {
-        if !self.split_vars {
-            return Ok(self.clone());
+        Ok(self.with_split_vars(false))
+    }
+
+    /// Variables split or not: an unread source is read that way, chunks
+    /// in the pipeline go through `SplitVariables` / `ConsolidateVariables`.
+    fn with_split_vars(&self, split: bool) -> ChunkedDataset {
+        if self.split_vars == split {
+            return self.clone();
         }
         let mut out = match &self.stage {
             Stage::Unread(_) => self.clone(),
             Stage::Chunks(c) => {
-                let c = c.apply(&self.label("consolidate_vars"), ConsolidateVariables);
+                let c = if split {
+                    c.apply(&self.label("split_vars"), SplitVariables)
+                } else {
+                    c.apply(&self.label("consolidate_vars"), ConsolidateVariables)
+                };
                 self.with(self.template.clone(), self.chunks.clone(), Stage::Chunks(c))
             }
         };
-        out.split_vars = false;
-        Ok(out)
+        out.split_vars = split;
+        out
     }
 
     /// Applies `f` to every chunk (xarray-beam's `map_blocks`). The new
