@@ -226,8 +226,20 @@ fn write_view<T: NoUninit>(view: ArrayViewD<'_, T>, out: &mut [u8]) {
 }
 
 /// The values of a little-endian buffer whose length the caller checked.
+/// `n` zeroed values in memory the allocator had free (`malloc` and a
+/// memset), not fresh pages (`calloc`, what `vec![0; n]` asks for): jemalloc
+/// serves large zeroed allocations from pages it has returned to the OS, and
+/// faulting those in again costs more than the copy (about 1 s per GB on
+/// this kind of VM).
+pub fn reusable_zeroed<T: Pod>(n: usize) -> Vec<T> {
+    let mut values = Vec::with_capacity(n);
+    values.resize(n, T::zeroed());
+    values
+}
+
 fn decode<T: Pod>(shape: IxDyn, bytes: &[u8]) -> ArrayD<T> {
-    let mut values: Vec<T> = bytemuck::pod_collect_to_vec(bytes);
+    let mut values: Vec<T> = reusable_zeroed(bytes.len() / std::mem::size_of::<T>());
+    bytemuck::cast_slice_mut::<T, u8>(&mut values).copy_from_slice(bytes);
     if cfg!(target_endian = "big") {
         bytemuck::cast_slice_mut::<T, u8>(&mut values)
             .chunks_exact_mut(std::mem::size_of::<T>())

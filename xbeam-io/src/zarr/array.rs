@@ -142,7 +142,7 @@ impl Opened {
             return self.read_whole(ranges, shape);
         }
         let row: usize = shape[1..].iter().product();
-        let mut out: Vec<T> = vec![T::zeroed(); n];
+        let mut out: Vec<T> = xbeam_chunk::codec::reusable_zeroed(n);
         let mut slices = Vec::with_capacity(bounds.len());
         let mut rest: &mut [T] = &mut out;
         for b in &bounds {

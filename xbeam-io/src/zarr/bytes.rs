@@ -89,7 +89,8 @@ pub(crate) fn to_bytes(values: &Array, stored: Stored) -> Result<Cow<'_, [u8]>, 
 /// Stored values from decoded bytes.
 pub(crate) fn from_bytes(bytes: &[u8], stored: Stored, shape: &[usize]) -> Result<Array, IoError> {
     fn pod<T: Element + bytemuck::Pod>(bytes: &[u8], shape: &[usize]) -> Result<Array, IoError> {
-        let v: Vec<T> = bytemuck::pod_collect_to_vec(bytes);
+        let mut v: Vec<T> = xbeam_chunk::codec::reusable_zeroed(bytes.len() / std::mem::size_of::<T>());
+        bytemuck::cast_slice_mut::<T, u8>(&mut v).copy_from_slice(bytes);
         Ok(Array::from_vec(shape.to_vec(), v)?)
     }
     let n: usize = shape.iter().product();
