@@ -77,15 +77,6 @@ fn var_json(v: &Variable, coord: bool) -> Value {
     })
 }
 
-fn parse_sizes(s: &str) -> Result<IndexMap<String, i64>, Box<dyn Error>> {
-    let mut out = IndexMap::new();
-    for part in s.split(',').filter(|p| !p.is_empty()) {
-        let (k, v) = part.split_once('=').ok_or("expected dim=n")?;
-        out.insert(k.to_owned(), v.parse()?);
-    }
-    Ok(out)
-}
-
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -114,18 +105,14 @@ fn main() -> Result<(), Box<dyn Error>> {
             while i < args.len() {
                 match args[i].as_str() {
                     "--format" => options.format = ZarrFormat::from_number(args[i + 1].parse()?)?,
-                    "--chunks" => options.chunks = parse_sizes(&args[i + 1])?,
-                    "--shards" => options.shards = Some(parse_sizes(&args[i + 1])?),
+                    "--chunks" => options = options.chunks_str(&args[i + 1])?,
+                    "--shards" => options = options.shards_str(&args[i + 1])?,
                     other => return Err(format!("unknown option {other}").into()),
                 }
                 i += 2;
             }
             if options.chunks.is_empty() {
-                options.chunks = source
-                    .chunks()
-                    .iter()
-                    .map(|(k, &v)| (k.clone(), v as i64))
-                    .collect();
+                options = options.chunks(source.chunks().clone());
             }
             let sink = setup_zarr(source.template(), &args[2], &options)?;
             let grid = sink.zarr_shards().unwrap_or(sink.zarr_chunks()).clone();

@@ -14,7 +14,7 @@ use xbeam_io::{
     append_dim, open_zarr, setup_zarr, verify, ChunkSink, ChunkSource, IoError, MemorySource,
     SetupOptions, ZarrFormat, ZarrSink,
 };
-use xbeam_key::Key;
+use xbeam_key::{ChunkSpec, Key};
 
 fn foo_x() -> Dataset {
     // foo(x) = 0, 10, ..., 50 with coordinate x = 0..5
@@ -314,6 +314,70 @@ fn case_27_shard_sizes() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("format 3"), "{err}");
+}
+
+#[test]
+fn chunks_and_shards_are_chunk_specs_and_must_be_regular() {
+    let ds = foo_x();
+    let dir = tempfile::tempdir().unwrap();
+    let path = store(&dir, "specs.zarr");
+    let template = Template::from(&ds);
+    // text, ChunkSpec and sizes with -1 say the same
+    let sink = setup_zarr(
+        &template,
+        &path,
+        &SetupOptions::default().chunks_str("x=2").unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sink.zarr_chunks()["x"], 2);
+    let sink = setup_zarr(
+        &template,
+        &path,
+        &SetupOptions::default().chunks([("x", ChunkSpec::Full)]),
+    )
+    .unwrap();
+    assert_eq!(sink.zarr_chunks()["x"], 6);
+    let sink = setup_zarr(
+        &template,
+        &path,
+        &SetupOptions::default()
+            .chunks_str("x=1")
+            .unwrap()
+            .shards_str("x=-1")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sink.zarr_shards().unwrap()["x"], 6);
+    // explicit sizes are fine when they are a regular grid
+    let sink = setup_zarr(
+        &template,
+        &path,
+        &SetupOptions::default().chunks_str("x=4,2").unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sink.zarr_chunks()["x"], 4);
+    for (options, message) in [
+        (
+            SetupOptions::default().chunks_str("x=2,4").unwrap(),
+            "Zarr chunks must be regular: expected a size or -1 for dimension 'x', found 2,4",
+        ),
+        (
+            SetupOptions::default()
+                .chunks([("x", 1)])
+                .shards([("x", ChunkSpec::Sizes(vec![3, 2, 1]))]),
+            "Zarr shards must be regular: expected a size or -1 for dimension 'x', found 3,2,1",
+        ),
+        (
+            SetupOptions::default().chunks([("x", 0)]),
+            "zarr chunks for dimension 'x' must be positive or -1, found 0",
+        ),
+    ] {
+        let err = setup_zarr(&template, &path, &options).unwrap_err();
+        assert_eq!(err.to_string(), message);
+    }
+    // text that is not fixed chunk sizes does not parse
+    assert!(SetupOptions::default().chunks_str("x=100MB").is_err());
+    assert!(SetupOptions::default().chunks_str("x").is_err());
 }
 
 #[test]

@@ -126,7 +126,7 @@ fn zarr_io(c: &mut Criterion) {
         b.iter(|| {
             let options = SetupOptions::default()
                 .format(source.format())
-                .chunks([("time", step as i64)]);
+                .chunks([("time", step)]);
             let sink = setup_zarr(source.template(), &out, &options).unwrap();
             chunks
                 .par_iter()

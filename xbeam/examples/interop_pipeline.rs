@@ -42,11 +42,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     };
     let source = open_zarr(src)?;
     let format = source.format();
-    let chunks: Vec<(String, i64)> = source
-        .chunks()
-        .iter()
-        .map(|(d, &c)| (d.clone(), i64::try_from(c).unwrap_or(-1)))
-        .collect();
+    let chunks = source.chunks().clone();
     let t = source.template();
     let mut data_vars = t.data_vars().clone();
     data_vars

@@ -603,7 +603,7 @@ impl ChunkedDataset {
     pub fn to_zarr(&self, path: impl AsRef<Path>, options: SetupOptions) -> Result<(), Error> {
         let mut options = options;
         if options.chunks.is_empty() {
-            options = options.chunks(self.chunks.iter().map(|(d, &c)| (d.clone(), c as i64)));
+            options = options.chunks(self.chunks.clone());
         }
         let write = ChunksToZarr::new(path.as_ref(), self.template.clone()).options(options);
         self.consolidate_variables()?

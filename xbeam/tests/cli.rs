@@ -241,7 +241,7 @@ fn info_on_bad_input_names_the_path() {
         None,
         &["generate", "--out", s(dir.path()), "--chunks", "time"],
         2,
-        "expected sizes like time=24",
+        "expected chunks like time=24",
     );
 }
 
@@ -337,6 +337,30 @@ fn copy_to_multiples_divisors_and_shards_of_the_input_chunks() {
         ],
         2,
         "--chunks names dimension \"height\"",
+    );
+    fails(
+        None,
+        &[
+            "copy",
+            s(&src),
+            s(&dir.path().join("x")),
+            "--chunks",
+            "time=5,10,134",
+        ],
+        2,
+        "--chunks time=5,10,134: Zarr chunks must be regular: expected a size or -1 for dimension 'time', found 5,10,134",
+    );
+    fails(
+        None,
+        &[
+            "copy",
+            s(&src),
+            s(&dir.path().join("x")),
+            "--chunks",
+            "time=0",
+        ],
+        2,
+        "--chunks time=0: zarr chunks for dimension 'time' must be positive or -1, found 0",
     );
     fails(
         None,

@@ -16,6 +16,6 @@ mod verify;
 pub use append::append_dim;
 pub use meta::{ArrayInfo, ZarrFormat};
 pub use open::{open_zarr, ZarrSource};
-pub use setup::{setup_zarr, SetupOptions};
+pub use setup::{setup_zarr, zarr_chunk_size, SetupOptions};
 pub use sink::ZarrSink;
 pub use verify::{verify, MissingChunk};

@@ -7,8 +7,9 @@ use std::path::Path;
 use indexmap::{IndexMap, IndexSet};
 use rayon::prelude::*;
 use serde_json::{json, Value};
+use xbeam_chunk::chunks::TargetChunks;
 use xbeam_chunk::{Attrs, Template};
-use xbeam_key::repr;
+use xbeam_key::{repr, ChunkSpec, ChunksRequest};
 
 use super::array::{open_store, write_region, zarrs_array, Writer};
 use super::coding::{self, Plan};
@@ -18,15 +19,30 @@ use crate::IoError;
 
 /// Options of [`setup_zarr`]: chunks, shards, format and encoding, as in
 /// xarray-beam's `setup_zarr`.
+///
+/// Chunks and shards are [`TargetChunks`], the chunk vocabulary of the
+/// transforms: [`ChunkSpec::Size`], or [`ChunkSpec::Full`] (`-1`) for the
+/// whole dimension. Zarr grids are regular: explicit sizes
+/// ([`ChunkSpec::Sizes`]) are accepted only when they are a regular grid.
+///
+/// ```
+/// use xbeam_io::SetupOptions;
+/// use xbeam_key::ChunkSpec;
+/// let a = SetupOptions::default().chunks([("time", 24), ("latitude", -1)]);
+/// let b = SetupOptions::default().chunks_str("time=24,latitude=-1")?;
+/// assert_eq!(a.chunks, b.chunks);
+/// assert_eq!(a.chunks["latitude"], ChunkSpec::Full);
+/// # Ok::<(), xbeam_io::IoError>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct SetupOptions {
-    /// Zarr chunk size per dimension; `-1` or a missing dimension means the
-    /// whole dimension.
-    pub chunks: IndexMap<String, i64>,
-    /// Shard size per dimension (v3 only); unnamed dimensions default to the
-    /// chunk size, `-1` to the whole dimension. Chunks written must then be
-    /// whole shards.
-    pub shards: Option<IndexMap<String, i64>>,
+    /// Zarr chunks per dimension; [`ChunkSpec::Full`] or a missing
+    /// dimension means the whole dimension.
+    pub chunks: TargetChunks,
+    /// Shards per dimension (v3 only); unnamed dimensions default to the
+    /// chunk size, [`ChunkSpec::Full`] to the whole dimension. Chunks
+    /// written must then be whole shards.
+    pub shards: Option<TargetChunks>,
     /// The Zarr format (default v3).
     pub format: ZarrFormat,
     /// Per-variable encoding (xarray's keys: `dtype`, `_FillValue`,
@@ -35,17 +51,50 @@ pub struct SetupOptions {
     pub encoding: IndexMap<String, Attrs>,
 }
 
+fn collect_specs<S: Into<String>, C: Into<ChunkSpec>>(
+    specs: impl IntoIterator<Item = (S, C)>,
+) -> TargetChunks {
+    specs
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect()
+}
+
+fn parse_specs(text: &str) -> Result<TargetChunks, IoError> {
+    Ok(text.parse::<ChunksRequest>()?.fixed_specs()?)
+}
+
 impl SetupOptions {
-    /// With these chunk sizes.
-    pub fn chunks<S: Into<String>>(mut self, chunks: impl IntoIterator<Item = (S, i64)>) -> Self {
-        self.chunks = chunks.into_iter().map(|(k, v)| (k.into(), v)).collect();
+    /// With these chunks: [`ChunkSpec`]s, or sizes with `-1` for the whole
+    /// dimension (`[("time", 24), ("latitude", -1)]`).
+    pub fn chunks<S: Into<String>, C: Into<ChunkSpec>>(
+        mut self,
+        chunks: impl IntoIterator<Item = (S, C)>,
+    ) -> Self {
+        self.chunks = collect_specs(chunks);
         self
     }
 
-    /// With these shard sizes (v3).
-    pub fn shards<S: Into<String>>(mut self, shards: impl IntoIterator<Item = (S, i64)>) -> Self {
-        self.shards = Some(shards.into_iter().map(|(k, v)| (k.into(), v)).collect());
+    /// With these chunks, written as text: `"time=24,latitude=-1"`.
+    pub fn chunks_str(mut self, text: &str) -> Result<Self, IoError> {
+        self.chunks = parse_specs(text)?;
+        Ok(self)
+    }
+
+    /// With these shards (v3): [`ChunkSpec`]s, or sizes with `-1` for the
+    /// whole dimension.
+    pub fn shards<S: Into<String>, C: Into<ChunkSpec>>(
+        mut self,
+        shards: impl IntoIterator<Item = (S, C)>,
+    ) -> Self {
+        self.shards = Some(collect_specs(shards));
         self
+    }
+
+    /// With these shards (v3), written as text: `"time=240,latitude=-1"`.
+    pub fn shards_str(mut self, text: &str) -> Result<Self, IoError> {
+        self.shards = Some(parse_specs(text)?);
+        Ok(self)
     }
 
     /// In this format.
@@ -61,36 +110,72 @@ impl SetupOptions {
     }
 }
 
+/// The size of a regular Zarr chunk (or shard) along a dimension of `size`
+/// elements: `n` for [`ChunkSpec::Size`]`(n)`, `size` for
+/// [`ChunkSpec::Full`]; explicit sizes only when they make a regular grid
+/// (`3,3,1` along 7 is 3).
+///
+/// ```
+/// use xbeam_io::zarr_chunk_size;
+/// use xbeam_key::ChunkSpec;
+/// assert_eq!(zarr_chunk_size("x", &ChunkSpec::Full, 7)?, 7);
+/// assert_eq!(zarr_chunk_size("x", &ChunkSpec::Sizes(vec![3, 3, 1]), 7)?, 3);
+/// let err = zarr_chunk_size("x", &ChunkSpec::Sizes(vec![365, 366]), 731).unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "Zarr chunks must be regular: expected a size or -1 for dimension 'x', found 365,366"
+/// );
+/// # Ok::<(), xbeam_io::IoError>(())
+/// ```
+pub fn zarr_chunk_size(dim: &str, spec: &ChunkSpec, size: u64) -> Result<u64, IoError> {
+    regular_size("chunks", dim, spec, size)
+}
+
+fn regular_size(what: &str, dim: &str, spec: &ChunkSpec, size: u64) -> Result<u64, IoError> {
+    match spec {
+        ChunkSpec::Full => Ok(size),
+        ChunkSpec::Size(0) => Err(IoError::Invalid(format!(
+            "zarr {what} for dimension {} must be positive or -1, found 0",
+            repr::quote(dim)
+        ))),
+        ChunkSpec::Size(c) => Ok(*c),
+        ChunkSpec::Sizes(sizes) => match sizes.first() {
+            Some(&c)
+                if c > 0
+                    && ChunkSpec::Size(c).normalize(dim, size).ok().as_ref() == Some(sizes) =>
+            {
+                Ok(c)
+            }
+            _ => Err(IoError::Invalid(format!(
+                "Zarr {what} must be regular: expected a size or -1 for dimension {}, found {spec}",
+                repr::quote(dim)
+            ))),
+        },
+    }
+}
+
 fn finalize(
-    requested: &IndexMap<String, i64>,
+    requested: &TargetChunks,
     sizes: &IndexMap<String, u64>,
     what: &str,
 ) -> Result<IndexMap<String, u64>, IoError> {
-    for (d, &c) in requested {
-        if !sizes.contains_key(d) {
-            return Err(IoError::Invalid(format!(
-                "zarr {what} name dimension {} which the template does not have: expected one of {}",
-                repr::quote(d),
-                repr::tuple(sizes.keys())
-            )));
-        }
-        if c == 0 || c < -1 {
-            return Err(IoError::Invalid(format!(
-                "zarr {what} for dimension {} must be positive or -1, found {c}",
-                repr::quote(d)
-            )));
-        }
+    if let Some(d) = requested.keys().find(|d| !sizes.contains_key(*d)) {
+        return Err(IoError::Invalid(format!(
+            "zarr {what} name dimension {} which the template does not have: expected one of {}",
+            repr::quote(d),
+            repr::tuple(sizes.keys())
+        )));
     }
-    Ok(sizes
+    sizes
         .iter()
         .map(|(d, &n)| {
             let c = match requested.get(d) {
-                None | Some(-1) => n,
-                Some(&c) => c as u64,
+                None => n,
+                Some(spec) => regular_size(what, d, spec, n)?,
             };
-            (d.clone(), c.max(1))
+            Ok((d.clone(), c.max(1)))
         })
-        .collect())
+        .collect()
 }
 
 fn default_compressor() -> Value {
@@ -268,10 +353,12 @@ pub fn setup_zarr(
                     "zarr shards need zarr format 3, found format 2".into(),
                 ));
             }
-            let mut merged: IndexMap<String, i64> =
-                chunks.iter().map(|(d, &c)| (d.clone(), c as i64)).collect();
-            for (d, &s) in requested {
-                merged.insert(d.clone(), s);
+            let mut merged: TargetChunks = chunks
+                .iter()
+                .map(|(d, &c)| (d.clone(), ChunkSpec::Size(c)))
+                .collect();
+            for (d, s) in requested {
+                merged.insert(d.clone(), s.clone());
             }
             let shards = finalize(&merged, &sizes, "shards")?;
             if shards.iter().any(|(d, &s)| s % chunks[d] != 0) {

@@ -1,8 +1,9 @@
 //! The flags every subcommand shares, and the parsers of flag values.
 
 use clap::Args;
-use indexmap::IndexMap;
+use xbeam::chunk::chunks::TargetChunks;
 use xbeam::runner::Runner;
+use xbeam::transforms::parse_chunks;
 
 /// The smallest `--max-mem` accepted.
 const MIN_MEM: u64 = 1 << 20;
@@ -86,30 +87,23 @@ pub(crate) fn parse_positive(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Sizes per dimension: `time=24,latitude=-1` (`-1`: the whole dimension).
-pub(crate) fn parse_dim_sizes(s: &str) -> Result<IndexMap<String, i64>, String> {
-    let mut out = IndexMap::new();
-    for part in s.split(',').filter(|p| !p.trim().is_empty()) {
-        let (k, v) = part
-            .split_once('=')
-            .ok_or_else(|| format!("expected sizes like time=24,latitude=-1, found {part:?}"))?;
-        let n: i64 = v
-            .trim()
-            .parse()
-            .map_err(|_| format!("expected an integer size for {k:?}, found {v:?}"))?;
-        if n != -1 && n <= 0 {
-            return Err(format!("expected a size > 0 or -1 for {k:?}, found {n}"));
-        }
-        if out.insert(k.trim().to_owned(), n).is_some() {
-            return Err(format!("dimension {k:?} is given twice"));
-        }
+/// Chunks per dimension, as the transforms read them
+/// ([`parse_chunks`]): `time=24,latitude=-1` (`-1`: the whole dimension).
+/// The jobs check that sizes are positive and regular.
+pub(crate) fn parse_chunk_specs(s: &str) -> Result<TargetChunks, String> {
+    // a flag names its dimensions: `time` alone is not a byte target
+    if !s.trim().is_empty() && !s.contains('=') {
+        return Err(format!(
+            "expected chunks like time=24,latitude=-1, found {s:?}"
+        ));
     }
-    Ok(out)
+    parse_chunks(s).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use xbeam::key::ChunkSpec;
 
     #[test]
     fn sizes_take_decimal_and_binary_units() {
@@ -131,12 +125,12 @@ mod tests {
     }
 
     #[test]
-    fn dim_sizes() {
-        let m = parse_dim_sizes("time=24, latitude=-1").unwrap();
-        assert_eq!(m["time"], 24);
-        assert_eq!(m["latitude"], -1);
-        for bad in ["time", "time=x", "time=0", "time=-2", "time=1,time=2"] {
-            assert!(parse_dim_sizes(bad).is_err(), "{bad}");
+    fn chunk_specs() {
+        let m = parse_chunk_specs("time=24, latitude=-1").unwrap();
+        assert_eq!(m["time"], ChunkSpec::Size(24));
+        assert_eq!(m["latitude"], ChunkSpec::Full);
+        for bad in ["time", "time=x", "time=-2", "time=1,time=2", "time=100MB"] {
+            assert!(parse_chunk_specs(bad).is_err(), "{bad}");
         }
     }
 }

@@ -2,12 +2,13 @@
 
 use std::path::PathBuf;
 
-use indexmap::IndexMap;
 use xbeam::error::Error;
 use xbeam::io::ZarrFormat;
 use xbeam::jobs::copy::{self, Codec, Options};
 
-use super::args::{parse_dim_sizes, Shared};
+use xbeam::chunk::chunks::TargetChunks;
+
+use super::args::{parse_chunk_specs, Shared};
 use super::progress::Progress;
 use super::report;
 
@@ -29,11 +30,11 @@ pub(crate) struct Args {
     clevel: Option<i64>,
     /// Output chunk sizes, e.g. `time=48` (others keep the input's); each
     /// must divide the input's chunk or be a multiple of it.
-    #[arg(long, value_parser = parse_dim_sizes)]
-    chunks: Option<IndexMap<String, i64>>,
+    #[arg(long, value_parser = parse_chunk_specs)]
+    chunks: Option<TargetChunks>,
     /// Shard sizes (Zarr v3), e.g. `time=240`.
-    #[arg(long, value_parser = parse_dim_sizes)]
-    shards: Option<IndexMap<String, i64>>,
+    #[arg(long, value_parser = parse_chunk_specs)]
+    shards: Option<TargetChunks>,
     /// Replace a Zarr store at DST (only if it holds nothing else).
     #[arg(long)]
     overwrite: bool,

@@ -2,12 +2,13 @@
 
 use std::path::PathBuf;
 
-use indexmap::IndexMap;
 use xbeam::error::Error;
 use xbeam::io::ZarrFormat;
 use xbeam::jobs::generate::{self, Options};
 
-use super::args::{parse_dim_sizes, parse_positive, Shared};
+use xbeam::chunk::chunks::TargetChunks;
+
+use super::args::{parse_chunk_specs, parse_positive, Shared};
 use super::progress::Progress;
 use super::report;
 
@@ -27,8 +28,8 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(2..=3))]
     format: u8,
     /// Chunk sizes, e.g. `time=24` (other dimensions are whole).
-    #[arg(long, default_value = "time=24", value_parser = parse_dim_sizes)]
-    chunks: IndexMap<String, i64>,
+    #[arg(long, default_value = "time=24", value_parser = parse_chunk_specs)]
+    chunks: TargetChunks,
     /// Pressure levels (0: no level dimension).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=generate::MAX_POINTS))]
     levels: u64,

@@ -21,7 +21,7 @@
 //! let options = copy::Options {
 //!     format: Some(ZarrFormat::V3),
 //!     codec: Some(copy::Codec::Zstd),
-//!     chunks: [("time".to_owned(), 12)].into_iter().collect(),
+//!     chunks: xbeam::transforms::parse_chunks("time=12")?,
 //!     ..copy::Options::new(&src, &dst)
 //! };
 //! copy::run(&options, &runner)?;
@@ -41,9 +41,10 @@ use std::time::Instant;
 
 use indexmap::IndexMap;
 use serde_json::{json, Value};
+use xbeam_chunk::chunks::TargetChunks;
 use xbeam_chunk::{Attrs, Dataset};
-use xbeam_io::{open_zarr, setup_zarr, SetupOptions, ZarrFormat, ZarrSource};
-use xbeam_key::{Key, VarSet};
+use xbeam_io::{open_zarr, setup_zarr, zarr_chunk_size, SetupOptions, ZarrFormat, ZarrSource};
+use xbeam_key::{ChunkSpec, Key, VarSet};
 use xbeam_runner::{Pipeline, Runner};
 
 use super::{output, Summary};
@@ -159,11 +160,12 @@ pub struct Options {
     pub codec: Option<Codec>,
     /// The compression level (default: the codec's).
     pub clevel: Option<i64>,
-    /// Chunk sizes per dimension (`-1`: whole); other dimensions keep the
-    /// input's. Each must divide the input's chunk or be a multiple of it.
-    pub chunks: IndexMap<String, i64>,
-    /// Shard sizes per dimension (v3).
-    pub shards: Option<IndexMap<String, i64>>,
+    /// Chunks per dimension ([`ChunkSpec::Full`], `-1`: whole); other
+    /// dimensions keep the input's. Each must divide the input's chunk or be
+    /// a multiple of it.
+    pub chunks: TargetChunks,
+    /// Shards per dimension (v3).
+    pub shards: Option<TargetChunks>,
 }
 
 impl Options {
@@ -176,7 +178,7 @@ impl Options {
             format: None,
             codec: None,
             clevel: None,
-            chunks: IndexMap::new(),
+            chunks: TargetChunks::new(),
             shards: None,
         }
     }
@@ -196,32 +198,25 @@ struct Plan {
     vars: Vec<(String, Vec<String>)>,
 }
 
-/// A size per dimension from a flag's map: `-1` is the whole dimension.
-fn size_of(map: &IndexMap<String, i64>, d: &str, n: u64, default: u64) -> u64 {
-    match map.get(d) {
-        Some(-1) => n,
-        Some(&c) => c as u64,
+/// A size per dimension from a flag's chunks (`-1`: the whole dimension;
+/// regular sizes only), or `default` for a dimension not named.
+fn size_of(flag: &str, map: &TargetChunks, d: &str, n: u64, default: u64) -> Result<u64, Error> {
+    let size = match map.get(d) {
+        Some(c) => {
+            zarr_chunk_size(d, c, n).map_err(|e| Error::Usage(format!("{flag} {d}={c}: {e}")))?
+        }
         None => default,
-    }
-    .clamp(1, n.max(1))
+    };
+    Ok(size.clamp(1, n.max(1)))
 }
 
-fn check_names(
-    flag: &str,
-    map: &IndexMap<String, i64>,
-    dims: &[String],
-    src: &Path,
-) -> Result<(), Error> {
-    for (d, &c) in map {
+fn check_names(flag: &str, map: &TargetChunks, dims: &[String], src: &Path) -> Result<(), Error> {
+    for d in map.keys() {
         ensure_usage!(
             dims.contains(d),
             "{flag} names dimension {d:?}, which the data variables of {} do not have: expected one of {}",
             src.display(),
             dims.join(", ")
-        );
-        ensure_usage!(
-            c == -1 || c > 0,
-            "{flag} {d}={c}: a size must be positive or -1"
         );
     }
     Ok(())
@@ -249,11 +244,11 @@ impl Plan {
                 .copied()
                 .unwrap_or(n)
                 .clamp(1, n.max(1));
-            let c = size_of(&options.chunks, d, n, s);
-            let w = options
-                .shards
-                .as_ref()
-                .map_or(c, |shards| size_of(shards, d, n, c));
+            let c = size_of("--chunks", &options.chunks, d, n, s)?;
+            let w = match &options.shards {
+                None => c,
+                Some(shards) => size_of("--shards", shards, d, n, c)?,
+            };
             let u = s.max(w);
             ensure_usage!(
                 u % s.min(w) == 0 || u >= n,
@@ -398,7 +393,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
             .dims
             .iter()
             .zip(&plan.write)
-            .map(|(d, &w)| (d.clone(), w as i64))
+            .map(|(d, &w)| (d.clone(), ChunkSpec::Size(w)))
             .collect(),
         shards: None,
         format,
@@ -419,14 +414,15 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
                         .copied()
                         .unwrap_or(n)
                         .clamp(1, n.max(1));
-                    (d.clone(), size_of(&options.chunks, d, n, s) as i64)
+                    let c = size_of("--chunks", &options.chunks, d, n, s)?;
+                    Ok((d.clone(), ChunkSpec::Size(c)))
                 })
-                .collect(),
+                .collect::<Result<_, Error>>()?,
             shards: Some(
                 plan.dims
                     .iter()
                     .zip(&plan.write)
-                    .map(|(d, &w)| (d.clone(), w as i64))
+                    .map(|(d, &w)| (d.clone(), ChunkSpec::Size(w)))
                     .collect(),
             ),
             ..setup

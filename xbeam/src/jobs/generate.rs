@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use indexmap::IndexMap;
-use xbeam_io::{setup_zarr, SetupOptions, ZarrFormat};
-use xbeam_key::Key;
+use xbeam_chunk::chunks::TargetChunks;
+use xbeam_io::{setup_zarr, zarr_chunk_size, SetupOptions, ZarrFormat};
+use xbeam_key::{ChunkSpec, Key};
 use xbeam_runner::{Pipeline, Runner};
 
 use super::{output, Summary};
@@ -50,9 +50,9 @@ pub struct Options {
     pub nlon: u64,
     /// Pressure levels; 0 = no level dimension.
     pub levels: u64,
-    /// Zarr chunk size per dimension, `-1` for the whole dimension
-    /// (default: 24 hours × the full grid).
-    pub chunks: IndexMap<String, i64>,
+    /// Zarr chunks per dimension, [`ChunkSpec::Full`] (`-1`) for the whole
+    /// dimension (default: 24 hours × the full grid).
+    pub chunks: TargetChunks,
     /// Zarr format.
     pub format: ZarrFormat,
     /// Noise seed.
@@ -71,7 +71,9 @@ impl Options {
             nlat: 121,
             nlon: 240,
             levels: 0,
-            chunks: [("time".to_owned(), 24)].into_iter().collect(),
+            chunks: [("time".to_owned(), ChunkSpec::Size(24))]
+                .into_iter()
+                .collect(),
             format: ZarrFormat::V2,
             seed: 0,
         }
@@ -104,12 +106,6 @@ impl Options {
             ntime >= 1 && ntime.checked_mul(per_step).is_some(),
             "the number of time steps must be at least 1 and fit the grid, found {ntime}"
         );
-        for (d, &c) in &self.chunks {
-            ensure_usage!(
-                c == -1 || c > 0,
-                "--chunks {d}={c}: a chunk size must be positive or -1"
-            );
-        }
         Ok(Era5Like {
             ntime,
             nlat: self.nlat,
@@ -125,13 +121,15 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
     let started = Instant::now();
     let era5 = options.dataset()?;
     let template = era5.template()?;
-    for d in options.chunks.keys() {
+    for (d, c) in &options.chunks {
         let dims: Vec<&str> = template.sizes().keys().map(String::as_str).collect();
         ensure_usage!(
             dims.contains(&d.as_str()),
             "--chunks names dimension {d:?}, which the dataset does not have: expected one of {}",
             dims.join(", ")
         );
+        zarr_chunk_size(d, c, template.sizes()[d])
+            .map_err(|e| Error::Usage(format!("--chunks {d}={c}: {e}")))?;
     }
     let setup = SetupOptions {
         chunks: options.chunks.clone(),

@@ -82,10 +82,11 @@ impl ChunksToZarr {
         self
     }
 
-    /// Zarr chunk sizes per dimension (`-1`: whole).
-    pub fn zarr_chunks<S: Into<String>>(
+    /// Zarr chunks per dimension: [`ChunkSpec`]s, or sizes with `-1` for
+    /// the whole dimension (see [`SetupOptions::chunks`]).
+    pub fn zarr_chunks<S: Into<String>, C: Into<ChunkSpec>>(
         mut self,
-        chunks: impl IntoIterator<Item = (S, i64)>,
+        chunks: impl IntoIterator<Item = (S, C)>,
     ) -> ChunksToZarr {
         self.options = self.options.chunks(chunks);
         self
@@ -142,17 +143,8 @@ impl Transform<Pipeline> for DatasetToZarr {
     type Output = Result<(), Error>;
 
     fn expand(self, p: Pipeline) -> Result<(), Error> {
-        let zarr_chunks: Vec<(String, i64)> = self
-            .chunks
-            .iter()
-            .map(|(d, s)| match s {
-                ChunkSpec::Size(n) => Ok((d.clone(), *n as i64)),
-                ChunkSpec::Full => Ok((d.clone(), -1)),
-                other @ ChunkSpec::Sizes(_) => Err(Error::Usage(format!(
-                    "Zarr chunks must be regular: expected a size or -1 for dimension {d:?}, found {other:?}"
-                ))),
-            })
-            .collect::<Result<_, _>>()?;
+        // setup refuses irregular Zarr chunks
+        let zarr_chunks = self.chunks.clone();
         let template = Template::from(&self.dataset);
         p.apply(
             "read",
