@@ -4,49 +4,33 @@
 
 use std::borrow::Cow;
 
-use xbeam_chunk::{Array, DType, Element};
+use xbeam_chunk::{codec, Array, ChunkError, DType};
 
 use super::meta::Stored;
 use crate::IoError;
 
-/// Stored bytes (native little-endian) of stored values, for zarrs:
-/// borrowed from the array when it is a contiguous buffer of numbers.
+/// Stored bytes (little-endian) of stored values, for zarrs: numbers,
+/// bools and datetime ticks through [`codec`] (borrowed from the array
+/// when it is a contiguous buffer, else copied row by row); strings in
+/// NumPy's fixed widths.
 pub(crate) fn to_bytes(values: &Array, stored: Stored) -> Result<Cow<'_, [u8]>, IoError> {
-    fn view_bytes<'a, T: bytemuck::Pod>(view: &ndarray::ArrayViewD<'a, T>) -> Cow<'a, [u8]> {
-        if let Some(slice) = view.to_slice() {
-            Cow::Borrowed(bytemuck::cast_slice(slice))
-        } else {
-            let owned: Vec<T> = view.iter().copied().collect();
-            Cow::Owned(bytemuck::cast_slice(&owned).to_vec())
-        }
-    }
-    fn pod<T: Element + bytemuck::Pod>(a: &Array) -> Result<Cow<'_, [u8]>, IoError> {
-        Ok(view_bytes(&a.as_view::<T>()?))
-    }
     match stored {
-        Stored::Plain(DType::Bool) => Ok(Cow::Owned(
-            values
-                .as_view::<bool>()?
-                .iter()
-                .map(|&b| u8::from(b))
-                .collect(),
-        )),
-        Stored::Plain(DType::I8) => pod::<i8>(values),
-        Stored::Plain(DType::I16) => pod::<i16>(values),
-        Stored::Plain(DType::I32) => pod::<i32>(values),
-        Stored::Plain(DType::I64) => match values {
-            Array::DateTime(..) | Array::TimeDelta(..) => {
-                let (ticks, ..) = values.datetime_ticks()?;
-                Ok(view_bytes(&ticks))
+        // datetimes and timedeltas are stored as their int64 ticks
+        Stored::Plain(DType::I64)
+            if matches!(values, Array::DateTime(..) | Array::TimeDelta(..)) =>
+        {
+            Ok(codec::to_le_bytes(values)?)
+        }
+        Stored::Plain(d) if d.is_numeric() => {
+            if values.dtype() != d {
+                return Err(ChunkError::WrongType {
+                    expected: d.name(),
+                    found: values.dtype().name(),
+                }
+                .into());
             }
-            _ => pod::<i64>(values),
-        },
-        Stored::Plain(DType::U8) => pod::<u8>(values),
-        Stored::Plain(DType::U16) => pod::<u16>(values),
-        Stored::Plain(DType::U32) => pod::<u32>(values),
-        Stored::Plain(DType::U64) => pod::<u64>(values),
-        Stored::Plain(DType::F32) => pod::<f32>(values),
-        Stored::Plain(DType::F64) => pod::<f64>(values),
+            Ok(codec::to_le_bytes(values)?)
+        }
         Stored::Utf32(n) => {
             let view = values.as_view::<String>()?;
             let mut out = Vec::with_capacity(view.len() * 4 * n);
@@ -88,11 +72,6 @@ pub(crate) fn to_bytes(values: &Array, stored: Stored) -> Result<Cow<'_, [u8]>, 
 
 /// Stored values from decoded bytes.
 pub(crate) fn from_bytes(bytes: &[u8], stored: Stored, shape: &[usize]) -> Result<Array, IoError> {
-    fn pod<T: Element + bytemuck::Pod>(bytes: &[u8], shape: &[usize]) -> Result<Array, IoError> {
-        let mut v: Vec<T> = xbeam_chunk::codec::reusable_zeroed(bytes.len() / std::mem::size_of::<T>());
-        bytemuck::cast_slice_mut::<T, u8>(&mut v).copy_from_slice(bytes);
-        Ok(Array::from_vec(shape.to_vec(), v)?)
-    }
     let n: usize = shape.iter().product();
     if stored != Stored::VString && bytes.len() != n * stored.itemsize() {
         return Err(IoError::Invalid(format!(
@@ -103,20 +82,7 @@ pub(crate) fn from_bytes(bytes: &[u8], stored: Stored, shape: &[usize]) -> Resul
         )));
     }
     match stored {
-        Stored::Plain(DType::Bool) => Ok(Array::from_vec(
-            shape.to_vec(),
-            bytes.iter().map(|&b| b != 0).collect::<Vec<bool>>(),
-        )?),
-        Stored::Plain(DType::I8) => pod::<i8>(bytes, shape),
-        Stored::Plain(DType::I16) => pod::<i16>(bytes, shape),
-        Stored::Plain(DType::I32) => pod::<i32>(bytes, shape),
-        Stored::Plain(DType::I64) => pod::<i64>(bytes, shape),
-        Stored::Plain(DType::U8) => pod::<u8>(bytes, shape),
-        Stored::Plain(DType::U16) => pod::<u16>(bytes, shape),
-        Stored::Plain(DType::U32) => pod::<u32>(bytes, shape),
-        Stored::Plain(DType::U64) => pod::<u64>(bytes, shape),
-        Stored::Plain(DType::F32) => pod::<f32>(bytes, shape),
-        Stored::Plain(DType::F64) => pod::<f64>(bytes, shape),
+        Stored::Plain(d) if d.is_numeric() => Ok(codec::from_le_bytes(d, shape, bytes)?),
         Stored::Utf32(w) => {
             let strings = bytes
                 .chunks(4 * w.max(1))
