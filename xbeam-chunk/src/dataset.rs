@@ -659,8 +659,10 @@ impl Dataset {
     pub fn compact(&self) -> Dataset {
         let mut out = self.clone();
         for (name, v) in self.data_vars() {
-            out.data_vars
-                .insert(name.clone(), v.with_data(v.data().compact()).expect("same shape"));
+            out.data_vars.insert(
+                name.clone(),
+                v.with_data(v.data().compact()).expect("same shape"),
+            );
         }
         out
     }

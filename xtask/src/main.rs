@@ -322,35 +322,31 @@ fn python_env() -> Result<std::path::PathBuf, String> {
 /// xarray are read by xbeam and compared value for value; stores written
 /// by xbeam (v2, v3, sharded) are opened by xarray and compared with
 /// `assert_identical`.
+/// The debug builds the interop checks run: the io example, the CLI and
+/// the pipeline example.
+fn build_interop_binaries() -> Result<(), String> {
+    for (what, args) in [
+        (
+            "xbeam side",
+            &["-p", "xbeam-io", "--example", "interop"][..],
+        ),
+        ("xbeam CLI", &["-p", "xbeam", "--bin", "xbeam"][..]),
+        (
+            "the pipeline example",
+            &["-p", "xbeam", "--example", "interop_pipeline"][..],
+        ),
+    ] {
+        let mut all = vec!["build", "--locked"];
+        all.extend_from_slice(args);
+        run(&format!("interop: build {what}"), cargo(&all))?;
+    }
+    Ok(())
+}
+
 fn interop() -> Result<(), String> {
     let root = workspace_root();
     let python = python_env()?;
-    run(
-        "interop: build xbeam side",
-        cargo(&[
-            "build",
-            "--locked",
-            "-p",
-            "xbeam-io",
-            "--example",
-            "interop",
-        ]),
-    )?;
-    run(
-        "interop: build xbeam CLI",
-        cargo(&["build", "--locked", "-p", "xbeam", "--bin", "xbeam"]),
-    )?;
-    run(
-        "interop: build the pipeline example",
-        cargo(&[
-            "build",
-            "--locked",
-            "-p",
-            "xbeam",
-            "--example",
-            "interop_pipeline",
-        ]),
-    )?;
+    build_interop_binaries()?;
     let exe = root
         .join("target")
         .join("debug")

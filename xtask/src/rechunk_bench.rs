@@ -172,7 +172,7 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
             );
         }
         _ => {
-            eprintln!("  xarray + dask: ../shared/bench or the Python env is missing: no baseline")
+            eprintln!("  xarray + dask: ../shared/bench or the Python env is missing: no baseline");
         }
     }
     let zarrs_out = data.join("rechunk-bench-zarrs.zarr");
