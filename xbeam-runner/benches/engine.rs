@@ -1,4 +1,4 @@
-//! Engine overheads: per-element cost of a map, and shuffle throughput of
+//! Engine overheads: the fixed cost of a run, per-element cost of a map, and shuffle throughput of
 //! 16 MB elements in one process with 2 workers and across 2 processes on
 //! loopback (this binary re-runs itself as the second process).
 
@@ -24,6 +24,14 @@ fn small(with_map: bool) {
     };
     s.for_each("sink", |_x| Ok::<_, String>(()));
     p.run(&Runner::local_with_workers(1).quiet()).unwrap();
+}
+
+/// A run of one element: the fixed cost of starting and stopping a run.
+fn one_element() {
+    let p = Pipeline::new();
+    let out = p.create("one", vec![1u64]).collect("out");
+    p.run(&Runner::local_with_workers(1).quiet()).unwrap();
+    assert_eq!(out.take().unwrap(), vec![1]);
 }
 
 fn shuffle(runner: &Runner, count: u64) {
@@ -55,6 +63,7 @@ fn free_ports(n: usize) -> Vec<String> {
 fn engine(c: &mut Criterion) {
     let mut g = c.benchmark_group("engine");
     g.sample_size(10);
+    g.bench_function("one_element_run", |b| b.iter(one_element));
     g.throughput(Throughput::Elements(N));
     g.bench_function("source_sink_200k", |b| b.iter(|| small(false)));
     g.bench_function("source_map_sink_200k", |b| b.iter(|| small(true)));
