@@ -240,17 +240,14 @@ pub fn reusable_zeroed<T: Pod>(n: usize) -> Vec<T> {
 fn decode<T: Pod>(shape: IxDyn, bytes: &[u8]) -> ArrayD<T> {
     // one pass when the bytes are aligned for `T` (decoded buffers are):
     // no zeroing before the copy
-    let mut values: Vec<T> = match bytemuck::try_cast_slice::<u8, T>(bytes) {
-        Ok(typed) => {
-            let mut v = Vec::with_capacity(typed.len());
-            v.extend_from_slice(typed);
-            v
-        }
-        Err(_) => {
-            let mut v = reusable_zeroed(bytes.len() / std::mem::size_of::<T>());
-            bytemuck::cast_slice_mut::<T, u8>(&mut v).copy_from_slice(bytes);
-            v
-        }
+    let mut values: Vec<T> = if let Ok(typed) = bytemuck::try_cast_slice::<u8, T>(bytes) {
+        let mut v = Vec::with_capacity(typed.len());
+        v.extend_from_slice(typed);
+        v
+    } else {
+        let mut v = reusable_zeroed(bytes.len() / std::mem::size_of::<T>());
+        bytemuck::cast_slice_mut::<T, u8>(&mut v).copy_from_slice(bytes);
+        v
     };
     if cfg!(target_endian = "big") {
         bytemuck::cast_slice_mut::<T, u8>(&mut values)
