@@ -52,27 +52,9 @@ fn best_of(out: &Path, mut make: impl FnMut() -> Vec<Command>) -> Result<f64, St
 /// Builds xbeam (release), makes the 1 GB store if needed, and times the
 /// copy and the baseline.
 pub(crate) fn run(root: &Path) -> Result<(), String> {
-    super::run(
-        "copy bench: build xbeam (release)",
-        super::cargo(&[
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "xbeam",
-            "--bin",
-            "xbeam",
-        ]),
-    )?;
-    let xbeam = root.join("target/release/xbeam");
+    let (release, store) = super::release_bench_setup(root)?;
+    let xbeam = release.join("xbeam");
     let data = root.join("target/bench-data");
-    let store = data.join("era5_1gb.zarr");
-    if !store.join(".zgroup").exists() {
-        let mut gen = Command::new(&xbeam);
-        gen.args(["generate", "--gb", "1", "--quiet", "--overwrite", "--out"])
-            .arg(&store);
-        super::run("copy bench: generate the 1 GB store", gen)?;
-    }
     let out = data.join("copy-bench.zarr");
     let copy = best_of(&out, || {
         let mut cmd = Command::new(&xbeam);

@@ -186,6 +186,38 @@ fn bench(extra: &[String]) -> Result<(), String> {
     rechunk_bench::run(&workspace_root())
 }
 
+/// Builds the release `xbeam` binary and the `one_stage_rechunk` example
+/// in one command (so the copy and rechunk benches share one build: the
+/// example's dev-dependencies change feature unification), makes the 1 GB
+/// store if it is missing, and returns the release directory and the store.
+fn release_bench_setup(
+    root: &std::path::Path,
+) -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
+    run(
+        "bench: build xbeam and the rechunk example (release)",
+        cargo(&[
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "xbeam",
+            "--bin",
+            "xbeam",
+            "--example",
+            "one_stage_rechunk",
+        ]),
+    )?;
+    let release = root.join("target/release");
+    let store = root.join("target/bench-data/era5_1gb.zarr");
+    if !store.join(".zgroup").exists() {
+        let mut gen = Command::new(release.join("xbeam"));
+        gen.args(["generate", "--gb", "1", "--quiet", "--overwrite", "--out"])
+            .arg(&store);
+        run("bench: generate the 1 GB store", gen)?;
+    }
+    Ok((release, store))
+}
+
 fn read_json(path: &std::path::Path) -> Result<serde_json::Value, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;

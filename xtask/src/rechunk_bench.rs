@@ -4,7 +4,7 @@
 //! `one_stage_rechunk` example), with its groups in memory and with a
 //! `--max-mem` 256 MiB (`Runner::max_mem`), timed side by side with xarray + dask
 //! (`shared/bench/dask_rechunk.py --method xarray`) and `zarrs_reencode`
-//! (both arrays, `--chunk-shape` with a 200-chunk cache). Each is the best
+//! (both arrays, `--chunk-shape` and `--shard-shape` with a 200-chunk cache). Each is the best
 //! of a few runs; peak RSS as each process reports it.
 
 use std::path::{Path, PathBuf};
@@ -95,9 +95,18 @@ fn zarrs_run(zarrs: &Path, store: &Path, out: &Path, shape: &str) -> Result<Meas
     let start = std::time::Instant::now();
     for array in ["temperature", "geopotential"] {
         let mut cmd = Command::new(zarrs);
-        cmd.args(["--chunk-shape", shape, "--cache-chunks", "200"])
-            .arg(store.join(array))
-            .arg(out.join(array));
+        // with --chunk-shape alone zarrs_tools 0.8.1 keeps the old chunks:
+        // the shard shape makes it rechunk (shared/bench/setup_venvs.sh)
+        cmd.args([
+            "--chunk-shape",
+            shape,
+            "--shard-shape",
+            shape,
+            "--cache-chunks",
+            "200",
+        ])
+        .arg(store.join(array))
+        .arg(out.join(array));
         output(cmd)?;
     }
     Ok(Measured {
@@ -114,30 +123,9 @@ fn shared_bench(root: &Path) -> Option<PathBuf> {
 
 /// Builds the example, makes the 1 GB store if needed, and times the jobs.
 pub(crate) fn run(root: &Path) -> Result<(), String> {
-    super::run(
-        "rechunk bench: build xbeam and the example (release)",
-        super::cargo(&[
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "xbeam",
-            "--bin",
-            "xbeam",
-            "--example",
-            "one_stage_rechunk",
-        ]),
-    )?;
-    let xbeam = root.join("target/release/xbeam");
-    let example = root.join("target/release/examples/one_stage_rechunk");
+    let (release, store) = super::release_bench_setup(root)?;
+    let example = release.join("examples/one_stage_rechunk");
     let data = root.join("target/bench-data");
-    let store = data.join("era5_1gb.zarr");
-    if !store.join(".zgroup").exists() {
-        let mut gen = Command::new(&xbeam);
-        gen.args(["generate", "--gb", "1", "--quiet", "--overwrite", "--out"])
-            .arg(&store);
-        super::run("rechunk bench: generate the 1 GB store", gen)?;
-    }
     let out = data.join("rechunk-bench.zarr");
     let in_memory = best(|| xbeam_run(&example, &store, &out, 16 << 30))?;
     let spilling = best(|| xbeam_run(&example, &store, &out, 256 << 20))?;
