@@ -33,7 +33,6 @@
 //! ```
 
 use std::fmt;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -43,12 +42,15 @@ use indexmap::IndexMap;
 use serde_json::{json, Value};
 use xbeam_chunk::chunks::TargetChunks;
 use xbeam_chunk::{Attrs, Dataset};
-use xbeam_io::{open_zarr, setup_zarr, zarr_chunk_size, SetupOptions, ZarrFormat, ZarrSource};
-use xbeam_key::{ChunkSpec, Key, VarSet};
+use xbeam_io::{
+    open_zarr, setup_zarr, zarr_chunk_size, ChunkSink, SetupOptions, ZarrFormat, ZarrSource,
+};
+use xbeam_key::{ChunkSpec, Key};
 use xbeam_runner::{Pipeline, Runner};
 
 use super::{output, Summary};
 use crate::error::{ensure_usage, Error};
+use crate::transforms::{DatasetToChunks, SplitChunks};
 
 /// A compressor for the copy's arrays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,13 +191,10 @@ impl Options {
 #[derive(Debug, Clone)]
 struct Plan {
     dims: Vec<String>,
-    sizes: Vec<u64>,
     read: Vec<u64>,
     write: Vec<u64>,
     /// Regions per dimension.
     counts: Vec<u64>,
-    /// Each data variable's dimensions.
-    vars: Vec<(String, Vec<String>)>,
 }
 
 /// A size per dimension from a flag's chunks (`-1`: the whole dimension;
@@ -235,7 +234,7 @@ impl Plan {
         if let Some(shards) = &options.shards {
             check_names("--shards", shards, &dims, &options.src)?;
         }
-        let (mut sizes, mut read, mut write, mut counts) = (vec![], vec![], vec![], vec![]);
+        let (mut read, mut write, mut counts) = (vec![], vec![], vec![]);
         for d in &dims {
             let n = t.sizes()[d];
             let s = source
@@ -255,110 +254,33 @@ impl Plan {
                 "the output's {} {w} along {d:?} neither divides the input's chunk {s} nor is a multiple of it (use xbeam rechunk)",
                 if options.shards.is_some() { "shard" } else { "chunk" }
             );
-            sizes.push(n);
             read.push(u);
             write.push(w);
             counts.push(n.div_ceil(u));
         }
-        let vars = t
-            .data_vars()
-            .iter()
-            .map(|(name, v)| (name.clone(), v.dims.clone()))
-            .collect();
         Ok(Plan {
             dims,
-            sizes,
             read,
             write,
             counts,
-            vars,
         })
     }
 
+    /// How many regions are read (the summary's chunk count).
     fn count(&self) -> u64 {
         self.counts.iter().product()
     }
 
-    /// Start of region `i` along each dimension.
-    fn starts(&self, mut i: u64) -> Vec<u64> {
-        let mut starts = vec![0; self.dims.len()];
-        for k in (0..self.dims.len()).rev() {
-            starts[k] = (i % self.counts[k]) * self.read[k];
-            i /= self.counts[k];
-        }
-        starts
-    }
-
-    /// Region `i` and the variables read there: a variable without some
-    /// dimension is read only in the regions that start at 0 along it.
-    fn region(&self, i: u64) -> (IndexMap<String, Range<u64>>, VarSet) {
-        let starts = self.starts(i);
-        let region = self
-            .dims
+    /// Chunk specs along the data variables' dimensions.
+    fn specs(&self, sizes: &[u64]) -> TargetChunks {
+        self.dims
             .iter()
-            .enumerate()
-            .map(|(k, d)| {
-                (
-                    d.clone(),
-                    starts[k]..(starts[k] + self.read[k]).min(self.sizes[k]),
-                )
-            })
-            .collect();
-        let vars = self
-            .vars
-            .iter()
-            .filter(|(_, vdims)| {
-                self.dims
-                    .iter()
-                    .zip(&starts)
-                    .all(|(d, &s)| s == 0 || vdims.contains(d))
-            })
-            .map(|(name, _)| name.clone())
-            .collect();
-        (region, vars)
-    }
-
-    /// The pieces of a region's dataset, one per write unit, with their keys.
-    fn split(&self, key: &Key, ds: &Dataset) -> Result<Vec<(Key, Dataset)>, Error> {
-        let sizes = ds.sizes();
-        let mut boxes: Vec<Vec<(usize, Range<u64>)>> = vec![Vec::new()];
-        for (k, d) in self.dims.iter().enumerate() {
-            let Some(&len) = sizes.get(d) else { continue };
-            let w = self.write[k];
-            let ranges: Vec<Range<u64>> = (0..len)
-                .step_by(w as usize)
-                .map(|a| a..(a + w).min(len))
-                .collect();
-            boxes = boxes
-                .into_iter()
-                .flat_map(|b| {
-                    ranges.iter().map(move |r| {
-                        let mut b = b.clone();
-                        b.push((k, r.clone()));
-                        b
-                    })
-                })
-                .collect();
-        }
-        if boxes.len() == 1 {
-            return Ok(vec![(key.clone(), ds.clone())]);
-        }
-        boxes
-            .into_iter()
-            .map(|b| {
-                let mut piece_key = key.clone();
-                for (k, r) in &b {
-                    let d = &self.dims[*k];
-                    piece_key = piece_key.with_offset(d.clone(), key.offset_or_zero(d) + r.start);
-                }
-                let piece = ds.isel(b.iter().map(|(k, r)| (&self.dims[*k], r.clone())))?;
-                Ok((piece_key, piece))
-            })
+            .zip(sizes)
+            .map(|(d, &n)| (d.clone(), ChunkSpec::Size(n)))
             .collect()
     }
 }
 
-/// The encoding overrides of every variable for `options.codec`.
 fn encodings(source: &ZarrSource, options: &Options) -> Result<IndexMap<String, Attrs>, Error> {
     let Some(codec) = options.codec else {
         ensure_usage!(options.clevel.is_none(), "--clevel needs --codec");
@@ -434,36 +356,23 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
     let t = source.template();
     let bytes: u64 = t.data_vars().values().map(|v| t.var_nbytes(v) as u64).sum();
     let count = plan.count();
-    let (source, sink, plan) = (Arc::new(source), Arc::new(sink), Arc::new(plan));
-    let split_plan = Arc::clone(&plan);
-    let dst = options.dst.clone();
+    // each variable is read over its own dimensions (a variable without
+    // some dimension is read once, not in every region along it), regions
+    // aligned to the input's chunks, then cut into the output's chunks
+    let read = DatasetToChunks::new(Arc::new(source), plan.specs(&plan.read)).split_vars(true);
     let whole = plan.read == plan.write;
+    let write = plan.specs(&plan.write);
+    let sink: Arc<dyn ChunkSink> = Arc::new(sink);
+    let dst = options.dst.clone();
     let p = Pipeline::new();
-    let regions = p.source("read", count, move |i| {
-        let (region, vars) = plan.region(i);
-        let key = Key::from_offsets(region.iter().map(|(d, r)| (d.clone(), r.start)));
-        let ds = source
-            .read(&region, Some(&vars))
-            .map_err(Error::input(source.path()))?;
-        Ok::<_, Error>((key, ds))
-    });
+    let regions = p.apply("read", read)?;
     // a region is written as read unless it holds several pieces
     let pieces = if whole {
         regions
     } else {
-        regions.flat_map("split", move |(key, ds): (Key, Dataset)| {
-            split_plan.split(&key, &ds)
-        })
+        regions.apply("split", SplitChunks::new(write))
     };
     pieces.for_each("write", move |(key, ds): (Key, Dataset)| {
-        let dims = ds.sizes();
-        let key = key.without_offsets(
-            key.offsets()
-                .keys()
-                .filter(|d| !dims.contains_key(*d))
-                .cloned()
-                .collect::<Vec<_>>(),
-        );
         sink.write_chunk(&key, &ds).map_err(Error::output(&dst))
     });
     p.run(runner)?;

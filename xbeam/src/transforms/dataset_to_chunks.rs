@@ -260,7 +260,9 @@ impl Transform<Pipeline> for DatasetToChunks {
         Ok(p.source("read chunks", plan.count(), move |i| {
             let key = plan.key(i);
             let region = plan.region(&key)?;
-            let chunk = source.read(&region, key.vars())?;
+            let chunk = source
+                .read(&region, key.vars())
+                .map_err(Error::input(source.describe()))?;
             Ok::<_, Error>((key, chunk))
         }))
     }
