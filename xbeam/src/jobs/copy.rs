@@ -191,6 +191,8 @@ impl Options {
 #[derive(Debug, Clone)]
 struct Plan {
     dims: Vec<String>,
+    /// The output's chunks (inside the shards, when sharded).
+    chunks: Vec<u64>,
     read: Vec<u64>,
     write: Vec<u64>,
     /// Regions per dimension.
@@ -234,7 +236,7 @@ impl Plan {
         if let Some(shards) = &options.shards {
             check_names("--shards", shards, &dims, &options.src)?;
         }
-        let (mut read, mut write, mut counts) = (vec![], vec![], vec![]);
+        let (mut chunks, mut read, mut write, mut counts) = (vec![], vec![], vec![], vec![]);
         for d in &dims {
             let n = t.sizes()[d];
             let s = source
@@ -254,12 +256,14 @@ impl Plan {
                 "the output's {} {w} along {d:?} neither divides the input's chunk {s} nor is a multiple of it (use xbeam rechunk)",
                 if options.shards.is_some() { "shard" } else { "chunk" }
             );
+            chunks.push(c);
             read.push(u);
             write.push(w);
             counts.push(n.div_ceil(u));
         }
         Ok(Plan {
             dims,
+            chunks,
             read,
             write,
             counts,
@@ -310,45 +314,13 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
         "--shards needs --format 3"
     );
     let plan = Plan::new(&source, options)?;
+    // unsharded, the output's chunks are what is written; sharded, the
+    // shards are, with the chunks inside them
     let setup = SetupOptions {
-        chunks: plan
-            .dims
-            .iter()
-            .zip(&plan.write)
-            .map(|(d, &w)| (d.clone(), ChunkSpec::Size(w)))
-            .collect(),
-        shards: None,
+        chunks: plan.specs(&plan.chunks),
+        shards: options.shards.as_ref().map(|_| plan.specs(&plan.write)),
         format,
         encoding: encodings(&source, options)?,
-    };
-    // the chunks under the shards, when sharded
-    let setup = match &options.shards {
-        None => setup,
-        Some(_) => SetupOptions {
-            chunks: plan
-                .dims
-                .iter()
-                .map(|d| {
-                    let n = source.template().sizes()[d];
-                    let s = source
-                        .chunks()
-                        .get(d)
-                        .copied()
-                        .unwrap_or(n)
-                        .clamp(1, n.max(1));
-                    let c = size_of("--chunks", &options.chunks, d, n, s)?;
-                    Ok((d.clone(), ChunkSpec::Size(c)))
-                })
-                .collect::<Result<_, Error>>()?,
-            shards: Some(
-                plan.dims
-                    .iter()
-                    .zip(&plan.write)
-                    .map(|(d, &w)| (d.clone(), ChunkSpec::Size(w)))
-                    .collect(),
-            ),
-            ..setup
-        },
     };
     output::prepare(&options.dst, Some(&options.src), options.overwrite)?;
     let sink =
