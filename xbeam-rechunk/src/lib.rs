@@ -1,154 +1,149 @@
 //! Rechunker multi-stage rechunking plans for xbeam: pure planning
-//! functions, no IO.
+//! functions, no IO and no engine.
 //!
-//! Today this crate holds the IO-operation count that the Rechunker
-//! algorithm minimises when it chooses intermediate chunks; the planner
-//! itself (`consolidate_chunks`, stage chunks, the multi-stage plan) lands
-//! with the rechunking issue.
+//! Rechunking an array from one chunking to another (say from "pancakes",
+//! one time step of the whole globe, to "pencils", all time steps of a small
+//! patch) under a memory budget takes stages: each stage splits chunks at
+//! new boundaries and consolidates the pieces into bigger chunks, and no
+//! chunk of any stage may exceed `max_mem` bytes. This crate plans those
+//! stages with the algorithm of [Rechunker] as xarray-beam uses it, and
+//! extends it to irregular chunks.
+//!
+//! # A plan, end to end
 //!
 //! ```
-//! use xbeam_rechunk::io_ops;
+//! use xbeam_rechunk::{DimChunks::Regular, Rechunking};
 //!
-//! // Pancake (1 x 100) to pencil (100 x 1) chunks of a 100 x 100 array
-//! // touches every element's chunk pair: 10 000 reads-and-writes.
-//! assert_eq!(io_ops(&[100, 100], &[1, 100], &[100, 1])?, 10_000);
-//! assert_eq!(io_ops(&[100, 100], &[20, 20], &[25, 25])?, 64);
+//! // 10 time steps of a 20 x 30 grid, 8 bytes per element, from one time
+//! // step per chunk to 5 x 5 pencils of all times, 10 kB per chunk at most.
+//! let plan = Rechunking::new(
+//!     [("time", 10), ("x", 20), ("y", 30)],
+//!     vec![Regular(1), Regular(20), Regular(30)],
+//!     vec![Regular(10), Regular(5), Regular(5)],
+//!     8,
+//! )
+//! .with_max_mem(10_000)
+//! .plan()?;
+//!
+//! // Three stages: gather pairs of time steps, regroup, then cut pencils.
+//! let stages: Vec<String> = plan
+//!     .stages()
+//!     .iter()
+//!     .map(|s| format!("{:?} -> {:?}", s.source, s.target))
+//!     .collect();
+//! assert_eq!(stages[0], "[Regular(1), Regular(20), Regular(30)] -> [Regular(2), Regular(20), Regular(30)]");
+//! assert!(!plan.stages()[0].needs_split() && plan.stages()[0].needs_consolidate());
+//! assert!(plan.stages()[2].needs_split() && !plan.stages()[2].needs_consolidate());
+//! assert!(plan.peak_mem() <= 10_000);
+//!
+//! // `Display` is the dry-run report.
+//! let report = plan.to_string();
+//! assert!(report.starts_with("rechunk plan: 3 stages, 144kB moved, peak 10kB per task"));
 //! # Ok::<(), xbeam_rechunk::RechunkError>(())
 //! ```
+//!
+//! # The algorithm, as xarray-beam has it
+//!
+//! The functions on plain `u64` slices are Rechunker's, with the same
+//! arguments, results and error messages as xarray-beam 0.11.5:
+//! [`consolidate_chunks`] grows chunks up to `max_mem`,
+//! [`calculate_stage_chunks`] spaces stage chunks geometrically,
+//! [`io_ops`] counts the pieces a stage makes, [`multistage_rechunking_plan`]
+//! adds stages until the intermediate pieces reach `min_mem` (or stops with
+//! an [`ExcessiveIo`] warning, returned in the [`Plan`] rather than printed),
+//! and [`rechunking_plan`] is its single-stage form.
+//!
+//! [`Rechunking::plan`] is xarray-beam's `Rechunk`: it plans on named
+//! dimensions and returns the stages to execute, `source → read → … →
+//! write → target`, each a [`RechunkStage`] that says whether it splits,
+//! consolidates, both or neither.
+//!
+//! ```
+//! use xbeam_rechunk::{multistage_rechunking_plan, Stage};
+//!
+//! let plan = multistage_rechunking_plan(&[100, 100], &[100, 1], &[1, 100], 1, 10, 100)?;
+//! assert_eq!(plan.stages[0], Stage { read: vec![100, 1], intermediate: vec![10, 1], write: vec![10, 10] });
+//! assert_eq!(plan.stages[1], Stage { read: vec![10, 10], intermediate: vec![1, 10], write: vec![1, 100] });
+//! # Ok::<(), xbeam_rechunk::RechunkError>(())
+//! ```
+//!
+//! # Irregular chunks
+//!
+//! Data often arrives in chunks that are not all the same size: one chunk
+//! (or file) per calendar year of daily data is 365 or 366 days, one per
+//! month 28 to 31 days. xarray-beam rejects such chunks; the usual
+//! workaround, splitting everything down to the greatest common divisor of
+//! the sizes, turns years into single days. xbeam plans them as they are.
+//!
+//! A dimension's chunking is a [`DimChunks`]: `Regular(size)` or
+//! `Irregular(sizes)`. What a chunking costs in memory is set by its largest
+//! chunk: itemsize times the product over dimensions of the largest chunk
+//! ([`chunking_mem`]). The planner works on the *regular envelope* of the
+//! source and target chunkings (per dimension the largest chunk) and fits
+//! the irregular chunkings inside it:
+//!
+//! 1. The Rechunker plan is made for the envelope. It decides the number of
+//!    stages and the regular read, stage and write sizes; since every real
+//!    chunk is at most its envelope, every chunk of the plan fits in
+//!    `max_mem`, and memory errors name the largest chunk.
+//! 2. Along a dimension where the source is irregular, the read chunks are
+//!    whole source chunks grouped greedily up to the envelope's read size
+//!    (years into pairs of years, months into quarters): the first stage
+//!    reads the irregular source chunks directly and only consolidates, it
+//!    never cuts a source chunk.
+//! 3. The intermediate stages are regular, with the envelope plan's sizes.
+//!    A stage splits each incoming chunk at the outgoing boundaries and
+//!    consolidates the pieces, whatever those boundaries are, so irregular
+//!    chunks meet regular ones directly.
+//! 4. Along a dimension where the target is irregular, the write chunks are
+//!    whole target chunks grouped up to the envelope's write size, so the
+//!    last stage only splits.
+//!
+//! Pieces are counted for irregular chunkings as for regular ones: the
+//! distinct (source chunk, target chunk) pairs along each axis, found by a
+//! sweep over both chunkings' boundaries ([`stage_io_ops`]). With regular
+//! chunks everywhere, the plan is exactly xarray-beam's.
+//!
+//! ```
+//! use xbeam_rechunk::{DimChunks::{Irregular, Regular}, Rechunking};
+//!
+//! // Four years of daily data on a 100 x 100 grid, one chunk per year,
+//! // to all-time pencils of 10 x 10, in at most 64 MB per chunk.
+//! let years = Irregular(vec![366, 365, 365, 365]);
+//! let plan = Rechunking::new(
+//!     [("time", 1461), ("x", 100), ("y", 100)],
+//!     vec![years.clone(), Regular(100), Regular(100)],
+//!     vec![Regular(1461), Regular(10), Regular(10)],
+//!     4,
+//! )
+//! .with_max_mem(64_000_000)
+//! .plan()?;
+//! let first = &plan.stages()[0];
+//! assert_eq!(first.source[0], years);
+//! assert!(!first.needs_split()); // years are grouped, never cut
+//! assert!(plan.peak_mem() <= 64_000_000);
+//! # Ok::<(), xbeam_rechunk::RechunkError>(())
+//! ```
+//!
+//! [Rechunker]: https://rechunker.readthedocs.io
 
-/// Errors of rechunk planning.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RechunkError {
-    /// Shapes and chunks have different numbers of dimensions.
-    #[error("{what} {found:?} must have length {expected}")]
-    Length {
-        /// Which argument (`source_chunks`, `target_chunks`).
-        what: &'static str,
-        /// The argument.
-        found: Vec<u64>,
-        /// The number of dimensions of the shape.
-        expected: usize,
-    },
-    /// A chunk size of zero.
-    #[error("{what} {found:?} has a chunk size of 0; chunk sizes must be positive")]
-    ZeroChunk {
-        /// Which argument.
-        what: &'static str,
-        /// The argument.
-        found: Vec<u64>,
-    },
-}
+mod chunks;
+mod consolidate;
+mod error;
+mod io_ops;
+mod plan;
+mod pyrepr;
+mod rechunking;
+mod report;
+mod stage;
 
-/// The number of distinct (source chunk, target chunk) pairs along one axis
-/// of `n` elements: how many pieces moving from chunks of `s` to chunks of
-/// `t` cuts the axis into.
-fn axis_ops(s: u64, t: u64, n: u64) -> u64 {
-    let l = lcm(s, t);
-    let per_period = l / s + l / t - 1;
-    let (q, r) = (n / l, n % l);
-    let extra = if r == 0 {
-        0
-    } else {
-        r.div_ceil(s) + r.div_ceil(t) - 1
-    };
-    q * per_period + extra
-}
-
-fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
-}
-
-fn lcm(a: u64, b: u64) -> u64 {
-    a / gcd(a, b) * b
-}
-
-/// The number of IO operations of one rechunk stage from `source` to
-/// `target` chunks of an array of `shape`: the product over axes of the
-/// number of distinct chunk pairs (Rechunker's `calculate_single_stage_io_ops`).
-pub fn io_ops(shape: &[u64], source: &[u64], target: &[u64]) -> Result<u64, RechunkError> {
-    for (what, chunks) in [("source_chunks", source), ("target_chunks", target)] {
-        if chunks.len() != shape.len() {
-            return Err(RechunkError::Length {
-                what,
-                found: chunks.to_vec(),
-                expected: shape.len(),
-            });
-        }
-        if chunks.contains(&0) {
-            return Err(RechunkError::ZeroChunk {
-                what,
-                found: chunks.to_vec(),
-            });
-        }
-    }
-    Ok(shape
-        .iter()
-        .zip(source)
-        .zip(target)
-        .map(|((&n, &s), &t)| axis_ops(s, t, n))
-        .product())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reference_vectors() {
-        // (shape, source chunks, target chunks, expected IO operations)
-        type Case<'a> = (&'a [u64], &'a [u64], &'a [u64], u64);
-        let cases: &[Case<'_>] = &[
-            (&[6], &[1], &[6], 6),
-            (&[10], &[1], &[6], 10),
-            (&[6], &[2], &[3], 4),
-            (&[24], &[2], &[3], 16),
-            (&[10], &[4], &[5], 4),
-            (&[100], &[4], &[5], 40),
-            (&[100, 100], &[1, 100], &[100, 1], 10_000),
-            (&[100, 100], &[20, 20], &[25, 25], 64),
-            (&[50, 50], &[20, 20], &[25, 25], 16),
-            (&[100], &[43], &[100], 3),
-            (&[100], &[43], &[51], 4),
-            (&[100], &[43], &[40], 5),
-            (&[100], &[43], &[10], 12),
-            (&[100], &[43], &[1], 100),
-        ];
-        for (shape, s, t, expected) in cases {
-            assert_eq!(
-                io_ops(shape, s, t).unwrap(),
-                *expected,
-                "{shape:?} {s:?} -> {t:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn counts_distinct_chunk_pairs_by_brute_force() {
-        for n in 1..40u64 {
-            for s in 1..12u64 {
-                for t in 1..12u64 {
-                    let mut pairs: Vec<(u64, u64)> = (0..n).map(|i| (i / s, i / t)).collect();
-                    pairs.dedup();
-                    assert_eq!(axis_ops(s, t, n), pairs.len() as u64, "n={n} s={s} t={t}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn errors_name_the_argument() {
-        assert_eq!(
-            io_ops(&[4, 4], &[1], &[1, 1]).unwrap_err().to_string(),
-            "source_chunks [1] must have length 2"
-        );
-        assert_eq!(
-            io_ops(&[4], &[1], &[0]).unwrap_err().to_string(),
-            "target_chunks [0] has a chunk size of 0; chunk sizes must be positive"
-        );
-    }
-}
+pub use chunks::{normalize_chunks, DimChunks};
+pub use consolidate::{chunk_mem, consolidate_chunks, ChunkLimit};
+pub use error::RechunkError;
+pub use io_ops::{io_ops, stage_io_ops};
+pub use plan::{
+    calculate_stage_chunks, multistage_rechunking_plan, rechunking_plan, ExcessiveIo, Plan, Stage,
+    MAX_STAGES,
+};
+pub use rechunking::{chunking_mem, RechunkPlan, Rechunking, StageSummary, DEFAULT_MAX_MEM};
+pub use stage::RechunkStage;
