@@ -41,9 +41,9 @@ impl fmt::Display for ChunkLimit {
 /// (saturating at `u128::MAX`).
 ///
 /// ```
-/// assert_eq!(xbeam_rechunk::chunk_mem(4, &[1, 5, 1800, 3600]), 129_600_000);
+/// assert_eq!(xbeam_rechunk::chunk_mem(&[1, 5, 1800, 3600], 4), 129_600_000);
 /// ```
-pub fn chunk_mem(itemsize: u64, chunks: &[u64]) -> u128 {
+pub fn chunk_mem(chunks: &[u64], itemsize: u64) -> u128 {
     chunks.iter().fold(u128::from(itemsize), |acc, &c| {
         acc.saturating_mul(u128::from(c))
     })
@@ -80,7 +80,7 @@ pub fn consolidate_chunks(
     check_chunks("chunks", chunks, shape.len())?;
     let limits = axis_limits(shape, chunks, chunk_limits)?;
 
-    let chunk_mem0 = chunk_mem(itemsize, chunks);
+    let chunk_mem0 = chunk_mem(chunks, itemsize);
     let max_mem128 = u128::from(max_mem);
     if chunk_mem0 > max_mem128 {
         return Err(RechunkError::ChunkMem {
@@ -94,13 +94,13 @@ pub fn consolidate_chunks(
         let Some(limit) = limits[axis] else { continue };
         let upper = shape[axis].min(limit);
         new[axis] = upper;
-        let mem = chunk_mem(itemsize, &new);
+        let mem = chunk_mem(&new, itemsize);
         if max_mem128 > mem {
             headroom = max_mem128 / mem.max(1);
         } else {
             let multiple = u64::try_from(headroom).unwrap_or(u64::MAX);
             new[axis] = chunks[axis].saturating_mul(multiple).min(upper);
-            headroom = max_mem128 / chunk_mem(itemsize, &new).max(1);
+            headroom = max_mem128 / chunk_mem(&new, itemsize).max(1);
         }
     }
     Ok(new)
@@ -218,7 +218,7 @@ mod tests {
         ] {
             let new = consolidate_chunks(&shape, &chunks, 4, max_mem, None).unwrap();
             assert_eq!(new, expected);
-            assert!(chunk_mem(4, &new) <= u128::from(max_mem));
+            assert!(chunk_mem(&new, 4) <= u128::from(max_mem));
         }
     }
 }

@@ -25,15 +25,14 @@
 //! .with_max_mem(10_000)
 //! .plan()?;
 //!
-//! // Three stages: gather pairs of time steps, regroup, then cut pencils.
-//! let stages: Vec<String> = plan
-//!     .stages()
-//!     .iter()
-//!     .map(|s| format!("{:?} -> {:?}", s.source, s.target))
-//!     .collect();
-//! assert_eq!(stages[0], "[Regular(1), Regular(20), Regular(30)] -> [Regular(2), Regular(20), Regular(30)]");
-//! assert!(!plan.stages()[0].needs_split() && plan.stages()[0].needs_consolidate());
-//! assert!(plan.stages()[2].needs_split() && !plan.stages()[2].needs_consolidate());
+//! // Three stages: gather pairs of time steps, regroup into 10 x 5 x 25,
+//! // then cut the 5 x 5 pencils.
+//! let [gather, regroup, cut] = plan.stages() else { panic!("three stages") };
+//! assert_eq!(gather.target, [Regular(2), Regular(20), Regular(30)]);
+//! assert!(!gather.needs_split() && gather.needs_consolidate());
+//! assert_eq!(regroup.target, [Regular(10), Regular(5), Regular(25)]);
+//! assert!(regroup.needs_split() && regroup.needs_consolidate());
+//! assert!(cut.needs_split() && !cut.needs_consolidate());
 //! assert!(plan.peak_mem() <= 10_000);
 //!
 //! // `Display` is the dry-run report.
@@ -124,6 +123,29 @@
 //! assert!(plan.peak_mem() <= 64_000_000);
 //! # Ok::<(), xbeam_rechunk::RechunkError>(())
 //! ```
+//!
+//! # Where xbeam differs from xarray-beam
+//!
+//! Each difference is a case where xarray-beam fails or a user would
+//! clearly want something else; everything else matches it.
+//!
+//! - Irregular chunks are planned (above); xarray-beam's `normalize_chunks`
+//!   rejects any tuple of chunk sizes that is not constant, even `(3, 3, 1)`.
+//!   Here a tuple of one distinct size is that size (as in xarray-beam),
+//!   equal sizes with a smaller last one are regular, and anything else is
+//!   irregular and must add up to the dimension.
+//! - [`Rechunking::plan`] plans a chunk larger than its dimension as the
+//!   whole dimension; xarray-beam keeps it unclamped and its planner then
+//!   fails with `Invalid chunk_limits`. The executed stages still carry the
+//!   chunks as given.
+//! - An array with an empty dimension needs no stage (xarray-beam divides
+//!   by zero).
+//! - The `ExcessiveIOWarning` is a value, [`Plan::warning`], not a printed
+//!   warning; the failure to find a plan is an error, not an assertion,
+//!   and asks for bug reports on xbeam's tracker.
+//! - Memory headroom in [`consolidate_chunks`] is an exact integer
+//!   quotient where Python divides floats; they differ only beyond 2^53
+//!   bytes. Memory quantities are `u128`, so no product overflows.
 //!
 //! [Rechunker]: https://rechunker.readthedocs.io
 

@@ -199,11 +199,11 @@ pub(crate) fn plan_with_max_stages(
     check_chunks("source_chunks", source, shape.len())?;
     check_chunks("target_chunks", target, shape.len())?;
     let budget = u128::from(max_mem);
-    let mem = chunk_mem(itemsize, source);
+    let mem = chunk_mem(source, itemsize);
     if mem > budget {
         return Err(RechunkError::SourceMem { mem, max_mem });
     }
-    let mem = chunk_mem(itemsize, target);
+    let mem = chunk_mem(target, itemsize);
     if mem > budget {
         return Err(RechunkError::TargetMem { mem, max_mem });
     }
@@ -230,7 +230,7 @@ pub(crate) fn plan_with_max_stages(
         let stages = stages_between(&read, &write, stage_count)?;
         let int_mem = stages
             .iter()
-            .map(|s| chunk_mem(itemsize, &s.intermediate))
+            .map(|s| chunk_mem(&s.intermediate, itemsize))
             .min()
             .unwrap_or(0);
         if int_mem >= u128::from(min_mem) {
@@ -431,7 +431,7 @@ mod tests {
         let smallest = plan
             .stages
             .iter()
-            .map(|s| chunk_mem(1, &s.intermediate))
+            .map(|s| chunk_mem(&s.intermediate, 1))
             .min()
             .unwrap();
         assert!(smallest < 90);

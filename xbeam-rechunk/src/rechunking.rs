@@ -451,17 +451,46 @@ impl RechunkPlan {
     }
 
     /// The Rechunker multi-stage plan on the regular envelope of the chunks
-    /// (`None` when no stage is needed).
+    /// (`None` when no stage is needed). With regular chunks it is what
+    /// [`multistage_rechunking_plan`] returns.
+    ///
+    /// ```
+    /// use xbeam_rechunk::{multistage_rechunking_plan, DimChunks::Regular, Rechunking};
+    ///
+    /// let plan = Rechunking::new([("x", 100)], vec![Regular(5)], vec![Regular(7)], 1)
+    ///     .with_max_mem(20)
+    ///     .plan()?;
+    /// let expected = multistage_rechunking_plan(&[100], &[5], &[7], 1, 0, 20)?;
+    /// assert_eq!(plan.multistage(), Some(&expected));
+    /// # Ok::<(), xbeam_rechunk::RechunkError>(())
+    /// ```
     pub fn multistage(&self) -> Option<&Plan> {
         self.multistage.as_ref()
     }
 
     /// The warning of the plan search, if it stopped short of `min_mem`.
+    ///
+    /// ```
+    /// use xbeam_rechunk::{DimChunks::Regular, Rechunking};
+    ///
+    /// let plan = Rechunking::new(
+    ///     [("x", 100), ("y", 100)],
+    ///     vec![Regular(100), Regular(1)],
+    ///     vec![Regular(1), Regular(100)],
+    ///     1,
+    /// )
+    /// .with_min_mem(90)
+    /// .with_max_mem(100)
+    /// .plan()?;
+    /// assert_eq!(plan.warning().map(|w| w.min_mem), Some(90));
+    /// # Ok::<(), xbeam_rechunk::RechunkError>(())
+    /// ```
     pub fn warning(&self) -> Option<&ExcessiveIo> {
         self.multistage.as_ref().and_then(|m| m.warning.as_ref())
     }
 
-    /// What each stage moves, in order.
+    /// What each stage moves, in order (see [`StageSummary`]): what a
+    /// progress bar needs to know the totals of each stage.
     pub fn summaries(&self) -> Vec<StageSummary> {
         let r = &self.rechunking;
         let total = chunking_mem(&r.shape, &r.shape_chunks(), r.itemsize);
@@ -490,7 +519,23 @@ impl RechunkPlan {
     }
 
     /// The most memory one task holds in any stage (0 with no stages); at
-    /// most `max_mem`.
+    /// most `max_mem`. The engine holds as many of these as it has tasks
+    /// in flight.
+    ///
+    /// ```
+    /// use xbeam_rechunk::{DimChunks::Regular, Rechunking};
+    ///
+    /// let plan = Rechunking::new(
+    ///     [("time", 10), ("x", 20), ("y", 30)],
+    ///     vec![Regular(1), Regular(20), Regular(30)],
+    ///     vec![Regular(10), Regular(5), Regular(5)],
+    ///     8,
+    /// )
+    /// .with_max_mem(10_000)
+    /// .plan()?;
+    /// assert_eq!(plan.peak_mem(), 10_000); // a write chunk of 10 x 5 x 25 x 8 bytes
+    /// # Ok::<(), xbeam_rechunk::RechunkError>(())
+    /// ```
     pub fn peak_mem(&self) -> u128 {
         self.summaries()
             .iter()

@@ -11,8 +11,10 @@ impl fmt::Display for RechunkPlan {
     /// The plan as `xbeam rechunk --dry-run` prints it: the array, source
     /// and target chunks and the budget; then per stage its chunks, tasks
     /// (chunks read, pieces, chunks written), bytes moved and the memory a
-    /// task holds; then the predicted peak. Sizes are decimal (`kB`, `MB`),
-    /// as xarray-beam writes them. No trailing newline.
+    /// task holds; then the predicted peak. Memory is per task (one chunk
+    /// being split or one group being consolidated); the engine holds as
+    /// many as it has tasks in flight. Sizes are decimal (`kB`, `MB`), as
+    /// xarray-beam writes them. No trailing newline.
     ///
     /// ```
     /// use xbeam_rechunk::{DimChunks::Regular, Rechunking};

@@ -28,7 +28,7 @@ fn plans() -> impl Strategy<Value = (Vec<u64>, Vec<u64>, Vec<u64>, u64, u64)> {
             let shape: Vec<u64> = dims.iter().map(|d| d.0).collect();
             let source: Vec<u64> = dims.iter().map(|d| d.1).collect();
             let target: Vec<u64> = dims.iter().map(|d| d.2).collect();
-            let orig = chunk_mem(ITEMSIZE, &source).max(chunk_mem(ITEMSIZE, &target));
+            let orig = chunk_mem(&source, ITEMSIZE).max(chunk_mem(&target, ITEMSIZE));
             let orig = u64::try_from(orig).unwrap();
             let size: u64 = shape.iter().product();
             let hi = (ITEMSIZE * (size / 4).max(1)).min(5 * orig);
@@ -60,9 +60,9 @@ proptest! {
         }
         let (min, max) = (u128::from(min_mem), u128::from(max_mem));
         for (k, stage) in stages.iter().enumerate() {
-            let read = chunk_mem(ITEMSIZE, &stage.read);
-            let int = chunk_mem(ITEMSIZE, &stage.intermediate);
-            let write = chunk_mem(ITEMSIZE, &stage.write);
+            let read = chunk_mem(&stage.read, ITEMSIZE);
+            let int = chunk_mem(&stage.intermediate, ITEMSIZE);
+            let write = chunk_mem(&stage.write, ITEMSIZE);
             prop_assert!(min <= read && read <= max, "read {read} outside [{min}, {max}]");
             prop_assert!(int <= max, "intermediate {int} > {max}");
             prop_assert!(excessive_io || min <= int, "intermediate {int} < {min}");
