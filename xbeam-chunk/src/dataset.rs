@@ -1,6 +1,7 @@
 //! [`Dataset`]: named data variables and coordinates sharing dimensions.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use indexmap::{IndexMap, IndexSet};
 use serde::{Deserialize, Serialize};
@@ -32,8 +33,9 @@ pub type Variables = IndexMap<String, Variable>;
 pub struct Dataset {
     data_vars: Variables,
     coords: Variables,
+    /// Shared between the chunks split from one dataset (copied on write).
     #[serde(with = "attrs_json")]
-    attrs: Attrs,
+    attrs: Arc<Attrs>,
 }
 
 #[derive(Deserialize)]
@@ -107,6 +109,14 @@ impl Dataset {
         coords: Variables,
         attrs: Attrs,
     ) -> Result<Dataset, ChunkError> {
+        Dataset::from_shared_parts(data_vars, coords, Arc::new(attrs))
+    }
+
+    fn from_shared_parts(
+        data_vars: Variables,
+        coords: Variables,
+        attrs: Arc<Attrs>,
+    ) -> Result<Dataset, ChunkError> {
         let mut ds = Dataset {
             attrs,
             ..Dataset::default()
@@ -142,7 +152,7 @@ impl Dataset {
 
     /// With the attributes replaced.
     pub fn with_attrs(mut self, attrs: Attrs) -> Dataset {
-        self.attrs = attrs;
+        self.attrs = Arc::new(attrs);
         self
     }
 
@@ -216,7 +226,7 @@ impl Dataset {
 
     /// The attributes, to change.
     pub fn attrs_mut(&mut self) -> &mut Attrs {
-        &mut self.attrs
+        Arc::make_mut(&mut self.attrs)
     }
 
     /// Every variable: coordinates first, then data variables.
@@ -276,22 +286,27 @@ impl Dataset {
         self.variables().map(|(_, v)| v.nbytes()).sum()
     }
 
+    /// Whether some variable has dimension `dim` (without building
+    /// [`Dataset::sizes`]).
+    pub(crate) fn has_dim(&self, dim: &str) -> bool {
+        self.variables().any(|(_, v)| v.axis(dim).is_some())
+    }
+
     fn check_dims<S: AsRef<str>>(
         &self,
         dims: impl IntoIterator<Item = S>,
     ) -> Result<(), ChunkError> {
-        let sizes = self.sizes();
         let missing: Vec<String> = dims
             .into_iter()
+            .filter(|d| !self.has_dim(d.as_ref()))
             .map(|d| d.as_ref().to_owned())
-            .filter(|d| !sizes.contains_key(d))
             .collect();
         ensure!(
             missing.is_empty(),
             Invalid,
             "dimensions {} do not exist: expected one or more of {}",
             repr::set(&missing),
-            repr::tuple(sizes.keys())
+            repr::tuple(self.sizes().keys())
         );
         Ok(())
     }
@@ -324,6 +339,15 @@ impl Dataset {
             .collect();
         self.check_dims(ranges.keys())?;
         self.map_vars(|v| v.isel(&ranges))
+    }
+
+    /// [`Dataset::isel`] along dimensions the caller knows exist.
+    pub(crate) fn isel_existing(
+        &self,
+        ranges: &[(&str, Range<usize>)],
+    ) -> Result<Dataset, ChunkError> {
+        debug_assert!(ranges.iter().all(|(d, _)| self.has_dim(d)));
+        self.map_vars(|v| v.isel_slices(ranges.iter().map(|(d, r)| (*d, r))))
     }
 
     /// The elements at `indices` along `dim`.
@@ -462,7 +486,7 @@ impl Dataset {
         };
         let coords = rename(&self.coords)?;
         let data_vars = rename(&self.data_vars)?;
-        Dataset::from_parts(data_vars, coords, self.attrs.clone())
+        Dataset::from_shared_parts(data_vars, coords, self.attrs.clone())
     }
 
     /// Every data variable converted to `dtype`.
@@ -577,7 +601,7 @@ impl Dataset {
             };
         let coords = combine(|d| &d.coords, "coordinates")?;
         let data_vars = combine(|d| &d.data_vars, "data variables")?;
-        Dataset::from_parts(data_vars, coords, first.attrs.clone())
+        Dataset::from_shared_parts(data_vars, coords, first.attrs.clone())
     }
 
     /// Merges datasets with disjoint data variables (xarray's `merge` with
@@ -657,14 +681,16 @@ impl Dataset {
     /// the larger one alive. Coordinates (small, shared) are kept as they
     /// are.
     pub fn compact(&self) -> Dataset {
-        let mut out = self.clone();
-        for (name, v) in self.data_vars() {
-            out.data_vars.insert(
-                name.clone(),
-                v.with_data(v.data().compact()).expect("same shape"),
-            );
+        let data_vars = self
+            .data_vars
+            .iter()
+            .map(|(name, v)| (name.clone(), v.with_assembled_data(v.data().compact())))
+            .collect();
+        Dataset {
+            data_vars,
+            coords: self.coords.clone(),
+            attrs: self.attrs.clone(),
         }
-        out
     }
 }
 
@@ -713,7 +739,11 @@ fn combine_variable(
             repr::tuple(first.dims()),
             repr::tuple(piece.dims())
         );
-        blocks.push(piece.transpose(first.dims())?.data().clone());
+        if piece.dims() == first.dims() {
+            blocks.push(piece.data().clone());
+        } else {
+            blocks.push(piece.transpose(first.dims())?.data().clone());
+        }
     }
     let refs: Vec<&Array> = blocks.iter().collect();
     let data = Array::assemble(&var_grid, &refs)

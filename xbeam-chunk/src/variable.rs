@@ -1,6 +1,7 @@
 //! [`Variable`]: an array with named dimensions, attributes and encoding.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -26,15 +27,24 @@ pub type Attrs = IndexMap<String, serde_json::Value>;
 /// assert_eq!(v.attrs()["units"], "K");
 /// # Ok::<(), xbeam_chunk::ChunkError>(())
 /// ```
+///
+/// Cloning is cheap: the data buffer, the dimension names, the attributes and
+/// the encoding are shared (copied on write), so the many pieces a chunk is
+/// split into do not each copy its metadata.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "RawVariable")]
 pub struct Variable {
-    dims: Vec<String>,
+    #[serde(serialize_with = "serialize_dims")]
+    dims: Arc<[String]>,
     data: Array,
     #[serde(with = "attrs_json")]
-    attrs: Attrs,
+    attrs: Arc<Attrs>,
     #[serde(with = "attrs_json")]
-    encoding: Attrs,
+    encoding: Arc<Attrs>,
+}
+
+fn serialize_dims<S: serde::Serializer>(dims: &Arc<[String]>, s: S) -> Result<S::Ok, S::Error> {
+    dims[..].serialize(s)
 }
 
 #[derive(Deserialize)]
@@ -52,8 +62,8 @@ impl TryFrom<RawVariable> for Variable {
     fn try_from(raw: RawVariable) -> Result<Variable, ChunkError> {
         let v = Variable::new(raw.dims, raw.data)?;
         Ok(Variable {
-            attrs: raw.attrs,
-            encoding: raw.encoding,
+            attrs: Arc::new(raw.attrs),
+            encoding: Arc::new(raw.encoding),
             ..v
         })
     }
@@ -85,16 +95,16 @@ impl Variable {
             );
         }
         Ok(Variable {
-            dims,
+            dims: dims.into(),
             data,
-            attrs: Attrs::new(),
-            encoding: Attrs::new(),
+            attrs: Arc::default(),
+            encoding: Arc::default(),
         })
     }
 
     /// With all attributes replaced.
     pub fn with_attrs(mut self, attrs: Attrs) -> Variable {
-        self.attrs = attrs;
+        self.attrs = Arc::new(attrs);
         self
     }
 
@@ -104,13 +114,13 @@ impl Variable {
         name: impl Into<String>,
         value: impl Into<serde_json::Value>,
     ) -> Variable {
-        self.attrs.insert(name.into(), value.into());
+        Arc::make_mut(&mut self.attrs).insert(name.into(), value.into());
         self
     }
 
     /// With the encoding replaced.
     pub fn with_encoding(mut self, encoding: Attrs) -> Variable {
-        self.encoding = encoding;
+        self.encoding = Arc::new(encoding);
         self
     }
 
@@ -123,20 +133,26 @@ impl Variable {
             self.data.shape(),
             data.shape()
         );
-        Ok(Variable {
+        Ok(self.with_same_metadata(data))
+    }
+
+    /// This variable's dimension names, attributes and encoding (shared,
+    /// not copied) with `data`, which the caller checked has a matching
+    /// number of dimensions.
+    fn with_same_metadata(&self, data: Array) -> Variable {
+        Variable {
+            dims: self.dims.clone(),
             data,
-            ..self.clone()
-        })
+            attrs: self.attrs.clone(),
+            encoding: self.encoding.clone(),
+        }
     }
 
     /// With the data replaced by an array with the same number of
     /// dimensions but any sizes (blocks of this variable, assembled).
     pub(crate) fn with_assembled_data(&self, data: Array) -> Variable {
         debug_assert_eq!(data.ndim(), self.dims.len());
-        Variable {
-            data,
-            ..self.clone()
-        }
+        self.with_same_metadata(data)
     }
 
     /// The dimension names.
@@ -156,7 +172,7 @@ impl Variable {
 
     /// The attributes, to change.
     pub fn attrs_mut(&mut self) -> &mut Attrs {
-        &mut self.attrs
+        Arc::make_mut(&mut self.attrs)
     }
 
     /// The encoding.
@@ -166,7 +182,7 @@ impl Variable {
 
     /// The encoding, to change.
     pub fn encoding_mut(&mut self) -> &mut Attrs {
-        &mut self.encoding
+        Arc::make_mut(&mut self.encoding)
     }
 
     /// The element type.
@@ -205,6 +221,14 @@ impl Variable {
     /// The elements in `ranges` along the named dimensions (dimensions the
     /// variable lacks are ignored). Shares the buffer.
     pub fn isel(&self, ranges: &IndexMap<String, Range<usize>>) -> Result<Variable, ChunkError> {
+        self.isel_slices(ranges.iter().map(|(d, r)| (d.as_str(), r)))
+    }
+
+    /// [`Variable::isel`] with the ranges as `(dimension, range)` pairs.
+    pub(crate) fn isel_slices<'a>(
+        &self,
+        ranges: impl IntoIterator<Item = (&'a str, &'a Range<usize>)>,
+    ) -> Result<Variable, ChunkError> {
         let mut data = self.data.clone();
         for (dim, r) in ranges {
             if let Some(axis) = self.axis(dim) {
@@ -213,19 +237,13 @@ impl Variable {
                     .map_err(|e| self.context(dim, &e))?;
             }
         }
-        Ok(Variable {
-            data,
-            ..self.clone()
-        })
+        Ok(self.with_same_metadata(data))
     }
 
     /// The elements at `indices` along `dim` (ignored if absent).
     pub fn take(&self, dim: &str, indices: &[usize]) -> Result<Variable, ChunkError> {
         match self.axis(dim) {
-            Some(axis) => Ok(Variable {
-                data: self.data.select(axis, indices)?,
-                ..self.clone()
-            }),
+            Some(axis) => Ok(self.with_same_metadata(self.data.select(axis, indices)?)),
             None => Ok(self.clone()),
         }
     }
@@ -234,7 +252,7 @@ impl Variable {
         ChunkError::Shape(format!(
             "along dimension {} of variable with dims {}: {e}",
             repr::quote(dim),
-            repr::tuple(&self.dims)
+            repr::tuple(self.dims.iter())
         ))
     }
 
@@ -252,7 +270,8 @@ impl Variable {
         Ok(Variable {
             dims,
             data: self.data.permute(&axes)?,
-            ..self.clone()
+            attrs: self.attrs.clone(),
+            encoding: self.encoding.clone(),
         })
     }
 
@@ -283,7 +302,7 @@ impl Variable {
         let axes: Vec<usize> = dims.iter().filter_map(|d| self.axis(d.as_ref())).collect();
         if axes.is_empty() && op != Reduction::Count {
             return Ok(Variable {
-                attrs: Attrs::new(),
+                attrs: Arc::default(),
                 ..self.clone()
             });
         }
@@ -321,6 +340,11 @@ impl PartialEq for Variable {
 
 impl std::fmt::Debug for Variable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Variable({}, {:?})", repr::tuple(&self.dims), self.data)
+        write!(
+            f,
+            "Variable({}, {:?})",
+            repr::tuple(self.dims.iter()),
+            self.data
+        )
     }
 }

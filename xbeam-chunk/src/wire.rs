@@ -85,24 +85,36 @@ impl<'de> Deserialize<'de> for Array {
     }
 }
 
-/// Serde for [`Attrs`] as one JSON string (see the module docs).
+/// Serde for [`Attrs`] as one JSON string (see the module docs); works for
+/// `Attrs` and for the shared `Arc<Attrs>` that variables and datasets hold.
 pub(crate) mod attrs_json {
     use super::{Attrs, Deserialize, Deserializer, Serializer};
     use serde::de::Error as _;
     use serde::ser::Error as _;
 
-    pub(crate) fn serialize<S: Serializer>(attrs: &Attrs, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<A, S>(attrs: &A, s: S) -> Result<S::Ok, S::Error>
+    where
+        A: std::borrow::Borrow<Attrs>,
+        S: Serializer,
+    {
+        let attrs: &Attrs = attrs.borrow();
         if attrs.is_empty() {
             return s.serialize_str("");
         }
         s.serialize_str(&serde_json::to_string(attrs).map_err(S::Error::custom)?)
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Attrs, D::Error> {
+    pub(crate) fn deserialize<'de, A, D>(d: D) -> Result<A, D::Error>
+    where
+        A: From<Attrs>,
+        D: Deserializer<'de>,
+    {
         let text = String::deserialize(d)?;
         if text.is_empty() {
-            return Ok(Attrs::new());
+            return Ok(A::from(Attrs::new()));
         }
-        serde_json::from_str(&text).map_err(D::Error::custom)
+        serde_json::from_str::<Attrs>(&text)
+            .map(A::from)
+            .map_err(D::Error::custom)
     }
 }

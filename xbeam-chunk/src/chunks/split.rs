@@ -1,6 +1,5 @@
 //! Splitting chunks at absolute chunk boundaries.
 
-use indexmap::IndexMap;
 use xbeam_key::repr;
 
 use super::{Chunk, TargetChunks};
@@ -55,16 +54,26 @@ pub fn split_chunks(
     }
     let mut out = Vec::with_capacity(total);
     let lens: Vec<usize> = cuts.iter().map(|c| c.2.len()).collect();
+    let mut offsets = key.offsets().clone();
+    let mut ranges = Vec::with_capacity(cuts.len());
     for flat in 0..total {
-        let mut new_key = key.clone();
-        let mut ranges = IndexMap::with_capacity(cuts.len());
+        ranges.clear();
         let picks = unravel(flat, &lens);
         for ((dim, start, bounds), &p) in cuts.iter().zip(&picks) {
             let (a, b) = bounds[p];
-            new_key = new_key.with_offset(*dim, a);
-            ranges.insert(*dim, a - start..b - start);
+            match offsets.get_mut(*dim) {
+                Some(o) => *o = a,
+                None => {
+                    offsets.insert((*dim).to_owned(), a);
+                }
+            }
+            ranges.push((*dim, (a - start) as usize..(b - start) as usize));
         }
-        out.push((new_key, dataset.isel(ranges)?));
+        // every cut dimension is one of the dataset's (checked above)
+        out.push((
+            key.replace(Some(offsets.clone()), None),
+            dataset.isel_existing(&ranges)?,
+        ));
     }
     Ok(out)
 }

@@ -54,10 +54,11 @@ impl Transform<Chunks> for SplitChunks {
 
 /// Keeps only the target specs for dimensions `ds` has.
 pub(crate) fn specs_for(target: &TargetChunks, ds: &crate::chunk::Dataset) -> TargetChunks {
-    let sizes = ds.sizes();
+    // (without building `ds.sizes()`: this runs once or twice per piece)
+    let has_dim = |d: &str| ds.variables().any(|(_, v)| v.axis(d).is_some());
     target
         .iter()
-        .filter(|(d, _)| sizes.contains_key(*d))
+        .filter(|(d, _)| has_dim(d))
         .map(|(d, s)| (d.clone(), s.clone()))
         .collect()
 }
