@@ -12,10 +12,11 @@ use crate::chunk::chunks::{consolidate_chunks, normalize_chunks, split_variables
 use crate::chunk::{ChunkError, DType, Dataset, DimReplacement, Template, VarSchema, Variable};
 use crate::io::{open_zarr, ChunkSource, IoError, MemorySource, SetupOptions};
 use crate::key::{ChunkGrid, ChunkSpec, ChunksRequest, Key, VarSet};
+use crate::rechunk::{DimChunks, RechunkStage};
 use crate::runner::{Pipeline, Runner};
 use crate::transforms::{
-    Chunks, ChunksToZarr, ConsolidateChunks, ConsolidateVariables, DatasetToChunks, Mean,
-    SplitChunks, SplitVariables,
+    run_stages, Chunks, ChunksToZarr, ConsolidateVariables, DatasetToChunks, Mean, Rechunk,
+    SplitVariables,
 };
 use crate::Error;
 
@@ -279,31 +280,127 @@ impl ChunkedDataset {
 
     /// Rechunks to `target` (dimensions not named keep their chunks; `-1`
     /// is whole; byte targets such as `"time=-1,...=100MB"` are resolved as
-    /// xarray-beam does). Read again when the source was not read yet and the new
-    /// chunks are multiples of the old; else split then consolidate in one
-    /// stage, each target chunk emitted as soon as its pieces arrived,
-    /// spilling to disk beyond the runner's budget. (Multi-stage plans under
-    /// a memory budget come with the Rechunker planner.)
+    /// xarray-beam does) in one stage: chunks are split at the target
+    /// boundaries and the pieces of each target chunk gathered, each emitted
+    /// as soon as its pieces have arrived, groups spilling to disk beyond
+    /// the runner's budget. No chunk larger than a source or target chunk
+    /// is ever made, so this stays within any runner budget; for very
+    /// different chunkings (pieces of a few bytes) plan stages with
+    /// [`rechunk_with`](ChunkedDataset::rechunk_with).
     pub fn rechunk(&self, target: &ChunksRequest) -> Result<ChunkedDataset, Error> {
         let chunks = normalize_chunks(target, &self.template, self.split_vars, Some(&self.chunks))?;
-        if let Stage::Unread(source) = &self.stage {
-            let multiples = chunks
-                .iter()
-                .all(|(d, &c)| c % self.chunks[d] == 0 || c == self.sizes()[d]);
-            if multiples {
-                return Ok(self.with(self.template.clone(), chunks, Stage::Unread(source.clone())));
-            }
+        if let Some(done) = self.rechunk_by_reading(&chunks) {
+            return Ok(done);
         }
-        let specs: TargetChunks = chunks
-            .iter()
-            .map(|(d, &c)| (d.clone(), ChunkSpec::Size(c)))
-            .collect();
-        let consolidate = ConsolidateChunks::from_grid(self.grid()?, specs.clone())?;
+        let dims: Vec<String> = self.sizes().keys().cloned().collect();
+        let shape: Vec<u64> = self.sizes().values().copied().collect();
+        let regular = |c: &IndexMap<String, u64>| -> Vec<DimChunks> {
+            dims.iter().map(|d| DimChunks::Regular(c[d])).collect()
+        };
+        let stages = vec![RechunkStage::new(regular(&self.chunks), regular(&chunks))];
         let out = self
             .to_chunks()?
             .apply(&self.label("rechunk"), move |c: Chunks| {
-                c.apply("split", SplitChunks::new(specs))
-                    .apply("consolidate", consolidate)
+                run_stages(c, &dims, &shape, &stages)
+            });
+        Ok(self.with(self.template.clone(), chunks, Stage::Chunks(out)))
+    }
+
+    /// The same dataset read with `chunks`, if it was not read yet and
+    /// `chunks` are multiples of its chunks (or unchanged).
+    fn rechunk_by_reading(&self, chunks: &IndexMap<String, u64>) -> Option<ChunkedDataset> {
+        if *chunks == self.chunks {
+            return Some(self.clone());
+        }
+        match &self.stage {
+            Stage::Unread(source) if self.multiples(chunks) => Some(self.with(
+                self.template.clone(),
+                chunks.clone(),
+                Stage::Unread(source.clone()),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Whether `chunks` are multiples of this dataset's chunks.
+    fn multiples(&self, chunks: &IndexMap<String, u64>) -> bool {
+        chunks
+            .iter()
+            .all(|(d, &c)| c % self.chunks[d] == 0 || c >= self.sizes()[d])
+    }
+
+    /// Rechunks to `target` with the Rechunker multi-stage plan
+    /// ([`Rechunk`]): every chunk a stage reads, holds or writes within
+    /// `max_mem` bytes, pieces above `min_mem` bytes where possible
+    /// (default `max_mem / 100`). Each target chunk is emitted as soon as its
+    /// pieces have arrived; groups spill to disk beyond the runner's budget.
+    ///
+    /// When the source was not read yet, new chunks that are multiples of
+    /// the old are just read that way, and so is the plan's first stage
+    /// when it only gathers whole source chunks. `max_mem` is memory per
+    /// chunk, as upstream; [`chunk_budget`](crate::transforms::chunk_budget)
+    /// derives it from the budget of the whole process.
+    ///
+    /// ```
+    /// use xbeam::prelude::*;
+    /// use xbeam::ChunkedDataset;
+    ///
+    /// let ds = xbeam::demo::era5_like(48, 19, 36, 3)?;
+    /// let p = Pipeline::new();
+    /// let pancakes = ChunkedDataset::from_dataset(&p, ds.clone(), &"time=1".parse()?)?;
+    /// let pencils = pancakes.rechunk_with(&"time=-1,latitude=2,longitude=2".parse()?, Some(200), 20_000)?;
+    /// assert_eq!(pencils.chunks()["latitude"], 2);
+    /// let got = pencils.collect(&Runner::local_with_workers(2).quiet())?;
+    /// assert!(got.identical(&ds));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn rechunk_with(
+        &self,
+        target: &ChunksRequest,
+        min_mem: Option<u64>,
+        max_mem: u64,
+    ) -> Result<ChunkedDataset, Error> {
+        let chunks = normalize_chunks(target, &self.template, self.split_vars, Some(&self.chunks))?;
+        if let Some(done) = self.rechunk_by_reading(&chunks) {
+            return Ok(done);
+        }
+        let regular = |c: &IndexMap<String, u64>| -> TargetChunks {
+            c.iter()
+                .map(|(d, &n)| (d.clone(), ChunkSpec::Size(n)))
+                .collect()
+        };
+        let rechunk = Rechunk::new(
+            self.sizes(),
+            &regular(&self.chunks),
+            &regular(&chunks),
+            self.itemsize() as u64,
+        )?
+        .with_memory(min_mem, max_mem)?;
+        let plan = rechunk.plan();
+        let mut stages = plan.stages();
+        let mut start = self.clone();
+        // a first stage that only gathers whole source chunks is a read
+        // with larger chunks
+        if let (Stage::Unread(source), Some(first)) = (&self.stage, stages.first()) {
+            let read: Option<IndexMap<String, u64>> = plan
+                .dims()
+                .iter()
+                .zip(&first.target)
+                .map(|(d, c)| match c {
+                    DimChunks::Regular(n) => Some((d.clone(), *n)),
+                    DimChunks::Irregular(_) => None,
+                })
+                .collect();
+            if let Some(read) = read.filter(|r| !first.needs_split() && self.multiples(r)) {
+                start = self.with(self.template.clone(), read, Stage::Unread(source.clone()));
+                stages = &stages[1..];
+            }
+        }
+        let (dims, shape, stages) = (plan.dims().to_vec(), plan.shape().to_vec(), stages.to_vec());
+        let out = start
+            .to_chunks()?
+            .apply(&self.label("rechunk"), move |c: Chunks| {
+                run_stages(c, &dims, &shape, &stages)
             });
         Ok(self.with(self.template.clone(), chunks, Stage::Chunks(out)))
     }

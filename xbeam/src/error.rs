@@ -75,6 +75,10 @@ pub enum Error {
     /// A Zarr or CF coding error not tied to the input or the output.
     #[error(transparent)]
     Io(#[from] IoError),
+    /// A rechunk could not be planned (chunks that do not fit the memory
+    /// budget, dimensions that do not match).
+    #[error(transparent)]
+    Rechunk(#[from] crate::rechunk::RechunkError),
     /// The pipeline run failed.
     #[error(transparent)]
     Run(#[from] RunError),
@@ -92,7 +96,7 @@ impl Error {
     /// job returned for that element.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::Refused { .. } => 2,
+            Error::Usage(_) | Error::Refused { .. } | Error::Rechunk(_) => 2,
             Error::Input { .. } | Error::Key(_) | Error::Chunk(_) | Error::Io(_) => 3,
             Error::Output { .. } | Error::Replace { .. } => 4,
             Error::Run(e) => e

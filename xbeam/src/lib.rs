@@ -167,8 +167,8 @@ pub mod prelude {
 
     pub use crate::transforms::{
         parse_chunks, Chunks, ChunksToZarr, ConsolidateChunks, ConsolidateVariables,
-        DatasetToChunks, DatasetToZarr, DatasetsToChunks, Mean, SplitChunks, SplitVariables,
-        ValidateEachChunk,
+        DatasetToChunks, DatasetToZarr, DatasetsToChunks, Mean, Rechunk, SplitChunks,
+        SplitVariables, ValidateEachChunk,
     };
     pub use crate::{ChunkedDataset, Error};
 }

@@ -630,3 +630,174 @@ fn one_worker_and_all_workers_write_identical_stores() {
     );
     assert_eq!(a["data_vars"], b["data_vars"]);
 }
+
+#[test]
+fn rechunk_gives_the_target_chunks_and_the_same_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = small_store(dir.path(), "src.zarr", &[]);
+    let dst = dir.path().join("dst.zarr");
+    // a budget small enough for a multi-stage plan (chunks of 64 kB)
+    let out = ok(&[
+        "rechunk",
+        s(&src),
+        s(&dst),
+        "--target-chunks",
+        "time=-1,latitude=2",
+        "--max-mem",
+        "1MiB",
+        "--workers",
+        "2",
+    ]);
+    let err = stderr(&out);
+    assert!(err.contains("xbeam rechunk: in "), "{err}");
+    let (a, b) = (read_all(&src), read_all(&dst));
+    assert!(a.identical(&b), "the rechunked store holds other data");
+    let store = xbeam::io::open_zarr(&dst).unwrap();
+    assert_eq!(store.chunks()["time"], 149);
+    assert_eq!(store.chunks()["latitude"], 2);
+    // not named: kept
+    assert_eq!(store.chunks()["longitude"], 12);
+    assert_eq!(store.format(), xbeam::io::ZarrFormat::V2);
+
+    // v3 with shards of whole target chunks, one worker: the same data
+    let v3 = dir.path().join("v3.zarr");
+    ok(&[
+        "rechunk",
+        s(&src),
+        s(&v3),
+        "--target-chunks",
+        "time=50,level=1",
+        "--format",
+        "3",
+        "--shards",
+        "time=100",
+        "--workers",
+        "1",
+        "--quiet",
+    ]);
+    assert!(read_all(&v3).identical(&a));
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(v3.join("temperature/zarr.json")).unwrap()).unwrap();
+    assert_eq!(
+        meta["chunk_grid"]["configuration"]["chunk_shape"][0], 100,
+        "{meta}"
+    );
+    assert_eq!(
+        meta["codecs"][0]["configuration"]["chunk_shape"][0], 50,
+        "{meta}"
+    );
+}
+
+#[test]
+fn rechunk_dry_run_prints_the_plan_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = small_store(dir.path(), "src.zarr", &[]);
+    let dst = dir.path().join("dst.zarr");
+    let out = ok(&[
+        "rechunk",
+        s(&src),
+        s(&dst),
+        "--target-chunks",
+        "time=-1,latitude=1,longitude=1",
+        "--max-mem",
+        "1MiB",
+        "--workers",
+        "2",
+        "--dry-run",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    for fragment in [
+        "on 2 worker(s): 66kB per chunk",
+        "rechunk plan: ",
+        "source: time=5, level=2, latitude=7, longitude=12",
+        "target: time=149, level=2, latitude=1, longitude=1",
+        "stage 0: ",
+        "predicted peak: ",
+    ] {
+        assert!(text.contains(fragment), "{fragment:?} not in\n{text}");
+    }
+    assert!(!dst.exists(), "a dry run wrote {}", dst.display());
+}
+
+#[test]
+fn bad_rechunk_flags_are_clear_errors_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = small_store(dir.path(), "src.zarr", &[]);
+    let dst = dir.path().join("dst.zarr");
+    let args = |extra: &[&'static str]| -> Vec<String> {
+        let mut v: Vec<String> = vec!["rechunk".into(), s(&src).into(), s(&dst).into()];
+        v.extend(extra.iter().map(ToString::to_string));
+        v
+    };
+    let run = |extra: &[&'static str], code: i32, fragment: &str| {
+        let a = args(extra);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        fails(None, &a, code, fragment);
+        assert!(!dst.exists(), "{a:?} wrote {}", dst.display());
+    };
+    run(
+        &["--target-chunks", "hour=-1"],
+        2,
+        "--target-chunks names dimension \"hour\", which",
+    );
+    run(
+        &["--target-chunks", "time=-1", "--max-mem", "12XB"],
+        2,
+        "expected a size like 256MB or 1GiB",
+    );
+    // a target chunk of 149 x 2 x 7 x 12 x 8 bytes = 200 kB cannot fit a
+    // 1 MiB budget on 8 workers (16 kB per chunk); the error says what does
+    run(
+        &[
+            "--target-chunks",
+            "time=-1",
+            "--max-mem",
+            "1MiB",
+            "--workers",
+            "8",
+        ],
+        2,
+        "a target chunk holds 200kB but --max-mem 1.0MB allows 16kB per chunk on 8 workers",
+    );
+    run(
+        &[
+            "--target-chunks",
+            "time=-1",
+            "--max-mem",
+            "1MiB",
+            "--workers",
+            "8",
+        ],
+        2,
+        "use --max-mem 13MB or more",
+    );
+    run(
+        &["--target-chunks", "time=-1", "--shards", "time=100"],
+        2,
+        "--shards needs --format 3",
+    );
+    // an existing output needs --overwrite; a directory that is not a Zarr
+    // store is refused even with it
+    std::fs::create_dir(&dst).unwrap();
+    std::fs::write(dst.join("notes.txt"), "mine").unwrap();
+    fails(
+        None,
+        &["rechunk", s(&src), s(&dst), "--target-chunks", "time=-1"],
+        2,
+        "it is not empty (pass --overwrite",
+    );
+    fails(
+        None,
+        &[
+            "rechunk",
+            s(&src),
+            s(&dst),
+            "--target-chunks",
+            "time=-1",
+            "--overwrite",
+        ],
+        2,
+        "it is not a Zarr store",
+    );
+    assert!(dst.join("notes.txt").exists());
+}

@@ -197,3 +197,67 @@ fn rechunk_stays_within_max_mem() {
         "peak RSS {peak} MB over max-mem + 200 MB = {limit} MB ({data_mb} MB of data)"
     );
 }
+
+/// `xbeam rechunk` of a store 8× `--max-mem` (135 MB under 16 MiB), run as
+/// users run it: the summary's peak RSS stays under max-mem + 200 MB, and
+/// the output holds the input's data in the target chunks.
+#[test]
+fn cli_rechunk_of_eight_times_max_mem_stays_within_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("src.zarr"), dir.path().join("dst.zarr"));
+    let xbeam = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_xbeam"))
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{args:?}: {err}");
+        err
+    };
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    xbeam(&[
+        "generate",
+        "--gb",
+        "0.135",
+        "--nlat",
+        "121",
+        "--nlon",
+        "240",
+        "--chunks",
+        "time=2",
+        "--quiet",
+        "--out",
+        &s(&src),
+    ]);
+    let err = xbeam(&[
+        "rechunk",
+        &s(&src),
+        &s(&dst),
+        "--target-chunks",
+        "time=-1,latitude=11,longitude=12",
+        "--max-mem",
+        "16MiB",
+        "--workers",
+        "2",
+    ]);
+    let peak: u64 = err
+        .split("peak RSS ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS in {err}"));
+    let limit = 16 * 1024 * 1024 / 1_000_000 + 200;
+    assert!(
+        peak <= limit,
+        "peak RSS {peak} MB over max-mem + 200 MB = {limit} MB: {err}"
+    );
+    let all = IndexMap::new();
+    let a = xbeam::io::open_zarr(&src)
+        .unwrap()
+        .read(&all, None)
+        .unwrap();
+    let b = xbeam::io::open_zarr(&dst).unwrap();
+    assert_eq!(b.chunks()["latitude"], 11);
+    assert_eq!(b.chunks()["time"], a.sizes()["time"]);
+    assert!(a.identical(&b.read(&all, None).unwrap()));
+}

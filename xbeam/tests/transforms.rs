@@ -1136,6 +1136,125 @@ fn case_18_rechunk_stage() {
     }
 }
 
+/// `ds` read in `from` chunks, rechunked to `to` with `max_mem` bytes per
+/// chunk, must equal `ds` split into `to` chunks directly (on 1 and 4
+/// workers); returns the number of stages of the plan.
+fn rechunk_matches_direct_split(
+    ds: &Dataset,
+    from: &[(&str, i64)],
+    to: &[(&str, i64)],
+    itemsize: u64,
+    max_mem: u64,
+) -> usize {
+    let rechunk = Rechunk::new(&ds.sizes(), &target(from), &target(to), itemsize)
+        .unwrap()
+        .with_memory(None, max_mem)
+        .unwrap();
+    let stages = rechunk.plan().stages().len();
+    let got = run(|p| {
+        Ok(p.apply("read", read(ds, from))?
+            .apply("rechunk", rechunk.clone()))
+    });
+    let want = run(|p| p.apply("read", read(ds, to)));
+    assert_same(&got, &want);
+    stages
+}
+
+#[test]
+fn case_19_rechunk_equals_a_direct_split() {
+    // foo(time:10, x:20, y:30), itemsize 8, max_mem 10 000: time-split to
+    // space-split and back
+    let n = 10 * 20 * 30;
+    let ds = dataset(&[("foo", &["time", "x", "y"], &[10, 20, 30], (0..n).collect())]);
+    let time_split = [("time", 1), ("x", 20), ("y", 30)];
+    let space_split = [("time", 10), ("x", 5), ("y", 5)];
+    assert_eq!(
+        rechunk_matches_direct_split(&ds, &time_split, &space_split, 8, 10_000),
+        3
+    );
+    rechunk_matches_direct_split(&ds, &space_split, &time_split, 8, 10_000);
+    // 1-D of 100, itemsize 1
+    let line = foo_x(0..100);
+    for (from, to, max_mem) in [(15, 10, 50), (10, 15, 50), (12, 15, 50), (5, 7, 20)] {
+        rechunk_matches_direct_split(&line, &[("x", from)], &[("x", to)], 1, max_mem);
+    }
+    // 2-D 100 x 100, x in 12s to y in 15s
+    let square = dataset(&[("foo", &["x", "y"], &[100, 100], (0..10_000).collect())]);
+    rechunk_matches_direct_split(
+        &square,
+        &[("x", 12), ("y", 100)],
+        &[("x", 100), ("y", 15)],
+        1,
+        5_000,
+    );
+}
+
+#[test]
+fn case_20_rechunk_identity_and_mismatched_keys() {
+    // identical chunks: no stage, the chunks pass through
+    let ds = foo_x(0..10);
+    let same = Rechunk::new(&ds.sizes(), &target(&[("x", 5)]), &target(&[("x", 5)]), 8).unwrap();
+    assert!(same.plan().stages().is_empty());
+    let out = run(|p| {
+        Ok(p.apply("read", read(&ds, &[("x", 5)]))?
+            .apply("rechunk", same.clone()))
+    });
+    assert_eq!(
+        keys(&out),
+        ["Key(offsets={'x': 0})", "Key(offsets={'x': 5})"]
+    );
+    // source and target must name the same dimensions
+    let err = Rechunk::new(&ds.sizes(), &target(&[("x", 5)]), &target(&[("y", 5)]), 8)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("source_chunks and target_chunks have different keys"),
+        "{err}"
+    );
+    // a target chunk over max_mem is refused when planned
+    let err = Rechunk::new(&ds.sizes(), &target(&[("x", 1)]), &target(&[("x", 10)]), 8)
+        .unwrap()
+        .with_memory(None, 40)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "Target chunk memory (80) exceeds max_mem (40)");
+}
+
+#[test]
+fn rechunk_stages_are_named_and_irregular_chunks_are_planned_whole() {
+    // a year of days in monthly chunks to 7-day chunks: the source is
+    // irregular, never cut below a month before it is regrouped
+    let months = [31u64, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let ds = foo_x(0..365);
+    let mut chunks = Vec::new();
+    let mut start = 0u64;
+    for m in months {
+        let values: Vec<i64> = (start as i64..(start + m) as i64).collect();
+        chunks.push((key(&[("x", start)], None), foo_x(values)));
+        start += m;
+    }
+    let source: TargetChunks = [("x".to_owned(), ChunkSpec::Sizes(months.to_vec()))]
+        .into_iter()
+        .collect();
+    let rechunk = Rechunk::new(&ds.sizes(), &source, &target(&[("x", 7)]), 8)
+        .unwrap()
+        .with_memory(None, 8 * 100)
+        .unwrap();
+    let p = Pipeline::new();
+    let out = create(&p, chunks.clone())
+        .apply("rechunk", rechunk.clone())
+        .collect("out");
+    let metrics = p.run(&Runner::local_with_workers(2).quiet()).unwrap();
+    let names: Vec<&String> = metrics.transforms.keys().collect();
+    assert!(
+        names.iter().any(|n| n.starts_with("rechunk/stage 0/")),
+        "{names:?}"
+    );
+    let got = sorted(out.take().unwrap());
+    let want = run(|p| p.apply("read", read(&ds, &[("x", 7)])));
+    assert_same(&got, &want);
+}
+
 // ------------------------------------------------------------------- Zarr
 
 #[test]

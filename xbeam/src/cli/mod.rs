@@ -13,6 +13,7 @@ mod demo;
 mod generate;
 mod info;
 mod progress;
+mod rechunk;
 mod report;
 
 /// Chunked, parallel pipelines over labeled N-dimensional arrays (Zarr,
@@ -48,6 +49,10 @@ enum Command {
     /// v3, optionally with other chunks (dividing the input's or multiples
     /// of them) or shards.
     Copy(copy::Args),
+    /// Rechunk a Zarr store into another with the Rechunker multi-stage
+    /// plan, under a memory budget for the whole process (--max-mem);
+    /// --dry-run prints the plan.
+    Rechunk(rechunk::Args),
 }
 
 /// Parses the command line, runs the subcommand, prints an error with its
@@ -59,6 +64,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Generate(a) => generate::run(a),
         Command::Info(a) => info::run(a),
         Command::Copy(a) => copy::run(a),
+        Command::Rechunk(a) => rechunk::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

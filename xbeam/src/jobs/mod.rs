@@ -26,6 +26,7 @@ pub mod copy;
 pub mod generate;
 pub mod info;
 pub mod output;
+pub mod rechunk;
 
 /// What a job did: bytes in and out (uncompressed data), chunks, wall time
 /// and the process's peak resident memory.

@@ -1,8 +1,8 @@
 //! The xarray-beam transforms on the engine, one file each, named and
 //! behaving as xarray-beam's: [`DatasetToChunks`], [`ValidateEachChunk`],
 //! [`SplitChunks`], [`ConsolidateChunks`], [`SplitVariables`],
-//! [`ConsolidateVariables`], [`ChunksToZarr`], [`DatasetToZarr`] and
-//! [`Mean`].
+//! [`ConsolidateVariables`], [`Rechunk`], [`ChunksToZarr`], [`DatasetToZarr`]
+//! and [`Mean`].
 //!
 //! Each is a composite [`Transform`](crate::runner::Transform): applied to a
 //! [`Chunks`] collection (or, for sources, to the
@@ -33,6 +33,7 @@ mod chunks_to_zarr;
 mod consolidate_chunks;
 mod dataset_to_chunks;
 mod mean;
+mod rechunk;
 mod split_chunks;
 mod validate;
 mod variables;
@@ -41,6 +42,8 @@ pub use chunks_to_zarr::{write_to, ChunksToZarr, DatasetToZarr};
 pub use consolidate_chunks::ConsolidateChunks;
 pub use dataset_to_chunks::{ChunkPlan, DatasetToChunks, DatasetsToChunks};
 pub use mean::{Mean, MeanAcc, MeanFn, MeanGlobally, MeanPerKey};
+pub(crate) use rechunk::run_stages;
+pub use rechunk::{chunk_budget, Rechunk};
 pub use split_chunks::SplitChunks;
 pub use validate::ValidateEachChunk;
 pub use variables::{ConsolidateVariables, SplitVariables};

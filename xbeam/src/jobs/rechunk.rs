@@ -1,0 +1,262 @@
+//! `xbeam rechunk`: rechunk a Zarr store into another under a memory
+//! budget for the whole process, with the Rechunker multi-stage plan
+//! ([`Rechunk`](crate::transforms::Rechunk)) on the engine.
+//!
+//! The budget (`max_mem`) is split as [`Runner::max_mem`] says: half for
+//! the groups a shuffle holds before it spills to disk, half for chunks in
+//! flight, which bounds each chunk of the plan to
+//! [`chunk_budget`]`(max_mem, workers)`. Every data variable and
+//! coordinate is written with its values, dimensions, dtype, attributes and
+//! CF encoding; data variables get the target chunks (or shards, in v3).
+//!
+//! ```
+//! use xbeam::io::open_zarr;
+//! use xbeam::jobs::{generate, rechunk};
+//! use xbeam::runner::Runner;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let (src, dst) = (dir.path().join("a.zarr"), dir.path().join("b.zarr"));
+//! let runner = Runner::local_with_workers(2).quiet();
+//! generate::run(&generate::Options { ntime: Some(48), nlat: 5, nlon: 8, ..generate::Options::new(&src) }, &runner)?;
+//! let options = rechunk::Options::new(&src, &dst, "time=-1,latitude=2,longitude=3".parse()?);
+//! rechunk::run(&options, &runner)?;
+//! let all = Default::default();
+//! let (a, b) = (open_zarr(&src)?.read(&all, None)?, open_zarr(&dst)?.read(&all, None)?);
+//! assert!(a.identical(&b));
+//! assert_eq!(open_zarr(&dst)?.chunks()["time"], 48);
+//! assert_eq!(open_zarr(&dst)?.chunks()["longitude"], 3);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indexmap::IndexMap;
+use xbeam_chunk::chunks::{normalize_chunks, TargetChunks};
+use xbeam_io::{open_zarr, zarr_chunk_size, SetupOptions, ZarrFormat, ZarrSource};
+use xbeam_key::{ChunkSpec, ChunksRequest};
+use xbeam_runner::{Pipeline, Runner};
+
+use super::{output, Summary};
+use crate::error::{ensure_usage, Error};
+use crate::rechunk::{RechunkError, RechunkPlan};
+use crate::transforms::{chunk_budget, Rechunk};
+use crate::ChunkedDataset;
+
+/// What to rechunk, and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The input store.
+    pub src: PathBuf,
+    /// The output store.
+    pub dst: PathBuf,
+    /// Target chunks: `time=-1,latitude=11` (`-1` the whole dimension;
+    /// dimensions not named keep the input's chunks; byte sizes like
+    /// `100MB` as xarray-beam resolves them).
+    pub target: ChunksRequest,
+    /// The memory budget of the whole process, in bytes (xarray-beam's
+    /// default: 1 GiB).
+    pub max_mem: u64,
+    /// The output's Zarr format (default: the input's).
+    pub format: Option<ZarrFormat>,
+    /// Shards per dimension (v3): each shard holds whole target chunks.
+    pub shards: Option<TargetChunks>,
+    /// Replace a Zarr store at `dst` (see [`output::prepare`]).
+    pub overwrite: bool,
+}
+
+impl Options {
+    /// A rechunk of `src` to `dst` with `target` chunks and a 1 GiB budget.
+    pub fn new(src: impl AsRef<Path>, dst: impl AsRef<Path>, target: ChunksRequest) -> Options {
+        Options {
+            src: src.as_ref().to_path_buf(),
+            dst: dst.as_ref().to_path_buf(),
+            target,
+            max_mem: crate::rechunk::DEFAULT_MAX_MEM,
+            format: None,
+            shards: None,
+            overwrite: false,
+        }
+    }
+}
+
+/// A rechunk, planned: what [`plan`] prints and [`run`] executes.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The target chunks of every dimension.
+    pub chunks: IndexMap<String, u64>,
+    /// What the pipeline writes: the target chunks, or whole shards.
+    pub write: IndexMap<String, u64>,
+    /// Memory per chunk the plan was made with.
+    pub chunk_max_mem: u64,
+    /// The plan.
+    pub plan: RechunkPlan,
+}
+
+/// Plans the rechunk of `options` on `workers` workers, without writing
+/// anything (`xbeam rechunk --dry-run` prints it).
+pub fn plan(options: &Options, workers: usize) -> Result<Planned, Error> {
+    let source = open_zarr(&options.src).map_err(Error::input(&options.src))?;
+    plan_for(&source, options, workers)
+}
+
+fn plan_for(source: &ZarrSource, options: &Options, workers: usize) -> Result<Planned, Error> {
+    let t = source.template();
+    ensure_usage!(
+        options.shards.is_none() || options.format.unwrap_or(source.format()) == ZarrFormat::V3,
+        "--shards needs --format 3"
+    );
+    let native = native_chunks(source);
+    let named: Vec<&String> = match &options.target {
+        ChunksRequest::PerDim { dims, .. } => dims.keys().collect(),
+        _ => Vec::new(),
+    };
+    for d in named {
+        ensure_usage!(
+            t.sizes().contains_key(d),
+            "--target-chunks names dimension {d:?}, which {} does not have: expected one of {}",
+            options.src.display(),
+            t.sizes().keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let chunks = normalize_chunks(&options.target, t, false, Some(&native))?;
+    let write = match &options.shards {
+        None => chunks.clone(),
+        Some(shards) => {
+            let mut write = chunks.clone();
+            for (d, spec) in shards {
+                let Some(&n) = t.sizes().get(d) else {
+                    return Err(Error::Usage(format!(
+                        "--shards names dimension {d:?}, which {} does not have",
+                        options.src.display()
+                    )));
+                };
+                let s = zarr_chunk_size(d, spec, n)
+                    .map_err(|e| Error::Usage(format!("--shards {d}={spec}: {e}")))?
+                    .clamp(1, n.max(1));
+                ensure_usage!(
+                    s % chunks[d] == 0 || s >= n,
+                    "--shards {d}={s} is not a multiple of the target chunk {}",
+                    chunks[d]
+                );
+                write.insert(d.clone(), s.min(n));
+            }
+            write
+        }
+    };
+    let chunk_max_mem = chunk_budget(options.max_mem, workers);
+    let itemsize: u64 = t
+        .data_vars()
+        .values()
+        .map(|v| v.dtype.itemsize() as u64)
+        .sum();
+    let regular = |c: &IndexMap<String, u64>| -> TargetChunks {
+        c.iter()
+            .map(|(d, &n)| (d.clone(), ChunkSpec::Size(n)))
+            .collect()
+    };
+    let rechunk = Rechunk::new(
+        t.sizes(),
+        &regular(&native),
+        &regular(&write),
+        itemsize.max(1),
+    )?
+    .with_memory(Some(min_mem(chunk_max_mem)), chunk_max_mem)
+    .map_err(|e| too_big(e, options.max_mem, workers))?;
+    Ok(Planned {
+        chunks,
+        write,
+        chunk_max_mem,
+        plan: rechunk.plan().clone(),
+    })
+}
+
+/// The smallest pieces the plan aims for: xarray-beam's `max_mem / 100`,
+/// at most 64 KiB. Upstream's floor keeps IO operations on an intermediate
+/// store large; on this engine a shuffle moves pieces in memory (or spill
+/// files) and a 64 KiB piece already costs more to copy than to route, so
+/// a higher floor would only add stages, each a full pass over the data.
+pub fn min_mem(chunk_max_mem: u64) -> u64 {
+    (chunk_max_mem / 100).min(64 << 10)
+}
+
+/// The input's chunks per dimension (whole where it has none).
+fn native_chunks(source: &ZarrSource) -> IndexMap<String, u64> {
+    source
+        .template()
+        .sizes()
+        .iter()
+        .map(|(d, &n)| {
+            let c = source.chunks().get(d).copied().unwrap_or(n);
+            (d.clone(), c.clamp(1, n.max(1)))
+        })
+        .collect()
+}
+
+/// A chunk that does not fit the per-chunk budget, said in terms of
+/// `--max-mem`, with the smallest budget that fits.
+fn too_big(e: Error, max_mem: u64, workers: usize) -> Error {
+    let Error::Rechunk(r) = &e else {
+        return e;
+    };
+    let (what, mem) = match r {
+        RechunkError::SourceMem { mem, .. } => ("an input chunk", *mem),
+        RechunkError::TargetMem { mem, .. } => ("a target chunk", *mem),
+        _ => return e,
+    };
+    let need = u64::try_from(mem)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(8 * workers.max(1) as u64);
+    Error::Usage(format!(
+        "{what} holds {} but --max-mem {} allows {} per chunk on {workers} worker{}: use --max-mem {} or more, or smaller chunks ({r})",
+        crate::key::to_human_size(u64::try_from(mem).unwrap_or(u64::MAX)),
+        crate::key::to_human_size(max_mem),
+        crate::key::to_human_size(chunk_budget(max_mem, workers)),
+        if workers == 1 { "" } else { "s" },
+        crate::key::to_human_size(need),
+    ))
+}
+
+/// Rechunks `options.src` into `options.dst`; nothing is written if the
+/// plan fails or `dst` may not be written.
+pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
+    let started = Instant::now();
+    let source = open_zarr(&options.src).map_err(Error::input(&options.src))?;
+    let planned = plan_for(&source, options, runner.workers())?;
+    let format = options.format.unwrap_or(source.format());
+    output::prepare(&options.dst, Some(&options.src), options.overwrite)?;
+    let t = source.template().clone();
+    let bytes: u64 = t.data_vars().values().map(|v| t.var_nbytes(v) as u64).sum();
+    let p = Pipeline::new();
+    let ds = ChunkedDataset::from_zarr(&p, &options.src, &ChunksRequest::default())?;
+    let write: ChunksRequest = planned
+        .write
+        .iter()
+        .map(|(d, &n)| (d.clone(), ChunkSpec::Size(n)))
+        .collect();
+    let out = ds.rechunk_with(
+        &write,
+        Some(min_mem(planned.chunk_max_mem)),
+        planned.chunk_max_mem,
+    )?;
+    let count = out.chunk_count();
+    let setup = SetupOptions {
+        chunks: planned
+            .chunks
+            .iter()
+            .map(|(d, &n)| (d.clone(), ChunkSpec::Size(n)))
+            .collect(),
+        shards: options.shards.as_ref().map(|_| {
+            planned
+                .write
+                .iter()
+                .map(|(d, &n)| (d.clone(), ChunkSpec::Size(n)))
+                .collect()
+        }),
+        format,
+        encoding: IndexMap::new(),
+    };
+    out.to_zarr(&options.dst, setup)?;
+    p.run(runner)?;
+    Ok(Summary::finish(started, bytes, bytes, count))
+}
