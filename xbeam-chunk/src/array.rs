@@ -629,7 +629,7 @@ fn assemble_row_major<T: Clone>(
     views: &[ArrayViewD<'_, T>],
 ) -> ArrayD<T> {
     let ndim = grid_strides.len();
-    let shape: Vec<usize> = block_sizes.iter().map(|s| s.iter().sum()).collect();
+    let full_shape: Vec<usize> = block_sizes.iter().map(|s| s.iter().sum()).collect();
     let contiguous: Vec<std::borrow::Cow<'_, [T]>> = views
         .iter()
         .map(|v| {
@@ -642,11 +642,25 @@ fn assemble_row_major<T: Clone>(
             }
         })
         .collect();
-    let mut out = Vec::with_capacity(shape.iter().product());
+    let mut out = Vec::with_capacity(full_shape.iter().product());
     if ndim == 0 {
         out.extend_from_slice(&contiguous[0]);
-        return ArrayD::from_shape_vec(IxDyn(&shape), out).expect("one value");
+        return ArrayD::from_shape_vec(IxDyn(&full_shape), out).expect("one value");
     }
+    // Trailing axes with a single block are merged into the last axis that
+    // has several (a block row then is one run: e.g. pieces stacked along
+    // the first axis are copied whole, not one short row at a time).
+    let split_axes = block_sizes
+        .iter()
+        .rposition(|s| s.len() > 1)
+        .map_or(1, |a| a + 1);
+    let inner: usize = full_shape[split_axes..].iter().product();
+    let ndim = split_axes;
+    let mut block_sizes = block_sizes[..ndim].to_vec();
+    for w in &mut block_sizes[ndim - 1] {
+        *w *= inner;
+    }
+    let shape: Vec<usize> = block_sizes.iter().map(|s| s.iter().sum()).collect();
     // For every output coordinate along each outer axis: (block index, index within the block).
     let locate: Vec<Vec<(usize, usize)>> = block_sizes[..ndim - 1]
         .iter()
@@ -680,7 +694,7 @@ fn assemble_row_major<T: Clone>(
             coord[a] = 0;
         }
     }
-    ArrayD::from_shape_vec(IxDyn(&shape), out).expect("blocks fill the assembled shape")
+    ArrayD::from_shape_vec(IxDyn(&full_shape), out).expect("blocks fill the assembled shape")
 }
 
 fn element_dtype<T: Element>(_: &ArrayData<T>) -> DType {

@@ -519,3 +519,49 @@ fn template_replace_dims_and_fill() {
     assert_eq!(coord_values(&chunk, "y"), vec![1, 2]);
     assert!(chunk.data_vars().get("baz").is_none());
 }
+
+#[test]
+fn assemble_puts_every_grid_of_blocks_back_together() {
+    // 4 x 5 x 6 values 0..120, cut into blocks along any set of axes
+    // (including trailing axes with one block, which are copied as runs)
+    let whole = Array::from_vec(vec![4, 5, 6], (0..120i64).collect()).unwrap();
+    let cuts: [&[usize]; 3] = [&[0, 1, 4], &[0, 2, 5], &[0, 3, 6]];
+    for grid in [
+        [1, 1, 1],
+        [2, 1, 1],
+        [1, 2, 1],
+        [1, 1, 2],
+        [2, 2, 1],
+        [2, 1, 2],
+        [1, 2, 2],
+        [2, 2, 2],
+    ] {
+        let bounds: Vec<Vec<(usize, usize)>> = (0..3)
+            .map(|a| match grid[a] {
+                1 => vec![(0, whole.shape()[a])],
+                _ => cuts[a].windows(2).map(|w| (w[0], w[1])).collect(),
+            })
+            .collect();
+        let mut blocks = Vec::new();
+        for &(a0, a1) in &bounds[0] {
+            for &(b0, b1) in &bounds[1] {
+                for &(c0, c1) in &bounds[2] {
+                    let block = whole
+                        .slice_axis(0, a0..a1)
+                        .and_then(|x| x.slice_axis(1, b0..b1))
+                        .and_then(|x| x.slice_axis(2, c0..c1))
+                        .unwrap();
+                    blocks.push(block);
+                }
+            }
+        }
+        let shape: Vec<usize> = bounds.iter().map(Vec::len).collect();
+        let refs: Vec<&Array> = blocks.iter().collect();
+        let got = Array::assemble(&shape, &refs).unwrap();
+        assert!(got.equals(&whole), "grid {grid:?}: {got:?}");
+        // the same from blocks in buffers of their own
+        let own: Vec<Array> = blocks.iter().map(Array::compact).collect();
+        let refs: Vec<&Array> = own.iter().collect();
+        assert!(Array::assemble(&shape, &refs).unwrap().equals(&whole));
+    }
+}
