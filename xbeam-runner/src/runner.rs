@@ -125,6 +125,25 @@ impl Runner {
             .group_budget(bytes / 2)
     }
 
+    /// At most `workers` worker threads in each process: a job whose
+    /// chunks are too large for every core to hold some at once within its
+    /// budget runs on fewer. A cluster keeps its processes.
+    ///
+    /// ```
+    /// use xbeam_runner::Runner;
+    /// assert_eq!(Runner::local_with_workers(8).limit_workers(3).workers(), 3);
+    /// assert_eq!(Runner::local_with_workers(2).limit_workers(3).workers(), 2);
+    /// ```
+    #[must_use]
+    pub fn limit_workers(mut self, workers: usize) -> Runner {
+        let limit = workers.max(1);
+        match &mut self.mode {
+            Mode::Local { workers } => *workers = (*workers).min(limit),
+            Mode::Cluster { threads, .. } => *threads = (*threads).min(limit),
+        }
+        self
+    }
+
     /// Bytes of source elements in flight per worker (default 16 MiB).
     pub fn in_flight_bytes(mut self, bytes: usize) -> Runner {
         self.in_flight_bytes = bytes.max(1);

@@ -379,8 +379,8 @@ impl ChunkedDataset {
         let plan = rechunk.plan();
         let mut stages = plan.stages();
         let mut start = self.clone();
-        // a first stage that only gathers whole source chunks is a read
-        // with larger chunks
+        // a first stage to chunks that are multiples of the source's (the
+        // plan's read chunks) is a read with larger chunks
         if let (Stage::Unread(source), Some(first)) = (&self.stage, stages.first()) {
             let read: Option<IndexMap<String, u64>> = plan
                 .dims()
@@ -391,7 +391,7 @@ impl ChunkedDataset {
                     DimChunks::Irregular(_) => None,
                 })
                 .collect();
-            if let Some(read) = read.filter(|r| !first.needs_split() && self.multiples(r)) {
+            if let Some(read) = read.filter(|r| self.multiples(r)) {
                 start = self.with(self.template.clone(), read, Stage::Unread(source.clone()));
                 stages = &stages[1..];
             }

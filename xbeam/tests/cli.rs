@@ -115,13 +115,28 @@ fn read_all(path: &Path) -> xbeam::chunk::Dataset {
 
 #[test]
 fn demo_splits_rechunks_and_round_trips() {
-    let out = xbeam(&["demo", "--hours", "30", "--chunk-hours", "7"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = xbeam(&[
+        "demo",
+        "--hours",
+        "30",
+        "--chunk-hours",
+        "7",
+        "--gb",
+        "0.02",
+        "--max-mem",
+        "64MiB",
+        "--workers",
+        "2",
+        "--out",
+        s(dir.path()),
+    ]);
     assert!(
         out.status.success(),
         "stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
     assert!(
         text.contains("== 2. Split into 5 keyed chunks of 7 hours"),
         "{text}"
@@ -140,6 +155,23 @@ fn demo_splits_rechunks_and_round_trips() {
     assert!(
         text.contains("Dimensions:       (time: 30, latitude: 19, longitude: 36)"),
         "{text}"
+    );
+    // step 8, the main job: generate, rechunk under the budget, verify
+    assert!(
+        text.contains("== 8. The main job: an ERA5-like store of 0.02 GB"),
+        "{text}"
+    );
+    assert!(text.contains("  plan, stage 0: time=24,"), "{text}");
+    assert!(
+        text.contains("0 chunks missing, statistics of every variable equal to the input's, 2 of 2 sampled pencils identical to the input: yes"),
+        "{text}"
+    );
+    let pencils = xbeam::io::open_zarr(dir.path().join("era5_pencils.zarr")).unwrap();
+    assert_eq!(pencils.chunks()["latitude"], 11);
+    assert!(
+        stderr(&out).contains("xbeam demo: in 0.02 GB"),
+        "{}",
+        stderr(&out)
     );
 }
 
@@ -717,6 +749,25 @@ fn rechunk_dry_run_prints_the_plan_and_writes_nothing() {
         assert!(text.contains(fragment), "{fragment:?} not in\n{text}");
     }
     assert!(!dst.exists(), "a dry run wrote {}", dst.display());
+    // 200 kB target chunks fit a 4 MiB budget's share of 2 workers, not 8
+    let out = ok(&[
+        "rechunk",
+        s(&src),
+        s(&dst),
+        "--target-chunks",
+        "time=-1",
+        "--max-mem",
+        "4MiB",
+        "--workers",
+        "8",
+        "--dry-run",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("on 2 worker(s) (of 8: larger chunks would not fit): 262kB per chunk"),
+        "{text}"
+    );
+    assert!(!dst.exists(), "a dry run wrote {}", dst.display());
 }
 
 #[test]
@@ -746,7 +797,8 @@ fn bad_rechunk_flags_are_clear_errors_and_write_nothing() {
         "expected a size like 256MB or 1GiB",
     );
     // a target chunk of 149 x 2 x 7 x 12 x 8 bytes = 200 kB cannot fit a
-    // 1 MiB budget on 8 workers (16 kB per chunk); the error says what does
+    // 1 MiB budget even on one worker (131 kB per chunk); the error says
+    // what does
     run(
         &[
             "--target-chunks",
@@ -757,7 +809,7 @@ fn bad_rechunk_flags_are_clear_errors_and_write_nothing() {
             "8",
         ],
         2,
-        "a target chunk holds 200kB but --max-mem 1.0MB allows 16kB per chunk on 8 workers",
+        "a target chunk holds 200kB but --max-mem 1.0MB allows 131kB per chunk even on one worker",
     );
     run(
         &[
@@ -769,7 +821,7 @@ fn bad_rechunk_flags_are_clear_errors_and_write_nothing() {
             "8",
         ],
         2,
-        "use --max-mem 13MB or more",
+        "use --max-mem 1.6MB or more",
     );
     run(
         &["--target-chunks", "time=-1", "--shards", "time=100"],

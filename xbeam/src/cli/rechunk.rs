@@ -59,15 +59,23 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
     let runner = a.shared.runner();
     if a.dry_run {
         let planned = rechunk::plan(&options, runner.workers())?;
+        let fewer = if planned.workers < runner.workers() {
+            format!(" (of {}: larger chunks would not fit)", runner.workers())
+        } else {
+            String::new()
+        };
         println!(
-            "rechunk {} -> {} with --max-mem {} on {} worker(s): {} per chunk",
+            "rechunk {} -> {} with --max-mem {} on {} worker(s){fewer}: {} per chunk",
             a.src.display(),
             a.dst.display(),
             xbeam::key::to_human_size(a.shared.max_mem),
-            runner.workers(),
+            planned.workers,
             xbeam::key::to_human_size(planned.chunk_max_mem)
         );
         print!("{}", planned.plan);
+        if planned.read_directly {
+            println!("stage 0 reads the input with its target chunks (multiples of the input's): no shuffle");
+        }
         return Ok(());
     }
     let progress = StageProgress::new(a.shared.quiet);

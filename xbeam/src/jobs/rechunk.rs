@@ -39,7 +39,7 @@ use xbeam_runner::{Pipeline, Runner};
 
 use super::{output, Summary};
 use crate::error::{ensure_usage, Error};
-use crate::rechunk::{RechunkError, RechunkPlan};
+use crate::rechunk::{DimChunks, RechunkError, RechunkPlan};
 use crate::transforms::{chunk_budget, Rechunk};
 use crate::ChunkedDataset;
 
@@ -87,10 +87,19 @@ pub struct Planned {
     pub chunks: IndexMap<String, u64>,
     /// What the pipeline writes: the target chunks, or whole shards.
     pub write: IndexMap<String, u64>,
-    /// Memory per chunk the plan was made with.
+    /// Workers the job runs on: all it was given, or fewer when the input
+    /// or target chunks are too large for all of them to hold chunks at
+    /// once within the budget.
+    pub workers: usize,
+    /// Memory per chunk the plan was made with
+    /// ([`chunk_budget`]`(max_mem, workers)`).
     pub chunk_max_mem: u64,
     /// The plan.
     pub plan: RechunkPlan,
+    /// Whether the plan's first stage (to its read chunks, multiples of
+    /// the input's) is done by reading the input with those chunks instead
+    /// of a shuffle.
+    pub read_directly: bool,
 }
 
 /// Plans the rechunk of `options` on `workers` workers, without writing
@@ -144,12 +153,21 @@ fn plan_for(source: &ZarrSource, options: &Options, workers: usize) -> Result<Pl
             write
         }
     };
-    let chunk_max_mem = chunk_budget(options.max_mem, workers);
     let itemsize: u64 = t
         .data_vars()
         .values()
         .map(|v| v.dtype.itemsize() as u64)
         .sum();
+    // fewer workers when the largest input or target chunk does not fit
+    // each one's share of the budget
+    let chunk_mem = |c: &IndexMap<String, u64>| -> u64 {
+        c.values()
+            .fold(itemsize.max(1), |m, &n| m.saturating_mul(n))
+    };
+    let largest = chunk_mem(&native).max(chunk_mem(&write)).max(1);
+    let fit = usize::try_from(chunk_budget(options.max_mem, 1) / largest).unwrap_or(usize::MAX);
+    let workers = workers.min(fit).max(1);
+    let chunk_max_mem = chunk_budget(options.max_mem, workers);
     let regular = |c: &IndexMap<String, u64>| -> TargetChunks {
         c.iter()
             .map(|(d, &n)| (d.clone(), ChunkSpec::Size(n)))
@@ -162,12 +180,21 @@ fn plan_for(source: &ZarrSource, options: &Options, workers: usize) -> Result<Pl
         itemsize.max(1),
     )?
     .with_memory(Some(min_mem(chunk_max_mem)), chunk_max_mem)
-    .map_err(|e| too_big(e, options.max_mem, workers))?;
+    .map_err(|e| too_big(e, options.max_mem))?;
+    let plan = rechunk.plan().clone();
+    let read_directly = plan.stages().first().is_some_and(|first| {
+        plan.dims().iter().zip(&first.target).all(|(d, c)| match c {
+            DimChunks::Regular(n) => *n % native[d] == 0 || *n >= t.sizes()[d],
+            DimChunks::Irregular(_) => false,
+        })
+    });
     Ok(Planned {
         chunks,
         write,
+        workers,
         chunk_max_mem,
-        plan: rechunk.plan().clone(),
+        plan,
+        read_directly,
     })
 }
 
@@ -193,9 +220,9 @@ fn native_chunks(source: &ZarrSource) -> IndexMap<String, u64> {
         .collect()
 }
 
-/// A chunk that does not fit the per-chunk budget, said in terms of
-/// `--max-mem`, with the smallest budget that fits.
-fn too_big(e: Error, max_mem: u64, workers: usize) -> Error {
+/// A chunk that does not fit the budget even on one worker, said in terms
+/// of `--max-mem`, with the smallest budget that fits.
+fn too_big(e: Error, max_mem: u64) -> Error {
     let Error::Rechunk(r) = &e else {
         return e;
     };
@@ -204,16 +231,13 @@ fn too_big(e: Error, max_mem: u64, workers: usize) -> Error {
         RechunkError::TargetMem { mem, .. } => ("a target chunk", *mem),
         _ => return e,
     };
-    let need = u64::try_from(mem)
-        .unwrap_or(u64::MAX)
-        .saturating_mul(8 * workers.max(1) as u64);
+    let mem = u64::try_from(mem).unwrap_or(u64::MAX);
     Error::Usage(format!(
-        "{what} holds {} but --max-mem {} allows {} per chunk on {workers} worker{}: use --max-mem {} or more, or smaller chunks ({r})",
-        crate::key::to_human_size(u64::try_from(mem).unwrap_or(u64::MAX)),
+        "{what} holds {} but --max-mem {} allows {} per chunk even on one worker: use --max-mem {} or more, or smaller chunks ({r})",
+        crate::key::to_human_size(mem),
         crate::key::to_human_size(max_mem),
-        crate::key::to_human_size(chunk_budget(max_mem, workers)),
-        if workers == 1 { "" } else { "s" },
-        crate::key::to_human_size(need),
+        crate::key::to_human_size(chunk_budget(max_mem, 1)),
+        crate::key::to_human_size(mem.saturating_mul(8)),
     ))
 }
 
@@ -223,6 +247,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
     let started = Instant::now();
     let source = open_zarr(&options.src).map_err(Error::input(&options.src))?;
     let planned = plan_for(&source, options, runner.workers())?;
+    let runner = runner.clone().limit_workers(planned.workers);
     let format = options.format.unwrap_or(source.format());
     output::prepare(&options.dst, Some(&options.src), options.overwrite)?;
     let t = source.template().clone();
@@ -257,6 +282,6 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
         encoding: IndexMap::new(),
     };
     out.to_zarr(&options.dst, setup)?;
-    p.run(runner)?;
+    p.run(&runner)?;
     Ok(Summary::finish(started, bytes, bytes, count))
 }
