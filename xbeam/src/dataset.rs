@@ -240,10 +240,7 @@ impl ChunkedDataset {
     }
 
     fn specs(&self) -> TargetChunks {
-        self.chunks
-            .iter()
-            .map(|(d, &c)| (d.clone(), ChunkSpec::Size(c)))
-            .collect()
+        size_specs(&self.chunks)
     }
 
     /// The keyed chunks, as a collection of the pipeline (reading the
@@ -364,15 +361,10 @@ impl ChunkedDataset {
         if let Some(done) = self.rechunk_by_reading(&chunks) {
             return Ok(done);
         }
-        let regular = |c: &IndexMap<String, u64>| -> TargetChunks {
-            c.iter()
-                .map(|(d, &n)| (d.clone(), ChunkSpec::Size(n)))
-                .collect()
-        };
         let rechunk = Rechunk::new(
             self.sizes(),
-            &regular(&self.chunks),
-            &regular(&chunks),
+            &size_specs(&self.chunks),
+            &size_specs(&chunks),
             self.itemsize() as u64,
         )?
         .with_memory(min_mem, max_mem)?;
@@ -731,6 +723,14 @@ impl ChunkedDataset {
         }
         Ok(merged)
     }
+}
+
+/// Chunk specs of regular chunks of these sizes.
+pub(crate) fn size_specs(chunks: &IndexMap<String, u64>) -> TargetChunks {
+    chunks
+        .iter()
+        .map(|(d, &c)| (d.clone(), ChunkSpec::Size(c)))
+        .collect()
 }
 
 /// Chunk sizes for every template dimension: `requested` where given

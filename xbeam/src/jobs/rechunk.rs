@@ -38,6 +38,7 @@ use xbeam_key::{ChunkSpec, ChunksRequest};
 use xbeam_runner::{Pipeline, Runner};
 
 use super::{output, Summary};
+use crate::dataset::size_specs;
 use crate::error::{ensure_usage, Error};
 use crate::rechunk::{DimChunks, RechunkError, RechunkPlan};
 use crate::transforms::{chunk_budget, Rechunk};
@@ -168,15 +169,10 @@ fn plan_for(source: &ZarrSource, options: &Options, workers: usize) -> Result<Pl
     let fit = usize::try_from(chunk_budget(options.max_mem, 1) / largest).unwrap_or(usize::MAX);
     let workers = workers.min(fit).max(1);
     let chunk_max_mem = chunk_budget(options.max_mem, workers);
-    let regular = |c: &IndexMap<String, u64>| -> TargetChunks {
-        c.iter()
-            .map(|(d, &n)| (d.clone(), ChunkSpec::Size(n)))
-            .collect()
-    };
     let rechunk = Rechunk::new(
         t.sizes(),
-        &regular(&native),
-        &regular(&write),
+        &size_specs(&native),
+        &size_specs(&write),
         itemsize.max(1),
     )?
     .with_memory(Some(min_mem(chunk_max_mem)), chunk_max_mem)
@@ -266,18 +262,8 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
     )?;
     let count = out.chunk_count();
     let setup = SetupOptions {
-        chunks: planned
-            .chunks
-            .iter()
-            .map(|(d, &n)| (d.clone(), ChunkSpec::Size(n)))
-            .collect(),
-        shards: options.shards.as_ref().map(|_| {
-            planned
-                .write
-                .iter()
-                .map(|(d, &n)| (d.clone(), ChunkSpec::Size(n)))
-                .collect()
-        }),
+        chunks: size_specs(&planned.chunks),
+        shards: options.shards.as_ref().map(|_| size_specs(&planned.write)),
         format,
         encoding: IndexMap::new(),
     };
