@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use xbeam_key::{repr, row_major_strides, unravel};
 
 use crate::error::{bail, ensure};
-use crate::wire::attrs_json;
+use crate::wire::{attrs_json, shared_attrs_json};
 use crate::{Array, Attrs, ChunkError, DType, Reduction, Variable};
 
 /// Variables by name, in insertion order.
@@ -42,14 +42,14 @@ pub struct Dataset {
 struct RawDataset {
     data_vars: Variables,
     coords: Variables,
-    #[serde(with = "attrs_json")]
-    attrs: Attrs,
+    #[serde(deserialize_with = "shared_attrs_json::deserialize")]
+    attrs: Arc<Attrs>,
 }
 
 impl TryFrom<RawDataset> for Dataset {
     type Error = ChunkError;
     fn try_from(raw: RawDataset) -> Result<Dataset, ChunkError> {
-        Dataset::from_parts(raw.data_vars, raw.coords, raw.attrs)
+        Dataset::from_shared_parts(raw.data_vars, raw.coords, raw.attrs)
     }
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use xbeam_key::repr;
 
 use crate::error::ensure;
-use crate::wire::attrs_json;
+use crate::wire::{attrs_json, shared_attrs_json};
 use crate::{Array, ChunkError, DType, Reduction};
 
 /// Attributes (and encodings): JSON values by name, in insertion order, as
@@ -51,10 +51,10 @@ fn serialize_dims<S: serde::Serializer>(dims: &Arc<[String]>, s: S) -> Result<S:
 struct RawVariable {
     dims: Vec<String>,
     data: Array,
-    #[serde(with = "attrs_json")]
-    attrs: Attrs,
-    #[serde(with = "attrs_json")]
-    encoding: Attrs,
+    #[serde(deserialize_with = "shared_attrs_json::deserialize")]
+    attrs: Arc<Attrs>,
+    #[serde(deserialize_with = "shared_attrs_json::deserialize")]
+    encoding: Arc<Attrs>,
 }
 
 impl TryFrom<RawVariable> for Variable {
@@ -62,8 +62,8 @@ impl TryFrom<RawVariable> for Variable {
     fn try_from(raw: RawVariable) -> Result<Variable, ChunkError> {
         let v = Variable::new(raw.dims, raw.data)?;
         Ok(Variable {
-            attrs: Arc::new(raw.attrs),
-            encoding: Arc::new(raw.encoding),
+            attrs: raw.attrs,
+            encoding: raw.encoding,
             ..v
         })
     }

@@ -118,3 +118,48 @@ pub(crate) mod attrs_json {
             .map_err(D::Error::custom)
     }
 }
+
+/// Deserializes [`attrs_json`] text into the shared `Arc<Attrs>` of variables
+/// and datasets, reusing the `Arc` of a recently seen identical JSON text
+/// (the chunks of one dataset all carry the same attributes and encodings,
+/// and a spilled group reads back thousands of them): a string comparison
+/// instead of parsing and allocating a map per chunk.
+pub(crate) mod shared_attrs_json {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use super::{Attrs, Deserialize, Deserializer};
+    use serde::de::Error as _;
+
+    /// How many distinct attribute texts each thread remembers.
+    const REMEMBERED: usize = 32;
+
+    thread_local! {
+        static RECENT: RefCell<Vec<(String, Arc<Attrs>)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Attrs>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.is_empty() {
+            return Ok(Arc::default());
+        }
+        let known = RECENT.with(|r| {
+            r.borrow()
+                .iter()
+                .find(|(t, _)| *t == text)
+                .map(|(_, a)| a.clone())
+        });
+        if let Some(attrs) = known {
+            return Ok(attrs);
+        }
+        let attrs: Arc<Attrs> = Arc::new(serde_json::from_str(&text).map_err(D::Error::custom)?);
+        RECENT.with(|r| {
+            let mut r = r.borrow_mut();
+            if r.len() == REMEMBERED {
+                r.remove(0);
+            }
+            r.push((text, attrs.clone()));
+        });
+        Ok(attrs)
+    }
+}

@@ -153,3 +153,27 @@ fn malformed_input_is_an_error_not_a_panic() {
         "{err}"
     );
 }
+
+#[test]
+fn chunks_read_back_with_the_same_attributes_are_independent_to_change() {
+    // deserializing shares the attributes of identical chunks; changing
+    // one chunk's must not change the other's
+    let v = Variable::new(["x"], Array::from_1d(vec![1.0f32, 2.0]))
+        .unwrap()
+        .with_attr("units", "K");
+    let ds = Dataset::new()
+        .with_data_var("t", v)
+        .unwrap()
+        .with_attrs([("title".to_string(), json!("era5"))].into_iter().collect());
+    let bytes = bincode::serialize(&ds).unwrap();
+    let mut a: Dataset = bincode::deserialize(&bytes).unwrap();
+    let b: Dataset = bincode::deserialize(&bytes).unwrap();
+    assert!(a.identical(&ds) && b.identical(&ds));
+    a.attrs_mut().insert("title".into(), json!("changed"));
+    let mut t = a.data_var("t").unwrap().clone();
+    t.attrs_mut().insert("units".into(), json!("C"));
+    assert_eq!(b.attrs()["title"], json!("era5"));
+    assert_eq!(b.data_var("t").unwrap().attrs()["units"], json!("K"));
+    let c: Dataset = bincode::deserialize(&bytes).unwrap();
+    assert!(c.identical(&ds));
+}
