@@ -317,6 +317,45 @@ fn case_27_shard_sizes() {
 }
 
 #[test]
+fn inner_chunks_are_in_c_order_in_a_shard() {
+    // 256 inner chunks of different compressed sizes, encoded in parallel:
+    // their order in the shard must not depend on which thread finished
+    // first (the same data gave different shard files)
+    let n = 64usize;
+    let values: Vec<f64> = (0..n * n).map(|i| ((i * i) % 977) as f64).collect();
+    let ds = Dataset::new()
+        .with_data_var(
+            "foo",
+            Variable::new(["x", "y"], Array::from_vec(vec![n, n], values).unwrap()).unwrap(),
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut shards = Vec::new();
+    for name in ["a.zarr", "b.zarr"] {
+        let path = store(&dir, name);
+        let sink = setup_zarr(
+            &Template::from(&ds),
+            &path,
+            &SetupOptions::default()
+                .chunks([("x", 4), ("y", 4)])
+                .shards([("x", -1), ("y", -1)]),
+        )
+        .unwrap();
+        sink.write_chunk(&Key::new(), &ds).unwrap();
+        assert!(read_all(&path).identical(&ds));
+        shards.push(fs::read(path.join("foo/c/0/0")).unwrap());
+    }
+    assert_eq!(shards[0], shards[1]);
+    // the index at the end: (offset, length) per inner chunk, then a crc32c
+    let index = &shards[0][shards[0].len() - 4 - 256 * 16..shards[0].len() - 4];
+    let offsets: Vec<u64> = index
+        .chunks(16)
+        .map(|e| u64::from_le_bytes(e[..8].try_into().unwrap()))
+        .collect();
+    assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{offsets:?}");
+}
+
+#[test]
 fn chunks_and_shards_are_chunk_specs_and_must_be_regular() {
     let ds = foo_x();
     let dir = tempfile::tempdir().unwrap();

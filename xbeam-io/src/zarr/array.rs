@@ -8,7 +8,10 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 use xbeam_chunk::{Array, DType, Element};
-use zarrs::array::{Array as ZArray, ArrayBytes, ArrayMetadata, ArraySubset, CodecOptions};
+use zarrs::array::codec::{ShardingCodecOptions, SubchunkWriteOrder};
+use zarrs::array::{
+    Array as ZArray, ArrayBytes, ArrayMetadata, ArraySubset, CodecOptions, CodecSpecificOptions,
+};
 use zarrs::filesystem::FilesystemStore;
 
 use super::bytes::{from_bytes, from_vlen, to_bytes};
@@ -59,8 +62,13 @@ pub(super) fn zarrs_array(
         ZarrFormat::V3 => serde_json::from_value(doc).map(ArrayMetadata::V3),
     }
     .map_err(|e| IoError::json(path.display(), "invalid array metadata", e))?;
-    ZArray::new_with_metadata(store.clone(), &format!("/{}", info.name), metadata)
-        .map_err(|e| IoError::zarr(path.display(), "cannot open array", e))
+    let array = ZArray::new_with_metadata(store.clone(), &format!("/{}", info.name), metadata)
+        .map_err(|e| IoError::zarr(path.display(), "cannot open array", e))?;
+    // Inner chunks go into a shard in C order (zarr-python uses Morton
+    // order, which zarrs does not offer): zarrs' default appends them as its
+    // threads finish, so the same data made different shard files.
+    let order = ShardingCodecOptions::default().with_subchunk_write_order(SubchunkWriteOrder::C);
+    Ok(array.with_codec_specific_options(&CodecSpecificOptions::default().with_option(order)))
 }
 
 pub(super) fn write_options() -> CodecOptions {
