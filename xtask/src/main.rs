@@ -16,6 +16,7 @@
 
 mod copy_bench;
 mod engine_bench;
+mod interop_rechunk;
 mod rechunk_bench;
 
 use std::env;
@@ -460,6 +461,7 @@ fn interop() -> Result<(), String> {
     let mut compare = Command::new(&python);
     compare.arg(scripts.join("compare.py")).arg(&dir);
     run("interop: compare with xarray", compare)?;
+    interop_rechunk::run_all(&python, &dir)?;
     interop_pipeline(&python, &dir)
 }
 
