@@ -72,9 +72,11 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
             planned.workers,
             xbeam::key::to_human_size(planned.chunk_max_mem)
         );
-        print!("{}", planned.plan);
+        println!("{}", planned.plan);
         if planned.read_directly {
-            println!("stage 0 reads the input with its target chunks (multiples of the input's): no shuffle");
+            println!(
+                "note: stage 0 runs as a read of the input with its target chunks (multiples of the input's), not through a shuffle"
+            );
         }
         return Ok(());
     }
