@@ -40,7 +40,7 @@ use crate::Error;
 /// let p = Pipeline::new();
 /// let pancakes = p.apply("read", DatasetToChunks::from_dataset(ds.clone(), parse_chunks("time=4")?))?;
 /// let rechunk = Rechunk::new(
-///     ds.sizes(),
+///     &ds.sizes(),
 ///     &parse_chunks("time=4,latitude=-1,longitude=-1")?,
 ///     &parse_chunks("time=-1,latitude=5,longitude=6")?,
 ///     8,
