@@ -739,7 +739,7 @@ fn rechunk_dry_run_prints_the_plan_and_writes_nothing() {
     ]);
     let text = String::from_utf8(out.stdout).unwrap();
     for fragment in [
-        "on 2 worker(s): 66kB per chunk",
+        "on 2 worker(s): 87kB per chunk",
         "rechunk plan: ",
         "source: time=5, level=2, latitude=7, longitude=12",
         "target: time=149, level=2, latitude=1, longitude=1",
@@ -749,7 +749,7 @@ fn rechunk_dry_run_prints_the_plan_and_writes_nothing() {
         assert!(text.contains(fragment), "{fragment:?} not in\n{text}");
     }
     assert!(!dst.exists(), "a dry run wrote {}", dst.display());
-    // 200 kB target chunks fit a 4 MiB budget's share of 2 workers, not 8
+    // 200 kB target chunks fit a 4 MiB budget's share of 3 workers, not 8
     let out = ok(&[
         "rechunk",
         s(&src),
@@ -764,7 +764,7 @@ fn rechunk_dry_run_prints_the_plan_and_writes_nothing() {
     ]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("on 2 worker(s) (of 8: larger chunks would not fit): 262kB per chunk"),
+        text.contains("on 3 worker(s) (of 8: larger chunks would not fit): 233kB per chunk"),
         "{text}"
     );
     assert!(!dst.exists(), "a dry run wrote {}", dst.display());
@@ -797,7 +797,7 @@ fn bad_rechunk_flags_are_clear_errors_and_write_nothing() {
         "expected a size like 256MB or 1GiB",
     );
     // a target chunk of 149 x 2 x 7 x 12 x 8 bytes = 200 kB cannot fit a
-    // 1 MiB budget even on one worker (131 kB per chunk); the error says
+    // 1 MiB budget even on one worker (175 kB per chunk); the error says
     // what does
     run(
         &[
@@ -809,7 +809,7 @@ fn bad_rechunk_flags_are_clear_errors_and_write_nothing() {
             "8",
         ],
         2,
-        "a target chunk holds 200kB but --max-mem 1.0MB allows 131kB per chunk even on one worker",
+        "a target chunk holds 200kB but --max-mem 1.0MB allows 175kB per chunk even on one worker",
     );
     run(
         &[
@@ -821,7 +821,7 @@ fn bad_rechunk_flags_are_clear_errors_and_write_nothing() {
             "8",
         ],
         2,
-        "use --max-mem 1.6MB or more",
+        "use --max-mem 1.2MB or more",
     );
     run(
         &["--target-chunks", "time=-1", "--shards", "time=100"],
