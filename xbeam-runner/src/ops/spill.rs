@@ -30,20 +30,31 @@ pub(crate) struct Groups<V> {
     merge: Option<Merge<V>>,
 }
 
-/// One sorted run: records `(key bytes, values)` in key order.
+/// One sorted run: records `(key bytes, values)` in key order. The merge
+/// reads a record's key first and its values only when that key's group is
+/// handed out, so it holds one group at a time however many runs there are
+/// (reading every run's next record at once held most of what was spilled
+/// when groups were as large as the budget).
 struct Run {
     reader: BufReader<File>,
     left: u64,
 }
 
 impl Run {
-    fn next<V: Data>(&mut self) -> Result<Option<Group<V>>, String> {
+    /// The next record's key (its values come next in the file).
+    fn next_key(&mut self) -> Result<Option<Vec<u8>>, String> {
         if self.left == 0 {
             return Ok(None);
         }
         self.left -= 1;
         bincode::deserialize_from(&mut self.reader)
             .map(Some)
+            .map_err(|e| format!("cannot read back a spill file: {e}"))
+    }
+
+    /// The values of the record whose key was read last.
+    fn values<V: Data>(&mut self) -> Result<Vec<V>, String> {
+        bincode::deserialize_from(&mut self.reader)
             .map_err(|e| format!("cannot read back a spill file: {e}"))
     }
 }
@@ -124,28 +135,29 @@ impl<V: Data> Groups<V> {
     pub(crate) fn start_merge(&mut self) -> Result<(), String> {
         let mem = std::mem::take(&mut self.mem);
         self.bytes = 0;
+        // one read buffer per run, all of them within an eighth of the
+        // budget (a small budget makes many runs: 200 buffers of 1 MiB
+        // were most of a 64 MB job's memory); records larger than the
+        // buffer are read straight into their values
+        let buffer = (self.budget / 8 / self.runs.len().max(1)).clamp(16 << 10, 1 << 20);
         let mut runs = Vec::new();
         for path in std::mem::take(&mut self.runs) {
             let file =
                 File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-            let mut reader = BufReader::with_capacity(1 << 20, file);
+            let mut reader = BufReader::with_capacity(buffer, file);
             let left: u64 = bincode::deserialize_from(&mut reader).map_err(|e| e.to_string())?;
             runs.push(Run { reader, left });
             // the file stays readable through the open handle
             let _ = std::fs::remove_file(&path);
         }
-        let mut heads = Vec::new();
         let mut heap = BinaryHeap::new();
         for (i, run) in runs.iter_mut().enumerate() {
-            let head = run.next::<V>()?;
-            if let Some((k, _)) = &head {
-                heap.push(Reverse((k.clone(), i)));
+            if let Some(k) = run.next_key()? {
+                heap.push(Reverse((k, i)));
             }
-            heads.push(head);
         }
         self.merge = Some(Merge {
             runs,
-            heads,
             heap,
             mem: mem.into_iter().peekable(),
         });
@@ -169,17 +181,13 @@ impl<V: Data> Groups<V> {
             (Some(a), Some(b)) => a.min(b),
         };
         let mut values = Vec::new();
-        while let Some(Reverse((k, i))) = m.heap.peek().cloned() {
-            if k != key {
+        while m.heap.peek().is_some_and(|Reverse((k, _))| *k == key) {
+            let Some(Reverse((_, i))) = m.heap.pop() else {
                 break;
-            }
-            m.heap.pop();
-            if let Some((_, vs)) = m.heads[i].take() {
-                values.extend(vs);
-            }
-            m.heads[i] = m.runs[i].next::<V>()?;
-            if let Some((k, _)) = &m.heads[i] {
-                m.heap.push(Reverse((k.clone(), i)));
+            };
+            values.extend(m.runs[i].values::<V>()?);
+            if let Some(k) = m.runs[i].next_key()? {
+                m.heap.push(Reverse((k, i)));
             }
         }
         if m.mem.peek().is_some_and(|(k, _)| *k == key) {
@@ -194,7 +202,7 @@ impl<V: Data> Groups<V> {
 /// The state of a merge in progress.
 struct Merge<V> {
     runs: Vec<Run>,
-    heads: Vec<Option<Group<V>>>,
+    /// The next key of every run that has one, smallest first.
     heap: BinaryHeap<Reverse<(Vec<u8>, usize)>>,
     mem: std::iter::Peekable<std::collections::btree_map::IntoIter<Vec<u8>, Vec<V>>>,
 }
