@@ -47,9 +47,12 @@ pub(crate) fn run(pipeline: &Pipeline, runner: &Runner) -> Result<Metrics, RunEr
         None => tempfile::Builder::new().prefix("xbeam-spill-").tempdir(),
     }
     .map_err(|e| RunError::Spill(format!("cannot create a spill directory: {e}")))?;
+    // every group-by-key of every worker holds groups at the same time (a
+    // multi-stage rechunk's shuffles overlap): each gets its share
+    let barriers = nodes.iter().filter(|n| n.is_barrier()).count().max(1);
     let state = Arc::new(RunState::new(
         spill.path().to_path_buf(),
-        runner.group_budget / runner.workers_in_process(),
+        runner.group_budget / runner.workers_in_process() / barriers,
         runner.in_flight_bytes,
         live_metrics(&nodes, runner),
     ));
@@ -238,7 +241,13 @@ fn worker_main(worker: &mut timely::worker::Worker, nodes: &[Arc<Node>], state: 
     });
 
     let lag: u64 = 4;
-    let per_round = (state.in_flight_bytes as u64 / lag).max(1);
+    let in_flight = state.in_flight_bytes as u64;
+    let per_round = (in_flight / lag).max(1);
+    // rounds sent and not yet through to the barriers, with their bytes: a
+    // round holds at least one element, so elements larger than a round's
+    // share (a rechunk stage reading 20 MB chunks with 4 MB rounds) are
+    // bounded by bytes, not only by the lag in rounds
+    let mut outstanding: std::collections::VecDeque<(u64, u64)> = std::collections::VecDeque::new();
     let mut next: Vec<u64> = vec![index as u64; inputs.len()];
     let mut round = 0u64;
     let mut told_others = false;
@@ -258,6 +267,7 @@ fn worker_main(worker: &mut timely::worker::Worker, nodes: &[Arc<Node>], state: 
             break;
         }
         let mut remaining = false;
+        let mut sent = 0u64;
         for (k, (node, handle)) in inputs.iter_mut().enumerate() {
             let NodeKind::Source { count, generate } = &nodes[*node].kind else {
                 continue;
@@ -280,6 +290,7 @@ fn worker_main(worker: &mut timely::worker::Worker, nodes: &[Arc<Node>], state: 
                 next[k] += peers as u64;
             }
             counters.add(n, bytes, start.elapsed());
+            sent += bytes;
             if next[k] < *count {
                 remaining = true;
             }
@@ -292,7 +303,20 @@ fn worker_main(worker: &mut timely::worker::Worker, nodes: &[Arc<Node>], state: 
         if !remaining {
             break;
         }
-        while !state.aborted() && flow.less_than(&round.saturating_sub(lag)) {
+        outstanding.push_back((round - 1, sent));
+        loop {
+            while outstanding
+                .front()
+                .is_some_and(|&(r, _)| !flow.less_than(&(r + 1)))
+            {
+                outstanding.pop_front();
+            }
+            let bytes: u64 = outstanding.iter().map(|&(_, b)| b).sum();
+            let over =
+                outstanding.len() as u64 > lag || (bytes > in_flight && outstanding.len() > 1);
+            if state.aborted() || !over {
+                break;
+            }
             worker.step();
         }
     }

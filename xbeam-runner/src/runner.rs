@@ -151,7 +151,9 @@ impl Runner {
     }
 
     /// Bytes of groups the group-by-keys of this process hold before
-    /// spilling to disk (default 256 MiB), shared by its workers.
+    /// spilling to disk (default 256 MiB), shared by its workers and by the
+    /// pipeline's group-by-keys and combines (a multi-stage rechunk's
+    /// shuffles hold groups at the same time): each gets an equal share.
     pub fn group_budget(mut self, bytes: usize) -> Runner {
         self.group_budget = bytes;
         self

@@ -28,7 +28,7 @@ pub(crate) struct RunState {
     /// A worker that died outside user code (set by the panic hook).
     worker_failure: Mutex<Option<String>>,
     pub(crate) spill_dir: PathBuf,
-    /// Bytes of groups a group-by-key may hold, per worker.
+    /// Bytes of groups one group-by-key may hold on one worker.
     pub(crate) group_budget: usize,
     /// Bytes of source elements in flight, per worker.
     pub(crate) in_flight_bytes: usize,
