@@ -695,9 +695,9 @@ impl ChunkedDataset {
             options = options.chunks(self.chunks.clone());
         }
         let write = ChunksToZarr::new(path.as_ref(), self.template.clone()).options(options);
-        self.consolidate_variables()?
-            .to_chunks()?
-            .apply(&self.label("to_zarr"), write)
+        // chunks of one variable each are written as they are (as
+        // upstream): gathering them first would be one more shuffle
+        self.to_chunks()?.apply(&self.label("to_zarr"), write)
     }
 
     /// Runs the pipeline and returns the whole dataset (for small results

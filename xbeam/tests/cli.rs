@@ -749,7 +749,8 @@ fn rechunk_dry_run_prints_the_plan_and_writes_nothing() {
         assert!(text.contains(fragment), "{fragment:?} not in\n{text}");
     }
     assert!(!dst.exists(), "a dry run wrote {}", dst.display());
-    // 200 kB target chunks fit a 4 MiB budget's share of 3 workers, not 8
+    // 100 kB target chunks (one float32 variable) fit a 4 MiB budget's
+    // share of 6 workers, not 8
     let out = ok(&[
         "rechunk",
         s(&src),
@@ -764,7 +765,7 @@ fn rechunk_dry_run_prints_the_plan_and_writes_nothing() {
     ]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("on 3 worker(s) (of 8: larger chunks would not fit): 233kB per chunk"),
+        text.contains("on 6 worker(s) (of 8: larger chunks would not fit): 117kB per chunk"),
         "{text}"
     );
     assert!(!dst.exists(), "a dry run wrote {}", dst.display());
@@ -796,33 +797,47 @@ fn bad_rechunk_flags_are_clear_errors_and_write_nothing() {
         2,
         "expected a size like 256MB or 1GiB",
     );
-    // a target chunk of 149 x 2 x 7 x 12 x 8 bytes = 200 kB cannot fit a
-    // 1 MiB budget even on one worker (175 kB per chunk); the error says
-    // what does
-    run(
-        &[
-            "--target-chunks",
-            "time=-1",
-            "--max-mem",
-            "1MiB",
-            "--workers",
-            "8",
-        ],
-        2,
-        "a target chunk holds 200kB but --max-mem 1.0MB allows 175kB per chunk even on one worker",
-    );
-    run(
-        &[
-            "--target-chunks",
-            "time=-1",
-            "--max-mem",
-            "1MiB",
-            "--workers",
-            "8",
-        ],
-        2,
-        "use --max-mem 1.2MB or more",
-    );
+    // a target chunk of 372 x 2 x 7 x 12 x 4 bytes (one float32 variable)
+    // = 250 kB cannot fit a 1 MiB budget even on one worker (175 kB per
+    // chunk); the error says what does
+    let big = dir.path().join("big.zarr");
+    ok(&[
+        "generate",
+        "--gb",
+        "0.0005",
+        "--nlat",
+        "7",
+        "--nlon",
+        "12",
+        "--levels",
+        "2",
+        "--chunks",
+        "time=5",
+        "--out",
+        s(&big),
+    ]);
+    for fragment in [
+        "a target chunk holds 250kB but --max-mem 1.0MB allows 175kB per chunk even on one worker",
+        "use --max-mem 1.5MB or more",
+    ] {
+        fails(
+            None,
+            &[
+                "rechunk",
+                s(&big),
+                s(&dst),
+                "--target-chunks",
+                "time=-1",
+                "--max-mem",
+                "1MiB",
+                "--workers",
+                "8",
+            ],
+            2,
+            fragment,
+        );
+        assert!(!dst.exists(), "a refused rechunk wrote {}", dst.display());
+    }
     run(
         &["--target-chunks", "time=-1", "--shards", "time=100"],
         2,

@@ -5,7 +5,10 @@
 //! The budget (`max_mem`) is split as [`Runner::max_mem`] says: half for
 //! the groups a shuffle holds before it spills to disk, half for chunks in
 //! flight, which bounds each chunk of the plan to
-//! [`chunk_budget`]`(max_mem, workers)`. Every data variable and
+//! [`chunk_budget`]`(max_mem, workers)`. Each data variable is read,
+//! rechunked and written as chunks of its own (xarray-beam's
+//! `xbeam_rechunk.py` reads with `split_vars=True` too), so a chunk holds
+//! one variable and more of them fit each worker. Every data variable and
 //! coordinate is written with its values, dimensions, dtype, attributes and
 //! CF encoding; data variables get the target chunks (or shards, in v3).
 //!
@@ -154,11 +157,15 @@ fn plan_for(source: &ZarrSource, options: &Options, workers: usize) -> Result<Pl
             write
         }
     };
+    // each data variable is its own chunks (as xarray-beam's
+    // `xbeam_rechunk.py` reads with `split_vars=True`): the plan's element
+    // is the largest variable's
     let itemsize: u64 = t
         .data_vars()
         .values()
         .map(|v| v.dtype.itemsize() as u64)
-        .sum();
+        .max()
+        .unwrap_or(1);
     // fewer workers when the largest input or target chunk does not fit
     // each one's share of the budget
     let chunk_mem = |c: &IndexMap<String, u64>| -> u64 {
@@ -249,7 +256,8 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
     let t = source.template().clone();
     let bytes: u64 = t.data_vars().values().map(|v| t.var_nbytes(v) as u64).sum();
     let p = Pipeline::new();
-    let ds = ChunkedDataset::from_zarr(&p, &options.src, &ChunksRequest::default())?;
+    let ds = ChunkedDataset::from_zarr(&p, &options.src, &ChunksRequest::default())?
+        .split_variables()?;
     let write: ChunksRequest = planned
         .write
         .iter()
