@@ -11,8 +11,9 @@
 //! - `bench`: the criterion benchmarks (pass criterion arguments after `--`),
 //!   then the Python baselines on the same data, side by side, then
 //!   `xbeam copy` beside `zarrs_reencode` (`bench-copy` runs only that),
-//!   then the one-stage rechunk beside xarray + dask and `zarrs_reencode`
-//!   (`bench-rechunk` runs only that).
+//!   then `xbeam rechunk` beside the codec bound, `zarrs_reencode`,
+//!   xarray + dask, rechunker and xarray-beam on three stores
+//!   (`bench rechunk` or `bench-rechunk` runs only that).
 
 mod copy_bench;
 mod engine_bench;
@@ -28,16 +29,19 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("fmt") => run("format", cargo(&["fmt", "--all"])),
+        Some("bench") if args.get(1).is_some_and(|a| a == "rechunk") => {
+            rechunk_bench::run(&workspace_root(), &args[2..])
+        }
         Some("bench") => bench(&args[1..]),
         Some("bench-copy") => copy_bench::run(&workspace_root()),
-        Some("bench-rechunk") => rechunk_bench::run(&workspace_root()),
+        Some("bench-rechunk") => rechunk_bench::run(&workspace_root(), &args[1..]),
         Some("interop") => interop(),
         other => {
             if let Some(unknown) = other {
                 eprintln!("error: unknown xtask command {unknown:?}");
             }
             eprintln!(
-                "usage: cargo xtask <ci | fmt | interop | bench [-- criterion args] | bench-copy | bench-rechunk>"
+                "usage: cargo xtask <ci | fmt | interop | bench [-- criterion args] | bench-copy | bench rechunk [--stores ..] [--xarray-beam ..] [--timeout S] [--rss-limit-gb G]>"
             );
             return ExitCode::from(2);
         }
@@ -184,7 +188,7 @@ fn bench(extra: &[String]) -> Result<(), String> {
     zarr_baseline()?;
     engine_bench::report()?;
     copy_bench::run(&workspace_root())?;
-    rechunk_bench::run(&workspace_root())
+    rechunk_bench::run(&workspace_root(), &[])
 }
 
 /// Builds the release `xbeam` binary and the `one_stage_rechunk` example
