@@ -317,29 +317,37 @@ fn duplicate_names_are_rejected() {
     );
 }
 
-#[test]
-fn sources_are_throttled_and_progress_is_reported() {
-    // 64 elements of 1 MB each, 4 MB in flight: the slow sink never sees
-    // many more elements generated than it has consumed
+/// Runs `count` source elements of `size` bytes into a slow sink on one
+/// worker with `runner`; the most elements generated and not yet consumed
+/// at any time.
+fn most_waiting(count: u64, size: usize, sleep_ms: u64, runner: &Runner) -> u64 {
     let generated = Arc::new(AtomicU64::new(0));
     let consumed = Arc::new(AtomicU64::new(0));
     let max_gap = Arc::new(AtomicU64::new(0));
     let (g, c, m) = (generated.clone(), consumed.clone(), max_gap.clone());
     let p = Pipeline::new();
-    p.source("chunks", 64, move |i| {
+    p.source("chunks", count, move |i| {
         g.fetch_add(1, Ordering::SeqCst);
-        Ok::<_, String>((i, vec![0u8; 1 << 20]))
+        Ok::<_, String>((i, vec![0u8; size]))
     })
     .for_each("slow", move |_x| {
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(sleep_ms));
         let done = c.fetch_add(1, Ordering::SeqCst) + 1;
-        let gap = g_gap(&generated, done);
-        m.fetch_max(gap, Ordering::SeqCst);
+        m.fetch_max(
+            generated.load(Ordering::SeqCst).saturating_sub(done),
+            Ordering::SeqCst,
+        );
         Ok::<_, String>(())
     });
-    fn g_gap(generated: &AtomicU64, done: u64) -> u64 {
-        generated.load(Ordering::SeqCst).saturating_sub(done)
-    }
+    p.run(runner).unwrap();
+    assert_eq!(consumed.load(Ordering::SeqCst), count);
+    max_gap.load(Ordering::SeqCst)
+}
+
+#[test]
+fn sources_are_throttled_and_progress_is_reported() {
+    // 64 elements of 1 MB each, 4 MB in flight: the slow sink never sees
+    // many more elements generated than it has consumed
     let calls = Arc::new(AtomicU64::new(0));
     let seen = calls.clone();
     let runner = Runner::local_with_workers(1)
@@ -349,9 +357,7 @@ fn sources_are_throttled_and_progress_is_reported() {
             assert!(m.get("chunks").is_some());
             seen.fetch_add(1, Ordering::Relaxed);
         });
-    p.run(&runner).unwrap();
-    assert_eq!(consumed.load(Ordering::SeqCst), 64);
-    let gap = max_gap.load(Ordering::SeqCst);
+    let gap = most_waiting(64, 1 << 20, 2, &runner);
     assert!(
         gap <= 8,
         "at most ~4 MB (+ one round) in flight, found {gap} elements"
@@ -366,30 +372,10 @@ fn sources_are_throttled_and_progress_is_reported() {
 fn sources_with_elements_larger_than_a_round_are_bounded_by_bytes() {
     // 24 elements of 8 MiB, 4 MiB in flight (rounds of 1 MiB): one element
     // being consumed and one sent, not one per round of the lag
-    let generated = Arc::new(AtomicU64::new(0));
-    let consumed = Arc::new(AtomicU64::new(0));
-    let max_gap = Arc::new(AtomicU64::new(0));
-    let (g, c, m) = (generated.clone(), consumed.clone(), max_gap.clone());
-    let p = Pipeline::new();
-    p.source("chunks", 24, move |i| {
-        g.fetch_add(1, Ordering::SeqCst);
-        Ok::<_, String>((i, vec![0u8; 8 << 20]))
-    })
-    .for_each("slow", move |_x| {
-        std::thread::sleep(Duration::from_millis(5));
-        let done = c.fetch_add(1, Ordering::SeqCst) + 1;
-        m.fetch_max(
-            generated.load(Ordering::SeqCst).saturating_sub(done),
-            Ordering::SeqCst,
-        );
-        Ok::<_, String>(())
-    });
     let runner = Runner::local_with_workers(1)
         .quiet()
         .in_flight_bytes(4 << 20);
-    p.run(&runner).unwrap();
-    assert_eq!(consumed.load(Ordering::SeqCst), 24);
-    let gap = max_gap.load(Ordering::SeqCst);
+    let gap = most_waiting(24, 8 << 20, 5, &runner);
     assert!(
         gap <= 1,
         "{gap} elements of 8 MiB were waiting with 4 MiB in flight"
