@@ -1,6 +1,6 @@
 //! `xbeam rechunk`: rechunk a Zarr store into another under a memory
 //! budget for the whole process, with the Rechunker multi-stage plan
-//! ([`Rechunk`](crate::transforms::Rechunk)) on the engine.
+//! ([`Rechunk`]) on the engine.
 //!
 //! The budget (`max_mem`) is split as [`Runner::max_mem`] says: half for
 //! the groups a shuffle holds before it spills to disk, half for chunks in
