@@ -769,6 +769,22 @@ fn rechunk_dry_run_prints_the_plan_and_writes_nothing() {
         "{text}"
     );
     assert!(!dst.exists(), "a dry run wrote {}", dst.display());
+    // a large budget plans chunks of at most CHUNK_MEM_CAP (16 MiB), not
+    // 4 GiB / 6
+    let out = ok(&[
+        "rechunk",
+        s(&src),
+        s(&dst),
+        "--target-chunks",
+        "time=-1",
+        "--max-mem",
+        "4GiB",
+        "--workers",
+        "1",
+        "--dry-run",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("on 1 worker(s): 17MB per chunk"), "{text}");
 }
 
 #[test]
