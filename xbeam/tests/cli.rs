@@ -725,19 +725,24 @@ fn rechunk_dry_run_prints_the_plan_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let src = small_store(dir.path(), "src.zarr", &[]);
     let dst = dir.path().join("dst.zarr");
-    let out = ok(&[
-        "rechunk",
-        s(&src),
-        s(&dst),
-        "--target-chunks",
-        "time=-1,latitude=1,longitude=1",
-        "--max-mem",
-        "1MiB",
-        "--workers",
-        "2",
-        "--dry-run",
-    ]);
-    let text = String::from_utf8(out.stdout).unwrap();
+    // the plan of `--target-chunks target --max-mem mem --workers workers`
+    let dry_run = |target: &str, mem: &str, workers: &str| -> String {
+        let out = ok(&[
+            "rechunk",
+            s(&src),
+            s(&dst),
+            "--target-chunks",
+            target,
+            "--max-mem",
+            mem,
+            "--workers",
+            workers,
+            "--dry-run",
+        ]);
+        assert!(!dst.exists(), "a dry run wrote {}", dst.display());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = dry_run("time=-1,latitude=1,longitude=1", "1MiB", "2");
     for fragment in [
         "on 2 worker(s): 87kB per chunk",
         "rechunk plan: ",
@@ -748,42 +753,16 @@ fn rechunk_dry_run_prints_the_plan_and_writes_nothing() {
     ] {
         assert!(text.contains(fragment), "{fragment:?} not in\n{text}");
     }
-    assert!(!dst.exists(), "a dry run wrote {}", dst.display());
     // 100 kB target chunks (one float32 variable) fit a 4 MiB budget's
     // share of 6 workers, not 8
-    let out = ok(&[
-        "rechunk",
-        s(&src),
-        s(&dst),
-        "--target-chunks",
-        "time=-1",
-        "--max-mem",
-        "4MiB",
-        "--workers",
-        "8",
-        "--dry-run",
-    ]);
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = dry_run("time=-1", "4MiB", "8");
     assert!(
         text.contains("on 6 worker(s) (of 8: larger chunks would not fit): 117kB per chunk"),
         "{text}"
     );
-    assert!(!dst.exists(), "a dry run wrote {}", dst.display());
     // a large budget plans chunks of at most CHUNK_MEM_CAP (16 MiB), not
     // 4 GiB / 6
-    let out = ok(&[
-        "rechunk",
-        s(&src),
-        s(&dst),
-        "--target-chunks",
-        "time=-1",
-        "--max-mem",
-        "4GiB",
-        "--workers",
-        "1",
-        "--dry-run",
-    ]);
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = dry_run("time=-1", "4GiB", "1");
     assert!(text.contains("on 1 worker(s): 17MB per chunk"), "{text}");
 }
 
