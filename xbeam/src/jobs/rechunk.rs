@@ -7,11 +7,11 @@
 //! flight, which bounds each chunk of the plan to
 //! [`chunk_budget`]`(max_mem, workers)` (and [`CHUNK_MEM_CAP`]). Each
 //! data variable is read, rechunked and written as chunks of its own
-//! (xarray-beam's
-//! `xbeam_rechunk.py` reads with `split_vars=True` too), so a chunk holds
-//! one variable and more of them fit each worker. Every data variable and
-//! coordinate is written with its values, dimensions, dtype, attributes and
-//! CF encoding; data variables get the target chunks (or shards, in v3).
+//! (xarray-beam's `xbeam_rechunk.py` reads with `split_vars=True` too), so
+//! a chunk holds one variable and more of them fit each worker. Every data
+//! variable and coordinate is written with its values, dimensions, dtype,
+//! attributes and CF encoding; data variables get the target chunks (or
+//! shards, in v3).
 //!
 //! ```
 //! use xbeam::io::open_zarr;
@@ -45,7 +45,7 @@ use super::{output, Summary};
 use crate::dataset::size_specs;
 use crate::error::{ensure_usage, Error};
 use crate::rechunk::{DimChunks, RechunkError, RechunkPlan};
-use crate::transforms::{chunk_budget, Rechunk};
+use crate::transforms::{chunk_budget, process_budget_for, Rechunk};
 use crate::ChunkedDataset;
 
 /// What to rechunk, and how.
@@ -251,7 +251,7 @@ fn too_big(e: Error, max_mem: u64) -> Error {
         crate::key::to_human_size(mem),
         crate::key::to_human_size(max_mem),
         crate::key::to_human_size(chunk_budget(max_mem, 1)),
-        crate::key::to_human_size(mem.saturating_mul(6)),
+        crate::key::to_human_size(process_budget_for(mem)),
     ))
 }
 

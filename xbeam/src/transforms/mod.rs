@@ -42,6 +42,7 @@ pub use chunks_to_zarr::{write_to, ChunksToZarr, DatasetToZarr};
 pub use consolidate_chunks::ConsolidateChunks;
 pub use dataset_to_chunks::{ChunkPlan, DatasetToChunks, DatasetsToChunks};
 pub use mean::{Mean, MeanAcc, MeanFn, MeanGlobally, MeanPerKey};
+pub(crate) use rechunk::process_budget_for;
 pub(crate) use rechunk::run_stages;
 pub use rechunk::{chunk_budget, Rechunk};
 pub use split_chunks::SplitChunks;

@@ -207,5 +207,15 @@ fn specs(dims: &[String], chunks: &[DimChunks]) -> TargetChunks {
 /// assert_eq!(chunk_budget(768 << 20, 1), 128 << 20);
 /// ```
 pub fn chunk_budget(process_max_mem: u64, workers: usize) -> u64 {
-    (process_max_mem / (6 * workers.max(1) as u64)).max(1)
+    (process_max_mem / (BUDGET_PER_CHUNK * workers.max(1) as u64)).max(1)
+}
+
+/// Shares of the process budget per chunk of one worker: the half for
+/// chunks in flight holds three.
+const BUDGET_PER_CHUNK: u64 = 6;
+
+/// The smallest whole-process budget whose [`chunk_budget`] on one worker
+/// holds `chunk_mem` bytes (the inverse, for error messages).
+pub(crate) fn process_budget_for(chunk_mem: u64) -> u64 {
+    chunk_mem.saturating_mul(BUDGET_PER_CHUNK)
 }
