@@ -456,10 +456,12 @@ fn loadavg() -> String {
     )
 }
 
+/// Removes a run's output and writes back dirty pages before the next.
 fn clear(dir: &Path) -> Result<(), String> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|e| format!("cannot clear {}: {e}", dir.display()))?;
     }
+    super::settle();
     Ok(())
 }
 
