@@ -173,6 +173,37 @@ fn demo_splits_rechunks_and_round_trips() {
         "{}",
         stderr(&out)
     );
+    // a second demo into the same --out refuses the stores of the first
+    // unless --overwrite, and leaves them as they were
+    let again = |extra: &[&str]| {
+        let mut args = vec![
+            "demo",
+            "--hours",
+            "30",
+            "--gb",
+            "0.02",
+            "--max-mem",
+            "64MiB",
+        ];
+        args.extend_from_slice(&["--quiet", "--out", s(dir.path())]);
+        args.extend_from_slice(extra);
+        xbeam(&args)
+    };
+    let refused = again(&[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("era5_pancakes.zarr") && stderr(&refused).contains("--overwrite"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(
+        xbeam::io::open_zarr(dir.path().join("era5_pencils.zarr"))
+            .unwrap()
+            .chunks()["latitude"],
+        11
+    );
+    let replaced = again(&["--overwrite"]);
+    assert!(replaced.status.success(), "{}", stderr(&replaced));
 }
 
 #[test]

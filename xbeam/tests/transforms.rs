@@ -1346,6 +1346,30 @@ fn case_24_chunks_to_zarr_round_trips() {
 }
 
 #[test]
+fn a_failed_chunk_write_is_an_output_error_naming_the_store() {
+    let ds = foo_with_x();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.zarr");
+    let p = Pipeline::new();
+    create(&p, vec![(key(&[("x", 0)], None), ds.clone())])
+        .apply("write", ChunksToZarr::new(&path, Template::from(&ds)))
+        .unwrap();
+    // the store is set up; its array becomes a file before the run writes
+    std::fs::remove_dir_all(path.join("foo")).unwrap();
+    std::fs::write(path.join("foo"), b"not an array").unwrap();
+    let err = p.run(&Runner::local_with_workers(2).quiet()).unwrap_err();
+    let err = xbeam::Error::from(err);
+    assert_eq!(err.exit_code(), 4, "{err}");
+    let mut chain = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        chain.push_str(&format!(" / {cause}"));
+        source = cause.source();
+    }
+    assert!(chain.contains("out.zarr"), "{chain}");
+}
+
+#[test]
 fn case_25_zarr_errors() {
     let ds = foo_with_x();
     let write = |chunks: Vec<Chunk>, options: SetupOptions| {
@@ -1655,6 +1679,31 @@ fn run_global(elements: &[Dataset], dims: &[&str], skipna: bool) -> Vec<Dataset>
             out.remove(0)
         })
         .collect()
+}
+
+#[test]
+fn mean_refuses_chunks_with_different_variables_in_either_order() {
+    let both = Dataset::new()
+        .with_data_var("u", var(&["x"], &[2], vec![1.0f64, 2.0]))
+        .unwrap()
+        .with_data_var("v", var(&["x"], &[2], vec![3.0f64, 4.0]))
+        .unwrap();
+    let only_u = Dataset::new()
+        .with_data_var("u", var(&["x"], &[2], vec![5.0f64, 6.0]))
+        .unwrap();
+    for elements in [vec![both.clone(), only_u.clone()], vec![only_u, both]] {
+        for r in runners() {
+            let p = Pipeline::new();
+            p.create("elements", elements.clone())
+                .apply("mean", Mean::globally(Vec::<String>::new()))
+                .collect("out");
+            let err = p.run(&r).unwrap_err().to_string();
+            assert!(
+                err.contains(r#"different variables: ["u"] vs ["u", "v"]"#),
+                "{err}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -76,7 +76,10 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
             baseline = baseline.min(timed(&reencoded, cmds)?);
         }
     }
-    eprintln!("\nxbeam copy of {} (best of {REPEAT}, interleaved):", store.display());
+    eprintln!(
+        "\nxbeam copy of {} (best of {REPEAT}, interleaved):",
+        store.display()
+    );
     eprintln!("  xbeam copy        {copy:7.3} s  {:6.2} GB/s", 1.0 / copy);
     if zarrs.is_none() {
         eprintln!(

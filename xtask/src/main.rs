@@ -517,13 +517,13 @@ fn copy_variants(name: &str) -> Vec<(&'static str, Vec<&'static str>)> {
     v
 }
 
-/// Runs a command, failing with its output if it fails.
 /// Writes the page cache's dirty pages back (`sync`) before a timed run,
 /// so that it does not pay for the writeback of the run before it.
 fn settle() {
     let _ = Command::new("sync").status();
 }
 
+/// Runs a command, failing with its output if it fails.
 fn quiet(cmd: &mut Command) -> Result<(), String> {
     let out = cmd
         .output()

@@ -7,6 +7,12 @@
 //! `target/bench-data/`): 1 GB and 4 GB with 2.8 MB chunks (`time=24` on
 //! the 121 × 240 grid) and 0.25 GB with 116 KB chunks (`time=1`).
 //!
+//! On the 1 GB store also issue 8's one-stage rechunk (the
+//! `one_stage_rechunk` example: `from_zarr → rechunk → to_zarr` on the
+//! high-level API) with its groups in memory and with a 256 MiB budget,
+//! interleaved with the CLI and `zarrs_reencode`; its targets (>= 700 and
+//! >= 400 MB/s) are printed after issue 9's.
+//!
 //! Per store: the codec bound (the `codec_bound` example: every chunk
 //! decoded and encoded again in memory, on 2 threads), `xbeam rechunk` and
 //! `zarrs_reencode` (both arrays one after the other, `--chunk-shape S
@@ -55,6 +61,13 @@ const TIME: &str = "/usr/bin/time";
 /// budget it asks for when it refuses that one.
 const XBEAM: &str = "xbeam rechunk (CLI)";
 const XBEAM_ASKED: &str = "xbeam rechunk (CLI, budget it asks)";
+/// The rows of issue 8's one-stage rechunk (the `one_stage_rechunk`
+/// example, on the high-level API), on the 1 GB store only: groups all in
+/// memory, and a 256 MiB budget (half of it for groups, then they spill).
+const ONE_STAGE_MEM: &str = "xbeam one-stage (API, in memory)";
+const ONE_STAGE_256: &str = "xbeam one-stage (API, 256 MiB)";
+const ONE_STAGE_BUDGETS: [(&str, &str); 2] =
+    [(ONE_STAGE_MEM, "8589934592"), (ONE_STAGE_256, "268435456")];
 
 /// A bench store: its short name, directory name and `xbeam generate` flags.
 struct Store {
@@ -507,6 +520,7 @@ fn ensure_store(xbeam: &Path, data: &Path, store: &Store) -> Result<PathBuf, Str
 struct Tools {
     xbeam: PathBuf,
     codec_bound: PathBuf,
+    one_stage: PathBuf,
     zarrs: Option<PathBuf>,
     shared: Option<PathBuf>,
     python: Option<PathBuf>,
@@ -553,6 +567,34 @@ fn xbeam_once(row: &mut Row, xbeam: &Path, max_mem: &str, src: &Path, dst: &Path
             row.add(&run, own);
             if let Some(r) = rss {
                 row.note = format!("its summary line: peak RSS {:.0} MB", r / 1e6);
+            }
+        }
+        Err(e) => row.problem = Some(e),
+    }
+}
+
+/// One run of the `one_stage_rechunk` example into `dst` with a runner
+/// budget of `budget` bytes; its own seconds come from its JSON line.
+fn one_stage_once(
+    row: &mut Row,
+    example: &Path,
+    budget: &str,
+    src: &Path,
+    dst: &Path,
+    scratch: &Path,
+) {
+    let mut cmd = Command::new(example);
+    cmd.arg(src).arg(dst).arg(budget).arg(WORKERS);
+    match clear(dst).and_then(|()| measure(&cmd, scratch, None)) {
+        Ok(run) => {
+            let v = json_line(&run.stdout, "");
+            let own = v.as_ref().and_then(|v| v["seconds"].as_f64());
+            row.add(&run, own);
+            if let Some(spilled) = v.as_ref().and_then(|v| v["spilled_bytes"].as_f64()) {
+                row.note = format!(
+                    "spilled {:.0} MB; own timer from open to done",
+                    spilled / 1e6
+                );
             }
         }
         Err(e) => row.problem = Some(e),
@@ -635,9 +677,10 @@ fn python_row(
     row
 }
 
-/// `xbeam rechunk` and `zarrs_reencode`, interleaved, best of `REPEAT`;
+/// `xbeam rechunk` and `zarrs_reencode` (and, when `one_stage`, issue 8's
+/// one-stage example with both budgets), interleaved, best of `REPEAT`;
 /// when xbeam refuses the budget, also xbeam with the budget it asks for.
-fn fast_rows(tools: &Tools, src: &Path, scratch: &Path) -> Vec<Row> {
+fn fast_rows(tools: &Tools, src: &Path, scratch: &Path, one_stage: bool) -> Vec<Row> {
     let mut rows = Vec::new();
     // xbeam and zarrs_reencode, interleaved, best of REPEAT
     let mut xbeam = Row {
@@ -659,9 +702,22 @@ fn fast_rows(tools: &Tools, src: &Path, scratch: &Path) -> Vec<Row> {
         );
     }
     let (xbeam_out, zarrs_out) = (scratch.join("xbeam.zarr"), scratch.join("zarrs.zarr"));
+    let mut one_stage_rows: Vec<Row> = ONE_STAGE_BUDGETS
+        .iter()
+        .filter(|_| one_stage)
+        .map(|&(tool, _)| Row {
+            tool,
+            ..Row::default()
+        })
+        .collect();
     for _ in 0..REPEAT {
         if xbeam.problem.is_none() {
             xbeam_once(&mut xbeam, &tools.xbeam, MAX_MEM, src, &xbeam_out, scratch);
+        }
+        for (row, (_, budget)) in one_stage_rows.iter_mut().zip(ONE_STAGE_BUDGETS) {
+            if row.problem.is_none() {
+                one_stage_once(row, &tools.one_stage, budget, src, &xbeam_out, scratch);
+            }
         }
         if let (Some(bin), None) = (&tools.zarrs, &zarrs.problem) {
             match zarrs_once(bin, src, &zarrs_out, scratch) {
@@ -690,6 +746,7 @@ fn fast_rows(tools: &Tools, src: &Path, scratch: &Path) -> Vec<Row> {
         row.note = format!("--max-mem {max_mem}; {}", row.note);
         rows.push(row);
     }
+    rows.extend(one_stage_rows);
     rows.push(zarrs);
     let _ = clear(&xbeam_out);
     let _ = clear(&zarrs_out);
@@ -705,7 +762,7 @@ fn bench_store(
     scratch: &Path,
 ) -> Vec<Row> {
     let mut rows = vec![codec_row(tools, src, scratch)];
-    rows.extend(fast_rows(tools, src, scratch));
+    rows.extend(fast_rows(tools, src, scratch, store.name == "1gb"));
     // the Python baselines, one run each
     let python = tools.python.as_ref();
     rows.push(python_row(
@@ -956,6 +1013,7 @@ fn targets(results: &[(&Store, f64, Vec<Row>)]) -> Vec<Value> {
             small / large <= 2.0,
         ))
     });
+    let issue8 = one_stage_targets(results);
     eprintln!("\ntargets (issue 9), xbeam rechunk as run above:");
     [
         (
@@ -979,7 +1037,55 @@ fn targets(results: &[(&Store, f64, Vec<Row>)]) -> Vec<Value> {
         eprintln!("  {verdict:<12} {name}: {text}");
         json!({"target": name, "result": text, "verdict": verdict})
     })
+    .chain(issue8)
     .collect()
+}
+
+/// Issue 8's targets for the one-stage rechunk on the 1 GB store: MB/s in
+/// memory and with a 256 MiB budget, with its time against
+/// `zarrs_reencode`'s (the fastest tool) and xarray + dask's in the same
+/// run beside each.
+fn one_stage_targets(results: &[(&Store, f64, Vec<Row>)]) -> Vec<Value> {
+    let Some((_, bytes, rows)) = results.iter().find(|(s, _, _)| s.name == "1gb") else {
+        return Vec::new();
+    };
+    let secs = |prefix: &str| {
+        rows.iter()
+            .find(|r| r.tool.starts_with(prefix))
+            .and_then(Row::ok)
+    };
+    let (zarrs, dask) = (secs("zarrs"), secs("xarray + dask"));
+    eprintln!("\ntargets (issue 8), the one-stage rechunk example as run above:");
+    [(ONE_STAGE_MEM, 700.0), (ONE_STAGE_256, 400.0)]
+        .into_iter()
+        .map(|(tool, target)| {
+            let name = format!(
+                "1 GB one-stage, {}: >= {target:.0} MB/s",
+                &tool[tool.find('(').unwrap_or(0)..]
+            );
+            let (verdict, text) = match secs(tool) {
+                Some(s) => {
+                    let mbps = bytes / 1e6 / s;
+                    let beside = |b: Option<f64>, who: &str| {
+                        b.map_or(String::new(), |b| {
+                            format!(", {:.2}x faster than {who}", b / s)
+                        })
+                    };
+                    (
+                        if mbps >= target { "MET" } else { "NOT MET" },
+                        format!(
+                            "{mbps:.0} MB/s ({s:.2} s){}{}",
+                            beside(zarrs, "zarrs_reencode"),
+                            beside(dask, "xarray + dask")
+                        ),
+                    )
+                }
+                None => ("NOT MEASURED", "the example did not run".to_owned()),
+            };
+            eprintln!("  {verdict:<12} {name}: {text}");
+            json!({"target": name, "result": text, "verdict": verdict})
+        })
+        .collect()
 }
 
 /// Builds xbeam and the codec-bound example, makes the stores, times every
@@ -1006,6 +1112,13 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
         &["--example", "codec_bound"],
         "examples/codec_bound",
     )?;
+    let one_stage = build(
+        root,
+        &scratch,
+        "bench: build the one_stage_rechunk example (release)",
+        &["--example", "one_stage_rechunk"],
+        "examples/one_stage_rechunk",
+    )?;
     let base = baseline_dir();
     let venv = |name: &str| {
         base.as_ref()
@@ -1015,6 +1128,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
     let tools = Tools {
         xbeam,
         codec_bound,
+        one_stage,
         zarrs: super::copy_bench::zarrs_reencode(),
         shared: shared_bench(root),
         python: venv("venv"),

@@ -31,9 +31,14 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 1.0, value_parser = parse_positive)]
     gb: f64,
     /// Directory for the main job's stores (default: a temporary directory,
-    /// removed at the end); the stores are kept there.
+    /// removed at the end); the stores (`era5_pancakes.zarr`,
+    /// `era5_pencils.zarr`) are kept there.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace the stores of an earlier demo in --out (only Zarr stores are
+    /// ever removed).
+    #[arg(long, requires = "out")]
+    overwrite: bool,
     #[command(flatten)]
     shared: Shared,
 }
@@ -47,17 +52,18 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     xbeam::demo::run_on(&mut out, &options, &a.shared.runner())?;
     if let Some(dir) = &a.out {
-        return main_job(&mut out, a, dir);
+        return main_job(&mut out, a, dir, a.overwrite);
     }
     let temp = tempfile::tempdir().map_err(|source| Error::Replace {
         path: std::env::temp_dir(),
         source,
     })?;
-    main_job(&mut out, a, temp.path())
+    main_job(&mut out, a, temp.path(), false)
 }
 
-/// Step 8: generate, rechunk under the budget, verify.
-fn main_job(out: &mut impl Write, a: &Args, dir: &Path) -> Result<(), Error> {
+/// Step 8: generate, rechunk under the budget, verify. Existing stores in
+/// `dir` are refused unless `overwrite`.
+fn main_job(out: &mut impl Write, a: &Args, dir: &Path, overwrite: bool) -> Result<(), Error> {
     let (src, dst) = (
         dir.join("era5_pancakes.zarr"),
         dir.join("era5_pencils.zarr"),
@@ -73,7 +79,7 @@ fn main_job(out: &mut impl Write, a: &Args, dir: &Path) -> Result<(), Error> {
     let runner = a.shared.runner();
     let gen = generate::Options {
         gb: a.gb,
-        overwrite: true,
+        overwrite,
         seed: a.seed,
         ..generate::Options::new(&src)
     };
@@ -84,7 +90,7 @@ fn main_job(out: &mut impl Write, a: &Args, dir: &Path) -> Result<(), Error> {
 
     let mut options = rechunk::Options::new(&src, &dst, target.parse()?);
     options.max_mem = a.shared.max_mem;
-    options.overwrite = true;
+    options.overwrite = overwrite;
     let planned = rechunk::plan(&options, runner.workers())?;
     print_plan(out, &planned)?;
     out.flush()?;

@@ -6,7 +6,7 @@ use std::error::Error as _;
 use xbeam::error::Error;
 use xbeam::jobs::Summary;
 
-/// `xbeam <job>: in … GB, out … GB, … s, … GB/s, peak RSS … MB` on stderr
+/// `xbeam <job>: in … GB, out … GB, … chunks, … s, … GB/s, peak RSS … MB` on stderr
 /// (stdout may carry JSON).
 pub(crate) fn summary(job: &str, summary: &Summary, quiet: bool) {
     if !quiet {

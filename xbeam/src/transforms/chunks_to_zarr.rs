@@ -105,8 +105,12 @@ impl Transform<Chunks> for ChunksToZarr {
     type Output = Result<(), Error>;
 
     fn expand(self, input: Chunks) -> Result<(), Error> {
-        let sink: Arc<dyn ChunkSink> = Arc::new(self.sink()?);
-        write_to(&input, sink);
+        let sink = self.sink()?;
+        // a failed write is an output error naming the store (exit code 4)
+        let path = self.path;
+        input.for_each("write chunks", move |(key, ds): (Key, Dataset)| {
+            sink.write_chunk(&key, &ds).map_err(Error::output(&path))
+        });
         Ok(())
     }
 }

@@ -254,12 +254,24 @@ impl MeanFn {
 
 fn merge(a: Sums, b: Sums) -> Result<Sums, String> {
     let mut a = a;
+    // the same variables on both sides, whichever order chunks merge in (a
+    // variable missing from some chunks would be averaged over fewer)
+    let differ = a.vars.len() != b.vars.len() || a.vars.keys().any(|k| !b.vars.contains_key(k));
+    if differ {
+        let (mut x, mut y): (Vec<&String>, Vec<&String>) =
+            (a.vars.keys().collect(), b.vars.keys().collect());
+        x.sort();
+        y.sort();
+        if x > y {
+            std::mem::swap(&mut x, &mut y);
+        }
+        return Err(format!(
+            "cannot average chunks with different variables: {x:?} vs {y:?}"
+        ));
+    }
     for (name, vb) in b.vars {
         let Some(va) = a.vars.get_mut(&name) else {
-            return Err(format!(
-                "cannot average chunks with different variables: {:?} vs one with {name:?}",
-                a.vars.keys().collect::<Vec<_>>()
-            ));
+            continue; // checked above: both sides hold the same variables
         };
         if va.shape != vb.shape || va.dims != vb.dims {
             return Err(format!(
