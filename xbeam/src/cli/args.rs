@@ -39,39 +39,20 @@ impl Shared {
     }
 }
 
-/// A byte size: a number (fractions allowed) with an optional unit, `B`,
-/// `KB`/`MB`/`GB`/`TB` (powers of 1000) or `KiB`/`MiB`/`GiB`/`TiB` (powers
-/// of 1024), case-insensitive.
+/// A byte size, as [`parse_bytes`](xbeam::key::parse_bytes) reads chunk
+/// sizes: a number (fractions allowed) with an optional unit, `B`,
+/// `K`/`KB`/`M`/`MB`/`G`/`GB`/... (powers of 1000) or `KiB`/`MiB`/`GiB`/...
+/// (powers of 1024), case-insensitive; from 1 MiB to 1 EB.
 pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" => 1e3,
-        "mb" => 1e6,
-        "gb" => 1e9,
-        "tb" => 1e12,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        other => {
-            return Err(format!(
-                "expected a size like 256MB or 1GiB, found unit {other:?}"
-            ))
-        }
-    };
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("expected a size like 256MB or 1GiB, found {s:?}"))?;
-    let bytes = n * scale;
-    if !bytes.is_finite() || bytes < MIN_MEM as f64 || bytes > 1e18 {
+    let bytes = xbeam::key::parse_bytes(s).map_err(|_| {
+        format!(
+            "expected a size like 256MB or 1GiB (units B, kB, MB, GB, TB, PB, KiB, MiB, GiB, TiB, PiB), found {s:?}"
+        )
+    })?;
+    if !(MIN_MEM..=1_000_000_000_000_000_000).contains(&bytes) {
         return Err(format!("expected a size from 1MiB to 1EB, found {s:?}"));
     }
-    Ok(bytes as u64)
+    Ok(bytes)
 }
 
 /// A finite number > 0.
@@ -111,6 +92,10 @@ mod tests {
         assert_eq!(parse_size("1GiB"), Ok(1 << 30));
         assert_eq!(parse_size("1.5gb"), Ok(1_500_000_000));
         assert_eq!(parse_size("2000000"), Ok(2_000_000));
+        // the same units as chunk sizes in bytes ("100MB", "64k")
+        assert_eq!(parse_size("64m"), Ok(64_000_000));
+        assert_eq!(parse_size("1.5g"), Ok(1_500_000_000));
+        assert_eq!(parse_size("512 MiB"), Ok(512 << 20));
         for bad in ["0", "-1GB", "NaNGB", "inf", "12XB", "1KB", ""] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
