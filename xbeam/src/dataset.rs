@@ -2,6 +2,7 @@
 //! a template, its chunking and the keyed chunks that a pipeline makes of
 //! it, transformed with dataset-like methods and written or collected.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
@@ -715,6 +716,19 @@ impl ChunkedDataset {
         for (key, ds) in chunks {
             single.extend(split_variables(&key, &ds)?);
         }
+        // a variable without one of the chunked dimensions (a 1-D `bar(x)`
+        // beside `foo(x, y)` chunked along y) comes with every chunk along
+        // that dimension, under the same key once split: keep one copy of
+        // equal duplicates (different ones stay, and are refused below)
+        let mut seen: HashMap<Key, Vec<Dataset>> = HashMap::new();
+        single.retain(|(key, ds)| {
+            let copies = seen.entry(key.clone()).or_default();
+            if copies.iter().any(|c| c.identical(ds)) {
+                return false;
+            }
+            copies.push(ds.clone());
+            true
+        });
         let whole = consolidate_chunks(single)?;
         let parts: Vec<&Dataset> = whole.iter().map(|(_, d)| d).collect();
         let mut merged = Dataset::merge(&parts)?;

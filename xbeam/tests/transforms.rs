@@ -1953,6 +1953,39 @@ fn case_39_map_blocks() {
 }
 
 #[test]
+fn map_blocks_with_a_given_template_and_transpose() {
+    let ds = two_d();
+    // a function that adds a variable; the template says what comes out,
+    // so the function is not run to infer it
+    let add = |c: Dataset| -> Result<Dataset, ChunkError> {
+        let plus = c.map_f64(|v| v + 1.0)?;
+        let foo = plus.data_var("foo").unwrap().clone();
+        c.with_data_var("foo_plus_one", foo)
+    };
+    let want = add(ds.clone()).unwrap();
+    for runner in runners() {
+        let p = Pipeline::new();
+        let cd = ChunkedDataset::from_dataset(&p, ds.clone(), &"x=3".parse().unwrap()).unwrap();
+        let out = cd.map_blocks(add, Some(Template::from(&want))).unwrap();
+        assert_eq!(out.template().data_vars().len(), 3);
+        assert_eq!(out.chunks()["x"], 3);
+        let got = out.collect(&runner).unwrap();
+        assert!(got.identical(&want), "{got}\nvs\n{want}");
+
+        // transpose: every variable follows the order, values unchanged
+        let p = Pipeline::new();
+        let cd = ChunkedDataset::from_dataset(&p, ds.clone(), &"x=3,y=2".parse().unwrap()).unwrap();
+        let t = cd.transpose(&["y", "x"]).unwrap();
+        assert_eq!(t.template().data_vars()["foo"].dims, ["y", "x"]);
+        assert_eq!(t.template().data_vars()["bar"].dims, ["x"]);
+        let got = t.collect(&runner).unwrap();
+        let want_t = ds.transpose(&["y", "x"]).unwrap();
+        assert_eq!(got.data_var("foo").unwrap().dims(), ["y", "x"]);
+        assert!(got.identical(&want_t), "{got}\nvs\n{want_t}");
+    }
+}
+
+#[test]
 fn case_40_rechunk_head_tail_and_mean() {
     let ds = two_d();
     for runner in runners() {
