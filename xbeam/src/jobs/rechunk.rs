@@ -3,8 +3,9 @@
 //! ([`Rechunk`]) on the engine.
 //!
 //! The budget (`max_mem`) is split as [`Runner::max_mem`] says: half for
-//! the groups a shuffle holds before it spills to disk, half for chunks in
-//! flight, which bounds each chunk of the plan to
+//! the groups a shuffle holds before it spills to disk, the other half for
+//! chunks being worked on (source chunks waiting in flight take at most an
+//! eighth of the budget), which bounds each chunk of the plan to
 //! [`chunk_budget`]`(max_mem, workers)` (and [`CHUNK_MEM_CAP`]). Each
 //! data variable is read, rechunked and written as chunks of its own
 //! (xarray-beam's `xbeam_rechunk.py` reads with `split_vars=True` too), so

@@ -195,9 +195,10 @@ fn specs(dims: &[String], chunks: &[DimChunks]) -> TargetChunks {
 ///
 /// Half of the process budget goes to the groups a shuffle holds before it
 /// spills ([`Runner::max_mem`](crate::runner::Runner::max_mem)); the other
-/// half to chunks in flight, where each worker holds about three chunks at
-/// a time (one being read and split, one being assembled, its encoded
-/// copy). Measured with `xbeam rechunk --max-mem 256MB --workers 2`
+/// half to chunks being worked on (the engine lets source chunks waiting in
+/// flight take at most an eighth of the budget), where each worker holds
+/// about three chunks at a time (one being read and split, one being
+/// assembled, its encoded copy). Measured with `xbeam rechunk --max-mem 256MB --workers 2`
 /// (pancakes to 18 MB pencils of one variable): 1 GB and 4 GB stores peak
 /// at 290-300 MB RSS.
 ///
