@@ -1070,10 +1070,10 @@ fn one_stage_targets(results: &[(&Store, f64, Vec<Row>)]) -> Vec<Value> {
             let (verdict, text) = match secs(tool) {
                 Some(s) => {
                     let mbps = bytes / 1e6 / s;
-                    let beside = |b: Option<f64>, who: &str| {
-                        b.map_or(String::new(), |b| {
-                            format!(", {:.2}x faster than {who}", b / s)
-                        })
+                    let beside = |b: Option<f64>, who: &str| match b {
+                        Some(b) if b >= s => format!(", {:.2}x faster than {who}", b / s),
+                        Some(b) => format!(", {:.2}x {who}'s time", s / b),
+                        None => String::new(),
                     };
                     (
                         if mbps >= target { "MET" } else { "NOT MET" },
