@@ -2150,13 +2150,24 @@ fn cluster_dataset() -> Dataset {
         .unwrap()
 }
 
-fn cluster_pipeline(runner: &Runner, store: &std::path::Path) -> Result<Vec<Chunk>, String> {
+/// What the cluster pipeline collects, each sorted by key: pencils (split,
+/// consolidate), a multi-stage Rechunk of `v`, chunks read per variable,
+/// validated, through ConsolidateVariables and SplitVariables, and Mean
+/// over `t` of `v`.
+type ClusterOut = (Vec<Chunk>, Vec<Chunk>, Vec<Chunk>, Vec<Chunk>);
+
+fn cluster_pipeline(runner: &Runner, store: &std::path::Path) -> Result<ClusterOut, String> {
     let ds = cluster_dataset();
+    let only_v = Dataset::new()
+        .with_coord("t", ds.coords()["t"].clone())
+        .and_then(|d| d.with_data_var("v", ds.data_var("v")?.clone()))
+        .map_err(|e| e.to_string())?;
     let to = target(&[("t", -1), ("x", 2)]);
     let p = Pipeline::new();
-    let pencils = p
+    let pancakes = p
         .apply("read", read(&ds, &[("t", 3)]))
-        .map_err(|e| chain(&e))?
+        .map_err(|e| chain(&e))?;
+    let pencils = pancakes
         .apply("split", SplitChunks::new(to.clone()))
         .apply("consolidate", ConsolidateChunks::new(to));
     let out = pencils.collect("out");
@@ -2164,8 +2175,39 @@ fn cluster_pipeline(runner: &Runner, store: &std::path::Path) -> Result<Vec<Chun
     pencils
         .apply("write", ChunksToZarr::existing(store))
         .map_err(|e| chain(&e))?;
+    let rechunk = Rechunk::new(
+        &only_v.sizes(),
+        &xbeam::transforms::parse_chunks("t=3,x=-1").map_err(|e| e.to_string())?,
+        &xbeam::transforms::parse_chunks("t=-1,x=1").map_err(|e| e.to_string())?,
+        4,
+    )
+    .and_then(|r| r.with_memory(Some(4), 72))
+    .map_err(|e| chain(&e))?;
+    if rechunk.plan().stages().len() < 2 {
+        return Err(format!(
+            "expected a multi-stage plan, got {:?}",
+            rechunk.plan()
+        ));
+    }
+    let v_pancakes = p
+        .apply("read v", read(&only_v, &[("t", 3)]))
+        .map_err(|e| chain(&e))?;
+    let rechunked = v_pancakes
+        .clone()
+        .apply("rechunk", rechunk)
+        .collect("rechunked");
+    // read a chunk per variable, validated, gathered and split again
+    let variables = p
+        .apply("read split", read(&ds, &[("t", 3)]).split_vars(true))
+        .map_err(|e| chain(&e))?
+        .apply("validate", ValidateEachChunk)
+        .apply("consolidate vars", ConsolidateVariables)
+        .apply("split vars", SplitVariables)
+        .collect("variables");
+    let mean = v_pancakes.apply("mean", Mean::new(["t"])).collect("mean");
     p.run(runner).map_err(|e| chain(&e))?;
-    Ok(sorted(out.take().map_err(|e| chain(&e))?))
+    let take = |c: xbeam::runner::Collected<Chunk>| c.take().map(sorted).map_err(|e| chain(&e));
+    Ok((take(out)?, take(rechunked)?, take(variables)?, take(mean)?))
 }
 
 /// Runs in a child process started by the cluster test (does nothing when
@@ -2207,7 +2249,10 @@ fn two_processes_run_split_consolidate_and_write_as_locally() {
     let local_store = dir.path().join("local.zarr");
     setup(&local_store);
     let local = cluster_pipeline(&Runner::local_with_workers(4).quiet(), &local_store).unwrap();
-    assert_eq!(local.len(), 3);
+    assert_eq!(local.0.len(), 3);
+    assert_eq!(local.1.len(), 6, "pencils of x=1");
+    assert_eq!(local.2.len(), 5, "4 chunks of v and 1 of w");
+    assert_eq!(local.3.len(), 1);
     assert!(read_back(&local_store).identical(&ds));
 
     let store = dir.path().join("cluster.zarr");
@@ -2267,11 +2312,17 @@ fn two_processes_run_split_consolidate_and_write_as_locally() {
             panic!("cluster process {i} failed: {stderr}");
         }
     }
-    let got: Vec<Chunk> =
+    let got: ClusterOut =
         serde_json::from_str(&std::fs::read_to_string(&outs[0]).unwrap()).unwrap();
-    assert_same(&got, &local);
-    let other: Vec<Chunk> =
+    assert_same(&got.0, &local.0);
+    assert_same(&got.1, &local.1);
+    assert_same(&got.2, &local.2);
+    assert_same(&got.3, &local.3);
+    let other: ClusterOut =
         serde_json::from_str(&std::fs::read_to_string(&outs[1]).unwrap()).unwrap();
-    assert!(other.is_empty(), "process 1 collects nothing");
+    assert!(
+        other.0.is_empty() && other.1.is_empty() && other.2.is_empty() && other.3.is_empty(),
+        "process 1 collects nothing"
+    );
     assert!(read_back(&store).identical(&ds));
 }
