@@ -46,7 +46,10 @@ pub(crate) fn run(pipeline: &Pipeline, runner: &Runner) -> Result<Metrics, RunEr
             .tempdir_in(dir),
         None => tempfile::Builder::new().prefix("xbeam-spill-").tempdir(),
     }
-    .map_err(|e| RunError::Spill(format!("cannot create a spill directory: {e}")))?;
+    .map_err(|e| RunError::Spill {
+        message: "cannot create a spill directory".into(),
+        io: Some(Arc::new(e)),
+    })?;
     // every group-by-key of every worker holds groups at the same time (a
     // multi-stage rechunk's shuffles overlap): each gets its share
     let barriers = nodes.iter().filter(|n| n.is_barrier()).count().max(1);

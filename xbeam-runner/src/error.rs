@@ -41,8 +41,14 @@ pub enum RunError {
     /// A worker thread died outside user code (for example in an
     /// element's `ByteSize`); the other workers were stopped.
     Worker(String),
-    /// Spilling to or reading back from disk failed.
-    Spill(String),
+    /// Spilling to or reading back from disk failed; [`Error::source`] is
+    /// the IO error when there was one (a full disk, a missing directory).
+    Spill {
+        /// What failed, naming the transform and the file.
+        message: String,
+        /// The IO error.
+        io: Option<Arc<std::io::Error>>,
+    },
 }
 
 impl RunError {
@@ -105,7 +111,7 @@ impl std::fmt::Display for RunError {
             RunError::Pipeline(m) => write!(f, "invalid pipeline: {m}"),
             RunError::Cluster(m) => write!(f, "cluster: {m}"),
             RunError::Worker(m) => write!(f, "worker failed: {m}"),
-            RunError::Spill(m) => write!(f, "spill: {m}"),
+            RunError::Spill { message, .. } => write!(f, "spill: {message}"),
         }
     }
 }
@@ -117,6 +123,7 @@ impl Error for RunError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             RunError::Element { cause: Some(c), .. } => c.source(),
+            RunError::Spill { io: Some(e), .. } => Some(&**e),
             _ => None,
         }
     }

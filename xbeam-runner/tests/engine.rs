@@ -771,6 +771,31 @@ fn spill_files_are_removed_when_a_run_fails() {
 }
 
 #[test]
+fn a_spill_failure_keeps_its_io_error_as_the_source() {
+    // the spill directory's parent is a regular file: creating it fails
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let p = Pipeline::new();
+    p.create("pairs", (0..100u64).map(|i| (i % 7, i)).collect::<Vec<_>>())
+        .group_by_key("group")
+        .collect("out");
+    let err = p
+        .run(&runner(2).group_budget(100).spill_dir(file.join("spill")))
+        .unwrap_err();
+    assert!(matches!(err, RunError::Spill { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("spill: cannot create a spill directory"),
+        "{err}"
+    );
+    let io = std::error::Error::source(&err)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .expect("the IO error is the source");
+    assert_eq!(io.kind(), std::io::ErrorKind::NotADirectory, "{io}");
+}
+
+#[test]
 fn an_element_failing_in_one_process_fails_every_process() {
     let (_dir, hosts, outs) = two_process_setup();
     // index 1001 belongs to global worker 1001 % 4 = 1, in process 0;

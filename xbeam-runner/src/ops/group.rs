@@ -52,7 +52,7 @@ pub(crate) fn group_by_key<'s, K: Data, V: Data>(
                         let want = expecting.as_ref().map(|n| n(&k));
                         let complete = groups
                             .add(key_bytes(&k), v, want)
-                            .map_err(|m| RunError::Spill(format!("{name}: {m}")))?;
+                            .map_err(|f| f.into_run_error(&name))?;
                         if let Some(values) = complete {
                             let size = values.byte_size();
                             ready.push_back((Erased::new((k, values)), size));
@@ -82,8 +82,8 @@ pub(crate) fn group_by_key<'s, K: Data, V: Data>(
                 } else if frontier.is_empty() && cap.is_some() && !state.aborted() {
                     if !merging {
                         merging = true;
-                        if let Err(m) = groups.start_merge() {
-                            state.fail(RunError::Spill(format!("{name}: {m}")));
+                        if let Err(f) = groups.start_merge() {
+                            state.fail(f.into_run_error(&name));
                         }
                     }
                     let c = cap.as_ref().expect("checked");
@@ -95,7 +95,12 @@ pub(crate) fn group_by_key<'s, K: Data, V: Data>(
                                 match bincode::deserialize::<K>(&kb) {
                                     Ok(k) => session.give(Erased::new((k, values))),
                                     Err(e) => {
-                                        state.fail(RunError::Spill(format!("{name}: {e}")));
+                                        state.fail(RunError::Spill {
+                                            message: format!(
+                                                "{name}: cannot read back a spilled key: {e}"
+                                            ),
+                                            io: None,
+                                        });
                                         break;
                                     }
                                 }
@@ -112,8 +117,8 @@ pub(crate) fn group_by_key<'s, K: Data, V: Data>(
                                 cap = None;
                                 break;
                             }
-                            Err(m) => {
-                                state.fail(RunError::Spill(format!("{name}: {m}")));
+                            Err(f) => {
+                                state.fail(f.into_run_error(&name));
                                 break;
                             }
                         }

@@ -11,8 +11,45 @@ use std::sync::Arc;
 
 use crate::metrics::Counters;
 use crate::pipeline::Data;
+use crate::RunError;
 
 static RUN_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Why spilling failed: what was being done, and the IO error when there
+/// was one (kept as the run error's source, so a full disk says so).
+#[derive(Debug)]
+pub(crate) struct SpillFailure {
+    message: String,
+    io: Option<std::io::Error>,
+}
+
+impl SpillFailure {
+    fn io(message: String, e: std::io::Error) -> SpillFailure {
+        SpillFailure {
+            message,
+            io: Some(e),
+        }
+    }
+
+    /// A (de)serialization failure: its IO error, or its own message.
+    fn bincode(message: String, e: bincode::Error) -> SpillFailure {
+        match *e {
+            bincode::ErrorKind::Io(io) => SpillFailure::io(message, io),
+            other => SpillFailure {
+                message: format!("{message}: {other}"),
+                io: None,
+            },
+        }
+    }
+
+    /// The run error of the transform `name`.
+    pub(crate) fn into_run_error(self, name: &str) -> RunError {
+        RunError::Spill {
+            message: format!("{name}: {}", self.message),
+            io: self.io.map(Arc::new),
+        }
+    }
+}
 
 /// One group: the key's bytes and its values.
 type Group<V> = (Vec<u8>, Vec<V>);
@@ -42,20 +79,20 @@ struct Run {
 
 impl Run {
     /// The next record's key (its values come next in the file).
-    fn next_key(&mut self) -> Result<Option<Vec<u8>>, String> {
+    fn next_key(&mut self) -> Result<Option<Vec<u8>>, SpillFailure> {
         if self.left == 0 {
             return Ok(None);
         }
         self.left -= 1;
         bincode::deserialize_from(&mut self.reader)
             .map(Some)
-            .map_err(|e| format!("cannot read back a spill file: {e}"))
+            .map_err(|e| SpillFailure::bincode("cannot read back a spill file".into(), e))
     }
 
     /// The values of the record whose key was read last.
-    fn values<V: Data>(&mut self) -> Result<Vec<V>, String> {
+    fn values<V: Data>(&mut self) -> Result<Vec<V>, SpillFailure> {
         bincode::deserialize_from(&mut self.reader)
-            .map_err(|e| format!("cannot read back a spill file: {e}"))
+            .map_err(|e| SpillFailure::bincode("cannot read back a spill file".into(), e))
     }
 }
 
@@ -80,7 +117,7 @@ impl<V: Data> Groups<V> {
         key: Vec<u8>,
         value: V,
         expect: Option<usize>,
-    ) -> Result<Option<Vec<V>>, String> {
+    ) -> Result<Option<Vec<V>>, SpillFailure> {
         let size = value.byte_size() + key.len();
         if let Some(n) = expect {
             let on_disk = self.spilled.get(&key).copied().unwrap_or(0);
@@ -103,23 +140,24 @@ impl<V: Data> Groups<V> {
         Ok(None)
     }
 
-    fn spill(&mut self, track: bool) -> Result<(), String> {
+    fn spill(&mut self, track: bool) -> Result<(), SpillFailure> {
         let id = RUN_ID.fetch_add(1, Ordering::Relaxed);
         let path = self.dir.join(format!("run-{id}.bin"));
-        let file =
-            File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        let file = File::create(&path)
+            .map_err(|e| SpillFailure::io(format!("cannot create {}", path.display()), e))?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
         let count = self.mem.len() as u64;
-        bincode::serialize_into(&mut w, &count).map_err(|e| e.to_string())?;
+        let cannot_write = || format!("cannot write {}", path.display());
+        bincode::serialize_into(&mut w, &count)
+            .map_err(|e| SpillFailure::bincode(cannot_write(), e))?;
         for (k, vs) in std::mem::take(&mut self.mem) {
             if track {
                 *self.spilled.entry(k.clone()).or_default() += vs.len();
             }
             bincode::serialize_into(&mut w, &(k, vs))
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                .map_err(|e| SpillFailure::bincode(cannot_write(), e))?;
         }
-        w.flush()
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        w.flush().map_err(|e| SpillFailure::io(cannot_write(), e))?;
         let written = w.get_ref().metadata().map_or(0, |m| m.len());
         self.counters
             .spilled_bytes
@@ -132,7 +170,7 @@ impl<V: Data> Groups<V> {
     /// Starts handing out every group in key order ([`Groups::next_group`]),
     /// merging spilled runs with what is in memory; memory then holds one
     /// group (and one record per run) at a time.
-    pub(crate) fn start_merge(&mut self) -> Result<(), String> {
+    pub(crate) fn start_merge(&mut self) -> Result<(), SpillFailure> {
         let mem = std::mem::take(&mut self.mem);
         self.bytes = 0;
         // one read buffer per run, all of them within an eighth of the
@@ -142,10 +180,11 @@ impl<V: Data> Groups<V> {
         let buffer = (self.budget / 8 / self.runs.len().max(1)).clamp(16 << 10, 1 << 20);
         let mut runs = Vec::new();
         for path in std::mem::take(&mut self.runs) {
-            let file =
-                File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            let file = File::open(&path)
+                .map_err(|e| SpillFailure::io(format!("cannot open {}", path.display()), e))?;
             let mut reader = BufReader::with_capacity(buffer, file);
-            let left: u64 = bincode::deserialize_from(&mut reader).map_err(|e| e.to_string())?;
+            let left: u64 = bincode::deserialize_from(&mut reader)
+                .map_err(|e| SpillFailure::bincode(format!("cannot read {}", path.display()), e))?;
             runs.push(Run { reader, left });
             // the file stays readable through the open handle
             let _ = std::fs::remove_file(&path);
@@ -165,7 +204,7 @@ impl<V: Data> Groups<V> {
     }
 
     /// The next group of the merge, or `None` when all were handed out.
-    pub(crate) fn next_group(&mut self) -> Result<Option<Group<V>>, String> {
+    pub(crate) fn next_group(&mut self) -> Result<Option<Group<V>>, SpillFailure> {
         let Some(m) = self.merge.as_mut() else {
             return Ok(None);
         };
