@@ -1363,7 +1363,7 @@ fn a_failed_chunk_write_is_an_output_error_naming_the_store() {
     let mut chain = err.to_string();
     let mut source = std::error::Error::source(&err);
     while let Some(cause) = source {
-        chain.push_str(&format!(" / {cause}"));
+        chain = format!("{chain} / {cause}");
         source = cause.source();
     }
     assert!(chain.contains("out.zarr"), "{chain}");
@@ -2151,9 +2151,9 @@ fn cluster_dataset() -> Dataset {
 }
 
 /// What the cluster pipeline collects, each sorted by key: pencils (split,
-/// consolidate), a multi-stage Rechunk of `v`, chunks read per variable,
-/// validated, through ConsolidateVariables and SplitVariables, and Mean
-/// over `t` of `v`.
+/// consolidate), a multi-stage `Rechunk` of `v`, chunks read per variable,
+/// validated, through `ConsolidateVariables` and `SplitVariables`, and
+/// `Mean` over `t` of `v`.
 type ClusterOut = (Vec<Chunk>, Vec<Chunk>, Vec<Chunk>, Vec<Chunk>);
 
 fn cluster_pipeline(runner: &Runner, store: &std::path::Path) -> Result<ClusterOut, String> {

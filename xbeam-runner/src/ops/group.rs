@@ -9,13 +9,13 @@ use std::time::Instant;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::{Capability, Operator};
 
-use super::spill::Groups;
+use super::spill::{Groups, SpillFailure};
 use super::{by_key, key_bytes};
 use crate::erased::Erased;
 use crate::graph::{Expect, S};
 use crate::pipeline::Data;
 use crate::state::{for_each_typed, Ctx};
-use crate::{ByteSize, RunError};
+use crate::ByteSize;
 
 pub(crate) fn group_by_key<'s, K: Data, V: Data>(
     ctx: &Ctx,
@@ -92,15 +92,10 @@ pub(crate) fn group_by_key<'s, K: Data, V: Data>(
                         match groups.next_group() {
                             Ok(Some((kb, values))) => {
                                 let size = values.byte_size();
-                                match bincode::deserialize::<K>(&kb) {
+                                match SpillFailure::decode_key::<K>(&kb) {
                                     Ok(k) => session.give(Erased::new((k, values))),
-                                    Err(e) => {
-                                        state.fail(RunError::Spill {
-                                            message: format!(
-                                                "{name}: cannot read back a spilled key: {e}"
-                                            ),
-                                            io: None,
-                                        });
+                                    Err(f) => {
+                                        state.fail(f.into_run_error(&name));
                                         break;
                                     }
                                 }

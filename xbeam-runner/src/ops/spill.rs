@@ -31,9 +31,15 @@ impl SpillFailure {
         }
     }
 
+    /// A spilled group's key, deserialized.
+    pub(crate) fn decode_key<K: Data>(bytes: &[u8]) -> Result<K, SpillFailure> {
+        bincode::deserialize(bytes)
+            .map_err(|e| SpillFailure::bincode("cannot read back a spilled key".into(), *e))
+    }
+
     /// A (de)serialization failure: its IO error, or its own message.
-    fn bincode(message: String, e: bincode::Error) -> SpillFailure {
-        match *e {
+    fn bincode(message: String, e: bincode::ErrorKind) -> SpillFailure {
+        match e {
             bincode::ErrorKind::Io(io) => SpillFailure::io(message, io),
             other => SpillFailure {
                 message: format!("{message}: {other}"),
@@ -86,13 +92,13 @@ impl Run {
         self.left -= 1;
         bincode::deserialize_from(&mut self.reader)
             .map(Some)
-            .map_err(|e| SpillFailure::bincode("cannot read back a spill file".into(), e))
+            .map_err(|e| SpillFailure::bincode("cannot read back a spill file".into(), *e))
     }
 
     /// The values of the record whose key was read last.
     fn values<V: Data>(&mut self) -> Result<Vec<V>, SpillFailure> {
         bincode::deserialize_from(&mut self.reader)
-            .map_err(|e| SpillFailure::bincode("cannot read back a spill file".into(), e))
+            .map_err(|e| SpillFailure::bincode("cannot read back a spill file".into(), *e))
     }
 }
 
@@ -149,13 +155,13 @@ impl<V: Data> Groups<V> {
         let count = self.mem.len() as u64;
         let cannot_write = || format!("cannot write {}", path.display());
         bincode::serialize_into(&mut w, &count)
-            .map_err(|e| SpillFailure::bincode(cannot_write(), e))?;
+            .map_err(|e| SpillFailure::bincode(cannot_write(), *e))?;
         for (k, vs) in std::mem::take(&mut self.mem) {
             if track {
                 *self.spilled.entry(k.clone()).or_default() += vs.len();
             }
             bincode::serialize_into(&mut w, &(k, vs))
-                .map_err(|e| SpillFailure::bincode(cannot_write(), e))?;
+                .map_err(|e| SpillFailure::bincode(cannot_write(), *e))?;
         }
         w.flush().map_err(|e| SpillFailure::io(cannot_write(), e))?;
         let written = w.get_ref().metadata().map_or(0, |m| m.len());
@@ -183,8 +189,9 @@ impl<V: Data> Groups<V> {
             let file = File::open(&path)
                 .map_err(|e| SpillFailure::io(format!("cannot open {}", path.display()), e))?;
             let mut reader = BufReader::with_capacity(buffer, file);
-            let left: u64 = bincode::deserialize_from(&mut reader)
-                .map_err(|e| SpillFailure::bincode(format!("cannot read {}", path.display()), e))?;
+            let left: u64 = bincode::deserialize_from(&mut reader).map_err(|e| {
+                SpillFailure::bincode(format!("cannot read {}", path.display()), *e)
+            })?;
             runs.push(Run { reader, left });
             // the file stays readable through the open handle
             let _ = std::fs::remove_file(&path);
