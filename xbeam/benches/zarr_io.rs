@@ -137,28 +137,16 @@ fn zarr_io(c: &mut Criterion) {
 }
 
 /// Setting up a store from a template of a million chunks (114 years of
-/// hourly 721 × 1440 float32 fields, one hour per chunk, with its int64
-/// time coordinate): metadata and coordinates only.
+/// hourly 721 × 1440 fields of two float32 variables, one hour per chunk,
+/// with its coordinates): metadata and coordinates only.
 fn setup_million_chunks(c: &mut Criterion) {
-    use xbeam::chunk::{Array, Attrs, DType, Template, VarSchema, Variable};
-    let ntime = 1_000_000u64;
-    let sizes: IndexMap<String, u64> = [("time", ntime), ("latitude", 721), ("longitude", 1440)]
-        .into_iter()
-        .map(|(d, n)| (d.to_owned(), n))
-        .collect();
-    let time = Variable::new(["time"], Array::from_1d((0..ntime as i64).collect())).unwrap();
-    let schema = VarSchema {
-        dims: vec!["time".into(), "latitude".into(), "longitude".into()],
-        dtype: DType::F32,
-        attrs: Attrs::new(),
-        encoding: Attrs::new(),
-    };
-    let template = Template::new(
-        sizes,
-        [("t2m".to_owned(), schema)].into_iter().collect(),
-        [("time".to_owned(), time)].into_iter().collect(),
-        Attrs::new(),
-    )
+    let template = xbeam::synthetic::Era5Like {
+        ntime: 1_000_000,
+        nlat: 721,
+        nlon: 1440,
+        ..Default::default()
+    }
+    .template()
     .unwrap();
     let options = SetupOptions::default().chunks([("time", 1)]);
     let mut g = c.benchmark_group("setup");

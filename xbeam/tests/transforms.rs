@@ -1369,6 +1369,47 @@ fn a_failed_chunk_write_is_an_output_error_naming_the_store() {
     assert!(chain.contains("out.zarr"), "{chain}");
 }
 
+/// Setting up a store of a million chunks (114 years of hourly ERA5-like
+/// fields, one hour per chunk) writes metadata and coordinates only, never
+/// a file per chunk: it takes milliseconds (the `zarr_io` bench times it)
+/// where dask templates took users minutes.
+#[test]
+fn setup_of_a_million_chunks_writes_no_chunk_files() {
+    let era5 = xbeam::synthetic::Era5Like {
+        ntime: 1_000_000,
+        nlat: 721,
+        nlon: 1440,
+        ..Default::default()
+    };
+    let template = era5.template().unwrap();
+    for format in [xbeam::io::ZarrFormat::V2, xbeam::io::ZarrFormat::V3] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.zarr");
+        let options = SetupOptions::default().format(format).chunks([("time", 1)]);
+        let sink = setup_zarr(&template, &path, &options).unwrap();
+        let mut files = 0;
+        let mut stack = vec![path.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    files += 1;
+                }
+            }
+        }
+        assert!(files < 30, "{format:?}: {files} files after setup");
+        let back = open_zarr(&path).unwrap();
+        assert_eq!(back.chunks()["time"], 1);
+        assert_eq!(back.template().sizes()["time"], 1_000_000);
+        // the last hour can be written into it
+        let last = era5.block(999_999, 1_000_000).unwrap();
+        sink.write_chunk(&Key::new().with_offset("time", 999_999), &last)
+            .unwrap();
+    }
+}
+
 #[test]
 fn case_25_zarr_errors() {
     let ds = foo_with_x();
