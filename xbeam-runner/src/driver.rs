@@ -14,7 +14,7 @@ use timely::dataflow::{InputHandle, ProbeHandle};
 use crate::erased::Erased;
 use crate::graph::{Node, NodeKind, S};
 use crate::metrics::{Counters, LiveMetrics};
-use crate::progress::progress_thread;
+use crate::progress::{progress_thread, Done};
 use crate::runner::Mode;
 use crate::state::{self, Ctx, RunState};
 use crate::{Metrics, Pipeline, RunError, Runner};
@@ -61,10 +61,10 @@ pub(crate) fn run(pipeline: &Pipeline, runner: &Runner) -> Result<Metrics, RunEr
     ));
     let _cluster =
         matches!(runner.mode, Mode::Cluster { .. }).then(|| state::register_cluster_run(&state));
-    let done = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(Done::default());
     let reporter = progress_thread(runner, state.clone(), done.clone());
     let joined = execute(runner, Arc::new(nodes), state.clone(), &done);
-    done.store(true, Ordering::Relaxed);
+    done.set();
     if let Some(h) = reporter {
         let _ = h.join();
     }
@@ -98,7 +98,7 @@ fn execute(
     runner: &Runner,
     nodes: Arc<Vec<Arc<Node>>>,
     state: Arc<RunState>,
-    done: &AtomicBool,
+    done: &Done,
 ) -> Result<Option<String>, RunError> {
     let config = runner.timely_config();
     let started = Arc::new(AtomicBool::new(false));
@@ -127,7 +127,7 @@ fn execute(
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 if !started.load(Ordering::Relaxed) && begun.elapsed() > runner.connect_timeout {
-                    done.store(true, Ordering::Relaxed);
+                    done.set();
                     return Err(RunError::Cluster(format!(
                         "could not connect to every peer within {} s",
                         runner.connect_timeout.as_secs()
