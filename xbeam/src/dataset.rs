@@ -719,14 +719,13 @@ impl ChunkedDataset {
         // a variable without one of the chunked dimensions (a 1-D `bar(x)`
         // beside `foo(x, y)` chunked along y) comes with every chunk along
         // that dimension, under the same key once split: keep one copy of
-        // equal duplicates (different ones stay, and are refused below)
-        let mut seen: HashMap<Key, Vec<Dataset>> = HashMap::new();
+        // equal duplicates (a different one stays, and is refused below)
+        let mut seen: HashMap<Key, Dataset> = HashMap::new();
         single.retain(|(key, ds)| {
-            let copies = seen.entry(key.clone()).or_default();
-            if copies.iter().any(|c| c.identical(ds)) {
-                return false;
+            if let Some(first) = seen.get(key) {
+                return !first.identical(ds);
             }
-            copies.push(ds.clone());
+            seen.insert(key.clone(), ds.clone());
             true
         });
         let whole = consolidate_chunks(single)?;

@@ -105,20 +105,21 @@ impl Transform<Chunks> for ChunksToZarr {
     type Output = Result<(), Error>;
 
     fn expand(self, input: Chunks) -> Result<(), Error> {
-        let sink = self.sink()?;
-        // a failed write is an output error naming the store (exit code 4)
-        let path = self.path;
-        input.for_each("write chunks", move |(key, ds): (Key, Dataset)| {
-            sink.write_chunk(&key, &ds).map_err(Error::output(&path))
-        });
+        let sink: Arc<dyn ChunkSink> = Arc::new(self.sink()?);
+        write_to(&input, sink);
         Ok(())
     }
 }
 
-/// Writes every chunk of `input` into `sink` (set up already).
+/// Writes every chunk of `input` into `sink` (set up already). A failed
+/// write is an output error naming the sink ([`Error::Output`], exit code
+/// 4 in the CLI).
 pub fn write_to(input: &Chunks, sink: Arc<dyn ChunkSink>) {
     input.for_each("write chunks", move |(key, ds): (Key, Dataset)| {
-        sink.write_chunk(&key, &ds)
+        sink.write_chunk(&key, &ds).map_err(|source| Error::Output {
+            path: sink.describe().into(),
+            source,
+        })
     });
 }
 

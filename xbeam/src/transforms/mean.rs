@@ -256,15 +256,14 @@ fn merge(a: Sums, b: Sums) -> Result<Sums, String> {
     let mut a = a;
     // the same variables on both sides, whichever order chunks merge in (a
     // variable missing from some chunks would be averaged over fewer)
-    let differ = a.vars.len() != b.vars.len() || a.vars.keys().any(|k| !b.vars.contains_key(k));
-    if differ {
-        let (mut x, mut y): (Vec<&String>, Vec<&String>) =
-            (a.vars.keys().collect(), b.vars.keys().collect());
-        x.sort();
-        y.sort();
-        if x > y {
-            std::mem::swap(&mut x, &mut y);
-        }
+    fn names(s: &Sums) -> Vec<&String> {
+        let mut v: Vec<&String> = s.vars.keys().collect();
+        v.sort();
+        v
+    }
+    let (x, y) = (names(&a), names(&b));
+    if x != y {
+        let (x, y) = if x < y { (x, y) } else { (y, x) };
         return Err(format!(
             "cannot average chunks with different variables: {x:?} vs {y:?}"
         ));
