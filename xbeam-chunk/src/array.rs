@@ -394,6 +394,62 @@ impl Array {
         }))
     }
 
+    /// Copies `piece` into this array at `origin` (one index per axis), in
+    /// place: a block of a larger chunk being assembled
+    /// ([`Assembly`](crate::chunks::Assembly)). The buffer is copied first
+    /// only if it is shared. Runs of contiguous elements are copied whole.
+    ///
+    /// ```
+    /// use xbeam_chunk::{Array, DType};
+    /// let mut whole = Array::full(DType::I32, &[2, 4], 0.0)?;
+    /// whole.assign_at(&[1, 2], &Array::from_vec(vec![1, 2], vec![7, 8])?)?;
+    /// assert_eq!(whole.as_view::<i32>()?.iter().copied().collect::<Vec<_>>(), [0, 0, 0, 0, 0, 0, 7, 8]);
+    /// let err = whole.assign_at(&[1, 3], &Array::from_vec(vec![1, 2], vec![7, 8])?).unwrap_err();
+    /// assert_eq!(err.to_string(), "cannot place a block of shape [1, 2] at [1, 3] in an array of shape [2, 4]");
+    /// # Ok::<(), xbeam_chunk::ChunkError>(())
+    /// ```
+    pub fn assign_at(&mut self, origin: &[usize], piece: &Array) -> Result<(), ChunkError> {
+        ensure!(
+            piece.dtype() == self.dtype(),
+            Mismatch,
+            "cannot place a block of {} in an array of {}",
+            piece.dtype(),
+            self.dtype()
+        );
+        let fits = origin.len() == self.ndim()
+            && piece.ndim() == self.ndim()
+            && origin
+                .iter()
+                .zip(piece.shape())
+                .zip(self.shape())
+                .all(|((&o, &n), &len)| o + n <= len);
+        ensure!(
+            fits,
+            Shape,
+            "cannot place a block of shape {:?} at {origin:?} in an array of shape {:?}",
+            piece.shape(),
+            self.shape()
+        );
+        crate::dispatch!(array: self, a => {
+            let src = same_type(piece, a).view();
+            let mut dst = a.slice_each_axis_mut(|ax| {
+                let (o, n) = (origin[ax.axis.index()], src.shape()[ax.axis.index()]);
+                Slice::from(o..o + n)
+            });
+            match dst.as_slice_mut() {
+                Some(out) => {
+                    let mut at = 0;
+                    crate::codec::for_each_run(src, &mut |run: &[_]| {
+                        out[at..at + run.len()].clone_from_slice(run);
+                        at += run.len();
+                    });
+                }
+                None => dst.assign(&src),
+            }
+        });
+        Ok(())
+    }
+
     /// Exact equality of dtype, shape and values, where NaN equals NaN (as
     /// xarray's `equals`).
     pub fn equals(&self, other: &Array) -> bool {

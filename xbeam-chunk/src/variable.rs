@@ -155,6 +155,11 @@ impl Variable {
         self.with_same_metadata(data)
     }
 
+    /// The data, to change in place (a chunk being assembled).
+    pub(crate) fn data_mut(&mut self) -> &mut Array {
+        &mut self.data
+    }
+
     /// The dimension names.
     pub fn dims(&self) -> &[String] {
         &self.dims

@@ -14,6 +14,7 @@ use xbeam_key::{repr, ChunkSpec, Key, VarSet};
 use crate::display::indent;
 use crate::{ChunkError, Dataset};
 
+mod assemble;
 mod consolidate;
 mod normalize;
 mod split;
@@ -21,6 +22,7 @@ mod to_chunks;
 mod validate;
 mod variables;
 
+pub use assemble::Assembly;
 pub use consolidate::{
     consolidate_chunks, consolidate_chunks_filled, consolidate_chunks_to, consolidate_fully,
     in_memory_rechunk, rounded_key, FillMissing,
