@@ -5,12 +5,15 @@
 //!
 //! - Transforms carry names: `create`, `source` (lazy, partitioned,
 //!   throttled), `map`, `flat_map`, `filter` (fallible), `group_by_key`,
-//!   `group_by_key_expecting`, `combine_per_key` / `combine_globally` with
-//!   a [`CombineFn`] (partial combine before the exchange), `flatten`,
-//!   `reshuffle`, `for_each`, `collect`.
+//!   `group_by_key_expecting`, `fold_by_key_expecting` (a [`FoldFn`]
+//!   folds each value into its key's accumulator as it arrives),
+//!   `combine_per_key` / `combine_globally` with a [`CombineFn`] (partial
+//!   combine before the exchange), `flatten`, `reshuffle`, `for_each`,
+//!   `collect`.
 //! - Memory is bounded: sources keep a bounded number of bytes in flight
 //!   per worker (probe-based flow control), and group-by-key holds groups up
-//!   to a byte budget ([`ByteSize`]) and spills to disk beyond it.
+//!   to a byte budget ([`ByteSize`]) and spills to disk beyond it; a fold
+//!   makes accumulators only within that budget and groups the rest.
 //! - A failing or panicking element stops the whole run; [`Pipeline::run`]
 //!   returns the error with the transform's name and the element.
 //! - [`Metrics`] per transform (elements, bytes, busy time) come back from
@@ -58,6 +61,6 @@ mod state;
 
 pub use error::{Cause, RunError};
 pub use metrics::{Metrics, TransformMetrics};
-pub use pipeline::{Collected, CombineFn, Data, PCollection, Pipeline, Transform};
+pub use pipeline::{Collected, CombineFn, Data, FoldFn, PCollection, Pipeline, Transform};
 pub use runner::{ProgressFn, Runner};
 pub use xbeam_size::ByteSize;

@@ -170,6 +170,40 @@ pub trait CombineFn<V>: Send + Sync + 'static {
     fn extract(&self, acc: Self::Acc) -> Self::Out;
 }
 
+/// A fold of each key's values for [`PCollection::fold_by_key_expecting`]:
+/// values are added to an accumulator in the order they arrive, and a key's
+/// accumulator is extracted as soon as it has all its values. Unlike a
+/// [`CombineFn`] nothing is merged and nothing is combined before the
+/// exchange, so the accumulator may be a large buffer that each value is
+/// copied into (a chunk assembled from its pieces).
+///
+/// Accumulators are made only while they fit in the runner's group budget
+/// ([`size_hint`](Self::size_hint)); the values of other keys wait in
+/// groups (spilled to disk beyond the budget, after [`hold`](Self::hold))
+/// and are folded when complete.
+pub trait FoldFn<K, V>: Send + Sync + 'static {
+    /// The accumulator (never serialized).
+    type Acc: Send + 'static;
+    /// The result.
+    type Out: Data;
+    /// The error of a value that cannot be folded.
+    type Error: Into<BoxError>;
+    /// The bytes an accumulator for `key` made from `first` will hold, or
+    /// `None` never to fold ahead (values are grouped, then folded).
+    fn size_hint(&self, key: &K, first: &V) -> Option<usize>;
+    /// A value about to wait in a group instead of being folded at once
+    /// (for instance, a view copied into a buffer of its own).
+    fn hold(&self, value: V) -> V {
+        value
+    }
+    /// An accumulator for `key` holding its first value.
+    fn create(&self, key: &K, first: V) -> Result<Self::Acc, Self::Error>;
+    /// Adds one more value.
+    fn add(&self, acc: &mut Self::Acc, value: V) -> Result<(), Self::Error>;
+    /// The result of a key's accumulator.
+    fn extract(&self, key: &K, acc: Self::Acc) -> Result<Self::Out, Self::Error>;
+}
+
 impl Pipeline {
     /// An empty pipeline.
     pub fn new() -> Pipeline {
@@ -441,10 +475,7 @@ impl<K: Data, V: Data> PCollection<(K, V)> {
     /// worker holds groups up to the runner's byte budget and spills to
     /// disk beyond it, merging at the end.
     pub fn group_by_key(&self, name: &str) -> PCollection<(K, Vec<V>)> {
-        let build: Build = Arc::new(|ctx: &Ctx, inputs: Vec<S<'_>>| {
-            group::group_by_key::<K, V>(ctx, inputs, None)
-        });
-        self.op(name, build, true)
+        self.fold(name, None, group::Collect)
     }
 
     /// Like [`group_by_key`](Self::group_by_key), but emits each group as
@@ -455,9 +486,67 @@ impl<K: Data, V: Data> PCollection<(K, V)> {
     where
         F: Fn(&K) -> usize + Send + Sync + 'static,
     {
-        let n_for_key: Expect<K> = Arc::new(n_for_key);
+        self.fold(name, Some(Arc::new(n_for_key)), group::Collect)
+    }
+
+    /// Folds the values of each key with `fold` ([`FoldFn`]), emitting a
+    /// key's result as soon as `n_for_key(key)` values were added (the
+    /// rest at the end). Accumulators are kept within the runner's group
+    /// budget; beyond it values wait in groups that spill to disk.
+    ///
+    /// ```
+    /// use xbeam_runner::{FoldFn, Pipeline, Runner};
+    ///
+    /// /// Places each `(index, value)` of a key in a buffer of 3.
+    /// struct Place;
+    /// impl FoldFn<char, (usize, i32)> for Place {
+    ///     type Acc = Vec<i32>;
+    ///     type Out = Vec<i32>;
+    ///     type Error = String;
+    ///     fn size_hint(&self, _: &char, _: &(usize, i32)) -> Option<usize> { Some(12) }
+    ///     fn create(&self, _: &char, first: (usize, i32)) -> Result<Vec<i32>, String> {
+    ///         let mut acc = vec![0; 3];
+    ///         self.add(&mut acc, first)?;
+    ///         Ok(acc)
+    ///     }
+    ///     fn add(&self, acc: &mut Vec<i32>, (i, v): (usize, i32)) -> Result<(), String> {
+    ///         *acc.get_mut(i).ok_or(format!("index {i} is out of range"))? = v;
+    ///         Ok(())
+    ///     }
+    ///     fn extract(&self, _: &char, acc: Vec<i32>) -> Result<Vec<i32>, String> { Ok(acc) }
+    /// }
+    ///
+    /// let p = Pipeline::new();
+    /// let items = vec![('a', (2, 30)), ('b', (0, 1)), ('a', (0, 10)), ('a', (1, 20))];
+    /// let out = p.create("items", items).fold_by_key_expecting("place", |_| 3, Place).collect("out");
+    /// p.run(&Runner::local_with_workers(2).quiet())?;
+    /// let mut out = out.take()?;
+    /// out.sort();
+    /// assert_eq!(out, vec![('a', vec![10, 20, 30]), ('b', vec![1, 0, 0])]);
+    /// # Ok::<(), xbeam_runner::RunError>(())
+    /// ```
+    pub fn fold_by_key_expecting<F, N>(
+        &self,
+        name: &str,
+        n_for_key: N,
+        fold: F,
+    ) -> PCollection<(K, F::Out)>
+    where
+        F: FoldFn<K, V>,
+        N: Fn(&K) -> usize + Send + Sync + 'static,
+    {
+        self.fold(name, Some(Arc::new(n_for_key)), fold)
+    }
+
+    fn fold<F: FoldFn<K, V>>(
+        &self,
+        name: &str,
+        expecting: Option<Expect<K>>,
+        fold: F,
+    ) -> PCollection<(K, F::Out)> {
+        let fold = Arc::new(fold);
         let build: Build = Arc::new(move |ctx: &Ctx, inputs: Vec<S<'_>>| {
-            group::group_by_key::<K, V>(ctx, inputs, Some(n_for_key.clone()))
+            group::fold_by_key::<K, V, F>(ctx, inputs, expecting.clone(), fold.clone())
         });
         self.op(name, build, true)
     }

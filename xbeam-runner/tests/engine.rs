@@ -198,6 +198,109 @@ fn every_transform_gives_the_same_results_with_1_and_4_workers() {
     assert_eq!(one.for_each_sum, 19_900);
 }
 
+/// Places `(slot, value)` in a key's buffer of `SLOTS`; a slot out of
+/// range or filled twice is an error.
+struct Place;
+const SLOTS: usize = 50;
+impl xbeam_runner::FoldFn<u64, (usize, u64)> for Place {
+    type Acc = Vec<Option<u64>>;
+    type Out = Vec<u64>;
+    type Error = String;
+    fn size_hint(&self, _: &u64, _: &(usize, u64)) -> Option<usize> {
+        Some(SLOTS * 16)
+    }
+    fn create(&self, _: &u64, first: (usize, u64)) -> Result<Self::Acc, String> {
+        let mut acc = vec![None; SLOTS];
+        self.add(&mut acc, first)?;
+        Ok(acc)
+    }
+    fn add(&self, acc: &mut Self::Acc, (slot, v): (usize, u64)) -> Result<(), String> {
+        match acc.get_mut(slot) {
+            Some(s @ None) => {
+                *s = Some(v);
+                Ok(())
+            }
+            Some(Some(_)) => Err(format!("slot {slot} came twice")),
+            None => Err(format!("slot {slot} is out of range")),
+        }
+    }
+    fn extract(&self, _: &u64, acc: Self::Acc) -> Result<Vec<u64>, String> {
+        Ok(acc.into_iter().map(|v| v.unwrap_or(u64::MAX)).collect())
+    }
+}
+
+#[test]
+fn fold_by_key_folds_within_its_budget_and_groups_and_spills_beyond_it() {
+    let spill_root = tempfile::tempdir().unwrap();
+    // 20 keys of 50 slots; key 19 gets only 10 values (extracted at the end)
+    let run = |workers: usize, budget: usize, count: usize| {
+        let p = Pipeline::new();
+        let out = p
+            .source("values", 20 * SLOTS as u64, |i| {
+                Ok::<_, String>((i % 20, ((i / 20) as usize, i)))
+            })
+            .filter("short key 19", |(k, (slot, _))| {
+                Ok::<_, String>(*k != 19 || *slot < 10)
+            })
+            .fold_by_key_expecting("place", move |_| count, Place)
+            .collect("out");
+        let runner = runner(workers)
+            .group_budget(budget)
+            .spill_dir(spill_root.path());
+        let metrics = p.run(&runner).unwrap();
+        let mut got = out.take().unwrap();
+        got.sort();
+        (got, metrics.get("place").unwrap().spilled_bytes)
+    };
+    let (in_memory, none) = run(1, 1 << 30, SLOTS);
+    assert_eq!(none, 0);
+    assert_eq!(in_memory.len(), 20);
+    for (k, values) in &in_memory {
+        let want: Vec<u64> = (0..SLOTS as u64)
+            .map(|s| {
+                if *k == 19 && s >= 10 {
+                    u64::MAX
+                } else {
+                    s * 20 + k
+                }
+            })
+            .collect();
+        assert_eq!(values, &want, "key {k}");
+    }
+    // one worker sees the keys in turn: room for two accumulators, the
+    // other keys wait in groups, which spill
+    let (mixed, spilled) = run(1, 2 * SLOTS * 16 + 500, SLOTS);
+    assert!(spilled > 0, "nothing spilled");
+    assert_eq!(mixed, in_memory);
+    let (mixed, _) = run(4, 4 * (2 * SLOTS * 16 + 500), SLOTS);
+    assert_eq!(mixed, in_memory);
+    // without a count every key is extracted at the end
+    let (at_end, _) = run(2, 1 << 30, usize::MAX);
+    assert_eq!(at_end, in_memory);
+    assert_eq!(
+        std::fs::read_dir(spill_root.path()).unwrap().count(),
+        0,
+        "spill files are removed"
+    );
+}
+
+#[test]
+fn a_fold_error_names_the_key_and_stops_the_run() {
+    for budget in [1 << 30, 100] {
+        let p = Pipeline::new();
+        p.create("values", vec![(7u64, (3usize, 1u64)), (7, (3, 2))])
+            .fold_by_key_expecting("place", |_| SLOTS, Place)
+            .collect("out");
+        let err = p.run(&runner(2).group_budget(budget)).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("place") && text.contains("slot 3 came twice"),
+            "{text}"
+        );
+        assert!(text.contains('7'), "the key is named: {text}");
+    }
+}
+
 #[test]
 fn group_by_key_spills_beyond_its_budget_and_cleans_up() {
     let spill_root = tempfile::tempdir().unwrap();

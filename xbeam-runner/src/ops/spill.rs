@@ -67,7 +67,7 @@ pub(crate) struct Groups<V> {
     budget: usize,
     dir: PathBuf,
     runs: Vec<PathBuf>,
-    /// Values per key already spilled (only tracked when expecting counts).
+    /// Values per key already spilled.
     spilled: HashMap<Vec<u8>, usize>,
     counters: Arc<Counters>,
     merge: Option<Merge<V>>,
@@ -116,6 +116,22 @@ impl<V: Data> Groups<V> {
         }
     }
 
+    /// Whether values of the key `key` are held or were spilled.
+    pub(crate) fn holds(&self, key: &[u8]) -> bool {
+        self.mem.contains_key(key) || self.spilled.contains_key(key)
+    }
+
+    /// The bytes held in memory.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Changes the budget (what is folded beside the groups takes its
+    /// share); the next value added beyond it spills.
+    pub(crate) fn set_budget(&mut self, budget: usize) {
+        self.budget = budget;
+    }
+
     /// Adds a value; returns the whole group when `expect` says it is
     /// complete (and none of it was spilled).
     pub(crate) fn add(
@@ -141,12 +157,12 @@ impl<V: Data> Groups<V> {
         self.bytes += size;
         self.mem.entry(key).or_default().push(value);
         if self.bytes > self.budget {
-            self.spill(expect.is_some())?;
+            self.spill()?;
         }
         Ok(None)
     }
 
-    fn spill(&mut self, track: bool) -> Result<(), SpillFailure> {
+    fn spill(&mut self) -> Result<(), SpillFailure> {
         let id = RUN_ID.fetch_add(1, Ordering::Relaxed);
         let path = self.dir.join(format!("run-{id}.bin"));
         let file = File::create(&path)
@@ -157,9 +173,7 @@ impl<V: Data> Groups<V> {
         bincode::serialize_into(&mut w, &count)
             .map_err(|e| SpillFailure::bincode(cannot_write(), *e))?;
         for (k, vs) in std::mem::take(&mut self.mem) {
-            if track {
-                *self.spilled.entry(k.clone()).or_default() += vs.len();
-            }
+            *self.spilled.entry(k.clone()).or_default() += vs.len();
             bincode::serialize_into(&mut w, &(k, vs))
                 .map_err(|e| SpillFailure::bincode(cannot_write(), *e))?;
         }
