@@ -880,6 +880,75 @@ fn consolidate_chunks_from_grid_emits_the_same_chunks() {
 }
 
 #[test]
+fn consolidate_chunks_from_grid_assembles_in_place_within_the_budget_and_groups_beyond_it() {
+    // coordinates, a variable without `t` (repeated in every piece along
+    // t), dimensions in another order, and a ragged last chunk
+    let ds = dataset(&[
+        ("foo", &["t", "x"], &[10, 6], (0..60).collect()),
+        ("bar", &["x", "t"], &[6, 10], (100..160).collect()),
+        ("static", &["x"], &[6], (0..6).map(|i| i * 7).collect()),
+    ])
+    .with_coord("t", var(&["t"], &[10], (0..10i64).map(|i| i * 3).collect()))
+    .unwrap();
+    let source = ChunkGrid::new([("t", 10u64), ("x", 6)], [("t", ChunkSpec::Size(3))]).unwrap();
+    let to = target(&[("t", -1), ("x", 4)]);
+    let build = |p: &Pipeline| {
+        Ok(p.apply("read", read(&ds, &[("t", 3)]))?
+            .apply("split", SplitChunks::new(to.clone()))
+            .apply(
+                "consolidate",
+                ConsolidateChunks::from_grid(source.clone(), to.clone())?,
+            ))
+    };
+    let direct = run(|p| p.apply("read", read(&ds, &[("t", -1), ("x", 4)])));
+    assert_eq!(direct.len(), 2);
+    // all in place; one target chunk in place and one grouped; all grouped
+    for budget in [1 << 30, 1_500, 10] {
+        for workers in [1, 3] {
+            let runner = Runner::local_with_workers(workers)
+                .quiet()
+                .group_budget(budget);
+            let out = run_on(&runner, &build).unwrap();
+            assert_same(&out, &direct);
+        }
+    }
+}
+
+#[test]
+fn consolidate_chunks_from_grid_names_what_does_not_fit() {
+    let source = ChunkGrid::new([("x", 4u64)], [("x", ChunkSpec::Size(2))]).unwrap();
+    let consolidate = || ConsolidateChunks::from_grid(source.clone(), target(&[("x", -1)]));
+    // the second piece has another variable
+    let errors = run_err(|p| {
+        Ok(create(
+            p,
+            vec![
+                chunk(0, 0..2),
+                (
+                    key(&[("x", 2)], None),
+                    dataset(&[("bar", &["x"], &[2], vec![2, 3])]),
+                ),
+            ],
+        )
+        .apply("consolidate", consolidate()?))
+    });
+    // (either piece may come first)
+    assert_each_contains(
+        &errors,
+        "transform \"consolidate/assemble\" failed on Key(offsets={'x': 0}) (9 bytes): cannot concatenate datasets with different data variables: ('",
+    );
+    // a piece twice, and the other never
+    let errors = run_err(|p| {
+        Ok(create(p, vec![chunk(0, 0..2), chunk(0, 0..2)]).apply("consolidate", consolidate()?))
+    });
+    assert_each_contains(&errors, "chunk keys are not unique");
+    // only the second piece
+    let errors =
+        run_err(|p| Ok(create(p, vec![chunk(2, 2..4)]).apply("consolidate", consolidate()?)));
+    assert_each_contains(&errors, "the chunk that starts the target chunk");
+}
+
+#[test]
 fn consolidate_chunks_fills_missing_pieces_when_asked() {
     let full = Dataset::new()
         .with_coord("x", var(&["x"], &[6], (0..6i64).map(|i| i * 10).collect()))

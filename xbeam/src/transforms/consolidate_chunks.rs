@@ -5,10 +5,12 @@ use std::sync::Arc;
 use super::split_chunks::specs_for;
 use super::{canonical_key, Chunks};
 use crate::chunk::chunks::{
-    consolidate_chunks, consolidate_chunks_filled, rounded_key, FillMissing, TargetChunks,
+    consolidate_chunks, consolidate_chunks_filled, rounded_key, Assembly, Chunk, FillMissing,
+    TargetChunks,
 };
 use crate::chunk::{ChunkError, Dataset, Template};
 use crate::key::{ChunkGrid, Key};
+use crate::runner::FoldFn;
 
 /// How many pieces make the target chunk of a key.
 type Expected = Arc<dyn Fn(&Key) -> usize + Send + Sync>;
@@ -20,10 +22,13 @@ type Expected = Arc<dyn Fn(&Key) -> usize + Send + Sync>;
 /// or whose pieces do not tile it, is an error naming the keys.
 ///
 /// When the source grid is known ([`ConsolidateChunks::from_grid`]), each
-/// group is emitted as soon as all its pieces have arrived instead of at
-/// the end, so memory holds only the groups in progress (beyond the budget
-/// they spill to disk). Missing pieces can be filled with a fill value
-/// ([`ConsolidateChunks::fill_missing`]) instead of failing.
+/// target chunk is assembled in place as its pieces arrive (each element
+/// copied once, straight from the chunk it was split from: see
+/// [`Assembly`]) and emitted as soon as all its pieces are in, so memory
+/// holds only the chunks in progress; beyond the runner's group budget,
+/// pieces wait in groups that spill to disk. Missing pieces can be filled
+/// with a fill value ([`ConsolidateChunks::fill_missing`]) instead of
+/// failing.
 ///
 /// ```
 /// use xbeam::prelude::*;
@@ -48,6 +53,9 @@ type Expected = Arc<dyn Fn(&Key) -> usize + Send + Sync>;
 pub struct ConsolidateChunks {
     target: TargetChunks,
     expected: Option<Expected>,
+    /// The grid of target chunks, when known: each is then assembled in
+    /// place as its pieces arrive ([`Assembly`]).
+    grid: Option<Arc<ChunkGrid>>,
     fill: Option<Arc<Fill>>,
 }
 
@@ -74,6 +82,7 @@ impl ConsolidateChunks {
         ConsolidateChunks {
             target,
             expected: None,
+            grid: None,
             fill: None,
         }
     }
@@ -92,10 +101,15 @@ impl ConsolidateChunks {
                 .map(|(d, c)| (d.clone(), c.iter().sum::<u64>())),
             target.iter().map(|(d, s)| (d.as_str(), s.clone())),
         )?;
-        let expected: Expected = Arc::new(move |key: &Key| pieces_in(&source, &target_grid, key));
+        let grid = Arc::new(target_grid);
+        let expected: Expected = {
+            let grid = grid.clone();
+            Arc::new(move |key: &Key| pieces_in(&source, &grid, key))
+        };
         Ok(ConsolidateChunks {
             target,
             expected: Some(expected),
+            grid: Some(grid),
             fill: None,
         })
     }
@@ -157,6 +171,9 @@ impl crate::runner::Transform<Chunks> for ConsolidateChunks {
 
     fn expand(self, input: Chunks) -> Chunks {
         let target = Arc::new(self.target);
+        if let (Some(expected), Some(grid), None) = (self.expected.clone(), self.grid, &self.fill) {
+            return assemble_in_place(&input, target, expected, grid);
+        }
         let keyed = {
             let target = target.clone();
             input.map("key by target chunk", move |(key, ds): (Key, Dataset)| {
@@ -196,6 +213,89 @@ impl crate::runner::Transform<Chunks> for ConsolidateChunks {
             }
             Ok(out.remove(0))
         })
+    }
+}
+
+/// Consolidates by assembling each target chunk in place as its pieces
+/// arrive: each piece is copied once, straight from the chunk it was split
+/// from, instead of being copied out to wait in its group and copied again
+/// when the group is consolidated. Target chunks beyond the group budget
+/// wait as groups of compacted pieces (spilled to disk) as before.
+fn assemble_in_place(
+    input: &Chunks,
+    target: Arc<TargetChunks>,
+    expected: Expected,
+    grid: Arc<ChunkGrid>,
+) -> Chunks {
+    let keyed = {
+        let target = target.clone();
+        input.map("key by target chunk", move |(key, ds): (Key, Dataset)| {
+            let rounded = canonical_key(&rounded_key(&key, &specs_for(&target, &ds)));
+            Ok::<_, ChunkError>((rounded, (key, ds)))
+        })
+    };
+    keyed
+        .fold_by_key_expecting(
+            "assemble",
+            move |k: &Key| expected(k),
+            Assemble { target, grid },
+        )
+        .map("chunks", |(_, chunk): (Key, Chunk)| {
+            Ok::<_, ChunkError>(chunk)
+        })
+}
+
+/// The fold that assembles target chunks ([`Assembly`]) on `grid`.
+struct Assemble {
+    target: Arc<TargetChunks>,
+    grid: Arc<ChunkGrid>,
+}
+
+impl Assemble {
+    /// The target chunk of a piece: its key, and its start and length
+    /// along each dimension consolidated.
+    fn target_of(&self, key: &Key, ds: &Dataset) -> (Key, Vec<(String, u64, u64)>) {
+        let specs = specs_for(&self.target, ds);
+        let rounded = rounded_key(key, &specs);
+        let extents = rounded
+            .offsets()
+            .iter()
+            .filter(|(d, _)| specs.contains_key(*d))
+            .filter_map(|(d, &start)| {
+                let len = self.grid.chunk_size(d, start).ok()?;
+                Some((d.clone(), start, len))
+            })
+            .collect();
+        (rounded, extents)
+    }
+}
+
+impl FoldFn<Key, Chunk> for Assemble {
+    type Acc = Assembly;
+    type Out = Chunk;
+    type Error = ChunkError;
+
+    fn size_hint(&self, _: &Key, (key, ds): &Chunk) -> Option<usize> {
+        Some(Assembly::nbytes_for(&self.target_of(key, ds).1, ds))
+    }
+
+    fn hold(&self, (key, ds): Chunk) -> Chunk {
+        // a piece waiting in its group must hold only its own bytes, not
+        // the whole chunk it was split from
+        (key, ds.compact())
+    }
+
+    fn create(&self, _: &Key, (key, ds): Chunk) -> Result<Assembly, ChunkError> {
+        let (rounded, extents) = self.target_of(&key, &ds);
+        Assembly::new(rounded, &extents, &key, &ds)
+    }
+
+    fn add(&self, acc: &mut Assembly, (key, ds): Chunk) -> Result<(), ChunkError> {
+        acc.add(&key, &ds)
+    }
+
+    fn extract(&self, _: &Key, acc: Assembly) -> Result<Chunk, ChunkError> {
+        acc.finish()
     }
 }
 
