@@ -202,6 +202,17 @@ pub trait FoldFn<K, V>: Send + Sync + 'static {
     fn add(&self, acc: &mut Self::Acc, value: V) -> Result<(), Self::Error>;
     /// The result of a key's accumulator.
     fn extract(&self, key: &K, acc: Self::Acc) -> Result<Self::Out, Self::Error>;
+    /// The result of a whole group of a key's values at once (a group that
+    /// waited); by default the values are created, added and extracted.
+    fn fold_group(&self, key: &K, values: Vec<V>) -> Result<Self::Out, Self::Error> {
+        let mut values = values.into_iter();
+        let first = values.next().expect("a group holds at least one value");
+        let mut acc = self.create(key, first)?;
+        for v in values {
+            self.add(&mut acc, v)?;
+        }
+        self.extract(key, acc)
+    }
 }
 
 impl Pipeline {
@@ -475,7 +486,7 @@ impl<K: Data, V: Data> PCollection<(K, V)> {
     /// worker holds groups up to the runner's byte budget and spills to
     /// disk beyond it, merging at the end.
     pub fn group_by_key(&self, name: &str) -> PCollection<(K, Vec<V>)> {
-        self.fold(name, None, group::Collect)
+        self.fold(name, None, group::Collect, false)
     }
 
     /// Like [`group_by_key`](Self::group_by_key), but emits each group as
@@ -486,7 +497,7 @@ impl<K: Data, V: Data> PCollection<(K, V)> {
     where
         F: Fn(&K) -> usize + Send + Sync + 'static,
     {
-        self.fold(name, Some(Arc::new(n_for_key)), group::Collect)
+        self.fold(name, Some(Arc::new(n_for_key)), group::Collect, false)
     }
 
     /// Folds the values of each key with `fold` ([`FoldFn`]), emitting a
@@ -535,18 +546,21 @@ impl<K: Data, V: Data> PCollection<(K, V)> {
         F: FoldFn<K, V>,
         N: Fn(&K) -> usize + Send + Sync + 'static,
     {
-        self.fold(name, Some(Arc::new(n_for_key)), fold)
+        self.fold(name, Some(Arc::new(n_for_key)), fold, true)
     }
 
+    /// The fold operator; `ahead`: whether it makes accumulators before a
+    /// key's group is complete (a group-by-key does not).
     fn fold<F: FoldFn<K, V>>(
         &self,
         name: &str,
         expecting: Option<Expect<K>>,
         fold: F,
+        ahead: bool,
     ) -> PCollection<(K, F::Out)> {
         let fold = Arc::new(fold);
         let build: Build = Arc::new(move |ctx: &Ctx, inputs: Vec<S<'_>>| {
-            group::fold_by_key::<K, V, F>(ctx, inputs, expecting.clone(), fold.clone())
+            group::fold_by_key::<K, V, F>(ctx, inputs, expecting.clone(), fold.clone(), ahead)
         });
         self.op(name, build, true)
     }

@@ -946,6 +946,17 @@ fn consolidate_chunks_from_grid_names_what_does_not_fit() {
     let errors =
         run_err(|p| Ok(create(p, vec![chunk(2, 2..4)]).apply("consolidate", consolidate()?)));
     assert_each_contains(&errors, "the chunk that starts the target chunk");
+    // a piece beyond the source grid
+    let errors = run_err(|p| {
+        Ok(create(p, vec![chunk(6, 6..8)]).apply(
+            "consolidate",
+            ConsolidateChunks::from_grid(source.clone(), target(&[("x", 2)]))?,
+        ))
+    });
+    assert_each_contains(
+        &errors,
+        "the chunk Key(offsets={'x': 6}) is not on the grid of target chunks",
+    );
 }
 
 #[test]

@@ -9,6 +9,10 @@ use super::{vars_repr, Chunk};
 use crate::error::{bail, ensure};
 use crate::{Array, Attrs, ChunkError, Dataset, Variable, Variables};
 
+/// A dimension a chunk is assembled along: its name, and the start and
+/// length of the chunk along it.
+pub type Extent = (String, u64, u64);
+
 /// One target chunk being assembled from the pieces that tile it, copied
 /// into its buffers as each piece arrives: the in-place counterpart of
 /// [`consolidate_chunks`](super::consolidate_chunks) on one group, for a
@@ -18,12 +22,12 @@ use crate::{Array, Attrs, ChunkError, Dataset, Variable, Variables};
 ///
 /// `extents` are the dimensions consolidated along, each with the start and
 /// length of the target chunk; along other dimensions every piece must have
-/// the whole size. [`finish`](Self::finish) checks what
-/// `consolidate_chunks` checks, with its messages: the pieces form a full
-/// grid (none missing, none twice), they are contiguous, the first starts
-/// the target chunk, and variables without a consolidated dimension are
-/// equal in every piece. Pieces that do not reach the end of the target
-/// chunk give a smaller chunk, as `consolidate_chunks` does.
+/// the first piece's size. [`finish`](Self::finish) checks what
+/// `consolidate_chunks` checks: the pieces form a full grid (none missing,
+/// none twice), they are contiguous, the first starts the target chunk, and
+/// variables without a consolidated dimension are equal in every piece.
+/// Stricter: the pieces must cover the target chunk to its end (a
+/// consolidated chunk cut short is a missing piece, never a smaller chunk).
 ///
 /// ```
 /// use xbeam_chunk::{chunks::Assembly, Array, Dataset, Variable};
@@ -42,7 +46,7 @@ use crate::{Array, Attrs, ChunkError, Dataset, Variable, Variables};
 /// ```
 pub struct Assembly {
     key: Key,
-    extents: Vec<(String, u64, u64)>,
+    extents: Vec<Extent>,
     attrs: Attrs,
     slots: Vec<Slot>,
     /// The offsets (along `extents`) of the pieces added.
@@ -76,7 +80,7 @@ impl std::fmt::Debug for Assembly {
 }
 
 /// The buffer shape of `var` in a chunk with `extents`.
-fn shape_in(extents: &[(String, u64, u64)], var: &Variable) -> Vec<usize> {
+fn shape_in(extents: &[Extent], var: &Variable) -> Vec<usize> {
     var.dims()
         .iter()
         .zip(var.shape())
@@ -92,7 +96,7 @@ fn shape_in(extents: &[(String, u64, u64)], var: &Variable) -> Vec<usize> {
 impl Assembly {
     /// The bytes the buffers of a chunk with `extents` take, given its
     /// first piece.
-    pub fn nbytes_for(extents: &[(String, u64, u64)], first: &Dataset) -> usize {
+    pub fn nbytes_for(extents: &[Extent], first: &Dataset) -> usize {
         first
             .variables()
             .map(|(_, v)| shape_in(extents, v).iter().product::<usize>() * v.dtype().itemsize())
@@ -104,7 +108,7 @@ impl Assembly {
     /// buffers allocated (zeroed) and `first`, keyed `first_key`, copied in.
     pub fn new(
         key: Key,
-        extents: &[(String, u64, u64)],
+        extents: &[Extent],
         first_key: &Key,
         first: &Dataset,
     ) -> Result<Assembly, ChunkError> {
@@ -217,8 +221,7 @@ impl Assembly {
     pub fn finish(self) -> Result<Chunk, ChunkError> {
         let vars = self.key.vars();
         let mut grid = Vec::with_capacity(self.extents.len());
-        let mut covered = Vec::with_capacity(self.extents.len());
-        for ((dim, start, _), starts) in self.extents.iter().zip(&self.starts) {
+        for ((dim, start, len), starts) in self.extents.iter().zip(&self.starts) {
             let first = starts.keys().next().copied().unwrap_or(*start);
             ensure!(
                 first == *start,
@@ -239,8 +242,16 @@ impl Assembly {
                 }
                 end = at + size.unwrap_or(1);
             }
+            let known = starts.values().all(Option::is_some);
+            ensure!(
+                !known || end == start + len,
+                Chunks,
+                "some expected chunks are missing for vars={}: along {} the chunks cover {start}..{end} of the target chunk {start}..{}",
+                vars_repr(vars),
+                repr::quote(dim),
+                start + len
+            );
             grid.push(starts.len());
-            covered.push(end - start);
         }
         if grid.iter().product::<usize>() != self.pieces.len() {
             bail!(
@@ -257,19 +268,10 @@ impl Assembly {
         }
         let (mut coords, mut data_vars) = (Variables::new(), Variables::new());
         for slot in self.slots {
-            let mut data = slot.var.data().clone();
-            for (axis, e) in slot.axes.iter().enumerate() {
-                if let Some(&n) = e.and_then(|i| covered.get(i)) {
-                    if (n as usize) < data.shape()[axis] {
-                        data = data.slice_axis(axis, 0..n as usize)?;
-                    }
-                }
-            }
-            let var = slot.var.with_assembled_data(data);
             if slot.coord {
-                coords.insert(slot.name, var);
+                coords.insert(slot.name, slot.var);
             } else {
-                data_vars.insert(slot.name, var);
+                data_vars.insert(slot.name, slot.var);
             }
         }
         Ok((
@@ -302,6 +304,17 @@ impl Slot {
         } else {
             var.transpose(self.var.dims())?
         };
+        // along dimensions not consolidated, every piece has the whole size
+        for (axis, (dim, e)) in self.var.dims().iter().zip(&self.axes).enumerate() {
+            let (want, found) = (self.var.shape()[axis], var.shape()[axis]);
+            ensure!(
+                e.is_some() || want == found,
+                Mismatch,
+                "{kind} {}: the chunks have different sizes along {}, which is not consolidated: {want} and {found}",
+                repr::quote(&self.name),
+                repr::quote(dim)
+            );
+        }
         let origin: Vec<usize> = self
             .axes
             .iter()
@@ -371,9 +384,12 @@ mod tests {
     }
 
     #[test]
-    fn a_short_tail_gives_a_smaller_chunk_and_gaps_and_repeats_are_errors() {
-        let (_, ds) = assemble(&[piece(0, &[0, 1]), piece(2, &[2])], 6).unwrap();
-        assert_eq!(ds.sizes()["x"], 3);
+    fn a_short_tail_gaps_and_repeats_are_errors() {
+        let short = assemble(&[piece(0, &[0, 1]), piece(2, &[2])], 6).unwrap_err();
+        assert_eq!(
+            short.to_string(),
+            "some expected chunks are missing for vars=None: along 'x' the chunks cover 0..3 of the target chunk 0..6"
+        );
         let gap = assemble(&[piece(0, &[0, 1]), piece(3, &[3])], 6).unwrap_err();
         assert!(
             gap.to_string().contains("not contiguous along 'x'"),
@@ -406,6 +422,36 @@ mod tests {
         );
         let err = assemble(&[with_c(0, 7), with_c(1, 8)], 2).unwrap_err();
         assert!(err.to_string().contains("'c' differs"), "{err}");
+    }
+
+    #[test]
+    fn pieces_must_agree_along_dimensions_not_consolidated() {
+        let grid = |x: u64, ny: usize| -> Chunk {
+            let values = vec![x as i64; ny];
+            let ds = Dataset::new()
+                .with_data_var(
+                    "v",
+                    Variable::new(["x", "y"], Array::from_vec(vec![1, ny], values).unwrap())
+                        .unwrap(),
+                )
+                .unwrap();
+            (Key::from_offsets([("x", x)]), ds)
+        };
+        let (_, ds) = assemble(&[grid(0, 3), grid(1, 3)], 2).unwrap();
+        assert_eq!(ds.data_var("v").unwrap().shape(), &[2, 3]);
+        let err = assemble(&[grid(0, 3), grid(1, 2)], 2).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "data variable 'v': the chunks have different sizes along 'y', which is not consolidated: 3 and 2"
+        );
+        // a repeated variable (no `x`) that comes back smaller
+        let with_c = |x: u64, n: usize| -> Chunk {
+            let (k, ds) = piece(x, &[x as i64]);
+            let c = Variable::new(["y"], Array::from_1d(vec![7i64; n])).unwrap();
+            (k, ds.with_data_var("c", c).unwrap())
+        };
+        let err = assemble(&[with_c(0, 3), with_c(1, 2)], 2).unwrap_err();
+        assert!(err.to_string().contains("along 'y'"), "{err}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ mod to_chunks;
 mod validate;
 mod variables;
 
-pub use assemble::Assembly;
+pub use assemble::{Assembly, Extent};
 pub use consolidate::{
     consolidate_chunks, consolidate_chunks_filled, consolidate_chunks_to, consolidate_fully,
     in_memory_rechunk, rounded_key, FillMissing,

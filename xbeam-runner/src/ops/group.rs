@@ -17,7 +17,7 @@ use super::{by_key, key_bytes};
 use crate::erased::Erased;
 use crate::graph::{Expect, S};
 use crate::pipeline::{Data, FoldFn};
-use crate::state::{guarded, BoxError, Ctx, Described};
+use crate::state::{guarded, user, BoxError, Ctx, Described};
 use crate::RunError;
 
 /// The fold of a group-by-key: a key's values, in a vector.
@@ -44,6 +44,10 @@ impl<K: Data, V: Data> FoldFn<K, V> for Collect {
     fn extract(&self, _: &K, acc: Vec<V>) -> Result<Vec<V>, BoxError> {
         Ok(acc)
     }
+
+    fn fold_group(&self, _: &K, values: Vec<V>) -> Result<Vec<V>, BoxError> {
+        Ok(values)
+    }
 }
 
 /// A key's accumulator in progress.
@@ -61,6 +65,8 @@ struct Folds<K, V, F: FoldFn<K, V>> {
     name: String,
     accs: HashMap<Vec<u8>, Folding<K, F::Acc>>,
     acc_bytes: usize,
+    /// Whether accumulators are made before a group is complete.
+    ahead: bool,
     budget: usize,
     groups: Groups<V>,
 }
@@ -87,11 +93,12 @@ impl<K: Data, V: Data, F: FoldFn<K, V>> Folds<K, V, F> {
             }
             return Ok(None);
         }
-        if !self.groups.holds(&kb) {
+        if self.ahead && !self.groups.holds(&kb) {
             let room = self
                 .budget
                 .saturating_sub(self.acc_bytes + self.groups.bytes());
-            if let Some(bytes) = self.fold.size_hint(&k, &v).filter(|&b| b <= room) {
+            let hint = user(&self.name, "a value", || self.fold.size_hint(&k, &v))?;
+            if let Some(bytes) = hint.filter(|&b| b <= room) {
                 let acc = self.guarded(&k, || self.fold.create(&k, v))?;
                 if want.is_some_and(|n| n <= 1) {
                     return self.extract(k, acc).map(Some);
@@ -109,7 +116,7 @@ impl<K: Data, V: Data, F: FoldFn<K, V>> Folds<K, V, F> {
                 return Ok(None);
             }
         }
-        let v = self.fold.hold(v);
+        let v = user(&self.name, "a value", || self.fold.hold(v))?;
         match self
             .groups
             .add(kb, v, want)
@@ -133,22 +140,15 @@ impl<K: Data, V: Data, F: FoldFn<K, V>> Folds<K, V, F> {
 
     /// The result of a whole group.
     fn fold_all(&self, k: K, values: Vec<V>) -> Result<(K, F::Out), RunError> {
-        let mut values = values.into_iter();
-        let Some(first) = values.next() else {
-            return Err(crate::state::internal(&self.name, "an empty group".into()));
-        };
-        let mut acc = self.guarded(&k, || self.fold.create(&k, first))?;
-        for v in values {
-            self.guarded(&k, || self.fold.add(&mut acc, v))?;
-        }
-        self.extract(k, acc)
+        let out = self.guarded(&k, || self.fold.fold_group(&k, values))?;
+        Ok((k, out))
     }
 
     /// The accumulators left at the end (keys whose count was not reached
     /// or not known), extracted.
     fn drain_accs(&mut self) -> Vec<Result<(K, F::Out), RunError>> {
         let accs: Vec<Folding<K, F::Acc>> = self.accs.drain().map(|(_, f)| f).collect();
-        self.acc_bytes = 0;
+        self.release(self.acc_bytes);
         accs.into_iter()
             .map(|f| self.extract(f.key, f.acc))
             .collect()
@@ -181,6 +181,7 @@ pub(crate) fn fold_by_key<'s, K: Data, V: Data, F: FoldFn<K, V>>(
     mut inputs: Vec<S<'s>>,
     expecting: Option<Expect<K>>,
     fold: Arc<F>,
+    ahead: bool,
 ) -> S<'s> {
     let input = inputs.remove(0);
     let state = ctx.state.clone();
@@ -201,11 +202,13 @@ pub(crate) fn fold_by_key<'s, K: Data, V: Data, F: FoldFn<K, V>>(
                 name: name.clone(),
                 accs: HashMap::new(),
                 acc_bytes: 0,
+                ahead,
                 budget: state.group_budget,
                 groups: Groups::new(
                     state.group_budget,
                     state.spill_dir.clone(),
                     counters.clone(),
+                    ahead || expecting.is_some(),
                 ),
             };
             move |(input, frontier), output| {

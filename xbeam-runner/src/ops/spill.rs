@@ -67,8 +67,10 @@ pub(crate) struct Groups<V> {
     budget: usize,
     dir: PathBuf,
     runs: Vec<PathBuf>,
-    /// Values per key already spilled.
+    /// Values per key already spilled (tracked when asked: when counts are
+    /// expected, or a fold needs [`Groups::holds`]).
     spilled: HashMap<Vec<u8>, usize>,
+    track: bool,
     counters: Arc<Counters>,
     merge: Option<Merge<V>>,
 }
@@ -103,8 +105,14 @@ impl Run {
 }
 
 impl<V: Data> Groups<V> {
-    pub(crate) fn new(budget: usize, dir: PathBuf, counters: Arc<Counters>) -> Groups<V> {
+    pub(crate) fn new(
+        budget: usize,
+        dir: PathBuf,
+        counters: Arc<Counters>,
+        track: bool,
+    ) -> Groups<V> {
         Groups {
+            track,
             mem: BTreeMap::new(),
             bytes: 0,
             budget,
@@ -116,7 +124,8 @@ impl<V: Data> Groups<V> {
         }
     }
 
-    /// Whether values of the key `key` are held or were spilled.
+    /// Whether values of the key `key` are held or were spilled (spilled
+    /// keys are known only when tracked).
     pub(crate) fn holds(&self, key: &[u8]) -> bool {
         self.mem.contains_key(key) || self.spilled.contains_key(key)
     }
@@ -173,7 +182,9 @@ impl<V: Data> Groups<V> {
         bincode::serialize_into(&mut w, &count)
             .map_err(|e| SpillFailure::bincode(cannot_write(), *e))?;
         for (k, vs) in std::mem::take(&mut self.mem) {
-            *self.spilled.entry(k.clone()).or_default() += vs.len();
+            if self.track {
+                *self.spilled.entry(k.clone()).or_default() += vs.len();
+            }
             bincode::serialize_into(&mut w, &(k, vs))
                 .map_err(|e| SpillFailure::bincode(cannot_write(), *e))?;
         }

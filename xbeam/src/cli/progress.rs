@@ -116,7 +116,7 @@ impl StageProgress {
 
 /// The steps of `m` a bar each: transforms folded to their top-level
 /// name, or to `stage i` inside a rechunk (`rechunk/stage 1/split` and
-/// `rechunk/stage 1/consolidate/group` are one bar, `stage 1`); a step's
+/// `rechunk/stage 1/consolidate/assemble` are one bar, `stage 1`); a step's
 /// output is its last transform's, its spill the sum of all of them.
 fn steps(m: &Metrics) -> indexmap::IndexMap<String, xbeam::runner::TransformMetrics> {
     let mut out: indexmap::IndexMap<String, xbeam::runner::TransformMetrics> =

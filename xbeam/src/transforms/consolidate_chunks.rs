@@ -5,8 +5,8 @@ use std::sync::Arc;
 use super::split_chunks::specs_for;
 use super::{canonical_key, Chunks};
 use crate::chunk::chunks::{
-    consolidate_chunks, consolidate_chunks_filled, rounded_key, Assembly, Chunk, FillMissing,
-    TargetChunks,
+    consolidate_chunks, consolidate_chunks_filled, rounded_key, Assembly, Chunk, Extent,
+    FillMissing, TargetChunks,
 };
 use crate::chunk::{ChunkError, Dataset, Template};
 use crate::key::{ChunkGrid, Key};
@@ -22,9 +22,10 @@ type Expected = Arc<dyn Fn(&Key) -> usize + Send + Sync>;
 /// or whose pieces do not tile it, is an error naming the keys.
 ///
 /// When the source grid is known ([`ConsolidateChunks::from_grid`]), each
-/// target chunk is assembled in place as its pieces arrive (each element
-/// copied once, straight from the chunk it was split from: see
-/// [`Assembly`]) and emitted as soon as all its pieces are in, so memory
+/// target chunk is assembled in place as its pieces arrive (within the
+/// group budget each element is copied once, straight from the chunk it was
+/// split from: see [`Assembly`]) and emitted as soon as all its pieces are
+/// in, so memory
 /// holds only the chunks in progress; beyond the runner's group budget,
 /// pieces wait in groups that spill to disk. Missing pieces can be filled
 /// with a fill value ([`ConsolidateChunks::fill_missing`]) instead of
@@ -217,10 +218,11 @@ impl crate::runner::Transform<Chunks> for ConsolidateChunks {
 }
 
 /// Consolidates by assembling each target chunk in place as its pieces
-/// arrive: each piece is copied once, straight from the chunk it was split
-/// from, instead of being copied out to wait in its group and copied again
-/// when the group is consolidated. Target chunks beyond the group budget
-/// wait as groups of compacted pieces (spilled to disk) as before.
+/// arrive: within the group budget each piece is copied once, straight from
+/// the chunk it was split from, instead of being copied out to wait in its
+/// group and copied again when the group is consolidated. The pieces of
+/// target chunks beyond the budget wait in groups (compacted, spilled to
+/// disk) and are assembled when complete.
 fn assemble_in_place(
     input: &Chunks,
     target: Arc<TargetChunks>,
@@ -253,20 +255,24 @@ struct Assemble {
 
 impl Assemble {
     /// The target chunk of a piece: its key, and its start and length
-    /// along each dimension consolidated.
-    fn target_of(&self, key: &Key, ds: &Dataset) -> (Key, Vec<(String, u64, u64)>) {
+    /// along each dimension consolidated. A piece off the grid is an error.
+    fn target_of(&self, key: &Key, ds: &Dataset) -> Result<(Key, Vec<Extent>), ChunkError> {
         let specs = specs_for(&self.target, ds);
         let rounded = rounded_key(key, &specs);
         let extents = rounded
             .offsets()
             .iter()
             .filter(|(d, _)| specs.contains_key(*d))
-            .filter_map(|(d, &start)| {
-                let len = self.grid.chunk_size(d, start).ok()?;
-                Some((d.clone(), start, len))
+            .map(|(d, &start)| {
+                let len = self.grid.chunk_size(d, start).map_err(|e| {
+                    ChunkError::Chunks(format!(
+                        "the chunk {key} is not on the grid of target chunks: {e}"
+                    ))
+                })?;
+                Ok((d.clone(), start, len))
             })
-            .collect();
-        (rounded, extents)
+            .collect::<Result<_, ChunkError>>()?;
+        Ok((rounded, extents))
     }
 }
 
@@ -276,7 +282,9 @@ impl FoldFn<Key, Chunk> for Assemble {
     type Error = ChunkError;
 
     fn size_hint(&self, _: &Key, (key, ds): &Chunk) -> Option<usize> {
-        Some(Assembly::nbytes_for(&self.target_of(key, ds).1, ds))
+        // a piece off the grid waits in a group, and fails in `create`
+        let (_, extents) = self.target_of(key, ds).ok()?;
+        Some(Assembly::nbytes_for(&extents, ds))
     }
 
     fn hold(&self, (key, ds): Chunk) -> Chunk {
@@ -286,7 +294,7 @@ impl FoldFn<Key, Chunk> for Assemble {
     }
 
     fn create(&self, _: &Key, (key, ds): Chunk) -> Result<Assembly, ChunkError> {
-        let (rounded, extents) = self.target_of(&key, &ds);
+        let (rounded, extents) = self.target_of(&key, &ds)?;
         Assembly::new(rounded, &extents, &key, &ds)
     }
 
