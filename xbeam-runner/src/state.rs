@@ -22,6 +22,9 @@ use crate::RunError;
 /// State shared by the workers of one process during one run.
 pub(crate) struct RunState {
     abort: AtomicBool,
+    /// Set with `cluster_failure` or `worker_failure`, so that checking
+    /// for a stop (every element) takes no lock.
+    failed: AtomicBool,
     error: Mutex<Option<RunError>>,
     /// A lost peer (set by the panic hook for timely's network threads).
     cluster_failure: Mutex<Option<String>>,
@@ -44,6 +47,7 @@ impl RunState {
     ) -> RunState {
         RunState {
             abort: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
             error: Mutex::new(None),
             cluster_failure: Mutex::new(None),
             worker_failure: Mutex::new(None),
@@ -56,9 +60,7 @@ impl RunState {
 
     /// Whether the run is stopping, for any reason.
     pub(crate) fn aborted(&self) -> bool {
-        self.abort.load(Ordering::Relaxed)
-            || self.cluster_failure().is_some()
-            || self.worker_failure().is_some()
+        self.abort.load(Ordering::Relaxed) || self.failed.load(Ordering::Acquire)
     }
 
     /// Whether this process stopped the run or was told to stop (not a
@@ -93,12 +95,14 @@ impl RunState {
         self.worker_failure.lock().ok().and_then(|g| g.clone())
     }
 
-    fn set_once(slot: &Mutex<Option<String>>, message: String) {
+    /// Records a failure in `slot` (the first one wins).
+    fn set_once(&self, slot: &Mutex<Option<String>>, message: String) {
         if let Ok(mut g) = slot.lock() {
             if g.is_none() {
                 *g = Some(message);
             }
         }
+        self.failed.store(true, Ordering::Release);
     }
 }
 
@@ -172,7 +176,7 @@ pub(crate) fn install_hook() {
                 );
                 if let Ok(runs) = CLUSTER_RUNS.lock() {
                     for run in runs.iter().filter_map(Weak::upgrade) {
-                        RunState::set_once(&run.cluster_failure, message.clone());
+                        run.set_once(&run.cluster_failure, message.clone());
                     }
                 }
                 return;
@@ -188,7 +192,7 @@ pub(crate) fn install_hook() {
                 CURRENT_RUN.with(|r| {
                     if let Ok(r) = r.try_borrow() {
                         if let Some(run) = r.as_ref() {
-                            RunState::set_once(&run.worker_failure, message);
+                            run.set_once(&run.worker_failure, message);
                         }
                     }
                 });
