@@ -7,7 +7,7 @@ use xbeam_key::{repr, Key};
 
 use super::{vars_repr, Chunk};
 use crate::error::{bail, ensure};
-use crate::{Array, Attrs, ChunkError, Dataset, Variable, Variables};
+use crate::{Array, Attrs, ChunkError, DType, Dataset, Variable, Variables};
 
 /// A dimension a chunk is assembled along: its name, and the start and
 /// length of the chunk along it.
@@ -99,7 +99,14 @@ impl Assembly {
     pub fn nbytes_for(extents: &[Extent], first: &Dataset) -> usize {
         first
             .variables()
-            .map(|(_, v)| shape_in(extents, v).iter().product::<usize>() * v.dtype().itemsize())
+            .map(|(_, v)| {
+                // a string element is a `String` in memory, not NumPy's 16 bytes
+                let item = match v.dtype() {
+                    DType::String => std::mem::size_of::<String>(),
+                    other => other.itemsize(),
+                };
+                shape_in(extents, v).iter().product::<usize>() * item
+            })
             .sum()
     }
 
@@ -452,6 +459,19 @@ mod tests {
         };
         let err = assemble(&[with_c(0, 3), with_c(1, 2)], 2).unwrap_err();
         assert!(err.to_string().contains("along 'y'"), "{err}");
+    }
+
+    #[test]
+    fn string_buffers_are_counted_as_strings() {
+        let names = Variable::new(["x"], Array::from_1d(vec!["a".to_string(); 2])).unwrap();
+        let ds = Dataset::new().with_data_var("s", names).unwrap();
+        let extents = [("x".to_string(), 0, 5)];
+        assert_eq!(
+            Assembly::nbytes_for(&extents, &ds),
+            5 * std::mem::size_of::<String>()
+        );
+        let (_, out) = assemble(&[(Key::from_offsets([("x", 0)]), ds)], 2).unwrap();
+        assert_eq!(out.data_var("s").unwrap().shape(), &[2]);
     }
 
     #[test]
