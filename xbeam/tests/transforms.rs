@@ -861,19 +861,28 @@ fn case_13_consolidate_chunks_groups_by_vars() {
     );
 }
 
+/// `ds` read in chunks of 3 along `t`, split at the boundaries of `to`,
+/// and consolidated on the `source` grid.
+fn split_and_assemble(
+    p: &Pipeline,
+    ds: &Dataset,
+    source: &ChunkGrid,
+    to: &TargetChunks,
+) -> Result<Chunks, Error> {
+    Ok(p.apply("read", read(ds, &[("t", 3)]))?
+        .apply("split", SplitChunks::new(to.clone()))
+        .apply(
+            "consolidate",
+            ConsolidateChunks::from_grid(source.clone(), to.clone())?,
+        ))
+}
+
 #[test]
 fn consolidate_chunks_from_grid_emits_the_same_chunks() {
     let ds = dataset(&[("foo", &["t", "x"], &[10, 6], (0..60).collect())]);
     let source = ChunkGrid::new([("t", 10u64), ("x", 6)], [("t", ChunkSpec::Size(3))]).unwrap();
     let to = target(&[("t", -1), ("x", 2)]);
-    let out = run(|p| {
-        Ok(p.apply("read", read(&ds, &[("t", 3)]))?
-            .apply("split", SplitChunks::new(to.clone()))
-            .apply(
-                "consolidate",
-                ConsolidateChunks::from_grid(source.clone(), to.clone())?,
-            ))
-    });
+    let out = run(|p| split_and_assemble(p, &ds, &source, &to));
     let direct = run(|p| p.apply("read", read(&ds, &[("t", -1), ("x", 2)])));
     assert_same(&out, &direct);
     assert_eq!(out.len(), 3);
@@ -892,14 +901,7 @@ fn consolidate_chunks_from_grid_assembles_in_place_within_the_budget_and_groups_
     .unwrap();
     let source = ChunkGrid::new([("t", 10u64), ("x", 6)], [("t", ChunkSpec::Size(3))]).unwrap();
     let to = target(&[("t", -1), ("x", 4)]);
-    let build = |p: &Pipeline| {
-        Ok(p.apply("read", read(&ds, &[("t", 3)]))?
-            .apply("split", SplitChunks::new(to.clone()))
-            .apply(
-                "consolidate",
-                ConsolidateChunks::from_grid(source.clone(), to.clone())?,
-            ))
-    };
+    let build = |p: &Pipeline| split_and_assemble(p, &ds, &source, &to);
     let direct = run(|p| p.apply("read", read(&ds, &[("t", -1), ("x", 4)])));
     assert_eq!(direct.len(), 2);
     // all in place; one target chunk in place and one grouped; all grouped

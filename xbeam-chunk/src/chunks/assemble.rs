@@ -54,7 +54,6 @@ pub struct Assembly {
     /// Per dimension of `extents`: the starts of pieces along it, with the
     /// pieces' size there (`None` when they lack the dimension).
     starts: Vec<BTreeMap<u64, Option<u64>>>,
-    nbytes: usize,
 }
 
 /// One variable of the chunk: its metadata and buffer.
@@ -93,6 +92,15 @@ fn shape_in(extents: &[Extent], var: &Variable) -> Vec<usize> {
         .collect()
 }
 
+/// The coordinates of `ds`, or its data variables.
+fn of_kind(ds: &Dataset, coord: bool) -> &Variables {
+    if coord {
+        ds.coords()
+    } else {
+        ds.data_vars()
+    }
+}
+
 impl Assembly {
     /// The bytes the buffers of a chunk with `extents` take, given its
     /// first piece.
@@ -119,10 +127,9 @@ impl Assembly {
         first_key: &Key,
         first: &Dataset,
     ) -> Result<Assembly, ChunkError> {
-        let kinds = [(true, first.coords()), (false, first.data_vars())];
         let mut slots = Vec::new();
-        for (coord, vars) in kinds {
-            for (name, var) in vars {
+        for coord in [true, false] {
+            for (name, var) in of_kind(first, coord) {
                 let shape = shape_in(extents, var);
                 let axes: Vec<Option<usize>> = var
                     .dims()
@@ -146,15 +153,9 @@ impl Assembly {
             slots,
             pieces: HashSet::new(),
             starts: vec![BTreeMap::new(); extents.len()],
-            nbytes: Assembly::nbytes_for(extents, first),
         };
         assembly.add(first_key, first)?;
         Ok(assembly)
-    }
-
-    /// The bytes of the chunk's buffers.
-    pub fn nbytes(&self) -> usize {
-        self.nbytes
     }
 
     /// Copies the piece keyed `key` into place. Errors name a piece that
@@ -191,12 +192,7 @@ impl Assembly {
             bail!(Chunks, "chunk keys are not unique: {key} came twice");
         }
         for slot in &mut self.slots {
-            let vars = if slot.coord {
-                piece.coords()
-            } else {
-                piece.data_vars()
-            };
-            slot.place(&offsets, &vars[&slot.name])?;
+            slot.place(&offsets, &of_kind(piece, slot.coord)[&slot.name])?;
         }
         Ok(())
     }
@@ -204,11 +200,7 @@ impl Assembly {
     /// The variable names of `piece` must be the first piece's.
     fn check_names(&self, piece: &Dataset) -> Result<(), ChunkError> {
         for (coord, kind) in [(true, "coordinates"), (false, "data variables")] {
-            let theirs = if coord {
-                piece.coords()
-            } else {
-                piece.data_vars()
-            };
+            let theirs = of_kind(piece, coord);
             let ours = self.slots.iter().filter(|s| s.coord == coord);
             if ours.clone().count() != theirs.len()
                 || ours.clone().any(|s| !theirs.contains_key(&s.name))

@@ -178,7 +178,7 @@ impl crate::runner::Transform<Chunks> for ConsolidateChunks {
         let keyed = {
             let target = target.clone();
             input.map("key by target chunk", move |(key, ds): (Key, Dataset)| {
-                let rounded = canonical_key(&rounded_key(&key, &specs_for(&target, &ds)));
+                let rounded = target_key(&target, &key, &ds);
                 // a piece waits in its group: it must hold only its own
                 // bytes, not the whole chunk it was split from
                 Ok::<_, ChunkError>((rounded.encode(), (key, ds.compact())))
@@ -217,6 +217,12 @@ impl crate::runner::Transform<Chunks> for ConsolidateChunks {
     }
 }
 
+/// The key of the target chunk a piece keyed `key` belongs to, in the
+/// canonical form that groups compare.
+fn target_key(target: &TargetChunks, key: &Key, ds: &Dataset) -> Key {
+    canonical_key(&rounded_key(key, &specs_for(target, ds)))
+}
+
 /// Consolidates by assembling each target chunk in place as its pieces
 /// arrive: within the group budget each piece is copied once, straight from
 /// the chunk it was split from, instead of being copied out to wait in its
@@ -232,8 +238,7 @@ fn assemble_in_place(
     let keyed = {
         let target = target.clone();
         input.map("key by target chunk", move |(key, ds): (Key, Dataset)| {
-            let rounded = canonical_key(&rounded_key(&key, &specs_for(&target, &ds)));
-            Ok::<_, ChunkError>((rounded, (key, ds)))
+            Ok::<_, ChunkError>((target_key(&target, &key, &ds), (key, ds)))
         })
     };
     keyed
