@@ -752,6 +752,35 @@ fn rechunk_gives_the_target_chunks_and_the_same_data() {
 }
 
 #[test]
+fn rechunk_transpose_writes_the_dimension_order_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = small_store(dir.path(), "src.zarr", &[]);
+    let dst = dir.path().join("dst.zarr");
+    ok(&[
+        "rechunk",
+        s(&src),
+        s(&dst),
+        "--target-chunks",
+        "time=-1,latitude=2",
+        "--transpose",
+        "latitude,longitude,time",
+        "--max-mem",
+        "1MiB",
+        "--quiet",
+    ]);
+    let (a, b) = (read_all(&src), read_all(&dst));
+    // every variable follows the order; `level`, not named, comes last
+    let order = ["latitude", "longitude", "time"];
+    assert!(b.identical(&a.transpose(&order).unwrap()));
+    let dims = b.data_vars()["temperature"].dims().to_vec();
+    assert_eq!(dims, ["latitude", "longitude", "time", "level"]);
+    assert_ne!(a.data_vars()["temperature"].dims(), dims.as_slice());
+    let store = xbeam::io::open_zarr(&dst).unwrap();
+    assert_eq!(store.chunks()["latitude"], 2);
+    assert_eq!(store.chunks()["time"], 149);
+}
+
+#[test]
 fn rechunk_dry_run_prints_the_plan_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let src = small_store(dir.path(), "src.zarr", &[]);
@@ -817,6 +846,16 @@ fn bad_rechunk_flags_are_clear_errors_and_write_nothing() {
         &["--target-chunks", "hour=-1"],
         2,
         "--target-chunks names dimension \"hour\", which",
+    );
+    run(
+        &["--target-chunks", "time=-1", "--transpose", "latitude,lon"],
+        2,
+        "--transpose names dimension \"lon\", which",
+    );
+    run(
+        &["--target-chunks", "time=-1", "--transpose", "time,time"],
+        2,
+        "--transpose names dimension \"time\" twice",
     );
     run(
         &["--target-chunks", "time=-1", "--max-mem", "12XB"],

@@ -31,6 +31,11 @@ pub(crate) struct Args {
     /// `latitude=121`.
     #[arg(long, value_parser = parse_chunk_specs)]
     shards: Option<TargetChunks>,
+    /// Write every data variable with its dimensions in this order, e.g.
+    /// `latitude,longitude,time` (as xarray's `ds.transpose`; dimensions
+    /// not named follow in their input order).
+    #[arg(long, value_delimiter = ',')]
+    transpose: Option<Vec<String>>,
     /// Replace a Zarr store at DST (only if it holds nothing else).
     #[arg(long)]
     overwrite: bool,
@@ -55,6 +60,7 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
         format: a.format.map(ZarrFormat::from_number).transpose()?,
         shards: a.shards.clone(),
         overwrite: a.overwrite,
+        transpose: a.transpose.clone(),
     };
     let runner = a.shared.runner();
     if a.dry_run {

@@ -38,6 +38,7 @@ use std::time::Instant;
 
 use indexmap::IndexMap;
 use xbeam_chunk::chunks::{normalize_chunks, TargetChunks};
+use xbeam_chunk::Template;
 use xbeam_io::{open_zarr, zarr_chunk_size, SetupOptions, ZarrFormat, ZarrSource};
 use xbeam_key::{ChunkSpec, ChunksRequest};
 use xbeam_runner::{Pipeline, Runner};
@@ -69,6 +70,11 @@ pub struct Options {
     pub shards: Option<TargetChunks>,
     /// Replace a Zarr store at `dst` (see [`output::prepare`]).
     pub overwrite: bool,
+    /// The output's dimension order, as xarray's `ds.transpose(*dims)`:
+    /// every data variable's dimensions follow it, and dimensions not named
+    /// keep their order after those named (default: each variable keeps
+    /// the input's order).
+    pub transpose: Option<Vec<String>>,
 }
 
 impl Options {
@@ -82,6 +88,7 @@ impl Options {
             format: None,
             shards: None,
             overwrite: false,
+            transpose: None,
         }
     }
 }
@@ -128,13 +135,9 @@ fn plan_for(source: &ZarrSource, options: &Options, workers: usize) -> Result<Pl
         _ => Vec::new(),
     };
     for d in named {
-        ensure_usage!(
-            t.sizes().contains_key(d),
-            "--target-chunks names dimension {d:?}, which {} does not have: expected one of {}",
-            options.src.display(),
-            t.sizes().keys().cloned().collect::<Vec<_>>().join(", ")
-        );
+        ensure_known_dim(t, "--target-chunks", d, &options.src)?;
     }
+    check_transpose(options, t)?;
     let chunks = normalize_chunks(&options.target, t, false, Some(&native))?;
     let write = match &options.shards {
         None => chunks.clone(),
@@ -202,6 +205,33 @@ fn plan_for(source: &ZarrSource, options: &Options, workers: usize) -> Result<Pl
         plan,
         read_directly,
     })
+}
+
+/// A flag naming a dimension that the input does not have is a usage error
+/// that lists the dimensions it has.
+fn ensure_known_dim(t: &Template, flag: &str, dim: &str, src: &Path) -> Result<(), Error> {
+    ensure_usage!(
+        t.sizes().contains_key(dim),
+        "{flag} names dimension {dim:?}, which {} does not have: expected one of {}",
+        src.display(),
+        t.sizes().keys().cloned().collect::<Vec<_>>().join(", ")
+    );
+    Ok(())
+}
+
+/// `--transpose` names dimensions of the input, each once.
+fn check_transpose(options: &Options, t: &Template) -> Result<(), Error> {
+    let Some(order) = &options.transpose else {
+        return Ok(());
+    };
+    for (i, d) in order.iter().enumerate() {
+        ensure_known_dim(t, "--transpose", d, &options.src)?;
+        ensure_usage!(
+            !order[..i].contains(d),
+            "--transpose names dimension {d:?} twice: expected each dimension at most once"
+        );
+    }
+    Ok(())
 }
 
 /// The most memory per chunk a plan is given, unless the input's or the
@@ -280,6 +310,10 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
         Some(min_mem(planned.chunk_max_mem)),
         planned.chunk_max_mem,
     )?;
+    let out = match &options.transpose {
+        Some(order) => out.transpose(&order.iter().map(String::as_str).collect::<Vec<_>>())?,
+        None => out,
+    };
     let count = out.chunk_count();
     let setup = SetupOptions {
         chunks: size_specs(&planned.chunks),
