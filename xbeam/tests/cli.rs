@@ -826,21 +826,22 @@ fn rechunk_dry_run_prints_the_plan_and_writes_nothing() {
     assert!(text.contains("on 1 worker(s): 17MB per chunk"), "{text}");
 }
 
+/// Runs `xbeam rechunk SRC DST EXTRA...`, which must fail with `code` and
+/// `fragment` in its message, and checks that DST was not written.
+fn refused_rechunk(src: &Path, dst: &Path, extra: &[&str], code: i32, fragment: &str) {
+    let mut a = vec!["rechunk", s(src), s(dst)];
+    a.extend_from_slice(extra);
+    fails(None, &a, code, fragment);
+    assert!(!dst.exists(), "{a:?} wrote {}", dst.display());
+}
+
 #[test]
-fn bad_rechunk_flags_are_clear_errors_and_write_nothing() {
+fn rechunk_flags_naming_unknown_or_repeated_dimensions_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let src = small_store(dir.path(), "src.zarr", &[]);
     let dst = dir.path().join("dst.zarr");
-    let args = |extra: &[&'static str]| -> Vec<String> {
-        let mut v: Vec<String> = vec!["rechunk".into(), s(&src).into(), s(&dst).into()];
-        v.extend(extra.iter().map(ToString::to_string));
-        v
-    };
-    let run = |extra: &[&'static str], code: i32, fragment: &str| {
-        let a = args(extra);
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        fails(None, &a, code, fragment);
-        assert!(!dst.exists(), "{a:?} wrote {}", dst.display());
+    let run = |extra: &[&str], code: i32, fragment: &str| {
+        refused_rechunk(&src, &dst, extra, code, fragment);
     };
     run(
         &["--target-chunks", "hour=-1"],
@@ -853,10 +854,32 @@ fn bad_rechunk_flags_are_clear_errors_and_write_nothing() {
         "--transpose names dimension \"lon\", which",
     );
     run(
+        &[
+            "--target-chunks",
+            "time=-1",
+            "--format",
+            "3",
+            "--shards",
+            "lat=10",
+        ],
+        2,
+        "--shards names dimension \"lat\", which",
+    );
+    run(
         &["--target-chunks", "time=-1", "--transpose", "time,time"],
         2,
         "--transpose names dimension \"time\" twice",
     );
+}
+
+#[test]
+fn bad_rechunk_flags_are_clear_errors_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = small_store(dir.path(), "src.zarr", &[]);
+    let dst = dir.path().join("dst.zarr");
+    let run = |extra: &[&str], code: i32, fragment: &str| {
+        refused_rechunk(&src, &dst, extra, code, fragment);
+    };
     run(
         &["--target-chunks", "time=-1", "--max-mem", "12XB"],
         2,

@@ -144,12 +144,8 @@ fn plan_for(source: &ZarrSource, options: &Options, workers: usize) -> Result<Pl
         Some(shards) => {
             let mut write = chunks.clone();
             for (d, spec) in shards {
-                let Some(&n) = t.sizes().get(d) else {
-                    return Err(Error::Usage(format!(
-                        "--shards names dimension {d:?}, which {} does not have",
-                        options.src.display()
-                    )));
-                };
+                ensure_known_dim(t, "--shards", d, &options.src)?;
+                let n = t.sizes()[d];
                 let s = zarr_chunk_size(d, spec, n)
                     .map_err(|e| Error::Usage(format!("--shards {d}={spec}: {e}")))?
                     .clamp(1, n.max(1));
