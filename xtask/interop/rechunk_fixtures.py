@@ -43,7 +43,11 @@ shards as Rechunk's target. `check`, for every store xbeam wrote:
   same raw (undecoded) values as the source and as xarray-beam's output
   with encoding=;
 - data variables chunked as asked (and sharded); coordinates whole;
-- the 2 MiB and default-budget runs wrote byte-identical stores.
+- the 2 MiB and default-budget runs wrote byte-identical stores;
+- for the pencils, `--transpose time,lat,lon` too: identical to xarray's
+  `ds.transpose("time", "lat", "lon")` of the source and of xarray-beam's
+  output (`packed`, stored (lon, lat, time), changes order), with the
+  source's CF encoding and the chunks asked along each dimension.
 
 Where xbeam differs from xarray-beam on purpose, the check asserts xbeam's
 behaviour and prints the difference:
@@ -95,6 +99,10 @@ TARGETS = {
     "time30": ("time=30", None, False, 1, False),
     "sharded": ("time=-1,lat=5,lon=4", "lat=10,lon=8", True, 2, False),
 }
+
+# `xbeam rechunk --transpose` of the pencil jobs, against xarray's
+# ds.transpose of the source and of xarray-beam's output
+TRANSPOSE = "time,lat,lon"
 
 ENCODING_KEYS = ["dtype", "_FillValue", "scale_factor", "add_offset", "units",
                  "calendar"]
@@ -208,8 +216,17 @@ def make(out):
             # `xbeam <args> --dry-run` prints the plan into this file
             "plan": os.path.join(out, "xbeam", f"{name}.{budget}.plan.txt"),
         })
+      transposed = None
+      if tname == "pencil":
+        # --transpose: `packed` (lon, lat, time) is written (time, lat, lon)
+        out_t = os.path.join(out, "xbeam", f"{name}.transposed.zarr")
+        transposed = {"order": TRANSPOSE, "out": out_t,
+                      "args": ["rechunk", src, out_t, "--target-chunks",
+                               target, "--transpose", TRANSPOSE, "--quiet",
+                               "--max-mem", SMALL_MAX_MEM]}
       jobs.append({
           "name": name, "format": fmt, "src": src, "target": target,
+          "transposed": transposed,
           "chunks": expected_chunks(target),
           "shards": parse_shards(shards) if shards else None,
           "stages": stages,
@@ -439,6 +456,7 @@ def check_job(job):
     if fa != fb:
       diff = sorted(k for k in set(fa) | set(fb) if fa.get(k) != fb.get(k))
       fail(f"{ta} and {tb} differ in {diff[:8]}")
+  check_transposed(job, src, beam_enc)
   v = next(iter(src.data_vars))
   ours, theirs = (zarr_meta(job["runs"][0]["out"], v)["codecs"],
                   zarr_meta(job["beam_encoded"], v)["codecs"])
@@ -447,6 +465,36 @@ def check_job(job):
           f"xarray-beam {theirs} (zarr-python's default)")
   print(f"ok  {name}: {len(stores)} xbeam stores compared with the source "
         f"and xarray-beam", flush=True)
+
+
+def check_transposed(job, src, beam_enc):
+  """`xbeam rechunk --transpose`: xarray's ds.transpose of the source (and
+  of xarray-beam's output), with the source's CF encoding, chunked as asked
+  along each dimension wherever it now is."""
+  t = job.get("transposed")
+  if not t:
+    return
+  tag = f"{job['name']}.transposed"
+  order = t["order"].split(",")
+  try:
+    ours, our_chunks = open_quietly(t["out"])
+  except Exception as e:  # a warning is an error here
+    fail(f"{tag}: xarray.open_zarr failed or warned: {e!r}")
+    return
+  identical(f"{tag} vs source transposed", src.transpose(*order), ours)
+  identical(f"{tag} vs xarray-beam transposed", beam_enc.transpose(*order),
+            ours)
+  if src["packed"].dims == ours["packed"].dims:
+    fail(f"{tag}: packed kept its dimensions {src['packed'].dims}")
+  for v in src.data_vars:
+    d = encoding_diff(src[v], ours[v])
+    if d:
+      fail(f"{tag}/{v}: CF encoding differs from the source: {d}")
+    want = tuple(job["chunks"][d] for d in ours[v].dims)
+    if tuple(our_chunks[v]) != want:
+      fail(f"{tag}/{v}: xarray reads chunks {our_chunks[v]}, asked {want}")
+  print(f"ok  {tag}: dimensions {tuple(ours['packed'].dims)} as asked",
+        flush=True)
 
 
 def check_variable(tag, path, job, v, src, beam_enc, ours, our_chunks):

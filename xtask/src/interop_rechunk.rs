@@ -66,6 +66,12 @@ pub(crate) fn run_all(python: &Path, dir: &Path) -> Result<(), String> {
             std::fs::write(path, &plan.stdout).map_err(|e| format!("cannot write {path}: {e}"))?;
             count += 1;
         }
+        // `--transpose`, on the pencil jobs
+        if let Some(args) = job["transposed"]["args"].as_array() {
+            let args: Vec<&str> = args.iter().filter_map(serde_json::Value::as_str).collect();
+            quiet(Command::new(&xbeam).args(&args))?;
+            count += 1;
+        }
         Ok(())
     });
     if ours.is_ok() {
