@@ -1287,6 +1287,31 @@ impl CfUnits {
         ))
     }
 
+    /// Encodes ticks of `tick_unit` since 1970-01-01 (of `self.calendar`) as a float count
+    /// of `self.unit` since the reference, as xarray encodes times into a float dtype:
+    /// `6 hours` after the reference is `0.25 days`. The whole part is exact; the
+    /// fraction is the nearest float.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`Calendar::validate`] if the reference was built invalid by hand.
+    ///
+    /// ```
+    /// use xbeam_chunk::calendar::{Calendar, CfUnits, TimeUnit};
+    ///
+    /// let units = CfUnits::parse("days since 1970-01-02", Calendar::Standard)?;
+    /// assert_eq!(units.encode_f64(30, TimeUnit::Hours)?, 0.25);
+    /// assert_eq!(units.encode_f64(0, TimeUnit::Hours)?, -1.0);
+    /// # Ok::<(), xbeam_chunk::calendar::CalendarError>(())
+    /// ```
+    pub fn encode_f64(&self, ticks: i64, tick_unit: TimeUnit) -> Result<f64, CalendarError> {
+        let reference = self.calendar.instant_nanos(&self.reference)?;
+        let offset = i128::from(ticks) * i128::from(tick_unit.nanos()) - reference;
+        let unit = i128::from(self.unit.nanos());
+        let (whole, rest) = (offset.div_euclid(unit), offset.rem_euclid(unit));
+        Ok(whole as f64 + rest as f64 / unit as f64)
+    }
+
     /// Encodes ticks of `tick_unit` since 1970-01-01 (of `self.calendar`) as an integer count
     /// of `self.unit` since the reference.
     ///

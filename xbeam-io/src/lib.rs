@@ -9,7 +9,7 @@
 //! - [`setup_zarr`] writes a store's metadata and coordinates from a
 //!   template; [`ZarrSink::write_chunk`] writes one keyed chunk after
 //!   validating it; [`verify`] lists chunks that were never written.
-//! - [`decode_cf_time`] / [`encode_cf_time`]: CF time coding in every
+//! - [`decode_cf_time`] / [`encode_cf_time`] / [`encode_cf_time_float`]: CF time coding in every
 //!   calendar.
 //! - [`ChunkSource`] (a template, a preferred chunking, read a region) and
 //!   [`ChunkSink`] (a template, write a keyed chunk) are the seams pipelines
@@ -86,7 +86,7 @@ mod sink;
 mod source;
 mod zarr;
 
-pub use cf::{decode_cf_time, encode_cf_time, numpy_dtype};
+pub use cf::{decode_cf_time, encode_cf_time, encode_cf_time_float, numpy_dtype};
 pub use sink::ChunkSink;
 pub use source::{ChunkSource, MemorySource};
 pub use zarr::{

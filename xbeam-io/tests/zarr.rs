@@ -957,3 +957,56 @@ fn a_failed_chunk_write_names_the_key_and_keeps_why() {
         "{why}"
     );
 }
+
+#[test]
+fn float_encoded_times_keep_their_fractions_in_data_variables() {
+    // 6-hourly times stored as float days (0.25 steps), as xarray writes
+    // them with `dtype: float64`: they were refused on write ("not a whole
+    // number of days"), and a data variable read back was labelled days
+    // while holding finer ticks (info --stats printed the year 2.6e15)
+    let dir = tempfile::tempdir().unwrap();
+    let hours = [0, 6, 12, 18, i64::MIN, 30];
+    let when = Array::datetime(
+        ndarray::arr1(&hours).into_dyn(),
+        TimeUnit::Hours,
+        Calendar::ProlepticGregorian,
+    );
+    let ds = Dataset::new()
+        .with_data_var("when", Variable::new(["t"], when).unwrap())
+        .unwrap();
+    let mut enc = Attrs::new();
+    enc.insert("dtype".into(), json!("float64"));
+    enc.insert("units".into(), json!("days since 1970-01-01"));
+    for format in [ZarrFormat::V2, ZarrFormat::V3] {
+        let path = store(&dir, &format!("float_times_{format:?}.zarr"));
+        let options = SetupOptions::default()
+            .format(format)
+            .chunks([("t", 3)])
+            .encoding("when", enc.clone());
+        let sink = setup_zarr(&Template::from(&ds), &path, &options).unwrap();
+        for t in [0, 3] {
+            let key = Key::new().with_offset("t", t);
+            sink.write_chunk(&key, &ds.isel([("t", t..t + 3)]).unwrap())
+                .unwrap();
+        }
+        let source = open_zarr(&path).unwrap();
+        let schema = &source.template().data_vars()["when"];
+        assert_eq!(schema.encoding["dtype"], json!("float64"));
+        assert_eq!(
+            schema.dtype,
+            DType::DateTime(TimeUnit::Microseconds, Calendar::ProlepticGregorian)
+        );
+        // each chunk alone, and the whole: in the template's unit
+        for (range, want) in [(0..3, &hours[..3]), (3..6, &hours[3..]), (0..6, &hours[..])] {
+            let region: IndexMap<String, Range<u64>> = [("t".to_string(), range)].into();
+            let got = source.read(&region, None).unwrap();
+            let (ticks, unit, _) = got.data_vars()["when"].data().datetime_ticks().unwrap();
+            assert_eq!(unit, TimeUnit::Microseconds);
+            let want: Vec<i64> = want
+                .iter()
+                .map(|&h| if h == i64::MIN { h } else { h * 3_600_000_000 })
+                .collect();
+            assert_eq!(ticks.iter().copied().collect::<Vec<_>>(), want);
+        }
+    }
+}

@@ -135,6 +135,9 @@ def source_dataset():
                    {"units": "m", "long_name": "orography"}),
           "gmean": (("time",), np.nanmean(t2m, axis=(1, 2)),
                     {"units": "K", "cell_methods": "lat: lon: mean"}),
+          # times stored as float days: 3 h after each step is x.125
+          "valid": (("time",), time.shift(3, "h").to_numpy(),
+                    {"long_name": "valid time"}),
           "packed": (("lon", "lat", "time"), packed,
                      {"units": "mm", "long_name": "packed precipitation"}),
       },
@@ -161,9 +164,12 @@ def source_encoding(fmt):
                "dtype": "int64"},
       "packed": {"dtype": "int16", "scale_factor": 0.01, "add_offset": 15.0,
                  "_FillValue": -32768},
+      "valid": {"units": "days since 2001-01-01", "calendar": "noleap",
+                "dtype": "float64"},
   }
   for name, dims in [("t2m", ("time", "lat", "lon")), ("orog", ("lat", "lon")),
-                     ("gmean", ("time",)), ("packed", ("lon", "lat", "time"))]:
+                     ("gmean", ("time",)), ("valid", ("time",)),
+                     ("packed", ("lon", "lat", "time"))]:
     e = enc.setdefault(name, {})
     e["chunks"] = chunks(dims)
     e["compressors"] = compressors

@@ -4,11 +4,11 @@
 //! times; the same for every format.
 
 use serde_json::{json, Value};
-use xbeam_chunk::calendar::{Calendar, CfUnits};
+use xbeam_chunk::calendar::{Calendar, CfUnits, TimeUnit};
 use xbeam_chunk::{Array, Attrs, DType};
 
-use super::{f64_attr, infer_time_units, retick};
-use crate::{decode_cf_time, encode_cf_time, IoError};
+use super::{f64_attr, infer_time_units, retick, retick_nearest};
+use crate::{decode_cf_time, encode_cf_time, encode_cf_time_float, IoError};
 
 /// Reads a number attribute as a format spells it (JSON numbers, and e.g.
 /// base64 floats in Zarr v3).
@@ -115,7 +115,15 @@ pub(crate) fn decoding(
             if attrs.shift_remove("calendar").is_some() {
                 encoding.insert("calendar".into(), json!(cal_name));
             }
-            decoded = DType::DateTime(cf.unit, calendar);
+            // float counts (and packed ones) carry fractions of the unit:
+            // 0.25 days is 6 hours. They decode to microseconds, whatever
+            // the unit, which no float64 offset is finer than in practice
+            // (2^-52 of 10^5 days is 2 us) and which spans +-292,000 years
+            decoded = if stored.is_float() || scale.is_some() || offset.is_some() {
+                DType::DateTime(TimeUnit::Microseconds, calendar)
+            } else {
+                DType::DateTime(cf.unit, calendar)
+            };
             time = Some((units, calendar));
         }
     }
@@ -225,6 +233,10 @@ impl Coding {
         if let Some((units, calendar)) = &self.time {
             let times = decode_cf_time(&raw, units, Some(calendar.name()), self.fill)?;
             return match self.decoded {
+                // every chunk in the template's unit (a chunk left finer
+                // was read as the coarser unit's ticks: dates 10^15 years
+                // off); float times round to it
+                DType::DateTime(unit, _) if self.stored.is_float() => retick_nearest(&times, unit),
                 DType::DateTime(unit, _) => retick(&times, unit),
                 _ => Ok(times),
             };
@@ -262,6 +274,15 @@ impl Coding {
     /// Encodes values of the decoded dtype into stored values.
     pub(crate) fn encode(&self, values: &Array) -> Result<Array, IoError> {
         if let Some((units, _)) = &self.time {
+            if self.stored.is_float() {
+                // fractions of the unit, as xarray writes them (NaT: the
+                // fill value, NaN unless the encoding says otherwise)
+                let mut encoded = encode_cf_time_float(values, units)?.to_f64()?;
+                if let Some(fill) = self.fill {
+                    encoded.mapv_inplace(|x| if x.is_nan() { fill } else { x });
+                }
+                return cast(&Array::from(encoded), self.stored);
+            }
             let nat = self.fill.map(|f| f as i64);
             let encoded = encode_cf_time(values, units, nat)?;
             return cast(&encoded, self.stored);

@@ -8,8 +8,8 @@ mod time;
 use serde_json::{json, Value};
 use xbeam_chunk::DType;
 
-pub use time::{decode_cf_time, encode_cf_time};
-pub(crate) use time::{infer_time_units, retick};
+pub use time::{decode_cf_time, encode_cf_time, encode_cf_time_float};
+pub(crate) use time::{infer_time_units, retick, retick_nearest};
 
 /// A number attribute: a JSON number or bool, or xarray's spellings of
 /// non-finite floats (`"NaN"`, `"Infinity"`, `"-Infinity"`, and NumPy's

@@ -141,6 +141,36 @@ pub fn encode_cf_time(times: &Array, units: &str, nat_fill: Option<i64>) -> Resu
     ))
 }
 
+/// Encodes datetimes as float counts of CF `units` (a `0.25` for 6 hours
+/// of `days since …`), as xarray does for a float on-disk dtype; NaT
+/// becomes NaN.
+///
+/// ```
+/// use xbeam_chunk::calendar::{Calendar, TimeUnit};
+/// use xbeam_chunk::Array;
+///
+/// let t = Array::datetime(ndarray::arr1(&[0, 6, i64::MIN]).into_dyn(), TimeUnit::Hours, Calendar::Standard);
+/// let days = xbeam_io::encode_cf_time_float(&t, "days since 1970-01-01")?;
+/// let v = days.to_f64()?;
+/// assert_eq!((v[0], v[1]), (0.0, 0.25));
+/// assert!(v[2].is_nan());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn encode_cf_time_float(times: &Array, units: &str) -> Result<Array, IoError> {
+    let (ticks, unit, calendar) = times.datetime_ticks()?;
+    let cf = CfUnits::parse(units, calendar)?;
+    let encoded = ticks
+        .iter()
+        .map(|&t| match t {
+            i64::MIN => Ok(f64::NAN),
+            t => Ok(cf.encode_f64(t, unit)?),
+        })
+        .collect::<Result<Vec<f64>, IoError>>()?;
+    Ok(Array::from(
+        ndarray::ArrayD::from_shape_vec(ticks.shape(), encoded).expect("one value per tick"),
+    ))
+}
+
 /// Re-expresses datetimes in another tick unit (exactly).
 pub(crate) fn retick(times: &Array, unit: TimeUnit) -> Result<Array, IoError> {
     let (ticks, from, calendar) = times.datetime_ticks()?;
@@ -169,6 +199,27 @@ pub(crate) fn retick(times: &Array, unit: TimeUnit) -> Result<Array, IoError> {
             out.push(t / ratio);
         }
     }
+    let arr = ArrayD::from_shape_vec(ticks.shape(), out).expect("same shape");
+    Ok(Array::datetime(arr, unit, calendar))
+}
+
+/// Re-expresses datetimes in another tick unit, rounding to the nearest
+/// tick (half away from zero) when the unit is coarser.
+pub(crate) fn retick_nearest(times: &Array, unit: TimeUnit) -> Result<Array, IoError> {
+    let (ticks, from, calendar) = times.datetime_ticks()?;
+    if from.nanos() >= unit.nanos() {
+        return retick(times, unit);
+    }
+    let ratio = unit.nanos() / from.nanos();
+    let half = ratio / 2;
+    let out: Vec<i64> = ticks
+        .iter()
+        .map(|&t| match t {
+            i64::MIN => t,
+            t if t >= 0 => t.saturating_add(half) / ratio,
+            t => -((-t).saturating_add(half) / ratio),
+        })
+        .collect();
     let arr = ArrayD::from_shape_vec(ticks.shape(), out).expect("same shape");
     Ok(Array::datetime(arr, unit, calendar))
 }
