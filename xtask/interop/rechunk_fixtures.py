@@ -136,7 +136,11 @@ def source_dataset():
           "gmean": (("time",), np.nanmean(t2m, axis=(1, 2)),
                     {"units": "K", "cell_methods": "lat: lon: mean"}),
           # times stored as float days: 3 h after each step is x.125
-          "valid": (("time",), time.shift(3, "h").to_numpy(),
+          # (datetime64: xarray-beam's make_template cannot hold cftime
+          # objects in a data variable)
+          "valid": (("time",),
+                    np.datetime64("2001-02-25T03:00", "ns")
+                    + np.arange(NT) * np.timedelta64(6, "h"),
                     {"long_name": "valid time"}),
           "packed": (("lon", "lat", "time"), packed,
                      {"units": "mm", "long_name": "packed precipitation"}),
@@ -164,8 +168,7 @@ def source_encoding(fmt):
                "dtype": "int64"},
       "packed": {"dtype": "int16", "scale_factor": 0.01, "add_offset": 15.0,
                  "_FillValue": -32768},
-      "valid": {"units": "days since 2001-01-01", "calendar": "noleap",
-                "dtype": "float64"},
+      "valid": {"units": "days since 2001-01-01", "dtype": "float64"},
   }
   for name, dims in [("t2m", ("time", "lat", "lon")), ("orog", ("lat", "lon")),
                      ("gmean", ("time",)), ("valid", ("time",)),
