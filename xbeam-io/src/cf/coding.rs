@@ -277,11 +277,8 @@ impl Coding {
             if self.stored.is_float() {
                 // fractions of the unit, as xarray writes them (NaT: the
                 // fill value, NaN unless the encoding says otherwise)
-                let mut encoded = encode_cf_time_float(values, units)?.to_f64()?;
-                if let Some(fill) = self.fill {
-                    encoded.mapv_inplace(|x| if x.is_nan() { fill } else { x });
-                }
-                return cast(&Array::from(encoded), self.stored);
+                let encoded = encode_cf_time_float(values, units, self.fill)?;
+                return cast(&encoded, self.stored);
             }
             let nat = self.fill.map(|f| f as i64);
             let encoded = encode_cf_time(values, units, nat)?;

@@ -143,26 +143,32 @@ pub fn encode_cf_time(times: &Array, units: &str, nat_fill: Option<i64>) -> Resu
 
 /// Encodes datetimes as float counts of CF `units` (a `0.25` for 6 hours
 /// of `days since …`), as xarray does for a float on-disk dtype; NaT
-/// becomes NaN.
+/// becomes `nat_fill` (NaN when `None`).
 ///
 /// ```
 /// use xbeam_chunk::calendar::{Calendar, TimeUnit};
 /// use xbeam_chunk::Array;
 ///
 /// let t = Array::datetime(ndarray::arr1(&[0, 6, i64::MIN]).into_dyn(), TimeUnit::Hours, Calendar::Standard);
-/// let days = xbeam_io::encode_cf_time_float(&t, "days since 1970-01-01")?;
+/// let days = xbeam_io::encode_cf_time_float(&t, "days since 1970-01-01", None)?;
 /// let v = days.to_f64()?;
 /// assert_eq!((v[0], v[1]), (0.0, 0.25));
 /// assert!(v[2].is_nan());
+/// let filled = xbeam_io::encode_cf_time_float(&t, "days since 1970-01-01", Some(-1.0))?;
+/// assert_eq!(filled.to_f64()?[2], -1.0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn encode_cf_time_float(times: &Array, units: &str) -> Result<Array, IoError> {
+pub fn encode_cf_time_float(
+    times: &Array,
+    units: &str,
+    nat_fill: Option<f64>,
+) -> Result<Array, IoError> {
     let (ticks, unit, calendar) = times.datetime_ticks()?;
     let cf = CfUnits::parse(units, calendar)?;
     let encoded = ticks
         .iter()
         .map(|&t| match t {
-            i64::MIN => Ok(f64::NAN),
+            i64::MIN => Ok(nat_fill.unwrap_or(f64::NAN)),
             t => Ok(cf.encode_f64(t, unit)?),
         })
         .collect::<Result<Vec<f64>, IoError>>()?;
