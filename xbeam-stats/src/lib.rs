@@ -1,11 +1,16 @@
-//! Mergeable statistics accumulators and groupers for xbeam.
+//! Mergeable statistics accumulators and groupers for xbeam, pure and
+//! engine-free.
 //!
-//! Statistics over a dataset larger than memory are computed chunk by chunk
-//! and merged, so every accumulator here can `add` values and `merge` with
-//! another accumulator, in any order, with the same result. Today the crate
-//! holds [`Moments`] (count, mean, variance by Welford's update and Chan's
-//! merge); per-variable accumulators over chunks, weights and groupers land
-//! with the statistics issue.
+//! - [`Stat`]: the statistics (count, sum, mean, var, std, min, max) and the
+//!   dtypes xarray gives them.
+//! - [`TimeGrouper`] and [`Groups`]: `time.month`, `time.hour`, ... in every
+//!   CF calendar, and the groups several groupers make together.
+//! - [`Fold`] and [`Partial`]: per-element accumulators in `f64`. A fold
+//!   adds values one step of the fold dimension at a time; a partial merges
+//!   along other dimensions, with weights, in index order. The arithmetic
+//!   depends only on the data, never on its chunking or on how many workers
+//!   ran, so results are bit-identical across both.
+//! - [`Moments`]: a scalar Welford/Chan accumulator.
 //!
 //! ```
 //! use xbeam_stats::Moments;
@@ -19,6 +24,35 @@
 //! assert_eq!(a.mean(), 2.5);
 //! assert!((a.variance(1) - 5.0 / 3.0).abs() < 1e-12);
 //! ```
+
+mod fold;
+mod group;
+mod stat;
+
+pub use fold::{Fold, Need, Partial, Value};
+pub use group::{parse_groupers, Groups, Labels, TimeGrouper};
+pub use stat::{parse_stats, Stat};
+
+/// Errors of statistics: what was expected and what was found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StatsError {
+    /// A statistic name that is not known.
+    #[error("unknown statistic {0:?}: expected mean, sum, std, var, min, max or count")]
+    UnknownStat(String),
+    /// A grouper that is not known.
+    #[error(
+        "unknown grouper {0:?}: expected <time coordinate>.<part> with part year, month, day, \
+         hour, dayofyear or season (e.g. time.month)"
+    )]
+    UnknownGrouper(String),
+    /// The same statistic or grouper named twice.
+    #[error("{0} is named twice")]
+    Repeated(String),
+    /// Inputs that do not fit together.
+    #[error("{0}")]
+    Invalid(String),
+}
 
 /// Count, mean and the sum of squared deviations of a stream of values,
 /// accumulated in `f64`; NaN values are skipped (xarray's `skipna=True`).

@@ -14,6 +14,7 @@ mod generate;
 mod info;
 mod progress;
 mod rechunk;
+mod reduce;
 mod report;
 
 /// Chunked, parallel pipelines over labeled N-dimensional arrays (Zarr,
@@ -53,6 +54,14 @@ enum Command {
     /// plan, under a memory budget for the whole process (--max-mem);
     /// --dry-run prints the plan.
     Rechunk(rechunk::Args),
+    /// Statistics grouped by parts of a time coordinate, as xarray's
+    /// `ds.groupby(["time.month", "time.hour"]).mean()`, in one pass over
+    /// the store as it is chunked; results do not depend on the chunking
+    /// or the number of workers.
+    Climatology(reduce::ClimatologyArgs),
+    /// Statistics over dimensions, as xarray's `ds.mean(dim=[...])`,
+    /// optionally weighted (`--weights latitude=cos`).
+    Stats(reduce::StatsArgs),
 }
 
 /// Parses the command line, runs the subcommand, prints an error with its
@@ -65,6 +74,8 @@ pub(crate) fn main() -> ExitCode {
         Command::Info(a) => info::run(a),
         Command::Copy(a) => copy::run(a),
         Command::Rechunk(a) => rechunk::run(a),
+        Command::Climatology(a) => reduce::climatology(a),
+        Command::Stats(a) => reduce::stats(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

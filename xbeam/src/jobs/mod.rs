@@ -27,6 +27,7 @@ pub mod generate;
 pub mod info;
 pub mod output;
 pub mod rechunk;
+pub mod reduce;
 
 /// What a job did: bytes in and out (uncompressed data), chunks, wall time
 /// and the process's peak resident memory.

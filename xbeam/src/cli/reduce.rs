@@ -1,0 +1,129 @@
+//! `xbeam climatology` and `xbeam stats`.
+
+use std::path::PathBuf;
+
+use xbeam::error::Error;
+use xbeam::io::ZarrFormat;
+use xbeam::jobs::reduce::{self, Options, WeightSpec};
+use xbeam::stats::{Stat, StatsError, TimeGrouper};
+
+use super::args::Shared;
+use super::progress::StageProgress;
+use super::report;
+
+/// Flags both commands share.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Common {
+    /// The input Zarr store.
+    src: PathBuf,
+    /// The output Zarr store (must be missing or empty, see --overwrite).
+    dst: PathBuf,
+    /// Statistics, e.g. `mean` or `mean,std` (mean, sum, std, var, min,
+    /// max, count). With several, each variable is written as
+    /// `<var>_<stat>`.
+    #[arg(long, default_value = "mean", value_delimiter = ',', value_parser = parse_stat)]
+    stat: Vec<Stat>,
+    /// Delta degrees of freedom of var and std (0: population, as xarray).
+    #[arg(long, default_value_t = 0)]
+    ddof: u64,
+    /// Keep NaN: any NaN in a group makes its result NaN (xarray's
+    /// `skipna=False`).
+    #[arg(long)]
+    keep_nan: bool,
+    /// Zarr format of the output, 2 or 3 (default: the input's).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(2..=3))]
+    format: Option<u8>,
+    /// Replace a Zarr store at DST (only if it holds nothing else).
+    #[arg(long)]
+    overwrite: bool,
+    #[command(flatten)]
+    shared: Shared,
+}
+
+/// Flags of `xbeam climatology`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ClimatologyArgs {
+    /// Groupers, e.g. `time.month` or `time.month,time.hour` (parts: year,
+    /// month, day, hour, dayofyear, season).
+    #[arg(long, value_delimiter = ',', required = true, value_parser = parse_grouper)]
+    groupby: Vec<TimeGrouper>,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Flags of `xbeam stats`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct StatsArgs {
+    /// Dimensions to reduce over, e.g. `time` or `latitude,longitude`.
+    #[arg(long, value_delimiter = ',', required = true)]
+    over: Vec<String>,
+    /// Weights along a reduced dimension: `latitude=cos` (area weights) or
+    /// `DIM=values` (the coordinate's values), as xarray's `weighted`.
+    #[arg(long, value_delimiter = ',', value_parser = parse_weight)]
+    weights: Vec<WeightSpec>,
+    #[command(flatten)]
+    common: Common,
+}
+
+fn parse_stat(s: &str) -> Result<Stat, String> {
+    s.parse().map_err(|e: StatsError| e.to_string())
+}
+
+fn parse_grouper(s: &str) -> Result<TimeGrouper, String> {
+    s.parse().map_err(|e: StatsError| e.to_string())
+}
+
+fn parse_weight(s: &str) -> Result<WeightSpec, String> {
+    s.parse().map_err(|e: Error| e.to_string())
+}
+
+impl Common {
+    fn options(&self) -> Result<Options, Error> {
+        Ok(Options {
+            stats: self.stat.clone(),
+            ddof: self.ddof,
+            skipna: !self.keep_nan,
+            max_mem: self.shared.max_mem,
+            format: self.format.map(ZarrFormat::from_number).transpose()?,
+            overwrite: self.overwrite,
+            ..Options::new(&self.src, &self.dst)
+        })
+    }
+
+    fn run(&self, job: &str, options: &Options) -> Result<(), Error> {
+        let progress = StageProgress::new(self.shared.quiet);
+        let result = reduce::run(options, &progress.attach(self.shared.runner()));
+        progress.finish();
+        let done = result?;
+        if !self.shared.quiet && !done.skipped.is_empty() {
+            let names: Vec<String> = done
+                .skipped
+                .iter()
+                .map(|(n, d)| format!("{n} ({d})"))
+                .collect();
+            eprintln!(
+                "note: not numeric, left out (as xarray's numeric_only): {}",
+                names.join(", ")
+            );
+        }
+        report::summary(job, &done.summary, self.shared.quiet);
+        Ok(())
+    }
+}
+
+pub(crate) fn climatology(a: &ClimatologyArgs) -> Result<(), Error> {
+    let options = Options {
+        groupby: a.groupby.clone(),
+        ..a.common.options()?
+    };
+    a.common.run("climatology", &options)
+}
+
+pub(crate) fn stats(a: &StatsArgs) -> Result<(), Error> {
+    let options = Options {
+        over: a.over.clone(),
+        weights: a.weights.clone(),
+        ..a.common.options()?
+    };
+    a.common.run("stats", &options)
+}

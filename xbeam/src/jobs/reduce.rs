@@ -1,0 +1,828 @@
+//! `xbeam climatology` and `xbeam stats`: statistics of every data variable
+//! over some dimensions, optionally grouped by parts of a time coordinate
+//! (`time.month`, `time.hour`, ...), in one pass over the store as it is
+//! chunked, written to a new Zarr store.
+//!
+//! Each engine element folds one *sequence*: one variable over one block
+//! of the dimensions that are kept, reading its chunks along the reduced
+//! dimensions in index order and folding the time steps in time order
+//! ([`Fold`]). Merges along the other reduced dimensions go in index order
+//! ([`Partial::reduce_axis`]), so every result is bit-identical whatever
+//! the source chunking and the number of workers.
+//!
+//! ```
+//! use xbeam::jobs::{generate, reduce};
+//! use xbeam::runner::Runner;
+//! use xbeam::stats::{parse_groupers, Stat};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let (src, dst) = (dir.path().join("era5.zarr"), dir.path().join("clim.zarr"));
+//! let runner = Runner::local_with_workers(2).quiet();
+//! generate::run(&generate::Options { ntime: Some(96), nlat: 5, nlon: 8, ..generate::Options::new(&src) }, &runner)?;
+//! let options = reduce::Options {
+//!     groupby: parse_groupers("time.hour")?,
+//!     stats: vec![Stat::Mean, Stat::Std],
+//!     ..reduce::Options::new(&src, &dst)
+//! };
+//! let done = reduce::run(&options, &runner)?;
+//! assert_eq!(done.summary.bytes_in, 2 * 96 * 5 * 8 * 4);
+//! let out = xbeam::io::open_zarr(&dst)?;
+//! assert_eq!(out.template().sizes()["hour"], 24);
+//! assert!(out.template().data_vars().contains_key("temperature_std"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use indexmap::IndexMap;
+use serde_json::Value as Json;
+use xbeam_chunk::ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
+use xbeam_chunk::{dispatch, Array, Attrs, DType, Dataset, Template, VarSchema, Variable};
+use xbeam_io::{open_zarr, setup_zarr, SetupOptions, ZarrFormat, ZarrSink, ZarrSource};
+use xbeam_key::{ChunkSpec, Key};
+use xbeam_runner::{Pipeline, Runner};
+use xbeam_stats::{Fold, Groups, Need, Partial, Stat, TimeGrouper};
+
+use super::{output, Summary};
+use crate::error::{ensure_usage, Error};
+use crate::key::to_human_size;
+
+/// Weights along one dimension, from its coordinate's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weights {
+    /// `cos(value°)`: area weights from latitudes in degrees.
+    Cos,
+    /// The coordinate's values themselves.
+    Values,
+}
+
+/// A `DIM=cos` or `DIM=values` weight specification.
+///
+/// ```
+/// use xbeam::jobs::reduce::{Weights, WeightSpec};
+///
+/// let w: WeightSpec = "latitude=cos".parse()?;
+/// assert_eq!((w.dim.as_str(), w.weights), ("latitude", Weights::Cos));
+/// assert!("latitude=sin".parse::<WeightSpec>().is_err());
+/// # Ok::<(), xbeam::error::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightSpec {
+    /// The dimension (and its 1-D coordinate).
+    pub dim: String,
+    /// How its coordinate gives the weights.
+    pub weights: Weights,
+}
+
+impl FromStr for WeightSpec {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<WeightSpec, Error> {
+        let bad = || {
+            Error::Usage(format!(
+                "invalid weights {s:?}: expected DIM=cos or DIM=values (e.g. latitude=cos)"
+            ))
+        };
+        let (dim, how) = s.split_once('=').ok_or_else(bad)?;
+        let weights = match how.trim() {
+            "cos" => Weights::Cos,
+            "values" => Weights::Values,
+            _ => return Err(bad()),
+        };
+        ensure_usage!(!dim.trim().is_empty(), "{}", bad());
+        Ok(WeightSpec {
+            dim: dim.trim().to_owned(),
+            weights,
+        })
+    }
+}
+
+/// What to compute.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The input store.
+    pub src: PathBuf,
+    /// The output store.
+    pub dst: PathBuf,
+    /// Groupers; the dimension of their time coordinate is reduced.
+    pub groupby: Vec<TimeGrouper>,
+    /// Other dimensions to reduce over.
+    pub over: Vec<String>,
+    /// The statistics; with one, variables keep their names, with several
+    /// each is written as `<var>_<stat>`.
+    pub stats: Vec<Stat>,
+    /// Weights along reduced dimensions (mean, sum, var and std only).
+    pub weights: Vec<WeightSpec>,
+    /// Delta degrees of freedom of var and std (0, as xarray).
+    pub ddof: u64,
+    /// Skip NaN (true, as xarray).
+    pub skipna: bool,
+    /// The whole process's memory budget in bytes.
+    pub max_mem: u64,
+    /// Output Zarr format (default: the input's).
+    pub format: Option<ZarrFormat>,
+    /// Replace an existing store at `dst`.
+    pub overwrite: bool,
+}
+
+impl Options {
+    /// The mean of `src` into `dst` (set `groupby` or `over`).
+    pub fn new(src: impl AsRef<Path>, dst: impl AsRef<Path>) -> Options {
+        Options {
+            src: src.as_ref().to_path_buf(),
+            dst: dst.as_ref().to_path_buf(),
+            groupby: Vec::new(),
+            over: Vec::new(),
+            stats: vec![Stat::Mean],
+            weights: Vec::new(),
+            ddof: 0,
+            skipna: true,
+            max_mem: 1 << 30,
+            format: None,
+            overwrite: false,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct Done {
+    /// Bytes, chunks, time and memory.
+    pub summary: Summary,
+    /// Data variables left out because they are not numeric (as xarray's
+    /// `numeric_only`), with their dtypes.
+    pub skipped: Vec<(String, DType)>,
+    /// Sequences folded in parallel.
+    pub workers: usize,
+}
+
+/// How one variable is reduced.
+#[derive(Debug, Clone)]
+struct VarPlan {
+    name: String,
+    dims: Vec<String>,
+    dtype: DType,
+    /// The axis folded in order (the grouped time dimension), if any.
+    fold: Option<usize>,
+    /// Other reduced axes (of `dims`).
+    reduced: Vec<usize>,
+    /// Kept axes (of `dims`).
+    kept: Vec<usize>,
+}
+
+impl VarPlan {
+    /// The group dimensions of this variable's outputs: none when it does
+    /// not have the grouped dimension (it is then reduced over nothing, as
+    /// xarray keeps such a variable).
+    fn group_dims<'a>(&self, group_dims: &'a [String]) -> &'a [String] {
+        if self.fold.is_some() {
+            group_dims
+        } else {
+            &[]
+        }
+    }
+}
+
+/// One engine element: a variable over one block of its kept axes.
+#[derive(Debug, Clone)]
+struct Sequence {
+    var: usize,
+    /// Element range per kept axis.
+    block: Vec<Range<u64>>,
+}
+
+/// Everything a sequence needs, shared by the workers.
+struct Plan {
+    source: ZarrSource,
+    sink: ZarrSink,
+    vars: Vec<VarPlan>,
+    sequences: Vec<Sequence>,
+    groups: Groups,
+    /// Group dimension names (empty without groupers).
+    group_dims: Vec<String>,
+    /// Source chunk size per dimension.
+    step: IndexMap<String, u64>,
+    /// Weights per dimension.
+    weights: IndexMap<String, Vec<f64>>,
+    stats: Vec<Stat>,
+    need: Need,
+    ddof: u64,
+}
+
+/// The name of `var`'s output for `stat`.
+fn out_name(var: &str, stat: Stat, stats: &[Stat]) -> String {
+    if stats.len() == 1 {
+        var.to_owned()
+    } else {
+        format!("{var}_{stat}")
+    }
+}
+
+fn check(options: &Options, t: &Template) -> Result<(), Error> {
+    ensure_usage!(
+        !options.stats.is_empty(),
+        "no statistic asked for: give --stat"
+    );
+    for (i, s) in options.stats.iter().enumerate() {
+        ensure_usage!(
+            !options.stats[..i].contains(s),
+            "statistic {s} is named twice"
+        );
+    }
+    for (i, g) in options.groupby.iter().enumerate() {
+        ensure_usage!(
+            options.groupby[..i].iter().all(|o| o.field != g.field),
+            "grouper {g} is named twice"
+        );
+    }
+    ensure_usage!(
+        !options.groupby.is_empty() || !options.over.is_empty(),
+        "nothing to reduce over: give --groupby or --over"
+    );
+    for d in &options.over {
+        ensure_usage!(
+            t.sizes().contains_key(d),
+            "dimension {d:?} is not in {}: expected one of {}",
+            options.src.display(),
+            crate::key::repr::tuple(t.sizes().keys())
+        );
+    }
+    let weighted = !options.weights.is_empty();
+    if weighted {
+        let bad: Vec<&str> = options
+            .stats
+            .iter()
+            .filter(|s| !s.weightable())
+            .map(|s| s.name())
+            .collect();
+        ensure_usage!(
+            bad.is_empty(),
+            "--weights applies to mean, sum, var and std, not {}",
+            bad.join(", ")
+        );
+        ensure_usage!(
+            options.ddof == 0,
+            "--ddof cannot be used with --weights (as xarray's weighted var)"
+        );
+    }
+    Ok(())
+}
+
+/// The time coordinate's dimension and the groups, or one group of all.
+fn groups_of(options: &Options, t: &Template) -> Result<(Option<String>, Groups), Error> {
+    let Some(first) = options.groupby.first() else {
+        let time_dim = options.over.iter().find(|d| {
+            t.coords()
+                .get(*d)
+                .is_some_and(|c| matches!(c.dtype(), DType::DateTime(..)))
+        });
+        return match time_dim {
+            // reducing over a time dimension: fold it in order, one group
+            Some(d) => {
+                let n = t.sizes()[d] as usize;
+                let groups = Groups {
+                    labels: Vec::new(),
+                    index: vec![Some(0); n],
+                };
+                Ok((Some(d.clone()), groups))
+            }
+            None => Ok((
+                None,
+                Groups {
+                    labels: Vec::new(),
+                    index: Vec::new(),
+                },
+            )),
+        };
+    };
+    for g in &options.groupby {
+        ensure_usage!(
+            g.coord == first.coord,
+            "groupers must share one time coordinate: found {} and {}",
+            first,
+            g
+        );
+    }
+    let coord = t.coords().get(&first.coord).ok_or_else(|| {
+        Error::Usage(format!(
+            "grouper {first} names coordinate {:?}, which {} does not have: expected one of {}",
+            first.coord,
+            options.src.display(),
+            crate::key::repr::tuple(t.coords().keys())
+        ))
+    })?;
+    ensure_usage!(
+        coord.dims().len() == 1 && matches!(coord.dtype(), DType::DateTime(..)),
+        "grouper {first} needs a 1-D datetime coordinate, but {:?} is {} with dimensions {:?}",
+        first.coord,
+        coord.dtype(),
+        coord.dims()
+    );
+    let fields: Vec<_> = options.groupby.iter().map(|g| g.field).collect();
+    let groups = Groups::new(coord.data(), &fields).map_err(|e| Error::Usage(e.to_string()))?;
+    Ok((Some(coord.dims()[0].clone()), groups))
+}
+
+fn weights_of(options: &Options, t: &Template) -> Result<IndexMap<String, Vec<f64>>, Error> {
+    let mut out = IndexMap::new();
+    for w in &options.weights {
+        ensure_usage!(
+            options.over.contains(&w.dim),
+            "weights along {:?} need {:?} in --over",
+            w.dim,
+            w.dim
+        );
+        let c = t
+            .coords()
+            .get(&w.dim)
+            .filter(|c| c.dims().len() == 1)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "weights along {:?} need a 1-D coordinate {:?}",
+                    w.dim, w.dim
+                ))
+            })?;
+        let values = c.data().to_f64().map_err(|_| {
+            Error::Usage(format!(
+                "weights along {:?} need a numeric coordinate, found {}",
+                w.dim,
+                c.dtype()
+            ))
+        })?;
+        let values: Vec<f64> = values
+            .iter()
+            .map(|&v| match w.weights {
+                Weights::Cos => v.to_radians().cos(),
+                Weights::Values => v,
+            })
+            .collect();
+        out.insert(w.dim.clone(), values);
+    }
+    Ok(out)
+}
+
+/// Plans every variable; returns the plans and the non-numeric skipped.
+fn plan_vars(
+    t: &Template,
+    fold: Option<&str>,
+    over: &[String],
+) -> (Vec<VarPlan>, Vec<(String, DType)>) {
+    let mut vars = Vec::new();
+    let mut skipped = Vec::new();
+    for (name, v) in t.data_vars() {
+        let numeric =
+            dispatch!(dtype: v.dtype, T => { let _ = std::mem::size_of::<T>(); true }, _ => false);
+        if !numeric {
+            skipped.push((name.clone(), v.dtype));
+            continue;
+        }
+        let fold_axis = fold.and_then(|f| v.dims.iter().position(|d| d == f));
+        let (mut reduced, mut kept) = (Vec::new(), Vec::new());
+        for (i, d) in v.dims.iter().enumerate() {
+            if Some(i) == fold_axis {
+                continue;
+            }
+            if over.contains(d) {
+                reduced.push(i);
+            } else {
+                kept.push(i);
+            }
+        }
+        vars.push(VarPlan {
+            name: name.clone(),
+            dims: v.dims.clone(),
+            dtype: v.dtype,
+            fold: fold_axis,
+            reduced,
+            kept,
+        });
+    }
+    (vars, skipped)
+}
+
+/// Every sequence: each variable over each block of source chunks of its
+/// kept axes, in order.
+fn sequences(
+    vars: &[VarPlan],
+    sizes: &IndexMap<String, u64>,
+    step: &IndexMap<String, u64>,
+) -> Vec<Sequence> {
+    let mut out = Vec::new();
+    for (vi, v) in vars.iter().enumerate() {
+        let axes: Vec<(u64, u64)> = v
+            .kept
+            .iter()
+            .map(|&a| {
+                let d = &v.dims[a];
+                (sizes[d], step[d])
+            })
+            .collect();
+        let counts: Vec<u64> = axes.iter().map(|(n, s)| n.div_ceil(*s).max(1)).collect();
+        let total: u64 = counts.iter().product();
+        for mut flat in 0..total {
+            let mut block = vec![0..0; axes.len()];
+            for k in (0..axes.len()).rev() {
+                let (n, s) = axes[k];
+                let i = flat % counts[k];
+                flat /= counts[k];
+                block[k] = i * s..((i + 1) * s).min(n);
+            }
+            out.push(Sequence { var: vi, block });
+        }
+    }
+    out
+}
+
+/// Source chunk size per dimension (the whole dimension where unchunked).
+fn steps(source: &ZarrSource) -> IndexMap<String, u64> {
+    let sizes = source.template().sizes();
+    sizes
+        .iter()
+        .map(|(d, &n)| {
+            (
+                d.clone(),
+                source.chunks().get(d).copied().unwrap_or(n).max(1),
+            )
+        })
+        .collect()
+}
+
+/// Output chunk sizes of the group dimensions: 1 each, growing from the
+/// last while a chunk stays within 4 MiB.
+fn group_chunks(groups: &Groups, block_bytes: u64) -> Vec<u64> {
+    let mut chunks = vec![1u64; groups.labels.len()];
+    let mut bytes = block_bytes.max(1);
+    for k in (0..chunks.len()).rev() {
+        let n = groups.labels[k].len().max(1) as u64;
+        if bytes * n > 4 << 20 {
+            break;
+        }
+        chunks[k] = n;
+        bytes *= n;
+    }
+    chunks
+}
+
+/// The output template and its chunks.
+fn output_template(
+    options: &Options,
+    t: &Template,
+    vars: &[VarPlan],
+    groups: &Groups,
+    group_dims: &[String],
+    step: &IndexMap<String, u64>,
+    fold: Option<&str>,
+) -> Result<(Template, IndexMap<String, ChunkSpec>), Error> {
+    let mut reduced: Vec<&str> = fold.into_iter().collect();
+    for d in &options.over {
+        if !reduced.contains(&d.as_str()) {
+            reduced.push(d);
+        }
+    }
+    let mut sizes: IndexMap<String, u64> = IndexMap::new();
+    for (d, l) in group_dims.iter().zip(&groups.labels) {
+        sizes.insert(d.clone(), l.len() as u64);
+    }
+    for (d, &n) in t.sizes() {
+        if !reduced.contains(&d.as_str()) {
+            ensure_usage!(
+                !sizes.contains_key(d),
+                "the group dimension {d:?} is also a dimension of {}",
+                options.src.display()
+            );
+            sizes.insert(d.clone(), n);
+        }
+    }
+    let mut coords = IndexMap::new();
+    for (d, l) in group_dims.iter().zip(&groups.labels) {
+        coords.insert(d.clone(), Variable::new([d.clone()], l.to_array())?);
+    }
+    for (name, c) in t.coords() {
+        if c.dims().iter().all(|d| sizes.contains_key(d)) && !coords.contains_key(name) {
+            coords.insert(name.clone(), c.clone());
+        }
+    }
+    let weighted = !options.weights.is_empty();
+    let methods = reduced.join(": ");
+    let by = if group_dims.is_empty() {
+        String::new()
+    } else {
+        format!(" (grouped by {})", group_dims.join(", "))
+    };
+    let mut data_vars = IndexMap::new();
+    for v in vars {
+        let src = &t.data_vars()[&v.name];
+        let dims: Vec<String> = v
+            .group_dims(group_dims)
+            .iter()
+            .cloned()
+            .chain(v.kept.iter().map(|&a| v.dims[a].clone()))
+            .collect();
+        for &stat in &options.stats {
+            let mut attrs = plain_attrs(&src.attrs);
+            if let (Some(m), false) = (stat.cell_method(), reduced.is_empty()) {
+                let before = attrs
+                    .get("cell_methods")
+                    .and_then(Json::as_str)
+                    .unwrap_or("");
+                let sep = if before.is_empty() { "" } else { " " };
+                let text = format!("{before}{sep}{methods}: {m}{by}");
+                attrs.insert("cell_methods".into(), Json::String(text));
+            }
+            let schema = VarSchema {
+                dims: dims.clone(),
+                dtype: stat.output_dtype(v.dtype, weighted),
+                attrs,
+                encoding: Attrs::new(),
+            };
+            data_vars.insert(out_name(&v.name, stat, &options.stats), schema);
+        }
+    }
+    let itemsize = 8u64;
+    let block_bytes: u64 = sizes
+        .iter()
+        .filter(|(d, _)| !group_dims.contains(d))
+        .map(|(d, &n)| step.get(d).copied().unwrap_or(n).min(n))
+        .product::<u64>()
+        * itemsize;
+    let mut chunks: IndexMap<String, ChunkSpec> = IndexMap::new();
+    for (d, c) in group_dims.iter().zip(group_chunks(groups, block_bytes)) {
+        chunks.insert(d.clone(), ChunkSpec::Size(c));
+    }
+    for d in sizes.keys() {
+        if !group_dims.contains(d) {
+            chunks.insert(d.clone(), ChunkSpec::Size(step[d].min(sizes[d]).max(1)));
+        }
+    }
+    let template = Template::new(sizes, data_vars, coords, t.attrs().clone())?;
+    Ok((template, chunks))
+}
+
+/// A variable's attributes without its CF encoding keys (statistics of
+/// packed or masked values are plain floats).
+fn plain_attrs(attrs: &Attrs) -> Attrs {
+    const ENCODING: [&str; 6] = [
+        "_FillValue",
+        "missing_value",
+        "scale_factor",
+        "add_offset",
+        "_Unsigned",
+        "dtype",
+    ];
+    attrs
+        .iter()
+        .filter(|(k, _)| !ENCODING.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Bytes a sequence holds at its peak: its fold, the partial made from
+/// it, one result, and one source chunk.
+fn sequence_bytes(
+    plan_groups: usize,
+    v: &VarPlan,
+    seq: &Sequence,
+    sizes: &IndexMap<String, u64>,
+    step: &IndexMap<String, u64>,
+    need: &Need,
+) -> u64 {
+    let kept: u64 = seq.block.iter().map(|r| r.end - r.start).product();
+    let reduced: u64 = v.reduced.iter().map(|&a| sizes[&v.dims[a]]).product();
+    let elems = plan_groups as u64 * kept * reduced;
+    let chunk: u64 = v
+        .dims
+        .iter()
+        .map(|d| step[d].min(sizes[d]))
+        .product::<u64>()
+        * 8;
+    elems * (need.fold_bytes() + need.partial_bytes() + 16) as u64 + chunk
+}
+
+/// Reduces `options.src` into `options.dst`; nothing is written when the
+/// options or the store do not fit (a usage error names what).
+pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
+    let started = Instant::now();
+    let source = open_zarr(&options.src).map_err(Error::input(&options.src))?;
+    let t = source.template().clone();
+    check(options, &t)?;
+    let (fold, groups) = groups_of(options, &t)?;
+    let weights = weights_of(options, &t)?;
+    let step = steps(&source);
+    let (vars, skipped) = plan_vars(&t, fold.as_deref(), &options.over);
+    ensure_usage!(
+        !vars.is_empty(),
+        "{} has no numeric data variable to reduce",
+        options.src.display()
+    );
+    let group_dims: Vec<String> = options
+        .groupby
+        .iter()
+        .map(|g| g.name().to_owned())
+        .collect();
+    let (template, chunks) = output_template(
+        options,
+        &t,
+        &vars,
+        &groups,
+        &group_dims,
+        &step,
+        fold.as_deref(),
+    )?;
+    let sequences = sequences(&vars, t.sizes(), &step);
+    let need = Need::of(&options.stats, options.skipna);
+    let ngroups = groups.count().max(1);
+    let largest = sequences
+        .iter()
+        .map(|s| sequence_bytes(ngroups, &vars[s.var], s, t.sizes(), &step, &need))
+        .max()
+        .unwrap_or(0);
+    let headroom = options.max_mem / 8;
+    ensure_usage!(
+        largest + headroom <= options.max_mem,
+        "the largest variable block needs {} of accumulators, more than --max-mem {} allows: \
+         give --max-mem {} or more, or chunk the kept dimensions more finely",
+        to_human_size(largest),
+        to_human_size(options.max_mem),
+        to_human_size(largest + largest / 7 + 1)
+    );
+    let fit = ((options.max_mem - headroom) / largest.max(1)).max(1) as usize;
+    let workers = runner.workers().min(fit).min(sequences.len()).max(1);
+    let runner = runner.clone().limit_workers(workers);
+    output::prepare(&options.dst, Some(&options.src), options.overwrite)?;
+    let setup = SetupOptions {
+        chunks,
+        shards: None,
+        format: options.format.unwrap_or(source.format()),
+        encoding: IndexMap::new(),
+    };
+    let sink = setup_zarr(&template, &options.dst, &setup).map_err(Error::output(&options.dst))?;
+    let count = sequences.len() as u64;
+    let plan = Arc::new(Plan {
+        source,
+        sink,
+        vars,
+        sequences,
+        groups,
+        group_dims,
+        step,
+        weights,
+        stats: options.stats.clone(),
+        need,
+        ddof: options.ddof,
+    });
+    let p = Pipeline::new();
+    let done = p
+        .source("fold", count, move |i| plan.run_sequence(i as usize))
+        .collect("out");
+    p.run(&runner)?;
+    let done = done.take()?;
+    let bytes_in: u64 = done.iter().map(|d| d.0).sum();
+    let bytes_out: u64 = done.iter().map(|d| d.1).sum();
+    let chunks: u64 = done.iter().map(|d| d.2).sum();
+    Ok(Done {
+        summary: Summary::finish(started, bytes_in, bytes_out, chunks),
+        skipped,
+        workers,
+    })
+}
+
+impl Plan {
+    /// Folds sequence `i` and writes its results; returns bytes read,
+    /// bytes written and chunks read.
+    fn run_sequence(&self, i: usize) -> Result<(u64, u64, u64), Error> {
+        let seq = &self.sequences[i];
+        let v = &self.vars[seq.var];
+        let sizes = self.source.template().sizes();
+        // the fold's element shape: every axis but the fold axis
+        let axes: Vec<usize> = (0..v.dims.len()).filter(|&a| Some(a) != v.fold).collect();
+        let block_of = |a: usize| -> Range<u64> {
+            match v.kept.iter().position(|&k| k == a) {
+                Some(k) => seq.block[k].clone(),
+                None => 0..sizes[&v.dims[a]],
+            }
+        };
+        let shape: Vec<usize> = axes
+            .iter()
+            .map(|&a| {
+                let r = block_of(a);
+                (r.end - r.start) as usize
+            })
+            .collect();
+        let ngroups = if v.fold.is_some() {
+            self.groups.count().max(1)
+        } else {
+            1
+        };
+        let mut fold = Fold::new(self.need, ngroups, &shape);
+        // chunk positions along the reduced axes and the fold axis, in order
+        let walk: Vec<usize> = v.reduced.iter().copied().chain(v.fold).collect();
+        let counts: Vec<u64> = walk
+            .iter()
+            .map(|&a| sizes[&v.dims[a]].div_ceil(self.step[&v.dims[a]]).max(1))
+            .collect();
+        let total: u64 = counts.iter().product();
+        let (mut bytes_in, mut chunks) = (0u64, 0u64);
+        let vars = [v.name.clone()].into_iter().collect();
+        for mut flat in 0..total {
+            let mut region: IndexMap<String, Range<u64>> = IndexMap::new();
+            for (k, &a) in walk.iter().enumerate().rev() {
+                let d = &v.dims[a];
+                let i = flat % counts[k];
+                flat /= counts[k];
+                let s = self.step[d];
+                region.insert(d.clone(), i * s..((i + 1) * s).min(sizes[d]));
+            }
+            for (k, &a) in v.kept.iter().enumerate() {
+                region.insert(v.dims[a].clone(), seq.block[k].clone());
+            }
+            let ds = self
+                .source
+                .read(&region, Some(&vars))
+                .map_err(Error::input(self.source.path()))?;
+            let data = ds.data_var(&v.name)?.data();
+            bytes_in += data.nbytes() as u64;
+            chunks += 1;
+            // where the chunk sits in the fold's elements
+            let origin: Vec<usize> = axes
+                .iter()
+                .map(|&a| {
+                    let d = &v.dims[a];
+                    (region[d].start - block_of(a).start) as usize
+                })
+                .collect();
+            let start = v.fold.map_or(0, |a| region[&v.dims[a]].start as usize);
+            dispatch!(primitive: data, a => self.fold_chunk(&mut fold, v.fold, start, &origin, a.view()),
+                _ => unreachable!("non-numeric variables are skipped"));
+        }
+        let bytes_out = self.write(v, seq, fold.into_partial())?;
+        Ok((bytes_in, bytes_out, chunks))
+    }
+
+    /// Folds every step of a chunk (one step when there is no fold axis).
+    fn fold_chunk<T: xbeam_stats::Value>(
+        &self,
+        fold: &mut Fold,
+        axis: Option<usize>,
+        start: usize,
+        origin: &[usize],
+        values: ArrayViewD<'_, T>,
+    ) {
+        match axis {
+            None => fold.add(0, origin, values),
+            Some(a) => {
+                for (t, step) in values.axis_iter(Axis(a)).enumerate() {
+                    if let Some(g) = self.groups.index[start + t] {
+                        fold.add(g, origin, step);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Merges the reduced axes, finalizes every statistic and writes them.
+    fn write(&self, v: &VarPlan, seq: &Sequence, partial: Partial) -> Result<u64, Error> {
+        // partial axes: [group, every var axis but the fold axis]
+        let axes: Vec<usize> = (0..v.dims.len()).filter(|&a| Some(a) != v.fold).collect();
+        let mut partial = partial;
+        for &a in v.reduced.iter().rev() {
+            let at = 1 + axes.iter().position(|&x| x == a).expect("reduced axis");
+            let w = self.weights.get(&v.dims[a]).map(Vec::as_slice);
+            partial = partial
+                .reduce_axis(at, w)
+                .map_err(|e| Error::Check(e.to_string()))?;
+        }
+        let mut shape: Vec<usize> = match v.fold {
+            Some(_) => self.groups.labels.iter().map(|l| l.len()).collect(),
+            None => Vec::new(),
+        };
+        shape.extend(seq.block.iter().map(|r| (r.end - r.start) as usize));
+        let mut out = Dataset::new();
+        let t = self.sink.template();
+        for &stat in &self.stats {
+            let values: ArrayD<f64> = partial.finalize(stat, self.ddof);
+            let values = values
+                .into_shape_with_order(IxDyn(&shape))
+                .map_err(|e| Error::Check(format!("result shape: {e}")))?;
+            let name = out_name(&v.name, stat, &self.stats);
+            let schema = &t.data_vars()[&name];
+            let data = Array::from(values).astype(schema.dtype)?;
+            out = out.with_data_var(name, Variable::new(schema.dims.clone(), data)?)?;
+        }
+        let mut key = Key::new();
+        for d in v.group_dims(&self.group_dims) {
+            key = key.with_offset(d, 0);
+        }
+        for (k, &a) in v.kept.iter().enumerate() {
+            key = key.with_offset(&v.dims[a], seq.block[k].start);
+        }
+        let bytes = out.nbytes() as u64;
+        self.sink
+            .write_chunk(&key, &out)
+            .map_err(Error::output(self.sink.path()))?;
+        Ok(bytes)
+    }
+}
