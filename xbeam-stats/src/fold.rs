@@ -31,7 +31,8 @@ macro_rules! impl_value {
 }
 impl_value!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
 
-/// Which accumulators a set of statistics needs.
+/// Which accumulators a set of statistics needs (a set of flags).
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Need {
     /// Sums (sum, mean).
@@ -88,7 +89,7 @@ impl Need {
 /// let stats = [Stat::Mean, Stat::Std, Stat::Count];
 /// let mut fold = Fold::new(Need::of(&stats, true), 1, &[2]);
 /// for step in [[1.0f32, f32::NAN], [2.0, 5.0], [3.0, 7.0]] {
-///     fold.add(0, &[0], arr1(&step).into_dyn().view());
+///     fold.add(0, &[0], &arr1(&step).into_dyn().view());
 /// }
 /// let p = fold.into_partial();
 /// assert_eq!(p.finalize(Stat::Mean, 0).into_raw_vec_and_offset().0, vec![2.0, 6.0]);
@@ -155,14 +156,14 @@ impl Fold {
     ///
     /// # Panics
     /// If the box is outside the accumulators (a caller's bug).
-    pub fn add<T: Value>(&mut self, group: usize, origin: &[usize], values: ArrayViewD<'_, T>) {
+    pub fn add<T: Value>(&mut self, group: usize, origin: &[usize], values: &ArrayViewD<'_, T>) {
         let shape = values.shape().to_vec();
         if let (Some(k), Some(s1), Some(s2)) = (&mut self.shift, &mut self.s1, &mut self.s2) {
             Zip::from(region(k, group, origin, &shape))
                 .and(region(s1, group, origin, &shape))
                 .and(region(s2, group, origin, &shape))
                 .and(region(&mut self.count, group, origin, &shape))
-                .and(&values)
+                .and(values)
                 .for_each(|k, s1, s2, c, &x| {
                     let x = x.value();
                     if !x.is_nan() {
@@ -177,24 +178,24 @@ impl Fold {
         }
         if let Some(m) = &mut self.min {
             Zip::from(region(m, group, origin, &shape))
-                .and(&values)
+                .and(values)
                 .for_each(|m, &x| *m = m.min(x.value()));
         }
         if let Some(m) = &mut self.max {
             Zip::from(region(m, group, origin, &shape))
-                .and(&values)
+                .and(values)
                 .for_each(|m, &x| *m = m.max(x.value()));
         }
         if let Some(n) = &mut self.nan {
             Zip::from(region(n, group, origin, &shape))
-                .and(&values)
+                .and(values)
                 .for_each(|n, &x| *n |= x.value().is_nan());
         }
         let count = region(&mut self.count, group, origin, &shape);
         match &mut self.sum {
             Some(s) => Zip::from(count)
                 .and(region(s, group, origin, &shape))
-                .and(&values)
+                .and(values)
                 .for_each(|c, s, &x| {
                     let x = x.value();
                     let ok = !x.is_nan();
@@ -202,7 +203,7 @@ impl Fold {
                     *s += if ok { x } else { 0.0 };
                 }),
             None => Zip::from(count)
-                .and(&values)
+                .and(values)
                 .for_each(|c, &x| *c += u32::from(!x.value().is_nan())),
         }
     }
@@ -273,7 +274,7 @@ impl Partial {
     /// use xbeam_stats::{Fold, Need, Stat};
     ///
     /// let mut fold = Fold::new(Need::of(&[Stat::Mean], true), 1, &[2]);
-    /// fold.add(0, &[0], arr2(&[[1.0f64, 3.0]]).into_dyn().index_axis(ndarray::Axis(0), 0));
+    /// fold.add(0, &[0], &arr2(&[[1.0f64, 3.0]]).into_dyn().index_axis(xbeam_chunk::ndarray::Axis(0), 0));
     /// let p = fold.into_partial().reduce_axis(1, Some(&[1.0, 3.0]))?;
     /// assert_eq!(p.finalize(Stat::Mean, 0)[[0]], 2.5);
     /// # Ok::<(), xbeam_stats::StatsError>(())
@@ -454,8 +455,16 @@ mod tests {
         let mut fold = Fold::new(Need::of(stats, skipna), 3, &[6]);
         for (t, row) in x.outer_iter().enumerate() {
             // two boxes per step, to check boxes land where they say
-            fold.add(t % 3, &[0], row.slice(ndarray::s![..4]).into_dyn());
-            fold.add(t % 3, &[4], row.slice(ndarray::s![4..]).into_dyn());
+            fold.add(
+                t % 3,
+                &[0],
+                &row.slice_axis(Axis(0), Slice::from(..4)).into_dyn(),
+            );
+            fold.add(
+                t % 3,
+                &[4],
+                &row.slice_axis(Axis(0), Slice::from(4..)).into_dyn(),
+            );
         }
         fold.into_partial()
     }
@@ -535,9 +544,17 @@ mod tests {
             Fold::new(Need::of(&stats, true), 1, &[3]),
         ];
         for row in x.outer_iter() {
-            one.add(0, &[0], row.into_dyn());
-            halves[0].add(0, &[0], row.slice(ndarray::s![..3]).into_dyn());
-            halves[1].add(0, &[0], row.slice(ndarray::s![3..]).into_dyn());
+            one.add(0, &[0], &row.into_dyn());
+            halves[0].add(
+                0,
+                &[0],
+                &row.slice_axis(Axis(0), Slice::from(..3)).into_dyn(),
+            );
+            halves[1].add(
+                0,
+                &[0],
+                &row.slice_axis(Axis(0), Slice::from(3..)).into_dyn(),
+            );
         }
         let one = one.into_partial();
         let [a, b] = halves.map(Fold::into_partial);
@@ -566,7 +583,7 @@ mod tests {
     #[test]
     fn empty_groups_give_nan_and_zero_counts_and_sums() {
         let mut fold = Fold::new(Need::of(&Stat::ALL, true), 2, &[1]);
-        fold.add(0, &[0], Array1::from(vec![f64::NAN]).into_dyn().view());
+        fold.add(0, &[0], &Array1::from(vec![f64::NAN]).into_dyn().view());
         let p = fold.into_partial();
         for g in 0..2 {
             assert_eq!(p.finalize(Stat::Count, 0)[[g, 0]], 0.0);

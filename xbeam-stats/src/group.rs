@@ -147,7 +147,7 @@ impl Labels {
 ///
 /// // 6-hourly steps from 2001-01-31T12 (days since 1970 in hours)
 /// let t0 = Calendar::Standard.days_from_date(2001, 1, 31)? * 24 + 12;
-/// let time = Array::datetime(ndarray::Array1::from_iter((0..4).map(|i| t0 + 6 * i)).into_dyn(), TimeUnit::Hours, Calendar::Standard);
+/// let time = Array::datetime(xbeam_chunk::ndarray::Array1::from_iter((0..4).map(|i| t0 + 6 * i)).into_dyn(), TimeUnit::Hours, Calendar::Standard);
 /// let groups = Groups::new(&time, &[TimeField::Month, TimeField::Hour])?;
 /// assert_eq!(groups.labels[0], Labels::Ints(vec![1, 2]));
 /// assert_eq!(groups.labels[1], Labels::Ints(vec![0, 6, 12, 18]));

@@ -956,3 +956,92 @@ fn bad_rechunk_flags_are_clear_errors_and_write_nothing() {
     );
     assert!(dst.join("notes.txt").exists());
 }
+
+#[test]
+fn climatology_and_stats_write_what_they_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = small_store(dir.path(), "src.zarr", &[]);
+    let clim = dir.path().join("clim.zarr");
+    let out = ok(&[
+        "climatology",
+        s(&src),
+        s(&clim),
+        "--groupby",
+        "time.hour",
+        "--stat",
+        "mean,max",
+    ]);
+    assert!(
+        stderr(&out).contains("xbeam climatology: in "),
+        "{}",
+        stderr(&out)
+    );
+    let c = read_all(&clim);
+    assert_eq!(c.sizes()["hour"], 24);
+    let v = c.data_var("temperature_max").unwrap();
+    assert_eq!(v.dims(), ["hour", "level", "latitude", "longitude"]);
+    // the maximum over hour 0 is the largest of the input's hour-0 values
+    let a = read_all(&src);
+    let t = a.data_var("temperature").unwrap().data().to_f64().unwrap();
+    let want = (0..a.sizes()["time"] as usize)
+        .step_by(24)
+        .map(|i| t[[i, 1, 2, 3]])
+        .fold(f64::MIN, f64::max);
+    assert_eq!(v.data().to_f64().unwrap()[[0, 1, 2, 3]], want);
+    let stats = dir.path().join("stats.zarr");
+    ok(&[
+        "stats",
+        s(&src),
+        s(&stats),
+        "--over",
+        "time,latitude",
+        "--weights",
+        "latitude=cos",
+        "--quiet",
+    ]);
+    let st = read_all(&stats);
+    let m = st.data_var("temperature").unwrap();
+    assert_eq!(m.dims(), ["level", "longitude"]);
+    assert_eq!(m.dtype(), xbeam::chunk::DType::F64);
+}
+
+#[test]
+fn bad_climatology_and_stats_flags_are_refused_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = small_store(dir.path(), "src.zarr", &[]);
+    let out = dir.path().join("out.zarr");
+    let (src_s, out_s) = (s(&src), s(&out));
+    let clim = |rest: &[&'static str]| [&["climatology", src_s, out_s, "--groupby"], rest].concat();
+    let stats = |rest: &[&'static str]| [&["stats", src_s, out_s, "--over"], rest].concat();
+    #[rustfmt::skip]
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (clim(&["time.fortnight"]), "unknown grouper \"time.fortnight\""),
+        (clim(&["when.month"]), "names coordinate \"when\""),
+        (clim(&["latitude.month"]), "needs a 1-D datetime coordinate"),
+        (clim(&["time.hour,time.hour"]), "grouper time.hour is named twice"),
+        (clim(&["time.hour", "--stat", "median"]), "unknown statistic \"median\""),
+        (clim(&["time.hour", "--stat", "mean,mean"]), "statistic mean is named twice"),
+        (stats(&["height"]), "dimension \"height\" is not in"),
+        (stats(&["time", "--weights", "latitude=cos"]), "need \"latitude\" in --over"),
+        (stats(&["latitude", "--weights", "latitude=sin"]), "expected DIM=cos or DIM=values"),
+        (stats(&["latitude", "--weights", "latitude=cos", "--stat", "max"]),
+         "--weights applies to mean, sum, var and std, not max"),
+    ];
+    for (args, fragment) in &cases {
+        fails(None, args, 2, fragment);
+        assert!(!out.exists(), "{args:?} wrote {}", out.display());
+    }
+    // an existing output is kept without --overwrite
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    fails(
+        None,
+        &["stats", src_s, out_s, "--over", "time"],
+        2,
+        "refusing to write",
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "mine"
+    );
+}

@@ -437,6 +437,59 @@ fn sequences(
     out
 }
 
+/// When sequences are too large for a worker's share of the budget: the
+/// kept dimension to cut them along (the one with the largest source
+/// chunks) and the stripe length, a divisor of that chunk size, so stripes
+/// of different blocks never share an output chunk. Each stripe reads the
+/// chunks it crosses, so a chunk is decoded once per stripe.
+fn stripes(
+    sequences: &[Sequence],
+    vars: &[VarPlan],
+    step: &IndexMap<String, u64>,
+    largest: u64,
+    per_worker: u64,
+) -> Option<(String, u64)> {
+    let seq = sequences.first()?;
+    let v = &vars[seq.var];
+    let (k, len) = seq
+        .block
+        .iter()
+        .enumerate()
+        .map(|(k, r)| (k, r.end - r.start))
+        .max_by_key(|&(_, n)| n)?;
+    let dim = v.dims[v.kept[k]].clone();
+    let parts = largest.div_ceil(per_worker.max(1)).max(2);
+    let want = len.div_ceil(parts).max(1);
+    let s = step[&dim];
+    let stripe = (1..=want).rev().find(|d| s % d == 0)?;
+    Some((dim, stripe))
+}
+
+/// Cuts every sequence whose variable keeps `dim` into stripes of
+/// `stripe` elements along it.
+fn split(sequences: Vec<Sequence>, vars: &[VarPlan], dim: &str, stripe: u64) -> Vec<Sequence> {
+    let mut out = Vec::new();
+    for seq in sequences {
+        let v = &vars[seq.var];
+        let Some(k) = v.kept.iter().position(|&a| v.dims[a] == dim) else {
+            out.push(seq);
+            continue;
+        };
+        let r = seq.block[k].clone();
+        let mut start = r.start;
+        while start < r.end {
+            let mut block = seq.block.clone();
+            block[k] = start..(start + stripe).min(r.end);
+            out.push(Sequence {
+                var: seq.var,
+                block,
+            });
+            start += stripe;
+        }
+    }
+    out
+}
+
 /// Source chunk size per dimension (the whole dimension where unchunked).
 fn steps(source: &ZarrSource) -> IndexMap<String, u64> {
     let sizes = source.template().sizes();
@@ -588,7 +641,7 @@ fn sequence_bytes(
     seq: &Sequence,
     sizes: &IndexMap<String, u64>,
     step: &IndexMap<String, u64>,
-    need: &Need,
+    need: Need,
 ) -> u64 {
     let kept: u64 = seq.block.iter().map(|r| r.end - r.start).product();
     let reduced: u64 = v.reduced.iter().map(|&a| sizes[&v.dims[a]]).product();
@@ -632,15 +685,27 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         &step,
         fold.as_deref(),
     )?;
-    let sequences = sequences(&vars, t.sizes(), &step);
     let need = Need::of(&options.stats, options.skipna);
     let ngroups = groups.count().max(1);
-    let largest = sequences
-        .iter()
-        .map(|s| sequence_bytes(ngroups, &vars[s.var], s, t.sizes(), &step, &need))
-        .max()
-        .unwrap_or(0);
     let headroom = options.max_mem / 8;
+    let per_worker = (options.max_mem - headroom) / runner.workers().max(1) as u64;
+    let mut sequences = sequences(&vars, t.sizes(), &step);
+    let bytes_of = |seqs: &[Sequence]| {
+        seqs.iter()
+            .map(|s| sequence_bytes(ngroups, &vars[s.var], s, t.sizes(), &step, need))
+            .max()
+            .unwrap_or(0)
+    };
+    let mut chunks = chunks;
+    if bytes_of(&sequences) > per_worker {
+        if let Some((dim, stripe)) =
+            stripes(&sequences, &vars, &step, bytes_of(&sequences), per_worker)
+        {
+            sequences = split(sequences, &vars, &dim, stripe);
+            chunks.insert(dim, ChunkSpec::Size(stripe));
+        }
+    }
+    let largest = bytes_of(&sequences);
     ensure_usage!(
         largest + headroom <= options.max_mem,
         "the largest variable block needs {} of accumulators, more than --max-mem {} allows: \
@@ -755,7 +820,7 @@ impl Plan {
                 })
                 .collect();
             let start = v.fold.map_or(0, |a| region[&v.dims[a]].start as usize);
-            dispatch!(primitive: data, a => self.fold_chunk(&mut fold, v.fold, start, &origin, a.view()),
+            dispatch!(primitive: data, a => self.fold_chunk(&mut fold, v.fold, start, &origin, &a.view()),
                 _ => unreachable!("non-numeric variables are skipped"));
         }
         let bytes_out = self.write(v, seq, fold.into_partial())?;
@@ -769,14 +834,14 @@ impl Plan {
         axis: Option<usize>,
         start: usize,
         origin: &[usize],
-        values: ArrayViewD<'_, T>,
+        values: &ArrayViewD<'_, T>,
     ) {
         match axis {
             None => fold.add(0, origin, values),
             Some(a) => {
                 for (t, step) in values.axis_iter(Axis(a)).enumerate() {
                     if let Some(g) = self.groups.index[start + t] {
-                        fold.add(g, origin, step);
+                        fold.add(g, origin, &step);
                     }
                 }
             }
@@ -796,7 +861,12 @@ impl Plan {
                 .map_err(|e| Error::Check(e.to_string()))?;
         }
         let mut shape: Vec<usize> = match v.fold {
-            Some(_) => self.groups.labels.iter().map(|l| l.len()).collect(),
+            Some(_) => self
+                .groups
+                .labels
+                .iter()
+                .map(xbeam_stats::Labels::len)
+                .collect(),
             None => Vec::new(),
         };
         shape.extend(seq.block.iter().map(|r| (r.end - r.start) as usize));

@@ -1,0 +1,220 @@
+//! `jobs::reduce` (climatology and stats): results equal a direct
+//! computation, and are bit-identical across worker counts and source
+//! chunkings, NaN included.
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use xbeam::chunk::calendar::{Calendar, DateTime, TimeUnit};
+use xbeam::chunk::ndarray::{Array1, Array3, ArrayD};
+use xbeam::chunk::{Array, Dataset, Template, Variable};
+use xbeam::io::{open_zarr, setup_zarr, SetupOptions, ZarrFormat};
+use xbeam::jobs::reduce::{self, Options};
+use xbeam::key::Key;
+use xbeam::runner::Runner;
+use xbeam::stats::{parse_groupers, Stat};
+
+const NT: usize = 24 * 40; // 40 days, hourly
+const NLAT: usize = 5;
+const NLON: usize = 4;
+
+/// Hourly data in a noleap calendar from 2001-02-10, with NaN in places:
+/// `t(time, lat, lon)` float32 and `z(lat, time)` float64 (another order).
+fn dataset() -> Dataset {
+    let cal = Calendar::NoLeap;
+    let t0 = cal
+        .to_ticks(&DateTime::new(2001, 2, 10), TimeUnit::Hours)
+        .unwrap();
+    let time = Array::datetime(
+        Array1::from_iter((0..NT as i64).map(|h| t0 + h)).into_dyn(),
+        TimeUnit::Hours,
+        cal,
+    );
+    let t = Array3::from_shape_fn((NT, NLAT, NLON), |(i, j, k)| {
+        if (i * 13 + j * 7 + k) % 17 == 0 {
+            f32::NAN
+        } else {
+            250.0 + ((i * 31 + j * 11 + k * 5) % 97) as f32 * 0.731
+        }
+    });
+    let z = ArrayD::from_shape_fn(vec![NLAT, NT], |ix| {
+        let (j, i) = (ix[0], ix[1]);
+        if (i + j) % 23 == 0 {
+            f64::NAN
+        } else {
+            5000.0 + (i as f64 * 0.37).sin() * 100.0 + j as f64
+        }
+    });
+    let lat: Vec<f64> = (0..NLAT).map(|j| 60.0 - 30.0 * j as f64).collect();
+    Dataset::new()
+        .with_data_var(
+            "t",
+            Variable::new(["time", "lat", "lon"], Array::from(t.into_dyn())).unwrap(),
+        )
+        .unwrap()
+        .with_data_var("z", Variable::new(["lat", "time"], Array::from(z)).unwrap())
+        .unwrap()
+        .with_coord("time", Variable::new(["time"], time).unwrap())
+        .unwrap()
+        .with_coord("lat", Variable::new(["lat"], Array::from_1d(lat)).unwrap())
+        .unwrap()
+}
+
+fn write(ds: &Dataset, path: &Path, chunks: &[(&str, i64)]) -> PathBuf {
+    let options = SetupOptions::default()
+        .chunks(chunks.iter().copied())
+        .format(ZarrFormat::V2);
+    let sink = setup_zarr(&Template::from(ds), path, &options).unwrap();
+    sink.write_chunk(&Key::new(), ds).unwrap();
+    path.to_path_buf()
+}
+
+fn reduce_to(src: &Path, dst: &Path, workers: usize, edit: impl Fn(&mut Options)) -> Dataset {
+    let mut options = Options {
+        overwrite: true,
+        ..Options::new(src, dst)
+    };
+    edit(&mut options);
+    reduce::run(&options, &Runner::local_with_workers(workers).quiet()).unwrap();
+    open_zarr(dst)
+        .unwrap()
+        .read(&IndexMap::new(), None)
+        .unwrap()
+}
+
+fn bits(a: &Array) -> Vec<u64> {
+    a.to_f64().unwrap().iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn results_are_bit_identical_across_workers_and_chunkings() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset();
+    let a = write(
+        &ds,
+        &dir.path().join("a.zarr"),
+        &[("time", 24), ("lat", -1)],
+    );
+    let b = write(
+        &ds,
+        &dir.path().join("b.zarr"),
+        &[("time", 7), ("lat", 2), ("lon", 3)],
+    );
+    let climatology = |o: &mut Options| {
+        o.groupby = parse_groupers("time.dayofyear,time.hour").unwrap();
+        o.stats = vec![Stat::Mean, Stat::Std, Stat::Min, Stat::Count, Stat::Sum];
+    };
+    let area_mean = |o: &mut Options| {
+        o.over = vec!["time".into(), "lat".into()];
+        o.stats = vec![Stat::Mean, Stat::Var];
+        o.weights = vec!["lat=cos".parse().unwrap()];
+    };
+    for edit in [&climatology as &dyn Fn(&mut Options), &area_mean] {
+        let mut outs = Vec::new();
+        for (i, (src, workers)) in [(&a, 1), (&a, 4), (&b, 1), (&b, 3)].into_iter().enumerate() {
+            outs.push(reduce_to(
+                src,
+                &dir.path().join(format!("o{i}.zarr")),
+                workers,
+                edit,
+            ));
+        }
+        for out in &outs[1..] {
+            for (name, v) in outs[0].data_vars() {
+                let w = out.data_var(name).unwrap();
+                assert_eq!(v.dims(), w.dims(), "{name}");
+                assert_eq!(bits(v.data()), bits(w.data()), "{name} differs");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_climatology_equals_a_direct_computation() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset();
+    let src = write(&ds, &dir.path().join("a.zarr"), &[("time", 10), ("lat", 2)]);
+    let out = reduce_to(&src, &dir.path().join("o.zarr"), 2, |o| {
+        o.groupby = parse_groupers("time.month,time.hour").unwrap();
+        o.stats = vec![Stat::Mean, Stat::Std, Stat::Max, Stat::Count];
+        o.ddof = 1;
+    });
+    // 2001-02-10 + 40 days (noleap) spans February and March
+    assert_eq!(out.sizes()["month"], 2);
+    assert_eq!(out.sizes()["hour"], 24);
+    let months = out.coords()["month"]
+        .data()
+        .as_view::<i64>()
+        .unwrap()
+        .to_owned();
+    assert_eq!(months.as_slice().unwrap(), &[2, 3]);
+    let mean = out.data_var("t_mean").unwrap();
+    assert_eq!(mean.dims(), ["month", "hour", "lat", "lon"]);
+    assert_eq!(mean.dtype(), xbeam::chunk::DType::F32);
+    let t = ds.data_var("t").unwrap().data().to_f64().unwrap();
+    // February: days 10..=28 are the first 19 days
+    for (m, days) in [(0usize, 0..19usize), (1, 19..40)] {
+        for (h, j, k) in [(0usize, 0usize, 0usize), (7, 3, 2), (23, 4, 3)] {
+            let v: Vec<f64> = days
+                .clone()
+                .map(|d| t[[d * 24 + h, j, k]])
+                .filter(|x| !x.is_nan())
+                .collect();
+            let n = v.len() as f64;
+            let mu = v.iter().sum::<f64>() / n;
+            let sd = (v.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+            let at =
+                |name: &str| out.data_var(name).unwrap().data().to_f64().unwrap()[[m, h, j, k]];
+            assert!((at("t_mean") - mu).abs() < 1e-4, "mean m{m} h{h}");
+            assert!((at("t_std") - sd).abs() < 1e-4, "std m{m} h{h}");
+            assert_eq!(at("t_count"), n);
+            assert_eq!(at("t_max"), v.iter().copied().fold(f64::MIN, f64::max));
+        }
+    }
+    // z is (lat, time): its outputs are (month, hour, lat)
+    assert_eq!(
+        out.data_var("z_mean").unwrap().dims(),
+        ["month", "hour", "lat"]
+    );
+    let cm = out.data_var("t_mean").unwrap().attrs()["cell_methods"].clone();
+    assert_eq!(cm, serde_json::json!("time: mean (grouped by month, hour)"));
+}
+
+#[test]
+fn a_small_budget_cuts_blocks_into_stripes_with_the_same_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = write(&dataset(), &dir.path().join("a.zarr"), &[("time", 48)]);
+    let edit = |max_mem: u64| {
+        move |o: &mut Options| {
+            o.groupby = parse_groupers("time.dayofyear,time.hour").unwrap();
+            o.stats = vec![Stat::Mean, Stat::Max];
+            o.max_mem = max_mem;
+        }
+    };
+    let whole = reduce_to(&src, &dir.path().join("w.zarr"), 2, edit(1 << 30));
+    // 40 × 24 groups × 20 elements × ~56 B = 1 MB per variable: 700 kB
+    // makes each block cut into stripes along lat
+    let striped = reduce_to(&src, &dir.path().join("s.zarr"), 2, edit(700 << 10));
+    let store = open_zarr(dir.path().join("s.zarr")).unwrap();
+    assert!(store.chunks()["lat"] < NLAT as u64, "{:?}", store.chunks());
+    for (name, v) in whole.data_vars() {
+        assert_eq!(
+            bits(v.data()),
+            bits(striped.data_var(name).unwrap().data()),
+            "{name}"
+        );
+    }
+    // too small even for stripes of one row: a usage error naming the budget
+    let options = Options {
+        max_mem: 4 << 10,
+        ..Options::new(&src, dir.path().join("x.zarr"))
+    };
+    let options = Options {
+        groupby: parse_groupers("time.dayofyear,time.hour").unwrap(),
+        ..options
+    };
+    let err = reduce::run(&options, &Runner::local_with_workers(2).quiet()).unwrap_err();
+    assert!(err.to_string().contains("give --max-mem"), "{err}");
+    assert_eq!(err.exit_code(), 2);
+    assert!(!dir.path().join("x.zarr").exists());
+}
