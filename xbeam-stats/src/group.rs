@@ -187,6 +187,24 @@ impl Groups {
         Ok(Groups { labels, index })
     }
 
+    /// Whether any step falls in each group: a product of groupers can
+    /// hold combinations no step has (January of a series that starts in
+    /// November), which xarray fills with NaN.
+    ///
+    /// ```
+    /// use xbeam_stats::{Groups, Labels};
+    ///
+    /// let g = Groups { labels: vec![Labels::Ints(vec![1, 2]), Labels::Ints(vec![0, 12])], index: vec![Some(0), Some(3)] };
+    /// assert_eq!(g.present(), vec![true, false, false, true]);
+    /// ```
+    pub fn present(&self) -> Vec<bool> {
+        let mut present = vec![false; self.count()];
+        for &g in self.index.iter().flatten() {
+            present[g] = true;
+        }
+        present
+    }
+
     /// The number of groups (the product of the label counts).
     pub fn count(&self) -> usize {
         self.labels.iter().map(Labels::len).product()

@@ -18,6 +18,7 @@
 mod copy_bench;
 mod engine_bench;
 mod interop_rechunk;
+mod interop_stats;
 mod rechunk_bench;
 
 use std::env;
@@ -466,6 +467,7 @@ fn interop() -> Result<(), String> {
     compare.arg(scripts.join("compare.py")).arg(&dir);
     run("interop: compare with xarray", compare)?;
     interop_rechunk::run_all(&python, &dir)?;
+    interop_stats::run_all(&python, &dir)?;
     interop_pipeline(&python, &dir)
 }
 

@@ -174,19 +174,6 @@ struct VarPlan {
     kept: Vec<usize>,
 }
 
-impl VarPlan {
-    /// The group dimensions of this variable's outputs: none when it does
-    /// not have the grouped dimension (it is then reduced over nothing, as
-    /// xarray keeps such a variable).
-    fn group_dims<'a>(&self, group_dims: &'a [String]) -> &'a [String] {
-        if self.fold.is_some() {
-            group_dims
-        } else {
-            &[]
-        }
-    }
-}
-
 /// One engine element: a variable over one block of its kept axes.
 #[derive(Debug, Clone)]
 struct Sequence {
@@ -202,6 +189,8 @@ struct Plan {
     vars: Vec<VarPlan>,
     sequences: Vec<Sequence>,
     groups: Groups,
+    /// Whether any time step falls in each group (empty without groupers).
+    present: Vec<bool>,
     /// Group dimension names (empty without groupers).
     group_dims: Vec<String>,
     /// Source chunk size per dimension.
@@ -560,6 +549,8 @@ fn output_template(
         }
     }
     let weighted = !options.weights.is_empty();
+    // absent groups are NaN, so integer results become float64 (as xarray)
+    let absent = !group_dims.is_empty() && groups.present().contains(&false);
     let methods = reduced.join(": ");
     let by = if group_dims.is_empty() {
         String::new()
@@ -569,8 +560,7 @@ fn output_template(
     let mut data_vars = IndexMap::new();
     for v in vars {
         let src = &t.data_vars()[&v.name];
-        let dims: Vec<String> = v
-            .group_dims(group_dims)
+        let dims: Vec<String> = group_dims
             .iter()
             .cloned()
             .chain(v.kept.iter().map(|&a| v.dims[a].clone()))
@@ -588,7 +578,11 @@ fn output_template(
             }
             let schema = VarSchema {
                 dims: dims.clone(),
-                dtype: stat.output_dtype(v.dtype, weighted),
+                dtype: match stat.output_dtype(v.dtype, weighted) {
+                    DType::F32 | DType::F64 => stat.output_dtype(v.dtype, weighted),
+                    _ if absent => DType::F64,
+                    other => other,
+                },
                 attrs,
                 encoding: Attrs::new(),
             };
@@ -726,11 +720,17 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
     };
     let sink = setup_zarr(&template, &options.dst, &setup).map_err(Error::output(&options.dst))?;
     let count = sequences.len() as u64;
+    let present = if options.groupby.is_empty() {
+        Vec::new()
+    } else {
+        groups.present()
+    };
     let plan = Arc::new(Plan {
         source,
         sink,
         vars,
         sequences,
+        present,
         groups,
         group_dims,
         step,
@@ -848,6 +848,39 @@ impl Plan {
         }
     }
 
+    /// A finalized `[groups, kept...]` result (`[1, kept...]` for a
+    /// variable without the grouped dimension: repeated for every group, as
+    /// xarray's groupby does) in the output's `shape`, NaN in groups that
+    /// no time step falls in (a year × month product has absent months).
+    fn by_group(
+        &self,
+        v: &VarPlan,
+        values: ArrayD<f64>,
+        shape: &[usize],
+    ) -> Result<ArrayD<f64>, Error> {
+        let bad = |e: xbeam_chunk::ndarray::ShapeError| Error::Check(format!("result shape: {e}"));
+        let ngroups = self.present.len();
+        if ngroups == 0 {
+            return values.into_shape_with_order(IxDyn(shape)).map_err(bad);
+        }
+        let mut values = if v.fold.is_none() {
+            let mut whole = vec![ngroups];
+            whole.extend_from_slice(&values.shape()[1..]);
+            values
+                .broadcast(IxDyn(&whole))
+                .ok_or_else(|| Error::Check("cannot repeat a result over the groups".into()))?
+                .to_owned()
+        } else {
+            values
+        };
+        for (g, &here) in self.present.iter().enumerate() {
+            if !here {
+                values.index_axis_mut(Axis(0), g).fill(f64::NAN);
+            }
+        }
+        values.into_shape_with_order(IxDyn(shape)).map_err(bad)
+    }
+
     /// Merges the reduced axes, finalizes every statistic and writes them.
     fn write(&self, v: &VarPlan, seq: &Sequence, partial: Partial) -> Result<u64, Error> {
         // partial axes: [group, every var axis but the fold axis]
@@ -860,30 +893,25 @@ impl Plan {
                 .reduce_axis(at, w)
                 .map_err(|e| Error::Check(e.to_string()))?;
         }
-        let mut shape: Vec<usize> = match v.fold {
-            Some(_) => self
-                .groups
-                .labels
-                .iter()
-                .map(xbeam_stats::Labels::len)
-                .collect(),
-            None => Vec::new(),
-        };
+        let groups: Vec<usize> = self
+            .groups
+            .labels
+            .iter()
+            .map(xbeam_stats::Labels::len)
+            .collect();
+        let mut shape: Vec<usize> = groups.clone();
         shape.extend(seq.block.iter().map(|r| (r.end - r.start) as usize));
         let mut out = Dataset::new();
         let t = self.sink.template();
         for &stat in &self.stats {
-            let values: ArrayD<f64> = partial.finalize(stat, self.ddof);
-            let values = values
-                .into_shape_with_order(IxDyn(&shape))
-                .map_err(|e| Error::Check(format!("result shape: {e}")))?;
+            let values = self.by_group(v, partial.finalize(stat, self.ddof), &shape)?;
             let name = out_name(&v.name, stat, &self.stats);
             let schema = &t.data_vars()[&name];
             let data = Array::from(values).astype(schema.dtype)?;
             out = out.with_data_var(name, Variable::new(schema.dims.clone(), data)?)?;
         }
         let mut key = Key::new();
-        for d in v.group_dims(&self.group_dims) {
+        for d in &self.group_dims {
             key = key.with_offset(d, 0);
         }
         for (k, &a) in v.kept.iter().enumerate() {

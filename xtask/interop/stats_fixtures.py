@@ -1,0 +1,210 @@
+#!/usr/bin/env python
+"""`xbeam climatology` and `xbeam stats` against xarray (and xarray-beam).
+
+  python stats_fixtures.py make DIR    # source stores + DIR/jobs.json
+  python stats_fixtures.py check DIR   # the comparison
+
+Between `make` and `check`, `cargo xtask interop` (interop_stats.rs) runs
+every xbeam command that jobs.json lists.
+
+`make` writes, with xarray, one Zarr v2 store per calendar (standard,
+noleap, 360_day): 3-hourly time over 14 months from 2001-11-01, lat 9,
+lon 7, chunked time=40 (no chunk divides a month or a day), with NaNs:
+
+  t2m     (time, lat, lon) float32
+  packed  (lon, time, lat) int16 on disk (scale_factor, add_offset,
+                           _FillValue): statistics of the decoded values
+  orog    (lat, lon)       float64, no time: kept unchanged, as xarray
+  gmean   (time,)          float64, a series
+
+`check` opens each output in xarray (warnings are errors) and compares it
+with xarray's own computation, to rtol 1e-6 in float64 terms, NaNs where
+xarray has them, same dims (and order), same output dtypes and group
+coordinates:
+
+- ds.groupby(<groupers>).<stat>() (transposed to xbeam's order: group
+  dims first, then the others in source order) for month × hour, season, dayofyear,
+  year × month (mean, std with ddof 0 and 1, var, min, max, sum, count);
+- ds.<stat>(dim=[...]) and ds.weighted(cos(lat)).<stat>(dim=[...]);
+- on the standard store, the month mean also equals xarray-beam's
+  Mean.PerKey (split into time steps, rekeyed by month, as
+  ../shared/bench/xbeam_climatology.py).
+"""
+import json
+import os
+import sys
+import warnings
+
+import numpy as np
+import xarray as xr
+
+CALENDARS = ["standard", "noleap", "360_day"]
+
+# (name, command, flags, how xarray computes it)
+JOBS = [
+    ("month_mean", "climatology", ["--groupby", "time.month"],
+     {"groupby": ["time.month"], "stats": ["mean"]}),
+    ("month_hour_mean", "climatology", ["--groupby", "time.month,time.hour"],
+     {"groupby": ["time.month", "time.hour"], "stats": ["mean"]}),
+    ("season_stats", "climatology",
+     ["--groupby", "time.season", "--stat", "mean,std,min,max,count,sum"],
+     {"groupby": ["time.season"],
+      "stats": ["mean", "std", "min", "max", "count", "sum"]}),
+    ("doy_var_ddof1", "climatology",
+     ["--groupby", "time.dayofyear", "--stat", "var,std", "--ddof", "1"],
+     {"groupby": ["time.dayofyear"], "stats": ["var", "std"], "ddof": 1}),
+    ("year_month_max", "climatology",
+     ["--groupby", "time.year,time.month", "--stat", "max,count"],
+     {"groupby": ["time.year", "time.month"], "stats": ["max", "count"]}),
+    ("time_mean_std", "stats", ["--over", "time", "--stat", "mean,std"],
+     {"over": ["time"], "stats": ["mean", "std"]}),
+    ("area_mean_weighted", "stats",
+     ["--over", "lat,lon", "--weights", "lat=cos", "--stat", "mean,std,sum"],
+     {"over": ["lat", "lon"], "weights": "lat", "stats": ["mean", "std", "sum"]}),
+    ("all_dims_weighted", "stats",
+     ["--over", "time,lat", "--weights", "lat=cos"],
+     {"over": ["time", "lat"], "weights": "lat", "stats": ["mean"]}),
+]
+
+
+def source(calendar):
+  times = xr.date_range("2001-11-01", periods=8 * 426, freq="3h",
+                        calendar=calendar, use_cftime=calendar != "standard")
+  nt, nlat, nlon = len(times), 9, 7
+  rng = np.random.default_rng(7)
+  t2m = (280 + 10 * rng.standard_normal((nt, nlat, nlon))).astype("float32")
+  t2m[rng.random(t2m.shape) < 0.03] = np.nan
+  t2m[:, 0, 0] = np.nan  # an all-NaN column
+  packed = (5 + rng.standard_normal((nlon, nt, nlat))).astype("float64")
+  packed[rng.random(packed.shape) < 0.05] = np.nan
+  lat = np.linspace(80, -80, nlat)
+  ds = xr.Dataset(
+      {
+          "t2m": (("time", "lat", "lon"), t2m, {"units": "K", "long_name": "2 m temperature"}),
+          "packed": (("lon", "time", "lat"), packed, {"units": "m s-1"}),
+          "orog": (("lat", "lon"), rng.random((nlat, nlon)) * 1000.0),
+          "gmean": (("time",), rng.standard_normal(nt)),
+      },
+      coords={"time": times, "lat": lat, "lon": np.arange(nlon) * 50.0},
+      attrs={"title": "stats interop"},
+  )
+  ds["packed"].encoding = {"dtype": "int16", "scale_factor": 0.001,
+                           "add_offset": 5.0, "_FillValue": -32768}
+  return ds.chunk({"time": 40})
+
+
+def expected(ds, how):
+  stats = how["stats"]
+  ddof = how.get("ddof", 0)
+  out = {}
+  for stat in stats:
+    kw = {"ddof": ddof} if stat in ("std", "var") else {}
+    if "groupby" in how:
+      r = getattr(ds.groupby(how["groupby"]), stat)(**kw)
+    elif "weights" in how:
+      # xarray's weighted refuses variables without every dim: left out
+      # here (xbeam reduces them over the dims they have)
+      has = [v for v in ds.data_vars if set(how["over"]) <= set(ds[v].dims)]
+      w = np.cos(np.deg2rad(ds[how["weights"]]))
+      r = getattr(ds[has].weighted(w), stat)(dim=how["over"])
+    else:
+      r = getattr(ds, stat)(dim=how["over"], **kw)
+    for v in r.data_vars:
+      out[v if len(stats) == 1 else f"{v}_{stat}"] = r[v]
+  return out
+
+
+def make(d):
+  os.makedirs(d, exist_ok=True)
+  jobs = []
+  for cal in CALENDARS:
+    src = os.path.join(d, f"{cal}.zarr")
+    source(cal).to_zarr(src, mode="w", zarr_format=2, consolidated=True)
+    for name, cmd, flags, _ in JOBS:
+      out = os.path.join(d, f"{cal}.{name}.zarr")
+      jobs.append({"args": [cmd, src, out, "--overwrite", "--quiet", *flags]})
+  with open(os.path.join(d, "jobs.json"), "w") as f:
+    json.dump(jobs, f, indent=1)
+
+
+def compare(name, got, want, want64, order):
+  # the dims are the group dims, then the others in source order (xarray
+  # moves the group dims where time was, or to the end without time)
+  assert got.dims == order, f"{name}: dims {got.dims} != {order}"
+  assert set(got.dims) == set(want.dims), f"{name}: dims {got.dims} vs xarray's {want.dims}"
+  assert got.dtype == want.dtype, f"{name}: dtype {got.dtype} != {want.dtype}"
+  g, w = got.values, want64.transpose(*got.dims).values
+  if w.dtype.kind in "fc":
+    np.testing.assert_allclose(g.astype("float64"), w.astype("float64"),
+                               rtol=1e-6, atol=1e-9, equal_nan=True, err_msg=name)
+  else:
+    np.testing.assert_array_equal(g, w, err_msg=name)
+
+
+def beam_month_mean(src, out):
+  """xarray-beam's month mean of t2m, written to `out` and opened."""
+  import apache_beam as beam
+  import xarray_beam as xbeam
+
+  def rekey(key, chunk):
+    month = chunk.time.dt.month.item()
+    return (key.with_offsets(time=None, month=month - 1),
+            chunk.squeeze("time", drop=True).expand_dims(month=[month]))
+
+  ds, chunks = xbeam.open_zarr(src)
+  ds = ds[["t2m"]]
+  months = np.unique(ds.time.dt.month.values)
+  assert list(months) == list(range(1, 13)), months
+  template = (xbeam.make_template(ds).isel(time=0, drop=True)
+              .expand_dims(month=months))
+  with warnings.catch_warnings():  # Beam's own warnings are not ours
+    warnings.simplefilter("ignore")
+    with beam.Pipeline(runner="DirectRunner") as p:
+      _ = (p | xbeam.DatasetToChunks(ds, chunks) | xbeam.SplitChunks({"time": 1})
+           | beam.MapTuple(rekey) | xbeam.Mean.PerKey()
+           | xbeam.ChunksToZarr(out, template, {"month": 1}, zarr_format=2))
+  return xr.open_zarr(out).load()
+
+
+def check(d):
+  warnings.simplefilter("error")
+  n = 0
+  for cal in CALENDARS:
+    src = os.path.join(d, f"{cal}.zarr")
+    ds = xr.open_zarr(src).load()
+    for name, _, _, how in JOBS:
+      path = os.path.join(d, f"{cal}.{name}.zarr")
+      got = xr.open_zarr(path).load()
+      want = expected(ds, how)
+      # values from float64 data: xarray sums float32 in float32, xbeam in f64
+      ds64 = ds.map(lambda x: x.astype("float64") if x.dtype == "float32" else x)
+      want64 = expected(ds64, how)
+      extra = set(got.data_vars) - set(want)
+      for v in sorted(extra):
+        # variables xarray's weighted drops (no reduced dim): kept unchanged
+        assert "weights" in how, f"{cal}.{name}: unexpected {v}"
+      for v, w in want.items():
+        assert v in got.data_vars, f"{cal}.{name}: missing {v} (has {list(got.data_vars)})"
+        base = v.rsplit("_", 1)[0] if len(how["stats"]) > 1 else v
+        groups = tuple(g.split(".")[1] for g in how.get("groupby", []))
+        reduced = set(how.get("over", [])) | ({"time"} if groups else set())
+        order = groups + tuple(d for d in ds[base].dims if d not in reduced)
+        compare(f"{cal}.{name}.{v}", got[v], w, want64[v], order)
+        n += 1
+      for c in got.coords:
+        if c in want[next(iter(want))].coords and c in got.dims:
+          np.testing.assert_array_equal(got[c].values, want[next(iter(want))][c].values,
+                                        err_msg=f"{cal}.{name} coord {c}")
+      assert got.attrs == ds.attrs, f"{cal}.{name}: global attrs"
+      if "groupby" in how and "mean" in how["stats"]:
+        v = "t2m" if len(how["stats"]) == 1 else "t2m_mean"
+        assert "time: mean" in got[v].attrs.get("cell_methods", ""), got[v].attrs
+  beam = beam_month_mean(os.path.join(d, "standard.zarr"), os.path.join(d, "beam.zarr"))
+  ours = xr.open_zarr(os.path.join(d, "standard.month_mean.zarr")).load()
+  np.testing.assert_allclose(ours.t2m.values.astype("float64"), beam.t2m.values,
+                             rtol=1e-6, equal_nan=True, err_msg="xarray-beam Mean.PerKey")
+  print(f"stats interop: {n} variables equal to xarray's; the month mean equals xarray-beam's")
+
+
+if __name__ == "__main__":
+  {"make": make, "check": check}[sys.argv[1]](sys.argv[2])
