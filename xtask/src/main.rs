@@ -15,6 +15,7 @@
 //!   xarray + dask, rechunker and xarray-beam on three stores
 //!   (`bench rechunk` or `bench-rechunk` runs only that).
 
+mod climatology_bench;
 mod copy_bench;
 mod engine_bench;
 mod interop_rechunk;
@@ -33,6 +34,9 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).is_some_and(|a| a == "rechunk") => {
             rechunk_bench::run(&workspace_root(), &args[2..])
         }
+        Some("bench") if args.get(1).is_some_and(|a| a == "climatology") => {
+            climatology_bench::run(&workspace_root(), &args[2..])
+        }
         Some("bench") => bench(&args[1..]),
         Some("bench-copy") => copy_bench::run(&workspace_root()),
         Some("bench-rechunk") => rechunk_bench::run(&workspace_root(), &args[1..]),
@@ -42,7 +46,7 @@ fn main() -> ExitCode {
                 eprintln!("error: unknown xtask command {unknown:?}");
             }
             eprintln!(
-                "usage: cargo xtask <ci | fmt | interop | bench [-- criterion args] | bench-copy | bench rechunk [--stores ..] [--xarray-beam ..] [--timeout S] [--rss-limit-gb G]>"
+                "usage: cargo xtask <ci | fmt | interop | bench [-- criterion args] | bench-copy | bench rechunk|climatology [--stores ..] [--xarray-beam ..] [--timeout S] [--rss-limit-gb G]>"
             );
             return ExitCode::from(2);
         }

@@ -74,10 +74,10 @@ const ONE_STAGE_BUDGETS: [(&str, &str); 2] =
     [(ONE_STAGE_MEM, "8589934592"), (ONE_STAGE_256, "268435456")];
 
 /// A bench store: its short name, directory name and `xbeam generate` flags.
-struct Store {
-    name: &'static str,
-    dir: &'static str,
-    generate: &'static [&'static str],
+pub(crate) struct Store {
+    pub(crate) name: &'static str,
+    pub(crate) dir: &'static str,
+    pub(crate) generate: &'static [&'static str],
 }
 
 const STORES: [Store; 3] = [
@@ -98,11 +98,11 @@ const STORES: [Store; 3] = [
     },
 ];
 
-struct Options {
-    stores: Vec<&'static Store>,
-    xarray_beam: Vec<&'static str>,
-    timeout: Duration,
-    rss_limit: f64,
+pub(crate) struct Options {
+    pub(crate) stores: Vec<&'static Store>,
+    pub(crate) xarray_beam: Vec<&'static str>,
+    pub(crate) timeout: Duration,
+    pub(crate) rss_limit: f64,
 }
 
 /// The stores a list names (`all`, `none`, or names separated by commas).
@@ -127,7 +127,7 @@ fn store_list(list: &str) -> Result<Vec<&'static Store>, String> {
 }
 
 impl Options {
-    fn parse(args: &[String]) -> Result<Options, String> {
+    pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
         let env = |k: &str| std::env::var(k).ok();
         let mut stores = env("XBEAM_BENCH_RECHUNK_STORES").unwrap_or_else(|| "all".into());
         let mut xarray_beam = env("XBEAM_BENCH_XARRAY_BEAM").unwrap_or_else(|| "1gb".into());
@@ -166,21 +166,21 @@ impl Options {
 }
 
 /// One finished process (or several, one after the other).
-struct Run {
-    seconds: f64,
+pub(crate) struct Run {
+    pub(crate) seconds: f64,
     /// The largest process's peak RSS, in bytes (`/usr/bin/time -v`).
-    rss: Option<f64>,
+    pub(crate) rss: Option<f64>,
     /// The peak of the summed RSS of the process group, when sampled.
-    tree_rss: Option<f64>,
-    stdout: String,
-    stderr: String,
+    pub(crate) tree_rss: Option<f64>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 /// Limits for a slow baseline: wall time and summed RSS of its processes.
 #[derive(Clone, Copy)]
-struct Limits {
-    timeout: Duration,
-    rss: f64,
+pub(crate) struct Limits {
+    pub(crate) timeout: Duration,
+    pub(crate) rss: f64,
 }
 
 /// The summed RSS (bytes) of the processes in process group `pgid`.
@@ -302,7 +302,11 @@ fn watch(
 /// Runs `cmd` in a process group of its own under `/usr/bin/time -v` (when
 /// present), timing it. With `limits`, the group's summed RSS is sampled
 /// and the group is killed past either limit.
-fn measure(cmd: &Command, scratch: &Path, limits: Option<Limits>) -> Result<Run, String> {
+pub(crate) fn measure(
+    cmd: &Command,
+    scratch: &Path,
+    limits: Option<Limits>,
+) -> Result<Run, String> {
     let time_file = scratch.join("time-v.txt");
     let _ = std::fs::remove_file(&time_file);
     let shown = format!("{cmd:?}");
@@ -343,21 +347,21 @@ fn measure(cmd: &Command, scratch: &Path, limits: Option<Limits>) -> Result<Run,
 
 /// One line of a store's table.
 #[derive(Default)]
-struct Row {
-    tool: &'static str,
-    runs: usize,
-    seconds: Option<f64>,
+pub(crate) struct Row {
+    pub(crate) tool: &'static str,
+    pub(crate) runs: usize,
+    pub(crate) seconds: Option<f64>,
     /// The tool's own timer (xbeam's summary line, the scripts' RESULT).
-    own_seconds: Option<f64>,
-    rss: Option<f64>,
-    tree_rss: Option<f64>,
+    pub(crate) own_seconds: Option<f64>,
+    pub(crate) rss: Option<f64>,
+    pub(crate) tree_rss: Option<f64>,
     /// Why there is no time: failed or skipped.
-    problem: Option<String>,
-    note: String,
+    pub(crate) problem: Option<String>,
+    pub(crate) note: String,
 }
 
 impl Row {
-    fn failed(tool: &'static str, problem: String) -> Row {
+    pub(crate) fn failed(tool: &'static str, problem: String) -> Row {
         Row {
             tool,
             problem: Some(problem),
@@ -366,7 +370,7 @@ impl Row {
     }
 
     /// Adds one run: the best time, the largest RSS.
-    fn add(&mut self, run: &Run, own: Option<f64>) {
+    pub(crate) fn add(&mut self, run: &Run, own: Option<f64>) {
         self.runs += 1;
         if self.seconds.is_none_or(|s| run.seconds < s) {
             self.seconds = Some(run.seconds);
@@ -380,13 +384,13 @@ impl Row {
         self.tree_rss = max(self.tree_rss, run.tree_rss);
     }
 
-    fn ok(&self) -> Option<f64> {
+    pub(crate) fn ok(&self) -> Option<f64> {
         self.seconds.filter(|_| self.problem.is_none())
     }
 }
 
 /// The JSON object on the line of `text` that starts with `prefix`.
-fn json_line(text: &str, prefix: &str) -> Option<Value> {
+pub(crate) fn json_line(text: &str, prefix: &str) -> Option<Value> {
     text.lines()
         .rev()
         .find_map(|l| l.trim().strip_prefix(prefix))
@@ -422,21 +426,21 @@ fn xbeam_summary(stderr: &str) -> (Option<f64>, Option<f64>) {
 }
 
 /// Where `shared/bench/setup_venvs.sh` puts the baselines (`$XB_BASE`).
-fn baseline_dir() -> Option<PathBuf> {
+pub(crate) fn baseline_dir() -> Option<PathBuf> {
     std::env::var_os("XB_BASE").map(PathBuf::from).or_else(|| {
         std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/xbeam-baseline"))
     })
 }
 
 /// The shared bench scripts, beside the repository (`../shared/bench`).
-fn shared_bench(root: &Path) -> Option<PathBuf> {
+pub(crate) fn shared_bench(root: &Path) -> Option<PathBuf> {
     let dir = root.parent()?.join("shared/bench");
     dir.join("dask_rechunk.py").is_file().then_some(dir)
 }
 
 /// Uncompressed bytes of the store's data arrays and of one source chunk
 /// (of one array), from their `.zarray`.
-fn store_bytes(store: &Path) -> Result<(f64, f64), String> {
+pub(crate) fn store_bytes(store: &Path) -> Result<(f64, f64), String> {
     let mut total = 0.0;
     let mut chunk = 0.0;
     for array in ARRAYS {
@@ -466,7 +470,7 @@ fn store_ntime(store: &Path) -> Result<u64, String> {
         .ok_or_else(|| format!("no shape in {}", store.join("time/.zarray").display()))
 }
 
-fn loadavg() -> String {
+pub(crate) fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg").map_or_else(
         |_| "n/a".into(),
         |l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
@@ -474,7 +478,7 @@ fn loadavg() -> String {
 }
 
 /// Removes a run's output and writes back dirty pages before the next.
-fn clear(dir: &Path) -> Result<(), String> {
+pub(crate) fn clear(dir: &Path) -> Result<(), String> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|e| format!("cannot clear {}: {e}", dir.display()))?;
     }
@@ -484,7 +488,7 @@ fn clear(dir: &Path) -> Result<(), String> {
 
 /// Builds one release target of `xbeam` and copies it into `scratch`, so
 /// that builds running beside the bench cannot swap it between runs.
-fn build(
+pub(crate) fn build(
     root: &Path,
     scratch: &Path,
     what: &str,
@@ -502,7 +506,7 @@ fn build(
 }
 
 /// Makes `store` with the bench's `xbeam` unless an earlier run made it.
-fn ensure_store(xbeam: &Path, data: &Path, store: &Store) -> Result<PathBuf, String> {
+pub(crate) fn ensure_store(xbeam: &Path, data: &Path, store: &Store) -> Result<PathBuf, String> {
     let path = data.join(format!("{}.zarr", store.dir));
     let marker = data.join(format!("{}.done", store.dir));
     // the 1 GB store is shared with the other benches, which check .zgroup
@@ -836,14 +840,14 @@ fn bench_store(
 }
 
 /// `a / b` as `1.23x`, or `-`.
-fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+pub(crate) fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
         _ => "-".into(),
     }
 }
 
-fn opt(v: Option<f64>, scale: f64, digits: usize) -> String {
+pub(crate) fn opt(v: Option<f64>, scale: f64, digits: usize) -> String {
     v.map_or("-".into(), |v| format!("{:.*}", digits, v / scale))
 }
 

@@ -1,0 +1,311 @@
+//! `cargo xtask bench climatology`: the month × hour mean climatology,
+//! timed as users run it, side by side in one run on the 1 GB and 4 GB
+//! stores: `xbeam climatology` (CLI, 2 workers, best of 3), xarray + dask
+//! (`../shared/bench/dask_climatology.py`, 2 threads) and xarray-beam
+//! (`../shared/bench/xbeam_climatology.py`, DirectRunner, 2 processes),
+//! each once; xbeam's output is compared with xarray + dask's by
+//! `check_equal.py`. Peak RSS from `/usr/bin/time -v`. Writes
+//! `target/bench-data/climatology-bench.json` with the ratios and the
+//! issue's targets (≥ 1.5 GB/s, ≥ 6× xarray + dask, ≥ 25× xarray-beam,
+//! peak RSS the same at 1 GB and 4 GB).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use super::rechunk_bench::{
+    baseline_dir, build, clear, ensure_store, json_line, loadavg, measure, opt, ratio,
+    shared_bench, store_bytes, Limits, Options, Row, Store,
+};
+
+const XBEAM: &str = "xbeam climatology (CLI)";
+const DASK: &str = "xarray + dask";
+const BEAM: &str = "xarray-beam";
+const REPEAT: usize = 3;
+
+/// Seconds and peak RSS from `xbeam climatology: in …, 1.05 s, …, peak RSS 313 MB`.
+fn summary(stderr: &str) -> (Option<f64>, Option<f64>) {
+    let Some(line) = stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("xbeam climatology: "))
+    else {
+        return (None, None);
+    };
+    let field = |suffix: &str, prefix: &str| {
+        line.split(", ").find_map(|p| {
+            p.strip_prefix(prefix)
+                .and_then(|p| p.strip_suffix(suffix))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        })
+    };
+    (
+        field(" s", ""),
+        field(" MB", "peak RSS ").map(|mb| mb * 1e6),
+    )
+}
+
+fn xbeam_row(xbeam: &Path, src: &Path, dst: &Path, scratch: &Path) -> Row {
+    let mut row = Row {
+        tool: XBEAM,
+        ..Row::default()
+    };
+    for _ in 0..REPEAT {
+        let mut cmd = Command::new(xbeam);
+        cmd.arg("climatology").arg(src).arg(dst).args([
+            "--groupby",
+            "time.month,time.hour",
+            "--workers",
+            "2",
+            "--overwrite",
+        ]);
+        match measure(&cmd, scratch, None) {
+            Ok(run) => {
+                let (own, _) = summary(&run.stderr);
+                row.add(&run, own);
+            }
+            Err(e) => return Row::failed(XBEAM, e),
+        }
+    }
+    row
+}
+
+fn python_row(
+    tool: &'static str,
+    python: Option<&PathBuf>,
+    shared: Option<&PathBuf>,
+    (script, args): (&str, &[&str]),
+    (src, dst): (&Path, &Path),
+    scratch: &Path,
+    limits: Limits,
+) -> Row {
+    let (Some(python), Some(shared)) = (python, shared) else {
+        return Row::failed(
+            tool,
+            "skipped: ../shared/bench or its virtualenv is missing (shared/bench/setup_venvs.sh)"
+                .into(),
+        );
+    };
+    let mut cmd = Command::new(python);
+    cmd.arg(shared.join(script))
+        .args(args)
+        .arg("--input")
+        .arg(src)
+        .arg("--output")
+        .arg(dst);
+    match measure(&cmd, scratch, Some(limits)) {
+        Ok(run) => {
+            let own = json_line(&run.stdout, "RESULT ").and_then(|v| v["seconds"].as_f64());
+            let mut row = Row {
+                tool,
+                ..Row::default()
+            };
+            row.add(&run, own);
+            row
+        }
+        Err(e) => Row::failed(tool, format!("skipped: {e}")),
+    }
+}
+
+/// xbeam's output against xarray + dask's, in xarray (`check_equal.py`).
+fn check(python: Option<&PathBuf>, shared: Option<&PathBuf>, ours: &Path, dask: &Path) -> String {
+    let (Some(python), Some(shared)) = (python, shared) else {
+        return "not checked (no virtualenv)".into();
+    };
+    if !dask.exists() {
+        return "not checked (xarray + dask did not finish)".into();
+    }
+    let out = Command::new(python)
+        .arg(shared.join("check_equal.py"))
+        .arg(dask)
+        .arg(ours)
+        .args(["--rtol", "1e-5", "--ignore-attrs", "--ignore-chunks"])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => "equal to xarray + dask's (rtol 1e-5)".into(),
+        Ok(o) => format!(
+            "DIFFERS from xarray + dask's: {}",
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ),
+        Err(e) => format!("not checked: {e}"),
+    }
+}
+
+fn table(store: &Store, bytes: f64, rows: &[Row], equal: &str) -> Value {
+    let ours = rows.iter().find(|r| r.tool == XBEAM).and_then(Row::ok);
+    eprintln!(
+        "\n{} store ({:.2} GB of data), month × hour mean; xbeam's output {equal}",
+        store.name,
+        bytes / 1e9
+    );
+    eprintln!(
+        "{:<26} {:>5} {:>9} {:>9} {:>10} {:>12}",
+        "tool", "runs", "seconds", "GB/s", "peak RSS", "xbeam faster"
+    );
+    let mut out = Vec::new();
+    for r in rows {
+        let gbps = r.ok().map(|s| bytes / 1e9 / s);
+        eprintln!(
+            "{:<26} {:>5} {:>9} {:>9} {:>10} {:>12}  {}",
+            r.tool,
+            r.runs,
+            opt(r.ok(), 1.0, 2),
+            opt(gbps, 1.0, 3),
+            opt(r.rss, 1e6, 0) + " MB",
+            ratio(r.ok(), ours),
+            r.problem.as_deref().unwrap_or("")
+        );
+        out.push(json!({
+            "tool": r.tool, "runs": r.runs, "seconds": r.ok(), "own_seconds": r.own_seconds,
+            "gb_per_s": gbps, "peak_rss_mb": r.rss.map(|b| b / 1e6), "problem": r.problem,
+        }));
+    }
+    json!({ "store": store.name, "data_gb": bytes / 1e9, "xbeam_output": equal, "rows": out })
+}
+
+fn targets(results: &[(&Store, f64, Vec<Row>)]) -> Vec<Value> {
+    let mut out = Vec::new();
+    let seconds = |rows: &[Row], tool: &str| rows.iter().find(|r| r.tool == tool).and_then(Row::ok);
+    let mut rss = Vec::new();
+    for (store, bytes, rows) in results {
+        let ours = seconds(rows, XBEAM);
+        let gbps = ours.map(|s| bytes / 1e9 / s);
+        let vs = |tool: &str| seconds(rows, tool).zip(ours).map(|(b, a)| b / a);
+        for (what, value, bar) in [
+            ("GB/s of input", gbps, 1.5),
+            ("× faster than xarray + dask", vs(DASK), 6.0),
+            ("× faster than xarray-beam", vs(BEAM), 25.0),
+        ] {
+            let met = value.map(|v| v >= bar);
+            eprintln!(
+                "target {} store: {what} ≥ {bar}: {} ({})",
+                store.name,
+                opt(value, 1.0, 2),
+                met.map_or("not measured", |m| if m { "met" } else { "MISSED" })
+            );
+            out.push(json!({"store": store.name, "target": what, "bar": bar, "value": value, "met": met}));
+        }
+        if let Some(r) = rows.iter().find(|r| r.tool == XBEAM).and_then(|r| r.rss) {
+            rss.push((store.name, r));
+        }
+    }
+    if rss.len() > 1 {
+        let (lo, hi) = rss
+            .iter()
+            .fold((f64::MAX, 0f64), |(a, b), (_, r)| (a.min(*r), b.max(*r)));
+        // "the same": within 15% (allocator noise), whatever the input size
+        let met = hi <= lo * 1.15;
+        eprintln!(
+            "target: peak RSS independent of input size: {} ({})",
+            rss.iter()
+                .map(|(n, r)| format!("{n} {:.0} MB", r / 1e6))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if met { "met" } else { "MISSED" }
+        );
+        out.push(json!({"target": "peak RSS the same at every size (±15%)", "met": met}));
+    }
+    out
+}
+
+pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
+    let mut args = args.to_vec();
+    if !args.iter().any(|a| a == "--stores") {
+        args.extend(["--stores".into(), "1gb,4gb".into()]);
+    }
+    if !args.iter().any(|a| a == "--xarray-beam") {
+        args.extend(["--xarray-beam".into(), "all".into()]);
+    }
+    let opts = Options::parse(&args)?;
+    let data = root.join("target/bench-data");
+    let scratch = data.join("climatology-bench");
+    std::fs::create_dir_all(&scratch)
+        .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
+    let xbeam = build(
+        root,
+        &scratch,
+        "bench: build the xbeam CLI (release)",
+        &["--bin", "xbeam"],
+        "xbeam",
+    )?;
+    let base = baseline_dir();
+    let python = base
+        .map(|b| b.join("venv/bin/python"))
+        .filter(|p| p.is_file());
+    let shared = shared_bench(root);
+    let limits = Limits {
+        timeout: opts.timeout,
+        rss: opts.rss_limit,
+    };
+    let started = loadavg();
+    let mut results = Vec::new();
+    let mut json_stores = Vec::new();
+    for store in &opts.stores {
+        let src = ensure_store(&xbeam, &data, store)?;
+        let (bytes, _) = store_bytes(&src)?;
+        let (ours, dask) = (scratch.join("xbeam.zarr"), scratch.join("dask.zarr"));
+        let mut rows = vec![xbeam_row(&xbeam, &src, &ours, &scratch)];
+        let job = ("dask_climatology.py", &["--threads", "2"][..]);
+        rows.push(python_row(
+            DASK,
+            python.as_ref(),
+            shared.as_ref(),
+            job,
+            (&src, &dask),
+            &scratch,
+            limits,
+        ));
+        let equal = check(python.as_ref(), shared.as_ref(), &ours, &dask);
+        if opts.xarray_beam.contains(&store.name) {
+            let job = (
+                "xbeam_climatology.py",
+                &[
+                    "--direct-num-workers",
+                    "2",
+                    "--direct-running-mode",
+                    "multi_processing",
+                ][..],
+            );
+            let out = scratch.join("beam.zarr");
+            rows.push(python_row(
+                BEAM,
+                python.as_ref(),
+                shared.as_ref(),
+                job,
+                (&src, &out),
+                &scratch,
+                limits,
+            ));
+        }
+        json_stores.push(table(store, bytes, &rows, &equal));
+        for d in ["xbeam.zarr", "dask.zarr", "beam.zarr"] {
+            let _ = clear(&scratch.join(d));
+        }
+        results.push((*store, bytes, rows));
+    }
+    let verdicts = targets(&results);
+    let report = json!({
+        "job": "climatology --groupby time.month,time.hour (mean), 2 workers",
+        "load_average_start": started,
+        "load_average_end": loadavg(),
+        "stores": json_stores,
+        "targets": verdicts,
+    });
+    let path = data.join("climatology-bench.json");
+    let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text + "\n")
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    eprintln!("\nwritten: {}", path.display());
+    let failed = results
+        .iter()
+        .any(|(_, _, rows)| rows.iter().any(|r| r.tool == XBEAM && r.problem.is_some()));
+    if failed {
+        Err("xbeam climatology failed: see the tables above".into())
+    } else {
+        Ok(())
+    }
+}
