@@ -79,6 +79,9 @@ pub enum Error {
     /// budget, dimensions that do not match).
     #[error(transparent)]
     Rechunk(#[from] crate::rechunk::RechunkError),
+    /// A statistic or grouper that is not known or does not fit.
+    #[error(transparent)]
+    Stats(#[from] crate::stats::StatsError),
     /// The pipeline run failed.
     #[error(transparent)]
     Run(#[from] RunError),
@@ -96,7 +99,7 @@ impl Error {
     /// job returned for that element.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::Refused { .. } | Error::Rechunk(_) => 2,
+            Error::Usage(_) | Error::Refused { .. } | Error::Rechunk(_) | Error::Stats(_) => 2,
             Error::Input { .. } | Error::Key(_) | Error::Chunk(_) | Error::Io(_) => 3,
             Error::Output { .. } | Error::Replace { .. } => 4,
             Error::Run(e) => e

@@ -2,7 +2,7 @@
 //! timed as users run it, side by side in one run on the 1 GB and 4 GB
 //! stores: `xbeam climatology` (CLI, 2 workers, best of 3), xarray + dask
 //! (`../shared/bench/dask_climatology.py`, 2 threads) and xarray-beam
-//! (`../shared/bench/xbeam_climatology.py`, DirectRunner, 2 processes),
+//! (`../shared/bench/xbeam_climatology.py`, `DirectRunner`, 2 processes),
 //! each once; xbeam's output is compared with xarray + dask's by
 //! `check_equal.py`. Peak RSS from `/usr/bin/time -v`. Writes
 //! `target/bench-data/climatology-bench.json` with the ratios and the

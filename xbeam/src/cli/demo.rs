@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use xbeam::demo::DemoOptions;
 use xbeam::error::Error;
+use xbeam::jobs::reduce;
 use xbeam::jobs::{generate, info, rechunk};
+use xbeam::stats::parse_groupers;
 
 use super::args::{parse_positive, Shared};
 use super::progress::{Progress, StageProgress};
@@ -100,7 +102,7 @@ fn main_job(out: &mut impl Write, a: &Args, dir: &Path, overwrite: bool) -> Resu
     let summary = rechunked?;
     writeln!(out, "  rechunk:  {summary}")?;
 
-    let ok = verify(out, &src, &dst, &runner)?;
+    let ok = verify(out, &src, &dst, &runner)? && climatologies(out, a, dir, overwrite)?;
     if a.out.is_some() {
         writeln!(out, "  stores kept in {}", dir.display())?;
     }
@@ -111,6 +113,55 @@ fn main_job(out: &mut impl Write, a: &Args, dir: &Path, overwrite: bool) -> Resu
     }
     report::summary("demo", &summary, a.shared.quiet);
     Ok(())
+}
+
+/// Step 9: the month × hour mean climatology of the pancakes and of the
+/// pencils, which must be bit-identical (results do not depend on the
+/// chunking). Returns whether they are.
+fn climatologies(
+    out: &mut impl Write,
+    a: &Args,
+    dir: &Path,
+    overwrite: bool,
+) -> Result<bool, Error> {
+    writeln!(
+        out,
+        "\n== 9. Climatology: the month × hour mean of the pancakes and of the pencils"
+    )?;
+    out.flush()?;
+    let mut results = Vec::new();
+    for name in ["pancakes", "pencils"] {
+        let src = dir.join(format!("era5_{name}.zarr"));
+        let dst = dir.join(format!("era5_{name}_climatology.zarr"));
+        let options = reduce::Options {
+            groupby: parse_groupers("time.month,time.hour")?,
+            max_mem: a.shared.max_mem,
+            overwrite,
+            ..reduce::Options::new(&src, &dst)
+        };
+        let progress = StageProgress::new(a.shared.quiet);
+        let done = reduce::run(&options, &progress.attach(a.shared.runner()));
+        progress.finish();
+        writeln!(out, "  climatology of the {name}: {}", done?.summary)?;
+        let store = xbeam::io::open_zarr(&dst).map_err(|e| Error::Input {
+            path: dst.clone(),
+            source: e,
+        })?;
+        let ds = store
+            .read(&IndexMap::new(), None)
+            .map_err(|e| Error::Input {
+                path: dst.clone(),
+                source: e,
+            })?;
+        results.push(ds);
+    }
+    let same = results[0].identical(&results[1]);
+    writeln!(
+        out,
+        "  the two climatologies are bit-identical (whatever the chunking): {}",
+        if same { "yes" } else { "NO" }
+    )?;
+    Ok(same)
 }
 
 /// The stages of the plan, one line each.

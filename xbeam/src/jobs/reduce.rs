@@ -649,6 +649,49 @@ fn sequence_bytes(
     elems * (need.fold_bytes() + need.partial_bytes() + 16) as u64 + chunk
 }
 
+/// Output chunk sizes per dimension.
+type OutputChunks = IndexMap<String, ChunkSpec>;
+
+/// Cuts sequences into stripes when a worker's share of the budget cannot
+/// hold one, refuses a budget too small even then, and says how many
+/// workers fit; returns the sequences, the output chunks and the workers.
+fn fit_budget(
+    options: &Options,
+    workers: usize,
+    (t, vars, step, need, ngroups): (&Template, &[VarPlan], &IndexMap<String, u64>, Need, usize),
+    mut sequences: Vec<Sequence>,
+    mut chunks: OutputChunks,
+) -> Result<(Vec<Sequence>, OutputChunks, usize), Error> {
+    let headroom = options.max_mem / 8;
+    let per_worker = (options.max_mem - headroom) / workers.max(1) as u64;
+    let bytes_of = |seqs: &[Sequence]| {
+        seqs.iter()
+            .map(|s| sequence_bytes(ngroups, &vars[s.var], s, t.sizes(), step, need))
+            .max()
+            .unwrap_or(0)
+    };
+    if bytes_of(&sequences) > per_worker {
+        if let Some((dim, stripe)) =
+            stripes(&sequences, vars, step, bytes_of(&sequences), per_worker)
+        {
+            sequences = split(sequences, vars, &dim, stripe);
+            chunks.insert(dim, ChunkSpec::Size(stripe));
+        }
+    }
+    let largest = bytes_of(&sequences);
+    ensure_usage!(
+        largest + headroom <= options.max_mem,
+        "the largest variable block needs {} of accumulators, more than --max-mem {} allows: \
+         give --max-mem {} or more, or chunk the kept dimensions more finely",
+        to_human_size(largest),
+        to_human_size(options.max_mem),
+        to_human_size(largest + largest / 7 + 1)
+    );
+    let fit = ((options.max_mem - headroom) / largest.max(1)).max(1) as usize;
+    let workers = workers.min(fit).min(sequences.len()).max(1);
+    Ok((sequences, chunks, workers))
+}
+
 /// Reduces `options.src` into `options.dst`; nothing is written when the
 /// options or the store do not fit (a usage error names what).
 pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
@@ -680,36 +723,14 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         fold.as_deref(),
     )?;
     let need = Need::of(&options.stats, options.skipna);
-    let ngroups = groups.count().max(1);
-    let headroom = options.max_mem / 8;
-    let per_worker = (options.max_mem - headroom) / runner.workers().max(1) as u64;
-    let mut sequences = sequences(&vars, t.sizes(), &step);
-    let bytes_of = |seqs: &[Sequence]| {
-        seqs.iter()
-            .map(|s| sequence_bytes(ngroups, &vars[s.var], s, t.sizes(), &step, need))
-            .max()
-            .unwrap_or(0)
-    };
-    let mut chunks = chunks;
-    if bytes_of(&sequences) > per_worker {
-        if let Some((dim, stripe)) =
-            stripes(&sequences, &vars, &step, bytes_of(&sequences), per_worker)
-        {
-            sequences = split(sequences, &vars, &dim, stripe);
-            chunks.insert(dim, ChunkSpec::Size(stripe));
-        }
-    }
-    let largest = bytes_of(&sequences);
-    ensure_usage!(
-        largest + headroom <= options.max_mem,
-        "the largest variable block needs {} of accumulators, more than --max-mem {} allows: \
-         give --max-mem {} or more, or chunk the kept dimensions more finely",
-        to_human_size(largest),
-        to_human_size(options.max_mem),
-        to_human_size(largest + largest / 7 + 1)
-    );
-    let fit = ((options.max_mem - headroom) / largest.max(1)).max(1) as usize;
-    let workers = runner.workers().min(fit).min(sequences.len()).max(1);
+    let sequences = sequences(&vars, t.sizes(), &step);
+    let (sequences, chunks, workers) = fit_budget(
+        options,
+        runner.workers(),
+        (&t, &vars, &step, need, groups.count().max(1)),
+        sequences,
+        chunks,
+    )?;
     let runner = runner.clone().limit_workers(workers);
     output::prepare(&options.dst, Some(&options.src), options.overwrite)?;
     let setup = SetupOptions {
