@@ -68,9 +68,10 @@ impl Need {
             + usize::from(self.propagate_nan)
     }
 
-    /// Bytes a [`Partial`] holds per (group, element).
+    /// Bytes a [`Partial`] holds per (group, element), unweighted (a
+    /// weighted merge adds 8 for weight totals).
     pub fn partial_bytes(&self) -> usize {
-        16 + 8 * usize::from(self.sum)
+        8 + 8 * usize::from(self.sum)
             + 16 * usize::from(self.moments)
             + 8 * (usize::from(self.min) + usize::from(self.max))
             + usize::from(self.propagate_nan)
@@ -232,7 +233,7 @@ impl Fold {
             };
         Partial {
             need: self.need,
-            w: n.clone(),
+            w: None,
             n,
             sum: self.sum,
             mean,
@@ -250,7 +251,8 @@ impl Fold {
 pub struct Partial {
     need: Need,
     n: ArrayD<f64>,
-    w: ArrayD<f64>,
+    /// Weight totals; `None` while unweighted (they are then `n`).
+    w: Option<ArrayD<f64>>,
     sum: Option<ArrayD<f64>>,
     mean: Option<ArrayD<f64>>,
     m2: Option<ArrayD<f64>>,
@@ -301,7 +303,7 @@ impl Partial {
         let mut out = Partial {
             need: self.need,
             n: ArrayD::zeros(dim.clone()),
-            w: ArrayD::zeros(dim.clone()),
+            w: (weights.is_some() || self.w.is_some()).then(|| ArrayD::zeros(dim.clone())),
             sum: f(self.need.sum, 0.0),
             mean: f(self.need.moments, 0.0),
             m2: f(self.need.moments, 0.0),
@@ -323,13 +325,20 @@ impl Partial {
     fn merge_from(&mut self, b: &Partial, axis: usize, i: usize, weight: f64) {
         let at = |a: &ArrayD<f64>| a.index_axis(Axis(axis), i).to_owned();
         let bn = b.n.index_axis(Axis(axis), i);
-        let bw = b.w.index_axis(Axis(axis), i);
-        self.n += &bn;
+        let bw = b.w.as_ref().unwrap_or(&b.n).index_axis(Axis(axis), i);
+        // unweighted, the weight totals are the counts: merged with them
+        let wa = match &mut self.w {
+            Some(w) => {
+                self.n += &bn;
+                w
+            }
+            None => &mut self.n,
+        };
         if let (Some(m), Some(q), Some(bm), Some(bq)) =
             (&mut self.mean, &mut self.m2, &b.mean, &b.m2)
         {
             let (bm, bq) = (at(bm), at(bq));
-            Zip::from(&mut self.w)
+            Zip::from(wa)
                 .and(m)
                 .and(q)
                 .and(&bw)
@@ -351,7 +360,7 @@ impl Partial {
                     *wa = w;
                 });
         } else {
-            Zip::from(&mut self.w)
+            Zip::from(wa)
                 .and(&bw)
                 .for_each(|wa, &wb| *wa += wb * weight);
         }
@@ -391,19 +400,20 @@ impl Partial {
         };
         #[allow(clippy::cast_precision_loss)]
         let ddof = ddof as f64;
+        let weights = self.w.as_ref().unwrap_or(&self.n);
         let mut out = match stat {
             Stat::Count => self.n.clone(),
             Stat::Sum => need(&self.sum),
             Stat::Mean => {
                 let mut s = need(&self.sum);
                 Zip::from(&mut s)
-                    .and(&self.w)
+                    .and(weights)
                     .for_each(|s, &w| *s = if w > 0.0 { *s / w } else { f64::NAN });
                 s
             }
             Stat::Var | Stat::Std => {
                 let mut q = need(&self.m2);
-                Zip::from(&mut q).and(&self.w).for_each(|q, &w| {
+                Zip::from(&mut q).and(weights).for_each(|q, &w| {
                     *q = if w > ddof { *q / (w - ddof) } else { f64::NAN };
                     if stat == Stat::Std {
                         *q = q.sqrt();

@@ -636,6 +636,7 @@ fn sequence_bytes(
     sizes: &IndexMap<String, u64>,
     step: &IndexMap<String, u64>,
     need: Need,
+    weighted: bool,
 ) -> u64 {
     let kept: u64 = seq.block.iter().map(|r| r.end - r.start).product();
     let reduced: u64 = v.reduced.iter().map(|&a| sizes[&v.dims[a]]).product();
@@ -646,7 +647,10 @@ fn sequence_bytes(
         .map(|d| step[d].min(sizes[d]))
         .product::<u64>()
         * 8;
-    elems * (need.fold_bytes() + need.partial_bytes() + 16) as u64 + chunk
+    // at its peak a sequence holds its fold and the counts made from it,
+    // or its partial, one finalized statistic and its output copy
+    let per = (need.fold_bytes() + 8).max(need.partial_bytes() + 16) + 8 * usize::from(weighted);
+    elems * per as u64 + chunk
 }
 
 /// Output chunk sizes per dimension.
@@ -666,7 +670,17 @@ fn fit_budget(
     let per_worker = (options.max_mem - headroom) / workers.max(1) as u64;
     let bytes_of = |seqs: &[Sequence]| {
         seqs.iter()
-            .map(|s| sequence_bytes(ngroups, &vars[s.var], s, t.sizes(), step, need))
+            .map(|s| {
+                sequence_bytes(
+                    ngroups,
+                    &vars[s.var],
+                    s,
+                    t.sizes(),
+                    step,
+                    need,
+                    !options.weights.is_empty(),
+                )
+            })
             .max()
             .unwrap_or(0)
     };
