@@ -26,6 +26,11 @@ pub enum TimeField {
     DayOfYear,
     /// The meteorological season: `DJF`, `MAM`, `JJA` or `SON` (strings).
     Season,
+    /// The ISO 8601 week of the year, 1 to 53 (weeks start on Monday; week
+    /// 1 holds the year's first Thursday), as pandas' `isocalendar().week`.
+    /// Only calendars that have weekdays as numpy's do (`standard`,
+    /// `proleptic_gregorian`) have it; others are an error.
+    Week,
 }
 
 impl Array {
@@ -47,6 +52,12 @@ impl Array {
     /// ```
     pub fn time_field(&self, field: TimeField) -> Result<Array, ChunkError> {
         let (ticks, unit, calendar) = self.datetime_ticks()?;
+        if field == TimeField::Week && !calendar.is_numpy_compatible() {
+            return Err(ChunkError::Invalid(format!(
+                "the week of the year needs a standard or proleptic_gregorian calendar, \
+                 found {calendar} (as xarray, which has no week for cftime dates)"
+            )));
+        }
         let dates = ticks.map(|&t| (t != i64::MIN).then(|| calendar.from_ticks(t, unit)));
         if field == TimeField::Season {
             return Ok(Array::from(dates.map(|d| {
@@ -62,6 +73,7 @@ impl Array {
                 TimeField::Minute => i64::from(d.minute),
                 TimeField::Second => i64::from(d.second),
                 TimeField::DayOfYear => i64::from(d.dayofyear(calendar)?),
+                TimeField::Week => iso_week(d, calendar)?,
                 TimeField::Season => unreachable!("handled above"),
             })
         };
@@ -84,6 +96,32 @@ impl Array {
             ArrayD::from_shape_vec(shape, floats).expect("one value per time"),
         ))
     }
+}
+
+/// The ISO 8601 week of `d` (a date of a calendar with real weekdays).
+fn iso_week(d: &DateTime, calendar: crate::calendar::Calendar) -> Result<i64, ChunkError> {
+    let days = calendar.days_from_date(d.year, d.month, d.day)?;
+    // 1970-01-01 was a Thursday: Monday is 1, Sunday 7
+    let weekday = (days + 3).rem_euclid(7) + 1;
+    let doy = i64::from(d.dayofyear(calendar)?);
+    let week = (doy - weekday + 10).div_euclid(7);
+    let weeks_in = |year: i64| -> Result<i64, ChunkError> {
+        // a year has 53 weeks when it starts on a Thursday, or on a
+        // Wednesday in a leap year
+        let jan1 = (calendar.days_from_date(year, 1, 1)? + 3).rem_euclid(7) + 1;
+        Ok(if jan1 == 4 || (jan1 == 3 && calendar.is_leap_year(year)) {
+            53
+        } else {
+            52
+        })
+    };
+    Ok(if week < 1 {
+        weeks_in(d.year - 1)?
+    } else if week > weeks_in(d.year)? {
+        1
+    } else {
+        week
+    })
 }
 
 #[cfg(test)]
@@ -127,6 +165,28 @@ mod tests {
         assert_eq!(ints(greg.time_field(TimeField::Day)), &[28, 29]);
         assert_eq!(ints(greg.time_field(TimeField::Hour)), &[23, 0]);
         assert_eq!(ints(greg.time_field(TimeField::Year)), &[2000, 2000]);
+    }
+
+    #[test]
+    fn iso_weeks_match_python_isocalendar() {
+        // (date, week) pairs from Python's date.isocalendar()
+        let cases = [
+            ((2005, 1, 1), 53),
+            ((2005, 1, 3), 1),
+            ((2008, 12, 29), 1),
+            ((2009, 12, 31), 53),
+            ((2010, 1, 3), 53),
+            ((2010, 1, 4), 1),
+            ((2020, 12, 31), 53),
+            ((2021, 6, 15), 24),
+        ];
+        for ((y, m, d), week) in cases {
+            let t = hours(Calendar::ProlepticGregorian, DateTime::new(y, m, d), 1);
+            assert_eq!(ints(t.time_field(TimeField::Week)), &[week], "{y}-{m}-{d}");
+        }
+        let noleap = hours(Calendar::NoLeap, DateTime::new(2001, 1, 1), 1);
+        let err = noleap.time_field(TimeField::Week).unwrap_err().to_string();
+        assert!(err.contains("noleap"), "{err}");
     }
 
     #[test]

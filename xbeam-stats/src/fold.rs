@@ -386,6 +386,174 @@ impl Partial {
         }
     }
 
+    /// WeatherBench 2's smoothing over the day of year: each group becomes
+    /// the weighted merge of its neighbours along one axis of the groups,
+    /// with the triangular weights `1 - |j| / h` for offsets `|j| ≤ h`
+    /// (`h = width / 2`; `width` odd, WeatherBench 2 uses 61), wrapping
+    /// around the axis (the year's end). The groups (axis 0) are read as
+    /// `[outer, days.len(), inner]`, smoothed along the middle axis, whose
+    /// entries are the days `days` (0-based, increasing) of a circular
+    /// axis of `period` days (absent days hold nothing). Means, sums, variances
+    /// and standard deviations become the weighted ones (as xarray's
+    /// `weighted(w).mean(...)` and `.std(...)`, ddof 0): weights are in
+    /// the totals, so counts, min and max are not available afterwards.
+    ///
+    /// A triangle is two boxes of `h` days in a row, so this costs `O(len)`
+    /// per element whatever the width; moments are merged as sums shifted
+    /// by each element's overall mean, so nothing is lost to cancellation.
+    ///
+    /// ```
+    /// use xbeam_chunk::ndarray::arr1;
+    /// use xbeam_stats::{Fold, Need, Stat};
+    ///
+    /// // 5 days, one value each; width 5 → weights 0.5, 1, 0.5 on days d-1, d, d+1
+    /// let mut fold = Fold::new(Need::of(&[Stat::Mean], true), 5, &[1]);
+    /// for (day, x) in [1.0f64, 2.0, 3.0, 4.0, 5.0].iter().enumerate() {
+    ///     fold.add(day, &[0], &arr1(&[*x]).into_dyn().view());
+    /// }
+    /// let smooth = fold.into_partial().window(1, &[0, 1, 2, 3, 4], 5, 5)?;
+    /// let mean = smooth.finalize(Stat::Mean, 0);
+    /// assert_eq!(mean[[1, 0]], (0.5 * 1.0 + 2.0 + 0.5 * 3.0) / 2.0);
+    /// assert_eq!(mean[[0, 0]], (0.5 * 5.0 + 1.0 + 0.5 * 2.0) / 2.0); // wraps
+    /// # Ok::<(), xbeam_stats::StatsError>(())
+    /// ```
+    pub fn window(
+        mut self,
+        outer: usize,
+        days: &[usize],
+        period: usize,
+        width: usize,
+    ) -> Result<Partial, StatsError> {
+        let len = days.len();
+        if days.windows(2).any(|w| w[0] >= w[1]) || days.last().is_some_and(|&d| d >= period) {
+            return Err(StatsError::Invalid(format!(
+                "window days must increase within a period of {period}: found {days:?}"
+            )));
+        }
+        let shape = self.n.shape().to_vec();
+        let groups = shape.first().copied().unwrap_or(0);
+        if width < 3 || width % 2 == 0 {
+            return Err(StatsError::Invalid(format!(
+                "a window must be an odd number of steps, at least 3: found {width}"
+            )));
+        }
+        if outer == 0 || len == 0 || groups % (outer * len) != 0 {
+            return Err(StatsError::Invalid(format!(
+                "{groups} groups cannot be read as {outer} × {len} × inner"
+            )));
+        }
+        if self.need.min || self.need.max || self.w.is_some() {
+            return Err(StatsError::Invalid(
+                "a window smooths means, sums, variances and standard deviations only".into(),
+            ));
+        }
+        let inner = groups / (outer * len) * shape[1..].iter().product::<usize>();
+        let h = width / 2;
+        let dims = [outer, len, inner];
+        // shift the moments by each element's overall mean
+        let shift = self.shift_moments(dims);
+        let mut arrays: Vec<&mut ArrayD<f64>> = vec![&mut self.n];
+        arrays.extend(self.sum.as_mut());
+        arrays.extend(self.mean.as_mut());
+        arrays.extend(self.m2.as_mut());
+        let mut box_ = Triangle::new(period, inner.min(TRIANGLE_BLOCK), h);
+        for a in arrays {
+            let a = a.as_slice_mut().expect("standard layout");
+            for o in 0..outer {
+                let rows = &mut a[o * len * inner..(o + 1) * len * inner];
+                for i0 in (0..inner).step_by(TRIANGLE_BLOCK) {
+                    box_.apply(rows, days, inner, i0..(i0 + TRIANGLE_BLOCK).min(inner));
+                }
+            }
+        }
+        if let Some(nan) = &mut self.nan {
+            let mut n3 = nan
+                .view_mut()
+                .into_shape_with_order(IxDyn(&[outer, len, inner]))
+                .expect("standard layout");
+            let mut had = vec![false; period];
+            for mut lane in n3.lanes_mut(Axis(1)) {
+                had.fill(false);
+                for (&d, &x) in days.iter().zip(lane.iter()) {
+                    had[d] = x;
+                }
+                for (&d, x) in days.iter().zip(lane.iter_mut()) {
+                    // the non-zero weights: offsets -(h-1) ..= h-1
+                    *x = (0..2 * h - 1).any(|k| had[(d + period * h + k + 1 - h) % period]);
+                }
+            }
+        }
+        if let Some(c) = shift {
+            self.unshift_moments(dims, &c);
+        }
+        Ok(self)
+    }
+
+    /// Turns means and squared deviations into sums shifted by each
+    /// element's overall mean (returned): `n·(mean - c)` and
+    /// `m2 + n·(mean - c)²`, which add up linearly.
+    fn shift_moments(&mut self, dims: [usize; 3]) -> Option<Vec<f64>> {
+        let inner = dims[2];
+        let (Some(mean), Some(m2)) = (&mut self.mean, &mut self.m2) else {
+            return None;
+        };
+        let n3 = self
+            .n
+            .view()
+            .into_shape_with_order(IxDyn(&dims))
+            .expect("standard layout");
+        let mut m3 = as3(mean, dims);
+        let mut q3 = as3(m2, dims);
+        let mut c = vec![0.0f64; inner];
+        let mut total = vec![0.0f64; inner];
+        for ((&n, &m), i) in n3.iter().zip(m3.iter()).zip((0..inner).cycle()) {
+            c[i] += n * m;
+            total[i] += n;
+        }
+        for (c, t) in c.iter_mut().zip(&total) {
+            *c = if *t > 0.0 { *c / t } else { 0.0 };
+        }
+        for ((m, q), (&n, i)) in m3
+            .iter_mut()
+            .zip(q3.iter_mut())
+            .zip(n3.iter().zip((0..inner).cycle()))
+        {
+            let d = *m - c[i];
+            *m = n * d;
+            *q += n * d * d;
+        }
+        Some(c)
+    }
+
+    /// The inverse of [`shift_moments`](Self::shift_moments), with the
+    /// weight totals now in `n`.
+    fn unshift_moments(&mut self, dims: [usize; 3], c: &[f64]) {
+        let inner = dims[2];
+        let (Some(mean), Some(m2)) = (&mut self.mean, &mut self.m2) else {
+            return;
+        };
+        let n3 = self
+            .n
+            .view()
+            .into_shape_with_order(IxDyn(&dims))
+            .expect("standard layout");
+        let mut m3 = as3(mean, dims);
+        let mut q3 = as3(m2, dims);
+        for ((m, q), (&w, i)) in m3
+            .iter_mut()
+            .zip(q3.iter_mut())
+            .zip(n3.iter().zip((0..inner).cycle()))
+        {
+            if w > 0.0 {
+                let a = *m;
+                *m = c[i] + a / w;
+                *q = (*q - a * a / w).max(0.0);
+            } else {
+                (*m, *q) = (0.0, 0.0);
+            }
+        }
+    }
+
     /// The statistic of every element, as `f64` (NaN where there is no
     /// valid value, except counts and sums, which are 0 there as in
     /// xarray). `ddof` applies to var and std.
@@ -444,6 +612,146 @@ impl Partial {
     }
 }
 
+/// `a` (in standard layout) as a 3-D view.
+fn as3(a: &mut ArrayD<f64>, shape: [usize; 3]) -> ArrayViewMutD<'_, f64> {
+    a.view_mut()
+        .into_shape_with_order(IxDyn(&shape))
+        .expect("standard layout")
+}
+
+/// Elements smoothed together by [`Triangle::apply`]: rows of this many
+/// values keep its scratch small and its loops vectorized.
+const TRIANGLE_BLOCK: usize = 2048;
+
+/// The circular convolution with the triangle `(h - |j|) / h` (`|j| < h`)
+/// over a period, as two running box sums of `h` days, computed on whole
+/// rows of elements at a time.
+struct Triangle {
+    h: usize,
+    /// The input, dense over the period (absent days zero).
+    x: Vec<f64>,
+    /// The first box sums.
+    b: Vec<f64>,
+    /// The running sum.
+    run: Vec<f64>,
+    period: usize,
+}
+
+impl Triangle {
+    fn new(period: usize, width: usize, h: usize) -> Triangle {
+        Triangle {
+            h,
+            x: vec![0.0; period * width],
+            b: vec![0.0; period * width],
+            run: vec![0.0; width],
+            period,
+        }
+    }
+
+    /// Smooths elements `cols` of `rows` (`[days.len(), stride]`, row k
+    /// holding day `days[k]`) in place: by running sums over the whole
+    /// period, or, when few days are present, by summing each day's
+    /// neighbours (whichever is less work; the choice depends only on the
+    /// days, never on the data's chunking).
+    fn apply(
+        &mut self,
+        rows: &mut [f64],
+        days: &[usize],
+        stride: usize,
+        cols: std::ops::Range<usize>,
+    ) {
+        let (w, p, h) = (cols.len(), self.period, self.h);
+        let weights = self.weights();
+        let pairs: Vec<Vec<(usize, f64)>> = days
+            .iter()
+            .map(|&d| {
+                days.iter()
+                    .enumerate()
+                    .map(|(m, &e)| (m, weights[(e + p - d) % p]))
+                    .filter(|&(_, wt)| wt > 0.0)
+                    .collect()
+            })
+            .collect();
+        if pairs.iter().map(Vec::len).sum::<usize>() < 6 * p {
+            let x = &mut self.x[..days.len() * w];
+            for k in 0..days.len() {
+                x[k * w..(k + 1) * w]
+                    .copy_from_slice(&rows[k * stride + cols.start..k * stride + cols.end]);
+            }
+            for (k, near) in pairs.iter().enumerate() {
+                let out = &mut rows[k * stride + cols.start..k * stride + cols.end];
+                out.fill(0.0);
+                for &(m, wt) in near {
+                    add(out, &x[m * w..(m + 1) * w], wt);
+                }
+            }
+            return;
+        }
+        let (x, b, run) = (
+            &mut self.x[..p * w],
+            &mut self.b[..p * w],
+            &mut self.run[..w],
+        );
+        x.fill(0.0);
+        for (k, &d) in days.iter().enumerate() {
+            x[d * w..(d + 1) * w]
+                .copy_from_slice(&rows[k * stride + cols.start..k * stride + cols.end]);
+        }
+        let row = |d: usize| -> std::ops::Range<usize> { (d % p) * w..(d % p) * w + w };
+        // box 1: b[d] = Σ_{k<h} x[d + k]
+        run.fill(0.0);
+        for k in 0..h {
+            add(run, &x[row(k)], 1.0);
+        }
+        for d in 0..p {
+            if d > 0 {
+                add(run, &x[row(d - 1 + h)], 1.0);
+                add(run, &x[row(d - 1)], -1.0);
+            }
+            b[d * w..(d + 1) * w].copy_from_slice(run);
+        }
+        // box 2: t[d] = Σ_{k<h} b[d - k], kept at the days present
+        run.fill(0.0);
+        for k in 0..h {
+            add(run, &b[row(p * h - k)], 1.0);
+        }
+        let mut next = days.iter().enumerate().peekable();
+        for d in 0..p {
+            if d > 0 {
+                add(run, &b[row(d)], 1.0);
+                add(run, &b[row(d + p * h - h)], -1.0);
+            }
+            if let Some((k, _)) = next.next_if(|(_, &day)| day == d) {
+                let out = &mut rows[k * stride + cols.start..k * stride + cols.end];
+                for (o, &r) in out.iter_mut().zip(run.iter()) {
+                    *o = r / h as f64;
+                }
+            }
+        }
+    }
+}
+
+impl Triangle {
+    /// The weight of each circular offset (offsets that wrap more than
+    /// once around a short period add up).
+    fn weights(&self) -> Vec<f64> {
+        let (p, h) = (self.period, self.h);
+        let mut w = vec![0.0; p];
+        for j in 0..2 * h - 1 {
+            let off = j as i64 - (h as i64 - 1);
+            w[off.rem_euclid(p as i64) as usize] += (h as i64 - off.abs()) as f64 / h as f64;
+        }
+        w
+    }
+}
+
+/// `acc += sign · x`, element by element.
+fn add(acc: &mut [f64], x: &[f64], sign: f64) {
+    for (a, &v) in acc.iter_mut().zip(x) {
+        *a += sign * v;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,6 +794,93 @@ mod tests {
             .map(|t| f64::from(x[[t, e]]))
             .filter(|v| !v.is_nan())
             .collect()
+    }
+
+    #[test]
+    fn windows_match_a_naive_weighted_computation() {
+        // groups: 2 (outer) × 7 days; step t falls in group (t % 2, t % 7)
+        let x = data();
+        for width in [3usize, 5, 9, 17] {
+            let h = (width / 2) as f64;
+            let stats = [Stat::Mean, Stat::Std, Stat::Sum];
+            let mut fold = Fold::new(Need::of(&stats, true), 14, &[6]);
+            for (t, row) in x.outer_iter().enumerate() {
+                fold.add((t % 2) * 7 + t % 7, &[0], &row.into_dyn());
+            }
+            let p = fold
+                .into_partial()
+                .window(2, &[0, 1, 2, 3, 4, 5, 6], 7, width)
+                .unwrap();
+            let (mean, std, sum) = (
+                p.finalize(Stat::Mean, 0),
+                p.finalize(Stat::Std, 0),
+                p.finalize(Stat::Sum, 0),
+            );
+            for (o, d, e) in
+                (0..2).flat_map(|o| (0..7).flat_map(move |d| (0..6).map(move |e| (o, d, e))))
+            {
+                // (weight, value) of every value in the window
+                let mut wx = Vec::new();
+                for t in 0..40 {
+                    let off = ((t % 7) as i64 - d as i64 + 7 + 3) % 7 - 3; // in -3..=3
+                    let w = (1.0 - (off.abs() as f64) / h).max(0.0);
+                    let v = f64::from(x[[t, e]]);
+                    // offsets wrap: with a width over 7 days, every offset
+                    // j ≡ off (mod 7) of the triangle adds its weight
+                    let w: f64 = if width > 7 {
+                        (-(width as i64)..=width as i64)
+                            .filter(|j| (j - off).rem_euclid(7) == 0)
+                            .map(|j| (1.0 - (j.abs() as f64) / h).max(0.0))
+                            .sum()
+                    } else {
+                        w
+                    };
+                    if t % 2 == o && !v.is_nan() && w > 0.0 {
+                        wx.push((w, v));
+                    }
+                }
+                let tw: f64 = wx.iter().map(|p| p.0).sum();
+                let m = wx.iter().map(|p| p.0 * p.1).sum::<f64>() / tw;
+                let var = wx.iter().map(|p| p.0 * (p.1 - m).powi(2)).sum::<f64>() / tw;
+                let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+                let g = o * 7 + d;
+                assert!(
+                    close(mean[[g, e]], m),
+                    "width {width} mean {g} {e}: {} vs {m}",
+                    mean[[g, e]]
+                );
+                assert!(close(std[[g, e]], var.sqrt()), "width {width} std {g} {e}");
+                assert!(close(sum[[g, e]], m * tw), "width {width} sum {g} {e}");
+            }
+        }
+        let p = fold_all(&[Stat::Mean], true);
+        assert!(p.clone().window(1, &[0, 1, 2], 3, 4).is_err());
+        assert!(p.clone().window(2, &[0, 1, 2], 3, 5).is_err());
+        assert!(p.clone().window(1, &[0, 2, 1], 3, 5).is_err());
+        assert!(fold_all(&[Stat::Max], true)
+            .window(1, &[0, 1, 2], 3, 5)
+            .is_err());
+        // absent days hold nothing: days 0, 2, 5 of 9 equal a dense run
+        // whose other days are empty
+        let sparse = fold_all(&[Stat::Mean, Stat::Var], true)
+            .window(1, &[0, 2, 5], 9, 7)
+            .unwrap();
+        let mut dense = Fold::new(Need::of(&[Stat::Mean, Stat::Var], true), 9, &[6]);
+        for (t, row) in data().outer_iter().enumerate() {
+            dense.add([0, 2, 5][t % 3], &[0], &row.into_dyn());
+        }
+        let dense = dense
+            .into_partial()
+            .window(1, &(0..9).collect::<Vec<_>>(), 9, 7)
+            .unwrap();
+        for (i, d) in [0, 2, 5].into_iter().enumerate() {
+            for stat in [Stat::Mean, Stat::Var] {
+                let (a, b) = (sparse.finalize(stat, 0), dense.finalize(stat, 0));
+                for e in 0..6 {
+                    assert!((a[[i, e]] - b[[d, e]]).abs() < 1e-9, "{stat} day {d}");
+                }
+            }
+        }
     }
 
     #[test]

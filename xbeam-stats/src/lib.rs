@@ -3,13 +3,16 @@
 //!
 //! - [`Stat`]: the statistics (count, sum, mean, var, std, min, max) and the
 //!   dtypes xarray gives them.
-//! - [`TimeGrouper`] and [`Groups`]: `time.month`, `time.hour`, ... in every
-//!   CF calendar, and the groups several groupers make together.
+//! - [`Grouper`] and [`Groups`]: parts of a time coordinate ([`TimeGrouper`]:
+//!   `time.month`, `time.hour`, ... in every CF calendar), a 1-D
+//!   coordinate's values, resampling bins ([`Resample`]: `1D`, `6h`, `1MS`)
+//!   and user functions ([`Custom`]), and the groups several make together.
 //! - [`Fold`] and [`Partial`]: per-element accumulators in `f64`. A fold
 //!   adds values one step of the fold dimension at a time; a partial merges
 //!   along other dimensions, with weights, in index order. The arithmetic
 //!   depends only on the data, never on its chunking or on how many workers
-//!   ran, so results are bit-identical across both.
+//!   ran, so results are bit-identical across both. [`Partial::window`]
+//!   smooths groups over the day of the year as WeatherBench 2 does.
 //! - [`Moments`]: a scalar Welford/Chan accumulator.
 //!
 //! ```
@@ -30,7 +33,7 @@ mod group;
 mod stat;
 
 pub use fold::{Fold, Need, Partial, Value};
-pub use group::{parse_groupers, Groups, Labels, TimeGrouper};
+pub use group::{parse_groupers, Custom, Freq, Grouper, Groups, Labels, Resample, TimeGrouper};
 pub use stat::{parse_stats, Stat};
 
 /// Errors of statistics: what was expected and what was found.
@@ -43,7 +46,7 @@ pub enum StatsError {
     /// A grouper that is not known.
     #[error(
         "unknown grouper {0:?}: expected <time coordinate>.<part> with part year, month, day, \
-         hour, dayofyear or season (e.g. time.month)"
+         hour, dayofyear, season or week (e.g. time.month), or the name of a 1-D coordinate"
     )]
     UnknownGrouper(String),
     /// The same statistic or grouper named twice.

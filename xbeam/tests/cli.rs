@@ -1003,6 +1003,48 @@ fn climatology_and_stats_write_what_they_say() {
     let m = st.data_var("temperature").unwrap();
     assert_eq!(m.dims(), ["level", "longitude"]);
     assert_eq!(m.dtype(), xbeam::chunk::DType::F64);
+    // resample to 6 hours: the mean of each 6 steps
+    let six = dir.path().join("six.zarr");
+    let out = ok(&["resample", s(&src), s(&six), "--time", "6h"]);
+    assert!(
+        stderr(&out).contains("xbeam resample: in "),
+        "{}",
+        stderr(&out)
+    );
+    let r = read_all(&six);
+    let n = a.sizes()["time"];
+    assert_eq!(r.sizes()["time"], n.div_ceil(6));
+    let mean = r.data_var("temperature").unwrap().data().to_f64().unwrap();
+    let want = (6..12).map(|i| t[[i, 0, 1, 2]]).sum::<f64>() / 6.0;
+    assert!(
+        (mean[[1, 0, 1, 2]] - want).abs() < 1e-3,
+        "{} vs {want}",
+        mean[[1, 0, 1, 2]]
+    );
+    // WeatherBench 2's smoothed climatology
+    let wb = dir.path().join("wb.zarr");
+    ok(&[
+        "climatology",
+        s(&src),
+        s(&wb),
+        "--groupby",
+        "time.hour,time.dayofyear",
+        "--window",
+        "61",
+        "--stat",
+        "mean,std",
+        "--quiet",
+    ]);
+    let w = read_all(&wb);
+    let v = w.data_var("temperature_std").unwrap();
+    assert_eq!(
+        v.dims(),
+        ["hour", "dayofyear", "level", "latitude", "longitude"]
+    );
+    assert!(v.attrs()["cell_methods"]
+        .as_str()
+        .unwrap()
+        .contains("61-day triangular window"));
 }
 
 #[test]
@@ -1017,7 +1059,18 @@ fn bad_climatology_and_stats_flags_are_refused_and_write_nothing() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (clim(&["time.fortnight"]), "unknown grouper \"time.fortnight\""),
         (clim(&["when.month"]), "names coordinate \"when\""),
-        (clim(&["latitude.month"]), "needs a 1-D datetime coordinate"),
+        (clim(&["latitude.month"]), "grouper latitude.month needs a datetime coordinate"),
+        (clim(&["nothere"]), "names coordinate \"nothere\""),
+        (clim(&["latitude,time.hour"]), "groupers must group one dimension"),
+        (clim(&["time.hour", "--window", "61"]), "it needs time.dayofyear in --groupby"),
+        (clim(&["time.dayofyear", "--window", "60"]), "--window must be an odd number of days"),
+        (clim(&["time.dayofyear", "--window", "61", "--stat", "max"]),
+         "--window gives weighted mean, var and std only, not max"),
+        (clim(&["time.dayofyear,time.month", "--window", "61"]),
+         "--window takes time.dayofyear and time.hour groupers only, not time.month"),
+        (vec!["resample", src_s, out_s, "--time", "1ME"], "unsupported resampling frequency \"1ME\""),
+        (vec!["resample", src_s, out_s, "--time", "1D", "--dim", "latitude"],
+         "needs a datetime coordinate"),
         (clim(&["time.hour,time.hour"]), "grouper time.hour is named twice"),
         (clim(&["time.hour", "--stat", "median"]), "unknown statistic \"median\""),
         (clim(&["time.hour", "--stat", "mean,mean"]), "statistic mean is named twice"),

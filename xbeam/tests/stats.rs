@@ -12,7 +12,7 @@ use xbeam::io::{open_zarr, setup_zarr, SetupOptions, ZarrFormat};
 use xbeam::jobs::reduce::{self, Options};
 use xbeam::key::Key;
 use xbeam::runner::Runner;
-use xbeam::stats::{parse_groupers, Stat};
+use xbeam::stats::{parse_groupers, Grouper, Resample, Stat};
 
 const NT: usize = 24 * 40; // 40 days, hourly
 const NLAT: usize = 5;
@@ -109,7 +109,21 @@ fn results_are_bit_identical_across_workers_and_chunkings() {
         o.stats = vec![Stat::Mean, Stat::Var];
         o.weights = vec!["lat=cos".parse().unwrap()];
     };
-    for edit in [&climatology as &dyn Fn(&mut Options), &area_mean] {
+    let smoothed = |o: &mut Options| {
+        o.groupby = parse_groupers("time.hour,time.dayofyear").unwrap();
+        o.window = Some(7);
+        o.stats = vec![Stat::Mean, Stat::Std];
+    };
+    let six_hourly = |o: &mut Options| {
+        o.groupby = vec![Grouper::Resample(Resample::new("time", "6h").unwrap())];
+        o.stats = vec![Stat::Mean, Stat::Max];
+    };
+    for edit in [
+        &climatology as &dyn Fn(&mut Options),
+        &area_mean,
+        &smoothed,
+        &six_hourly,
+    ] {
         let mut outs = Vec::new();
         for (i, (src, workers)) in [(&a, 1), (&a, 4), (&b, 1), (&b, 3)].into_iter().enumerate() {
             outs.push(reduce_to(
@@ -217,4 +231,51 @@ fn a_small_budget_cuts_blocks_into_stripes_with_the_same_results() {
     assert!(err.to_string().contains("give --max-mem"), "{err}");
     assert_eq!(err.exit_code(), 2);
     assert!(!dir.path().join("x.zarr").exists());
+}
+
+#[test]
+fn a_three_day_window_is_the_plain_climatology_and_resampling_bins_by_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset();
+    let src = write(&ds, &dir.path().join("a.zarr"), &[("time", 30)]);
+    let plain = reduce_to(&src, &dir.path().join("p.zarr"), 2, |o| {
+        o.groupby = parse_groupers("time.dayofyear,time.hour").unwrap();
+    });
+    // WeatherBench 2's weights for 3 days are (0, 1, 0): the day alone
+    let smoothed = reduce_to(&src, &dir.path().join("w.zarr"), 2, |o| {
+        o.groupby = parse_groupers("time.dayofyear,time.hour").unwrap();
+        o.window = Some(3);
+    });
+    let t = smoothed.data_var("t").unwrap();
+    assert_eq!(
+        t.dtype(),
+        xbeam::chunk::DType::F64,
+        "weighted means are float64"
+    );
+    assert_eq!(
+        bits(plain.data_var("t").unwrap().data()),
+        bits(&t.data().astype(xbeam::chunk::DType::F32).unwrap())
+    );
+    let daily = reduce_to(&src, &dir.path().join("d.zarr"), 2, |o| {
+        o.groupby = vec![Grouper::Resample(Resample::new("time", "1D").unwrap())];
+        o.stats = vec![Stat::Count];
+    });
+    assert_eq!(daily.sizes()["time"], 40);
+    let (ticks, unit, _) = daily.coords()["time"]
+        .data()
+        .datetime_ticks()
+        .unwrap()
+        .clone();
+    let first = Calendar::NoLeap.days_from_date(2001, 2, 10).unwrap();
+    let days: Vec<i64> = ticks
+        .iter()
+        .map(|&t| t * unit.nanos() / 86_400_000_000_000)
+        .collect();
+    assert_eq!(days, (first..first + 40).collect::<Vec<_>>());
+    let counts = daily.data_var("t").unwrap().data().to_f64().unwrap();
+    let data = ds.data_var("t").unwrap().data().to_f64().unwrap();
+    let want = (0..24)
+        .filter(|h| !data[[24 * 5 + h, 1, 2]].is_nan())
+        .count();
+    assert_eq!(counts[[5, 1, 2]], want as f64);
 }

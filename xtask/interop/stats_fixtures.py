@@ -8,14 +8,16 @@ Between `make` and `check`, `cargo xtask interop` (interop_stats.rs) runs
 every xbeam command that jobs.json lists.
 
 `make` writes, with xarray, one Zarr v2 store per calendar (standard,
-noleap, 360_day): 3-hourly time over 14 months from 2001-11-01, lat 9,
-lon 7, chunked time=40 (no chunk divides a month or a day), with NaNs:
+noleap, 360_day): 3-hourly time over 14 months from 2003-11-01 (2004 is
+a leap year in the standard calendar), lat 9, lon 7, chunked time=40 (no
+chunk divides a month or a day), with NaNs:
 
   t2m     (time, lat, lon) float32
   packed  (lon, time, lat) int16 on disk (scale_factor, add_offset,
                            _FillValue): statistics of the decoded values
   orog    (lat, lon)       float64, no time: kept unchanged, as xarray
   gmean   (time,)          float64, a series
+  band    (time,)          a string coordinate ("a", "b", "c" in turn)
 
 `check` opens each output in xarray (warnings are errors) and compares it
 with xarray's own computation, to rtol 1e-6 in float64 terms, NaNs where
@@ -25,7 +27,16 @@ coordinates:
 - ds.groupby(<groupers>).<stat>() (transposed to xbeam's order: group
   dims first, then the others in source order) for month × hour, season, dayofyear,
   year × month (mean, std with ddof 0 and 1, var, min, max, sum, count);
+- ds.groupby("band") (a 1-D coordinate's values) and, in the standard
+  calendar, the ISO week (ds.time.dt.isocalendar().week);
+- ds.resample(time=...).<stat>() for 1D, 6h and 1MS;
 - ds.<stat>(dim=[...]) and ds.weighted(cos(lat)).<stat>(dim=[...]);
+- `--window 61` (WeatherBench 2's climatology) against a re-implementation
+  of weatherbench2.utils.compute_rolling_stat in xarray: per hour, the
+  years stacked by day of year, day 366 of common years filled from day
+  365, the day axis padded by wrapping, rolling(dayofyear=61,
+  center=True).construct("window"), weighted by the triangular weights
+  over (window, year), mean and std;
 - on the standard store, the month mean also equals xarray-beam's
   Mean.PerKey (split into time steps, rekeyed by month, as
   ../shared/bench/xbeam_climatology.py).
@@ -64,11 +75,24 @@ JOBS = [
     ("all_dims_weighted", "stats",
      ["--over", "time,lat", "--weights", "lat=cos"],
      {"over": ["time", "lat"], "weights": "lat", "stats": ["mean"]}),
+    ("band_mean_std", "climatology", ["--groupby", "band", "--stat", "mean,std"],
+     {"groupby": ["band"], "stats": ["mean", "std"]}),
+    ("week_mean", "climatology", ["--groupby", "time.week"],
+     {"groupby": ["time.week"], "stats": ["mean"], "calendars": ["standard"]}),
+    ("daily", "resample", ["--time", "1D", "--stat", "mean,max,count"],
+     {"resample": "1D", "stats": ["mean", "max", "count"]}),
+    ("six_hourly", "resample", ["--time", "6h", "--stat", "sum,min"],
+     {"resample": "6h", "stats": ["sum", "min"]}),
+    ("monthly", "resample", ["--time", "1MS", "--stat", "mean,std"],
+     {"resample": "1MS", "stats": ["mean", "std"]}),
+    ("wb2_window", "climatology",
+     ["--groupby", "time.hour,time.dayofyear", "--window", "61", "--stat", "mean,std"],
+     {"window": 61, "stats": ["mean", "std"]}),
 ]
 
 
 def source(calendar):
-  times = xr.date_range("2001-11-01", periods=8 * 426, freq="3h",
+  times = xr.date_range("2003-11-01", periods=8 * 427, freq="3h",
                         calendar=calendar, use_cftime=calendar != "standard")
   nt, nlat, nlon = len(times), 9, 7
   rng = np.random.default_rng(7)
@@ -85,7 +109,8 @@ def source(calendar):
           "orog": (("lat", "lon"), rng.random((nlat, nlon)) * 1000.0),
           "gmean": (("time",), rng.standard_normal(nt)),
       },
-      coords={"time": times, "lat": lat, "lon": np.arange(nlon) * 50.0},
+      coords={"time": times, "lat": lat, "lon": np.arange(nlon) * 50.0,
+              "band": ("time", np.array(["a", "b", "c"])[np.arange(nt) % 3])},
       attrs={"title": "stats interop"},
   )
   ds["packed"].encoding = {"dtype": "int16", "scale_factor": 0.001,
@@ -99,7 +124,13 @@ def expected(ds, how):
   out = {}
   for stat in stats:
     kw = {"ddof": ddof} if stat in ("std", "var") else {}
-    if "groupby" in how:
+    if "window" in how:
+      r = wb2_window(ds, how["window"], stat)
+    elif "resample" in how:
+      r = getattr(ds.resample(time=how["resample"]), stat)(**kw)
+    elif how.get("groupby") == ["time.week"]:
+      r = getattr(ds.groupby(ds.time.dt.isocalendar().week), stat)(**kw)
+    elif "groupby" in how:
       r = getattr(ds.groupby(how["groupby"]), stat)(**kw)
     elif "weights" in how:
       # xarray's weighted refuses variables without every dim: left out
@@ -114,13 +145,56 @@ def expected(ds, how):
   return out
 
 
+def wb2_window(ds, width, stat):
+  """WeatherBench 2's compute_hourly_stat / compute_rolling_stat on the
+  variables with time, with every day of the longest year present on the
+  wrapped axis; results at the days present."""
+  import cftime
+  cal = ds.time.dt.calendar
+  def days_in(y):
+    return 360 if cal == "360_day" else 366 if cftime.is_leap_year(int(y), cal) else 365
+  years = np.unique(ds.time.dt.year.values)
+  period = max(days_in(y) for y in years)
+  half = width // 2
+  weights = np.concatenate([np.linspace(0, 1, half + 1), np.linspace(1, 0, half + 1)[1:]])
+  weights = xr.DataArray(weights / weights.mean(), dims=["window"])
+  timed = ds[[v for v in ds.data_vars if "time" in ds[v].dims]].drop_vars("band")
+  hours = []
+  for hour in np.unique(ds.time.dt.hour.values):
+    at = timed.isel(time=(timed.time.dt.hour == hour).values)
+    stacked = []
+    for y in years:
+      one = at.isel(time=(at.time.dt.year == y).values)
+      one = one.assign_coords(time=one.time.dt.dayofyear.values).rename(time="dayofyear")
+      one = one.reindex(dayofyear=np.arange(1, period + 1))
+      if period == 366 and days_in(y) == 365:
+        one = one.map(lambda a: xr.where(a.dayofyear == 366, a.sel(dayofyear=365, drop=True),
+                                         a).transpose(*a.dims))
+      stacked.append(one.drop_vars("dayofyear"))
+    stacked = xr.concat(stacked, dim="year")
+    padded = stacked.pad(dayofyear=half, mode="wrap")
+    window = padded.rolling(dayofyear=width, center=True).construct("window")
+    r = getattr(window.weighted(weights), stat)(dim=("window", "year"))
+    r = r.isel(dayofyear=slice(half, -half)).assign_coords(dayofyear=np.arange(1, period + 1))
+    hours.append(r.expand_dims(hour=[hour]))
+  r = xr.concat(hours, dim="hour")
+  present = set(ds.time.dt.dayofyear.values.tolist())
+  if period == 366 and any(days_in(y) == 365 and 365 in
+                           ds.time.dt.dayofyear.values[(ds.time.dt.year == y).values]
+                           for y in years):
+    present.add(366)
+  return r.sel(dayofyear=sorted(present))
+
+
 def make(d):
   os.makedirs(d, exist_ok=True)
   jobs = []
   for cal in CALENDARS:
     src = os.path.join(d, f"{cal}.zarr")
     source(cal).to_zarr(src, mode="w", zarr_format=2, consolidated=True)
-    for name, cmd, flags, _ in JOBS:
+    for name, cmd, flags, how in JOBS:
+      if cal not in how.get("calendars", CALENDARS):
+        continue
       out = os.path.join(d, f"{cal}.{name}.zarr")
       jobs.append({"args": [cmd, src, out, "--overwrite", "--quiet", *flags]})
   with open(os.path.join(d, "jobs.json"), "w") as f:
@@ -173,6 +247,8 @@ def check(d):
     src = os.path.join(d, f"{cal}.zarr")
     ds = xr.open_zarr(src).load()
     for name, _, _, how in JOBS:
+      if cal not in how.get("calendars", CALENDARS):
+        continue
       path = os.path.join(d, f"{cal}.{name}.zarr")
       got = xr.open_zarr(path).load()
       want = expected(ds, how)
@@ -182,11 +258,12 @@ def check(d):
       extra = set(got.data_vars) - set(want)
       for v in sorted(extra):
         # variables xarray's weighted drops (no reduced dim): kept unchanged
-        assert "weights" in how, f"{cal}.{name}: unexpected {v}"
+        assert "weights" in how or "window" in how, f"{cal}.{name}: unexpected {v}"
       for v, w in want.items():
         assert v in got.data_vars, f"{cal}.{name}: missing {v} (has {list(got.data_vars)})"
         base = v.rsplit("_", 1)[0] if len(how["stats"]) > 1 else v
-        groups = tuple(g.split(".")[1] for g in how.get("groupby", []))
+        groups = tuple(g.split(".")[-1] for g in how.get("groupby", []))
+        groups += ("time",) if "resample" in how else ("hour", "dayofyear") if "window" in how else ()
         reduced = set(how.get("over", [])) | ({"time"} if groups else set())
         order = groups + tuple(d for d in ds[base].dims if d not in reduced)
         compare(f"{cal}.{name}.{v}", got[v], w, want64[v], order)
@@ -196,7 +273,7 @@ def check(d):
           np.testing.assert_array_equal(got[c].values, want[next(iter(want))][c].values,
                                         err_msg=f"{cal}.{name} coord {c}")
       assert got.attrs == ds.attrs, f"{cal}.{name}: global attrs"
-      if "groupby" in how and "mean" in how["stats"]:
+      if ("groupby" in how or "window" in how) and "mean" in how["stats"]:
         v = "t2m" if len(how["stats"]) == 1 else "t2m_mean"
         assert "time: mean" in got[v].attrs.get("cell_methods", ""), got[v].attrs
   beam = beam_month_mean(os.path.join(d, "standard.zarr"), os.path.join(d, "beam.zarr"))

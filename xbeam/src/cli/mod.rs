@@ -54,14 +54,19 @@ enum Command {
     /// plan, under a memory budget for the whole process (--max-mem);
     /// --dry-run prints the plan.
     Rechunk(rechunk::Args),
-    /// Statistics grouped by parts of a time coordinate, as xarray's
+    /// Statistics grouped by parts of a time coordinate or by a 1-D
+    /// coordinate's values, as xarray's
     /// `ds.groupby(["time.month", "time.hour"]).mean()`, in one pass over
     /// the store as it is chunked; results do not depend on the chunking
-    /// or the number of workers.
+    /// or the number of workers. `--window W` gives WeatherBench 2's
+    /// smoothed day-of-year climatology.
     Climatology(reduce::ClimatologyArgs),
     /// Statistics over dimensions, as xarray's `ds.mean(dim=[...])`,
     /// optionally weighted (`--weights latitude=cos`).
     Stats(reduce::StatsArgs),
+    /// Statistics over bins of a coarser time step, as xarray's
+    /// `ds.resample(time="1D").mean()`.
+    Resample(reduce::ResampleArgs),
 }
 
 /// Parses the command line, runs the subcommand, prints an error with its
@@ -76,6 +81,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Rechunk(a) => rechunk::run(a),
         Command::Climatology(a) => reduce::climatology(a),
         Command::Stats(a) => reduce::stats(a),
+        Command::Resample(a) => reduce::resample(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use xbeam::error::Error;
 use xbeam::io::ZarrFormat;
 use xbeam::jobs::reduce::{self, Options, WeightSpec};
-use xbeam::stats::{Stat, StatsError, TimeGrouper};
+use xbeam::stats::{Grouper, Resample, Stat, StatsError};
 
 use super::args::Shared;
 use super::progress::StageProgress;
@@ -43,10 +43,18 @@ pub(crate) struct Common {
 /// Flags of `xbeam climatology`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ClimatologyArgs {
-    /// Groupers, e.g. `time.month` or `time.month,time.hour` (parts: year,
-    /// month, day, hour, dayofyear, season).
+    /// Groupers along one dimension, e.g. `time.month` or
+    /// `time.month,time.hour` (parts: year, month, day, hour, dayofyear,
+    /// season, week), or the name of a 1-D coordinate (its values).
     #[arg(long, value_delimiter = ',', required = true, value_parser = parse_grouper)]
-    groupby: Vec<TimeGrouper>,
+    groupby: Vec<Grouper>,
+    /// WeatherBench 2's climatology: with `--groupby
+    /// time.dayofyear[,time.hour]`, smooth each day of the year with a
+    /// triangular window of W days (odd; WeatherBench 2 uses 61) that
+    /// wraps around the year's end, weighted over the window and the years
+    /// (mean, var and std, ddof 0).
+    #[arg(long, value_name = "W")]
+    window: Option<u32>,
     #[command(flatten)]
     common: Common,
 }
@@ -65,11 +73,26 @@ pub(crate) struct StatsArgs {
     common: Common,
 }
 
+/// Flags of `xbeam resample`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ResampleArgs {
+    /// The new time step: a count and min, h, D, MS (month start) or YS
+    /// (year start), e.g. `1D`, `6h`, `1MS`; bins are closed and labelled
+    /// on the left, as xarray's `resample(time=...)`.
+    #[arg(long = "time", value_name = "FREQ")]
+    freq: String,
+    /// The datetime dimension to resample.
+    #[arg(long, default_value = "time")]
+    dim: String,
+    #[command(flatten)]
+    common: Common,
+}
+
 fn parse_stat(s: &str) -> Result<Stat, String> {
     s.parse().map_err(|e: StatsError| e.to_string())
 }
 
-fn parse_grouper(s: &str) -> Result<TimeGrouper, String> {
+fn parse_grouper(s: &str) -> Result<Grouper, String> {
     s.parse().map_err(|e: StatsError| e.to_string())
 }
 
@@ -114,6 +137,7 @@ impl Common {
 pub(crate) fn climatology(a: &ClimatologyArgs) -> Result<(), Error> {
     let options = Options {
         groupby: a.groupby.clone(),
+        window: a.window,
         ..a.common.options()?
     };
     a.common.run("climatology", &options)
@@ -126,4 +150,13 @@ pub(crate) fn stats(a: &StatsArgs) -> Result<(), Error> {
         ..a.common.options()?
     };
     a.common.run("stats", &options)
+}
+
+pub(crate) fn resample(a: &ResampleArgs) -> Result<(), Error> {
+    let bins = Resample::new(&a.dim, &a.freq).map_err(|e| Error::Usage(e.to_string()))?;
+    let options = Options {
+        groupby: vec![Grouper::Resample(bins)],
+        ..a.common.options()?
+    };
+    a.common.run("resample", &options)
 }

@@ -45,7 +45,7 @@ use xbeam_chunk::{dispatch, Array, Attrs, DType, Dataset, Template, VarSchema, V
 use xbeam_io::{open_zarr, setup_zarr, SetupOptions, ZarrFormat, ZarrSink, ZarrSource};
 use xbeam_key::{ChunkSpec, Key};
 use xbeam_runner::{Pipeline, Runner};
-use xbeam_stats::{Fold, Groups, Need, Partial, Stat, TimeGrouper};
+use xbeam_stats::{Fold, Grouper, Groups, Need, Partial, Stat};
 
 use super::{output, Summary};
 use crate::error::{ensure_usage, Error};
@@ -108,8 +108,10 @@ pub struct Options {
     pub src: PathBuf,
     /// The output store.
     pub dst: PathBuf,
-    /// Groupers; the dimension of their time coordinate is reduced.
-    pub groupby: Vec<TimeGrouper>,
+    /// Groupers, all along one dimension, which is reduced: parts of a
+    /// time coordinate, a 1-D coordinate's values, resampling bins or a
+    /// user function.
+    pub groupby: Vec<Grouper>,
     /// Other dimensions to reduce over.
     pub over: Vec<String>,
     /// The statistics; with one, variables keep their names, with several
@@ -127,6 +129,12 @@ pub struct Options {
     pub format: Option<ZarrFormat>,
     /// Replace an existing store at `dst`.
     pub overwrite: bool,
+    /// WeatherBench 2's smoothing: with a `time.dayofyear` grouper (and
+    /// optionally `time.hour`), each day of year merges the days around it
+    /// (wrapping around the year's end) with triangular weights over this
+    /// odd number of days, and over every year; day 366 of common years
+    /// takes day 365's values. Mean, var and std only.
+    pub window: Option<u32>,
 }
 
 impl Options {
@@ -144,6 +152,7 @@ impl Options {
             max_mem: 1 << 30,
             format: None,
             overwrite: false,
+            window: None,
         }
     }
 }
@@ -191,6 +200,11 @@ struct Plan {
     groups: Groups,
     /// Whether any time step falls in each group (empty without groupers).
     present: Vec<bool>,
+    /// A second group for each step (day 365 of a common year also fills
+    /// day 366 under a window), empty without a window.
+    dup: Vec<Option<usize>>,
+    /// The window over the day of the year, if any.
+    window: Option<Window>,
     /// Group dimension names (empty without groupers).
     group_dims: Vec<String>,
     /// Source chunk size per dimension.
@@ -224,7 +238,7 @@ fn check(options: &Options, t: &Template) -> Result<(), Error> {
     }
     for (i, g) in options.groupby.iter().enumerate() {
         ensure_usage!(
-            options.groupby[..i].iter().all(|o| o.field != g.field),
+            options.groupby[..i].iter().all(|o| o.name() != g.name()),
             "grouper {g} is named twice"
         );
     }
@@ -239,6 +253,9 @@ fn check(options: &Options, t: &Template) -> Result<(), Error> {
             options.src.display(),
             crate::key::repr::tuple(t.sizes().keys())
         );
+    }
+    if let Some(w) = options.window {
+        check_window(options, w)?;
     }
     let weighted = !options.weights.is_empty();
     if weighted {
@@ -261,59 +278,247 @@ fn check(options: &Options, t: &Template) -> Result<(), Error> {
     Ok(())
 }
 
-/// The time coordinate's dimension and the groups, or one group of all.
-fn groups_of(options: &Options, t: &Template) -> Result<(Option<String>, Groups), Error> {
-    let Some(first) = options.groupby.first() else {
-        let time_dim = options.over.iter().find(|d| {
-            t.coords()
-                .get(*d)
-                .is_some_and(|c| matches!(c.dtype(), DType::DateTime(..)))
-        });
-        return match time_dim {
-            // reducing over a time dimension: fold it in order, one group
-            Some(d) => {
-                let n = t.sizes()[d] as usize;
-                let groups = Groups {
-                    labels: Vec::new(),
-                    index: vec![Some(0); n],
-                };
-                Ok((Some(d.clone()), groups))
-            }
-            None => Ok((
-                None,
-                Groups {
-                    labels: Vec::new(),
-                    index: Vec::new(),
-                },
-            )),
-        };
-    };
-    for g in &options.groupby {
-        ensure_usage!(
-            g.coord == first.coord,
-            "groupers must share one time coordinate: found {} and {}",
-            first,
-            g
-        );
-    }
-    let coord = t.coords().get(&first.coord).ok_or_else(|| {
-        Error::Usage(format!(
-            "grouper {first} names coordinate {:?}, which {} does not have: expected one of {}",
-            first.coord,
-            options.src.display(),
-            crate::key::repr::tuple(t.coords().keys())
-        ))
-    })?;
+fn check_window(options: &Options, w: u32) -> Result<(), Error> {
+    use xbeam_chunk::TimeField;
     ensure_usage!(
-        coord.dims().len() == 1 && matches!(coord.dtype(), DType::DateTime(..)),
-        "grouper {first} needs a 1-D datetime coordinate, but {:?} is {} with dimensions {:?}",
-        first.coord,
-        coord.dtype(),
-        coord.dims()
+        w >= 3 && w % 2 == 1,
+        "--window must be an odd number of days, at least 3 (WeatherBench 2 uses 61): found {w}"
     );
-    let fields: Vec<_> = options.groupby.iter().map(|g| g.field).collect();
-    let groups = Groups::new(coord.data(), &fields).map_err(|e| Error::Usage(e.to_string()))?;
-    Ok((Some(coord.dims()[0].clone()), groups))
+    let field = |g: &Grouper| match g {
+        Grouper::Time(t) => Some(t.field),
+        _ => None,
+    };
+    ensure_usage!(
+        options
+            .groupby
+            .iter()
+            .any(|g| field(g) == Some(TimeField::DayOfYear)),
+        "--window smooths over the day of the year: it needs time.dayofyear in --groupby"
+    );
+    let other: Vec<String> = options
+        .groupby
+        .iter()
+        .filter(|g| !matches!(field(g), Some(TimeField::DayOfYear | TimeField::Hour)))
+        .map(ToString::to_string)
+        .collect();
+    ensure_usage!(
+        other.is_empty(),
+        "--window takes time.dayofyear and time.hour groupers only, not {}",
+        other.join(", ")
+    );
+    let bad: Vec<&str> = options
+        .stats
+        .iter()
+        .filter(|s| !matches!(s, Stat::Mean | Stat::Var | Stat::Std))
+        .map(|s| s.name())
+        .collect();
+    ensure_usage!(
+        bad.is_empty(),
+        "--window gives weighted mean, var and std only, not {}",
+        bad.join(", ")
+    );
+    ensure_usage!(
+        options.ddof == 0 && options.weights.is_empty() && options.over.is_empty(),
+        "--window cannot be combined with --ddof, --weights or --over (its std is WeatherBench 2's, ddof 0)"
+    );
+    Ok(())
+}
+
+/// How the steps of the grouped dimension fall into groups.
+struct Grouping {
+    /// The dimension folded in order (grouped, or reduced), if any.
+    dim: Option<String>,
+    groups: Groups,
+    /// A second group per step (see [`Plan::dup`]).
+    dup: Vec<Option<usize>>,
+    /// The window, if any.
+    window: Option<Window>,
+}
+
+/// A window over the day-of-year axis of the groups (read as `[outer,
+/// days, inner]`), as [`Partial::window`] takes it.
+#[derive(Debug, Clone)]
+struct Window {
+    outer: usize,
+    /// The days present, from 0.
+    days: Vec<usize>,
+    period: usize,
+    width: usize,
+}
+
+/// The day-of-year part under a window: the days present (and day 366
+/// when a year of 366 days is present: day 365 of a shorter year then also
+/// counts as day 366, the second list, as WeatherBench 2 fills the missing
+/// day from the day before), the step positions, and the period the window
+/// wraps around (the longest year present: 366, 365 or 360 days).
+fn window_days(time: &xbeam_chunk::Array) -> Result<WindowDays, Error> {
+    use xbeam_chunk::TimeField;
+    let (_, _, calendar) = time.datetime_ticks()?;
+    let ints = |f: TimeField| -> Result<Vec<Option<i64>>, Error> {
+        let a = time.time_field(f)?;
+        Ok(match a.as_view::<i64>() {
+            Ok(v) => v.iter().map(|&x| Some(x)).collect(),
+            Err(_) => a
+                .to_f64()?
+                .iter()
+                .map(|x| (!x.is_nan()).then_some(*x as i64))
+                .collect(),
+        })
+    };
+    let (days, years) = (ints(TimeField::DayOfYear)?, ints(TimeField::Year)?);
+    let period = years
+        .iter()
+        .flatten()
+        .map(|&y| calendar.days_in_year(y))
+        .max()
+        .unwrap_or(365);
+    let filled: Vec<bool> = days
+        .iter()
+        .zip(&years)
+        .map(|(d, y)| {
+            matches!((d, y), (Some(365), Some(y)) if period == 366 && calendar.days_in_year(*y) == 365)
+        })
+        .collect();
+    let mut present: std::collections::BTreeSet<i64> = days.iter().flatten().copied().collect();
+    if filled.contains(&true) {
+        present.insert(366);
+    }
+    let labels: Vec<i64> = present.into_iter().collect();
+    let at = |d: i64| labels.binary_search(&d).ok();
+    let positions = days.iter().map(|d| d.and_then(at)).collect();
+    let dup = filled
+        .iter()
+        .map(|&f| if f { at(366) } else { None })
+        .collect();
+    let offsets = labels.iter().map(|&d| (d - 1) as usize).collect();
+    Ok(WindowDays {
+        part: (xbeam_stats::Labels::Ints(labels), positions),
+        dup,
+        offsets,
+        period: period as usize,
+    })
+}
+
+/// See [`window_days`].
+struct WindowDays {
+    part: (xbeam_stats::Labels, Vec<Option<usize>>),
+    dup: Vec<Option<usize>>,
+    /// Each label's day, from 0.
+    offsets: Vec<usize>,
+    period: usize,
+}
+
+/// The time coordinate's dimension and the groups, or one group of all.
+/// Without groupers: a reduction over a time dimension folds it in order
+/// as one group; otherwise nothing is folded.
+fn ungrouped(options: &Options, t: &Template) -> Grouping {
+    let time_dim = options.over.iter().find(|d| {
+        t.coords()
+            .get(*d)
+            .is_some_and(|c| matches!(c.dtype(), DType::DateTime(..)))
+    });
+    let n = time_dim.map_or(0, |d| t.sizes()[d] as usize);
+    Grouping {
+        dim: time_dim.cloned(),
+        groups: Groups {
+            labels: Vec::new(),
+            index: vec![Some(0); n],
+        },
+        dup: Vec::new(),
+        window: None,
+    }
+}
+
+fn groups_of(options: &Options, t: &Template) -> Result<Grouping, Error> {
+    let plain = |dim, groups| Grouping {
+        dim,
+        groups,
+        dup: Vec::new(),
+        window: None,
+    };
+    let Some(first) = options.groupby.first() else {
+        return Ok(ungrouped(options, t));
+    };
+    let mut dim: Option<String> = None;
+    let mut parts = Vec::with_capacity(options.groupby.len());
+    let mut window_at = None;
+    for g in &options.groupby {
+        let coord = t.coords().get(g.coord()).ok_or_else(|| {
+            Error::Usage(format!(
+                "grouper {g} names coordinate {:?}, which {} does not have: expected one of {}",
+                g.coord(),
+                options.src.display(),
+                crate::key::repr::tuple(t.coords().keys())
+            ))
+        })?;
+        ensure_usage!(
+            coord.dims().len() == 1,
+            "grouper {g} needs a 1-D coordinate, but {:?} has dimensions {:?}",
+            g.coord(),
+            coord.dims()
+        );
+        ensure_usage!(
+            !g.needs_time() || matches!(coord.dtype(), DType::DateTime(..)),
+            "grouper {g} needs a datetime coordinate, but {:?} is {}",
+            g.coord(),
+            coord.dtype()
+        );
+        let d = &coord.dims()[0];
+        if let Some(prev) = &dim {
+            ensure_usage!(
+                prev == d,
+                "groupers must group one dimension: {first} groups {prev:?} and {g} groups {d:?}"
+            );
+        }
+        dim = Some(d.clone());
+        let is_day = matches!(g, Grouper::Time(t) if t.field == xbeam_chunk::TimeField::DayOfYear);
+        if options.window.is_some() && is_day {
+            let days = window_days(coord.data())?;
+            window_at = Some((parts.len(), days.dup, days.offsets, days.period));
+            parts.push(days.part);
+        } else {
+            parts.push(
+                g.labels(coord.data())
+                    .map_err(|e| Error::Usage(e.to_string()))?,
+            );
+        }
+    }
+    let dim = dim.expect("at least one grouper");
+    let lens: Vec<usize> = parts.iter().map(|p| p.0.len()).collect();
+    let positions: Vec<Vec<Option<usize>>> = parts.iter().map(|p| p.1.clone()).collect();
+    let groups = Groups::from_parts(t.sizes()[&dim] as usize, parts);
+    ensure_usage!(
+        groups.count() > 0,
+        "grouping by {} leaves no group: every label is missing (NaN or NaT)",
+        first
+    );
+    let Some((k, extra, offsets, period)) = window_at else {
+        return Ok(plain(Some(dim), groups));
+    };
+    // the second group of a step: its day moved from 365 to 366
+    let inner: usize = lens[k + 1..].iter().product();
+    let dup = groups
+        .index
+        .iter()
+        .zip(extra)
+        .zip(&positions[k])
+        .map(|((g, e), p)| match (g, e, p) {
+            (Some(g), Some(e), Some(p)) => Some(g + (e - p) * inner),
+            _ => None,
+        })
+        .collect();
+    let window = Window {
+        outer: lens[..k].iter().product(),
+        days: offsets,
+        period,
+        width: options.window.unwrap_or(0) as usize,
+    };
+    Ok(Grouping {
+        dim: Some(dim),
+        groups,
+        dup,
+        window: Some(window),
+    })
 }
 
 fn weights_of(options: &Options, t: &Template) -> Result<IndexMap<String, Vec<f64>>, Error> {
@@ -543,18 +748,28 @@ fn output_template(
         coords.insert(d.clone(), Variable::new([d.clone()], l.to_array())?);
     }
     for (name, c) in t.coords() {
-        if c.dims().iter().all(|d| sizes.contains_key(d)) && !coords.contains_key(name) {
+        // coordinates along a reduced dimension go (resampling names its
+        // new dimension as the reduced one)
+        let kept = c
+            .dims()
+            .iter()
+            .all(|d| sizes.contains_key(d) && !reduced.contains(&d.as_str()));
+        if kept && !coords.contains_key(name) {
             coords.insert(name.clone(), c.clone());
         }
     }
-    let weighted = !options.weights.is_empty();
+    let weighted = !options.weights.is_empty() || options.window.is_some();
     // absent groups are NaN, so integer results become float64 (as xarray)
-    let absent = !group_dims.is_empty() && groups.present().contains(&false);
+    let absent =
+        !group_dims.is_empty() && (options.window.is_some() || groups.present().contains(&false));
     let methods = reduced.join(": ");
-    let by = if group_dims.is_empty() {
-        String::new()
-    } else {
-        format!(" (grouped by {})", group_dims.join(", "))
+    let by = match (group_dims.is_empty(), options.window) {
+        (true, _) => String::new(),
+        (false, None) => format!(" (grouped by {})", group_dims.join(", ")),
+        (false, Some(w)) => format!(
+            " (grouped by {}, over years and a {w}-day triangular window on dayofyear)",
+            group_dims.join(", ")
+        ),
     };
     let mut data_vars = IndexMap::new();
     for v in vars {
@@ -712,7 +927,12 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
     let source = open_zarr(&options.src).map_err(Error::input(&options.src))?;
     let t = source.template().clone();
     check(options, &t)?;
-    let (fold, groups) = groups_of(options, &t)?;
+    let Grouping {
+        dim: fold,
+        groups,
+        dup,
+        window,
+    } = groups_of(options, &t)?;
     let weights = weights_of(options, &t)?;
     let step = steps(&source);
     let (vars, skipped) = plan_vars(&t, fold.as_deref(), &options.over);
@@ -721,11 +941,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         "{} has no numeric data variable to reduce",
         options.src.display()
     );
-    let group_dims: Vec<String> = options
-        .groupby
-        .iter()
-        .map(|g| g.name().to_owned())
-        .collect();
+    let group_dims: Vec<String> = options.groupby.iter().map(Grouper::name).collect();
     let (template, chunks) = output_template(
         options,
         &t,
@@ -756,6 +972,9 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
     let count = sequences.len() as u64;
     let present = if options.groupby.is_empty() {
         Vec::new()
+    } else if window.is_some() {
+        // smoothed days without data are NaN by their zero weights
+        vec![true; groups.count()]
     } else {
         groups.present()
     };
@@ -765,6 +984,8 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         vars,
         sequences,
         present,
+        dup,
+        window,
         groups,
         group_dims,
         step,
@@ -877,6 +1098,9 @@ impl Plan {
                     if let Some(g) = self.groups.index[start + t] {
                         fold.add(g, origin, &step);
                     }
+                    if let Some(g) = self.dup.get(start + t).copied().flatten() {
+                        fold.add(g, origin, &step);
+                    }
                 }
             }
         }
@@ -920,6 +1144,11 @@ impl Plan {
         // partial axes: [group, every var axis but the fold axis]
         let axes: Vec<usize> = (0..v.dims.len()).filter(|&a| Some(a) != v.fold).collect();
         let mut partial = partial;
+        if let (Some(w), Some(_)) = (&self.window, v.fold) {
+            partial = partial
+                .window(w.outer, &w.days, w.period, w.width)
+                .map_err(|e| Error::Check(e.to_string()))?;
+        }
         for &a in v.reduced.iter().rev() {
             let at = 1 + axes.iter().position(|&x| x == a).expect("reduced axis");
             let w = self.weights.get(&v.dims[a]).map(Vec::as_slice);
