@@ -13,6 +13,8 @@
 //!   depends only on the data, never on its chunking or on how many workers
 //!   ran, so results are bit-identical across both. [`Partial::window`]
 //!   smooths groups over the day of the year as WeatherBench 2 does.
+//! - [`Values`]: exact quantiles (every value kept, linear interpolation
+//!   as numpy's default).
 //! - [`Moments`]: a scalar Welford/Chan accumulator.
 //!
 //! ```
@@ -30,10 +32,12 @@
 
 mod fold;
 mod group;
+mod quantile;
 mod stat;
 
 pub use fold::{Fold, Need, Partial, Value};
 pub use group::{parse_groupers, Custom, Freq, Grouper, Groups, Labels, Resample, TimeGrouper};
+pub use quantile::{check_quantiles, quantile_sorted, Values};
 pub use stat::{parse_stats, Stat};
 
 /// Errors of statistics: what was expected and what was found.

@@ -118,11 +118,17 @@ fn results_are_bit_identical_across_workers_and_chunkings() {
         o.groupby = vec![Grouper::Resample(Resample::new("time", "6h").unwrap())];
         o.stats = vec![Stat::Mean, Stat::Max];
     };
+    let quantiles = |o: &mut Options| {
+        o.groupby = parse_groupers("time.month").unwrap();
+        o.stats = vec![Stat::Mean];
+        o.quantiles = vec![0.1, 0.5, 0.99];
+    };
     for edit in [
         &climatology as &dyn Fn(&mut Options),
         &area_mean,
         &smoothed,
         &six_hourly,
+        &quantiles,
     ] {
         let mut outs = Vec::new();
         for (i, (src, workers)) in [(&a, 1), (&a, 4), (&b, 1), (&b, 3)].into_iter().enumerate() {

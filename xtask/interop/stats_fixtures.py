@@ -30,6 +30,8 @@ coordinates:
 - ds.groupby("band") (a 1-D coordinate's values) and, in the standard
   calendar, the ISO week (ds.time.dt.isocalendar().week);
 - ds.resample(time=...).<stat>() for 1D, 6h and 1MS;
+- exact quantiles: ds.groupby("time.month").quantile([.1, .5, .9]) and
+  ds.quantile(.5, dim=["time", "lat"]) beside a mean;
 - ds.<stat>(dim=[...]) and ds.weighted(cos(lat)).<stat>(dim=[...]);
 - `--window 61` (WeatherBench 2's climatology) against a re-implementation
   of weatherbench2.utils.compute_rolling_stat in xarray: per hour, the
@@ -85,6 +87,11 @@ JOBS = [
      {"resample": "6h", "stats": ["sum", "min"]}),
     ("monthly", "resample", ["--time", "1MS", "--stat", "mean,std"],
      {"resample": "1MS", "stats": ["mean", "std"]}),
+    ("month_quantiles", "climatology",
+     ["--groupby", "time.month", "--quantiles", "0.1,0.5,0.9"],
+     {"groupby": ["time.month"], "stats": [], "quantiles": [0.1, 0.5, 0.9]}),
+    ("median_and_mean", "stats", ["--over", "time,lat", "--stat", "mean", "--quantiles", "0.5"],
+     {"over": ["time", "lat"], "stats": ["mean"], "quantiles": [0.5]}),
     ("wb2_window", "climatology",
      ["--groupby", "time.hour,time.dayofyear", "--window", "61", "--stat", "mean,std"],
      {"window": 61, "stats": ["mean", "std"]}),
@@ -122,6 +129,16 @@ def expected(ds, how):
   stats = how["stats"]
   ddof = how.get("ddof", 0)
   out = {}
+  if "quantiles" in how:
+    q = how["quantiles"]
+    with warnings.catch_warnings():  # numpy warns of the all-NaN column
+      warnings.simplefilter("ignore", RuntimeWarning)
+      if "groupby" in how:
+        r = ds.groupby(how["groupby"]).quantile(q).compute()
+      else:
+        r = ds.quantile(q, dim=how["over"]).compute()
+    for v in r.data_vars:
+      out[v if not stats else f"{v}_quantile"] = r[v]
   for stat in stats:
     kw = {"ddof": ddof} if stat in ("std", "var") else {}
     if "window" in how:
@@ -141,7 +158,7 @@ def expected(ds, how):
     else:
       r = getattr(ds, stat)(dim=how["over"], **kw)
     for v in r.data_vars:
-      out[v if len(stats) == 1 else f"{v}_{stat}"] = r[v]
+      out[v if len(stats) + ("quantiles" in how) == 1 else f"{v}_{stat}"] = r[v]
   return out
 
 
@@ -261,11 +278,13 @@ def check(d):
         assert "weights" in how or "window" in how, f"{cal}.{name}: unexpected {v}"
       for v, w in want.items():
         assert v in got.data_vars, f"{cal}.{name}: missing {v} (has {list(got.data_vars)})"
-        base = v.rsplit("_", 1)[0] if len(how["stats"]) > 1 else v
+        outputs = len(how["stats"]) + ("quantiles" in how)
+        base = v.rsplit("_", 1)[0] if outputs > 1 else v
         groups = tuple(g.split(".")[-1] for g in how.get("groupby", []))
         groups += ("time",) if "resample" in how else ("hour", "dayofyear") if "window" in how else ()
         reduced = set(how.get("over", [])) | ({"time"} if groups else set())
-        order = groups + tuple(d for d in ds[base].dims if d not in reduced)
+        quantile = ("quantile",) if "quantile" in w.dims else ()
+        order = groups + quantile + tuple(d for d in ds[base].dims if d not in reduced)
         compare(f"{cal}.{name}.{v}", got[v], w, want64[v], order)
         n += 1
       for c in got.coords:

@@ -19,10 +19,16 @@ pub(crate) struct Common {
     /// The output Zarr store (must be missing or empty, see --overwrite).
     dst: PathBuf,
     /// Statistics, e.g. `mean` or `mean,std` (mean, sum, std, var, min,
-    /// max, count). With several, each variable is written as
-    /// `<var>_<stat>`.
-    #[arg(long, default_value = "mean", value_delimiter = ',', value_parser = parse_stat)]
+    /// max, count; default mean, unless --quantiles is given). With
+    /// several outputs, each variable is written as `<var>_<stat>` (and
+    /// `<var>_quantile`).
+    #[arg(long, value_delimiter = ',', value_parser = parse_stat)]
     stat: Vec<Stat>,
+    /// Exact quantiles, e.g. `0.1,0.5,0.9` (linear interpolation, as
+    /// xarray's `quantile`): a `quantile` dimension after the group
+    /// dimensions, float64. Every value of a block is held in memory.
+    #[arg(long, value_delimiter = ',')]
+    quantiles: Vec<f64>,
     /// Delta degrees of freedom of var and std (0: population, as xarray).
     #[arg(long, default_value_t = 0)]
     ddof: u64,
@@ -102,8 +108,14 @@ fn parse_weight(s: &str) -> Result<WeightSpec, String> {
 
 impl Common {
     fn options(&self) -> Result<Options, Error> {
+        let stats = if self.stat.is_empty() && self.quantiles.is_empty() {
+            vec![Stat::Mean]
+        } else {
+            self.stat.clone()
+        };
         Ok(Options {
-            stats: self.stat.clone(),
+            stats,
+            quantiles: self.quantiles.clone(),
             ddof: self.ddof,
             skipna: !self.keep_nan,
             max_mem: self.shared.max_mem,

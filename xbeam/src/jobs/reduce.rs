@@ -45,7 +45,7 @@ use xbeam_chunk::{dispatch, Array, Attrs, DType, Dataset, Template, VarSchema, V
 use xbeam_io::{open_zarr, setup_zarr, SetupOptions, ZarrFormat, ZarrSink, ZarrSource};
 use xbeam_key::{ChunkSpec, Key};
 use xbeam_runner::{Pipeline, Runner};
-use xbeam_stats::{Fold, Grouper, Groups, Need, Partial, Stat};
+use xbeam_stats::{Fold, Grouper, Groups, Need, Partial, Stat, Values};
 
 use super::{output, Summary};
 use crate::error::{ensure_usage, Error};
@@ -129,6 +129,10 @@ pub struct Options {
     pub format: Option<ZarrFormat>,
     /// Replace an existing store at `dst`.
     pub overwrite: bool,
+    /// Exact quantile levels (each from 0 to 1), as xarray's
+    /// `quantile(q)`: written as one more output, with a `quantile`
+    /// dimension after the group dimensions.
+    pub quantiles: Vec<f64>,
     /// WeatherBench 2's smoothing: with a `time.dayofyear` grouper (and
     /// optionally `time.hour`), each day of year merges the days around it
     /// (wrapping around the year's end) with triangular weights over this
@@ -152,6 +156,7 @@ impl Options {
             max_mem: 1 << 30,
             format: None,
             overwrite: false,
+            quantiles: Vec::new(),
             window: None,
         }
     }
@@ -205,6 +210,13 @@ struct Plan {
     dup: Vec<Option<usize>>,
     /// The window over the day of the year, if any.
     window: Option<Window>,
+    /// Quantile levels (none: no quantiles).
+    quantiles: Vec<f64>,
+    /// Each step's slot among the steps of its group (for quantiles).
+    slot: Vec<usize>,
+    /// Steps per group.
+    slots: Vec<usize>,
+    skipna: bool,
     /// Group dimension names (empty without groupers).
     group_dims: Vec<String>,
     /// Source chunk size per dimension.
@@ -217,18 +229,29 @@ struct Plan {
 }
 
 /// The name of `var`'s output for `stat`.
-fn out_name(var: &str, stat: Stat, stats: &[Stat]) -> String {
-    if stats.len() == 1 {
+fn out_name(var: &str, what: &str, outputs: usize) -> String {
+    if outputs == 1 {
         var.to_owned()
     } else {
-        format!("{var}_{stat}")
+        format!("{var}_{what}")
     }
+}
+
+/// How many outputs each variable has: one per statistic, and one for the
+/// quantiles.
+fn outputs(stats: &[Stat], quantiles: &[f64]) -> usize {
+    stats.len() + usize::from(!quantiles.is_empty())
 }
 
 fn check(options: &Options, t: &Template) -> Result<(), Error> {
     ensure_usage!(
-        !options.stats.is_empty(),
-        "no statistic asked for: give --stat"
+        !options.stats.is_empty() || !options.quantiles.is_empty(),
+        "no statistic asked for: give --stat or --quantiles"
+    );
+    xbeam_stats::check_quantiles(&options.quantiles).map_err(|e| Error::Usage(e.to_string()))?;
+    ensure_usage!(
+        options.quantiles.is_empty() || (options.window.is_none() && options.weights.is_empty()),
+        "--quantiles cannot be combined with --window or --weights"
     );
     for (i, s) in options.stats.iter().enumerate() {
         ensure_usage!(
@@ -713,6 +736,38 @@ fn group_chunks(groups: &Groups, block_bytes: u64) -> Vec<u64> {
     chunks
 }
 
+/// The output's coordinates: each group dimension's labels, the quantile
+/// levels, and the input's coordinates along kept dimensions only.
+fn output_coords(
+    options: &Options,
+    t: &Template,
+    groups: &Groups,
+    group_dims: &[String],
+    sizes: &IndexMap<String, u64>,
+    reduced: &[&str],
+) -> Result<IndexMap<String, Variable>, Error> {
+    let mut coords = IndexMap::new();
+    for (d, l) in group_dims.iter().zip(&groups.labels) {
+        coords.insert(d.clone(), Variable::new([d.clone()], l.to_array())?);
+    }
+    if !options.quantiles.is_empty() {
+        let levels = Array::from_1d(options.quantiles.clone());
+        coords.insert("quantile".into(), Variable::new(["quantile"], levels)?);
+    }
+    for (name, c) in t.coords() {
+        // coordinates along a reduced dimension go (resampling names its
+        // new dimension as the reduced one)
+        let kept = c
+            .dims()
+            .iter()
+            .all(|d| sizes.contains_key(d) && !reduced.contains(&d.as_str()));
+        if kept && !coords.contains_key(name) {
+            coords.insert(name.clone(), c.clone());
+        }
+    }
+    Ok(coords)
+}
+
 /// The output template and its chunks.
 fn output_template(
     options: &Options,
@@ -733,6 +788,9 @@ fn output_template(
     for (d, l) in group_dims.iter().zip(&groups.labels) {
         sizes.insert(d.clone(), l.len() as u64);
     }
+    if !options.quantiles.is_empty() {
+        sizes.insert("quantile".into(), options.quantiles.len() as u64);
+    }
     for (d, &n) in t.sizes() {
         if !reduced.contains(&d.as_str()) {
             ensure_usage!(
@@ -743,21 +801,7 @@ fn output_template(
             sizes.insert(d.clone(), n);
         }
     }
-    let mut coords = IndexMap::new();
-    for (d, l) in group_dims.iter().zip(&groups.labels) {
-        coords.insert(d.clone(), Variable::new([d.clone()], l.to_array())?);
-    }
-    for (name, c) in t.coords() {
-        // coordinates along a reduced dimension go (resampling names its
-        // new dimension as the reduced one)
-        let kept = c
-            .dims()
-            .iter()
-            .all(|d| sizes.contains_key(d) && !reduced.contains(&d.as_str()));
-        if kept && !coords.contains_key(name) {
-            coords.insert(name.clone(), c.clone());
-        }
-    }
+    let coords = output_coords(options, t, groups, group_dims, &sizes, &reduced)?;
     let weighted = !options.weights.is_empty() || options.window.is_some();
     // absent groups are NaN, so integer results become float64 (as xarray)
     let absent =
@@ -800,7 +844,13 @@ fn output_template(
                 attrs,
                 encoding: Attrs::new(),
             };
-            data_vars.insert(out_name(&v.name, stat, &options.stats), schema);
+            let n = outputs(&options.stats, &options.quantiles);
+            data_vars.insert(out_name(&v.name, stat.name(), n), schema);
+        }
+        if !options.quantiles.is_empty() {
+            let n = outputs(&options.stats, &options.quantiles);
+            let schema = quantile_schema(options, v, group_dims, &src.attrs);
+            data_vars.insert(out_name(&v.name, "quantile", n), schema);
         }
     }
     let itemsize = 8u64;
@@ -814,13 +864,49 @@ fn output_template(
     for (d, c) in group_dims.iter().zip(group_chunks(groups, block_bytes)) {
         chunks.insert(d.clone(), ChunkSpec::Size(c));
     }
-    for d in sizes.keys() {
+    for (d, &n) in &sizes {
         if !group_dims.contains(d) {
-            chunks.insert(d.clone(), ChunkSpec::Size(step[d].min(sizes[d]).max(1)));
+            let c = step.get(d).copied().unwrap_or(n);
+            chunks.insert(d.clone(), ChunkSpec::Size(c.min(n).max(1)));
         }
     }
     let template = Template::new(sizes, data_vars, coords, t.attrs().clone())?;
     Ok((template, chunks))
+}
+
+/// Whether a variable's quantiles have a `quantile` dimension, and their
+/// dtype, as xarray gives them: grouped, a float variable keeps its dtype
+/// and one without the grouped dimension is repeated unchanged, with no
+/// `quantile` dimension; otherwise float64 over `quantile`.
+fn quantile_form(options: &Options, v: &VarPlan) -> (bool, DType) {
+    let grouped = !options.groupby.is_empty();
+    let dtype = if grouped && v.dtype.is_float() {
+        v.dtype
+    } else {
+        DType::F64
+    };
+    (!grouped || v.fold.is_some(), dtype)
+}
+
+/// The schema of a variable's quantiles.
+fn quantile_schema(
+    options: &Options,
+    v: &VarPlan,
+    group_dims: &[String],
+    attrs: &Attrs,
+) -> VarSchema {
+    let mut dims = group_dims.to_vec();
+    let (levels, dtype) = quantile_form(options, v);
+    if levels {
+        dims.push("quantile".into());
+    }
+    dims.extend(v.kept.iter().map(|&a| v.dims[a].clone()));
+    VarSchema {
+        dims,
+        dtype,
+        attrs: plain_attrs(attrs),
+        encoding: Attrs::new(),
+    }
 }
 
 /// A variable's attributes without its CF encoding keys (statistics of
@@ -849,8 +935,7 @@ fn sequence_bytes(
     seq: &Sequence,
     sizes: &IndexMap<String, u64>,
     step: &IndexMap<String, u64>,
-    need: Need,
-    weighted: bool,
+    (need, weighted, (steps, levels)): (Need, bool, (u64, u64)),
 ) -> u64 {
     let kept: u64 = seq.block.iter().map(|r| r.end - r.start).product();
     let reduced: u64 = v.reduced.iter().map(|&a| sizes[&v.dims[a]]).product();
@@ -864,7 +949,14 @@ fn sequence_bytes(
     // at its peak a sequence holds its fold and the counts made from it,
     // or its partial, one finalized statistic and its output copy
     let per = (need.fold_bytes() + 8).max(need.partial_bytes() + 16) + 8 * usize::from(weighted);
-    elems * per as u64 + chunk
+    // exact quantiles keep every value (f64), and make a result per level
+    let steps = if v.fold.is_some() {
+        steps
+    } else {
+        steps.min(1)
+    };
+    let quantiles = (kept * reduced * steps + plan_groups as u64 * levels * kept * 2) * 8;
+    elems * per as u64 + chunk + quantiles
 }
 
 /// Output chunk sizes per dimension.
@@ -876,10 +968,17 @@ type OutputChunks = IndexMap<String, ChunkSpec>;
 fn fit_budget(
     options: &Options,
     workers: usize,
-    (t, vars, step, need, ngroups): (&Template, &[VarPlan], &IndexMap<String, u64>, Need, usize),
+    (t, vars, step, need, groups): (&Template, &[VarPlan], &IndexMap<String, u64>, Need, &Groups),
     mut sequences: Vec<Sequence>,
     mut chunks: OutputChunks,
 ) -> Result<(Vec<Sequence>, OutputChunks, usize), Error> {
+    let ngroups = groups.count().max(1);
+    let quantiles = if options.quantiles.is_empty() {
+        (0, 0)
+    } else {
+        let steps = groups.index.iter().flatten().count().max(1) as u64;
+        (steps, options.quantiles.len() as u64)
+    };
     let headroom = options.max_mem / 8;
     let per_worker = (options.max_mem - headroom) / workers.max(1) as u64;
     let bytes_of = |seqs: &[Sequence]| {
@@ -891,8 +990,7 @@ fn fit_budget(
                     s,
                     t.sizes(),
                     step,
-                    need,
-                    !options.weights.is_empty(),
+                    (need, !options.weights.is_empty(), quantiles),
                 )
             })
             .max()
@@ -918,6 +1016,22 @@ fn fit_budget(
     let fit = ((options.max_mem - headroom) / largest.max(1)).max(1) as usize;
     let workers = workers.min(fit).min(sequences.len()).max(1);
     Ok((sequences, chunks, workers))
+}
+
+/// Each step's slot among the steps of its group, and the steps per group.
+fn slots_of(groups: &Groups) -> (Vec<usize>, Vec<usize>) {
+    let mut count = vec![0usize; groups.count().max(1)];
+    let slot = groups
+        .index
+        .iter()
+        .map(|g| {
+            g.map_or(0, |g| {
+                count[g] += 1;
+                count[g] - 1
+            })
+        })
+        .collect();
+    (slot, count)
 }
 
 /// Reduces `options.src` into `options.dst`; nothing is written when the
@@ -956,7 +1070,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
     let (sequences, chunks, workers) = fit_budget(
         options,
         runner.workers(),
-        (&t, &vars, &step, need, groups.count().max(1)),
+        (&t, &vars, &step, need, &groups),
         sequences,
         chunks,
     )?;
@@ -978,6 +1092,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
     } else {
         groups.present()
     };
+    let (slot, slots) = slots_of(&groups);
     let plan = Arc::new(Plan {
         source,
         sink,
@@ -986,6 +1101,10 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         present,
         dup,
         window,
+        quantiles: options.quantiles.clone(),
+        slot,
+        slots,
+        skipna: options.skipna,
         groups,
         group_dims,
         step,
@@ -1038,6 +1157,14 @@ impl Plan {
             1
         };
         let mut fold = Fold::new(self.need, ngroups, &shape);
+        let mut values = (!self.quantiles.is_empty()).then(|| {
+            let slots = if v.fold.is_some() {
+                self.slots.clone()
+            } else {
+                vec![1]
+            };
+            Values::new(&slots, &shape)
+        });
         // chunk positions along the reduced axes and the fold axis, in order
         let walk: Vec<usize> = v.reduced.iter().copied().chain(v.fold).collect();
         let counts: Vec<u64> = walk
@@ -1075,28 +1202,37 @@ impl Plan {
                 })
                 .collect();
             let start = v.fold.map_or(0, |a| region[&v.dims[a]].start as usize);
-            dispatch!(primitive: data, a => self.fold_chunk(&mut fold, v.fold, start, &origin, &a.view()),
+            let into = (&mut fold, values.as_mut());
+            dispatch!(primitive: data, a => self.fold_chunk(into, v.fold, start, &origin, &a.view()),
                 _ => unreachable!("non-numeric variables are skipped"));
         }
-        let bytes_out = self.write(v, seq, fold.into_partial())?;
+        let bytes_out = self.write(v, seq, fold.into_partial(), values)?;
         Ok((bytes_in, bytes_out, chunks))
     }
 
     /// Folds every step of a chunk (one step when there is no fold axis).
     fn fold_chunk<T: xbeam_stats::Value>(
         &self,
-        fold: &mut Fold,
+        (fold, mut keep): (&mut Fold, Option<&mut Values>),
         axis: Option<usize>,
         start: usize,
         origin: &[usize],
         values: &ArrayViewD<'_, T>,
     ) {
         match axis {
-            None => fold.add(0, origin, values),
+            None => {
+                fold.add(0, origin, values);
+                if let Some(k) = keep {
+                    k.add(0, 0, origin, values);
+                }
+            }
             Some(a) => {
                 for (t, step) in values.axis_iter(Axis(a)).enumerate() {
                     if let Some(g) = self.groups.index[start + t] {
                         fold.add(g, origin, &step);
+                        if let Some(k) = keep.as_deref_mut() {
+                            k.add(g, self.slot[start + t], origin, &step);
+                        }
                     }
                     if let Some(g) = self.dup.get(start + t).copied().flatten() {
                         fold.add(g, origin, &step);
@@ -1140,7 +1276,13 @@ impl Plan {
     }
 
     /// Merges the reduced axes, finalizes every statistic and writes them.
-    fn write(&self, v: &VarPlan, seq: &Sequence, partial: Partial) -> Result<u64, Error> {
+    fn write(
+        &self,
+        v: &VarPlan,
+        seq: &Sequence,
+        partial: Partial,
+        values: Option<Values>,
+    ) -> Result<u64, Error> {
         // partial axes: [group, every var axis but the fold axis]
         let axes: Vec<usize> = (0..v.dims.len()).filter(|&a| Some(a) != v.fold).collect();
         let mut partial = partial;
@@ -1168,14 +1310,38 @@ impl Plan {
         let t = self.sink.template();
         for &stat in &self.stats {
             let values = self.by_group(v, partial.finalize(stat, self.ddof), &shape)?;
-            let name = out_name(&v.name, stat, &self.stats);
+            let name = out_name(&v.name, stat.name(), outputs(&self.stats, &self.quantiles));
             let schema = &t.data_vars()[&name];
             let data = Array::from(values).astype(schema.dtype)?;
+            out = out.with_data_var(name, Variable::new(schema.dims.clone(), data)?)?;
+        }
+        if let Some(values) = values {
+            // the kept axes among the fold's element axes
+            let keep: Vec<usize> = v
+                .kept
+                .iter()
+                .map(|k| axes.iter().position(|a| a == k).expect("kept axis"))
+                .collect();
+            let mut q = values.quantiles(&self.quantiles, &keep, self.skipna);
+            let name = out_name(&v.name, "quantile", outputs(&self.stats, &self.quantiles));
+            let schema = &t.data_vars()[&name];
+            let mut qshape = groups.clone();
+            if schema.dims.iter().any(|d| d == "quantile") {
+                qshape.push(self.quantiles.len());
+            } else {
+                // repeated unchanged over the groups (any level will do)
+                q = q.index_axis_move(Axis(1), 0);
+            }
+            qshape.extend(seq.block.iter().map(|r| (r.end - r.start) as usize));
+            let data = Array::from(self.by_group(v, q, &qshape)?).astype(schema.dtype)?;
             out = out.with_data_var(name, Variable::new(schema.dims.clone(), data)?)?;
         }
         let mut key = Key::new();
         for d in &self.group_dims {
             key = key.with_offset(d, 0);
+        }
+        if out.sizes().contains_key("quantile") {
+            key = key.with_offset("quantile", 0);
         }
         for (k, &a) in v.kept.iter().enumerate() {
             key = key.with_offset(&v.dims[a], seq.block[k].start);
