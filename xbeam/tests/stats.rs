@@ -285,3 +285,68 @@ fn a_three_day_window_is_the_plain_climatology_and_resampling_bins_by_day() {
         .count();
     assert_eq!(counts[[5, 1, 2]], want as f64);
 }
+
+#[test]
+fn rolling_windows_cross_chunks_and_do_not_depend_on_them() {
+    use xbeam::jobs::rolling;
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset();
+    let a = write(
+        &ds,
+        &dir.path().join("a.zarr"),
+        &[("time", 24), ("lat", -1)],
+    );
+    let b = write(
+        &ds,
+        &dir.path().join("b.zarr"),
+        &[("time", 7), ("lat", 2), ("lon", 3)],
+    );
+    let run = |src: &Path, name: &str, workers: usize| {
+        let dst = dir.path().join(name);
+        let options = rolling::Options {
+            window: 10,
+            center: true,
+            min_periods: Some(6),
+            stats: vec![Stat::Mean, Stat::Std, Stat::Max],
+            ..rolling::Options::new(src, &dst, "time")
+        };
+        rolling::run(&options, &Runner::local_with_workers(workers).quiet()).unwrap();
+        open_zarr(&dst)
+            .unwrap()
+            .read(&IndexMap::new(), None)
+            .unwrap()
+    };
+    let (x, y) = (run(&a, "x.zarr", 1), run(&b, "y.zarr", 3));
+    for (name, v) in x.data_vars() {
+        assert_eq!(
+            bits(v.data()),
+            bits(y.data_var(name).unwrap().data()),
+            "{name}"
+        );
+    }
+    // centred window of 10: 5 steps before, 4 after; 6 valid values needed
+    let t = ds.data_var("t").unwrap().data().to_f64().unwrap();
+    let mean = x.data_var("t_mean").unwrap().data().to_f64().unwrap();
+    for (i, j, k) in [
+        (0usize, 0usize, 0usize),
+        (1, 1, 1),
+        (23, 2, 3),
+        (24, 4, 0),
+        (NT - 1, 3, 2),
+    ] {
+        let w: Vec<f64> = (i.saturating_sub(5)..(i + 5).min(NT))
+            .map(|s| t[[s, j, k]])
+            .filter(|v| !v.is_nan())
+            .collect();
+        let want = if w.len() >= 6 {
+            w.iter().sum::<f64>() / w.len() as f64
+        } else {
+            f64::NAN
+        };
+        let got = mean[[i, j, k]];
+        assert!(
+            (got - want).abs() < 1e-4 || (got.is_nan() && want.is_nan()),
+            "({i}, {j}, {k}): {got} vs {want}"
+        );
+    }
+}

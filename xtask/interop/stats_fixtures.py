@@ -30,6 +30,8 @@ coordinates:
 - ds.groupby("band") (a 1-D coordinate's values) and, in the standard
   calendar, the ISO week (ds.time.dt.isocalendar().week);
 - ds.resample(time=...).<stat>() for 1D, 6h and 1MS;
+- ds.rolling(time=8).<stat>() and ds.rolling(time=6, center=True,
+  min_periods=3).mean() (chunks read with halos; NaN edges as xarray);
 - exact quantiles: ds.groupby("time.month").quantile([.1, .5, .9]) and
   ds.quantile(.5, dim=["time", "lat"]) beside a mean;
 - ds.<stat>(dim=[...]) and ds.weighted(cos(lat)).<stat>(dim=[...]);
@@ -92,6 +94,11 @@ JOBS = [
      {"groupby": ["time.month"], "stats": [], "quantiles": [0.1, 0.5, 0.9]}),
     ("median_and_mean", "stats", ["--over", "time,lat", "--stat", "mean", "--quantiles", "0.5"],
      {"over": ["time", "lat"], "stats": ["mean"], "quantiles": [0.5]}),
+    ("rolling_8", "rolling", ["--window", "8", "--stat", "mean,std,min,max,sum"],
+     {"rolling": {"time": 8}, "stats": ["mean", "std", "min", "max", "sum"]}),
+    ("rolling_6_centred", "rolling",
+     ["--window", "6", "--center", "--min-periods", "3"],
+     {"rolling": {"time": 6, "center": True, "min_periods": 3}, "stats": ["mean"]}),
     ("wb2_window", "climatology",
      ["--groupby", "time.hour,time.dayofyear", "--window", "61", "--stat", "mean,std"],
      {"window": 61, "stats": ["mean", "std"]}),
@@ -141,7 +148,9 @@ def expected(ds, how):
       out[v if not stats else f"{v}_quantile"] = r[v]
   for stat in stats:
     kw = {"ddof": ddof} if stat in ("std", "var") else {}
-    if "window" in how:
+    if "rolling" in how:
+      r = getattr(ds.rolling(**how["rolling"]), stat)()
+    elif "window" in how:
       r = wb2_window(ds, how["window"], stat)
     elif "resample" in how:
       r = getattr(ds.resample(time=how["resample"]), stat)(**kw)

@@ -67,6 +67,10 @@ enum Command {
     /// Statistics over bins of a coarser time step, as xarray's
     /// `ds.resample(time="1D").mean()`.
     Resample(reduce::ResampleArgs),
+    /// Moving-window statistics along a dimension, as xarray's
+    /// `ds.rolling(time=24).mean()`: each chunk is read with a halo of its
+    /// neighbours, so no rechunk is needed.
+    Rolling(reduce::RollingArgs),
 }
 
 /// Parses the command line, runs the subcommand, prints an error with its
@@ -82,6 +86,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Climatology(a) => reduce::climatology(a),
         Command::Stats(a) => reduce::stats(a),
         Command::Resample(a) => reduce::resample(a),
+        Command::Rolling(a) => reduce::rolling(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

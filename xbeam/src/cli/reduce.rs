@@ -94,6 +94,42 @@ pub(crate) struct ResampleArgs {
     common: Common,
 }
 
+/// Flags of `xbeam rolling`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RollingArgs {
+    /// The input Zarr store.
+    src: PathBuf,
+    /// The output Zarr store (must be missing or empty, see --overwrite).
+    dst: PathBuf,
+    /// The dimension the windows move along.
+    #[arg(long, default_value = "time")]
+    dim: String,
+    /// Steps per window.
+    #[arg(long)]
+    window: u64,
+    /// Centre each window on its label (xarray's `center=True`).
+    #[arg(long)]
+    center: bool,
+    /// Fewest valid values a window needs (default: the whole window, so
+    /// any NaN in a window makes it NaN, as xarray).
+    #[arg(long)]
+    min_periods: Option<u64>,
+    /// Statistics: mean, sum, std, var, min, max.
+    #[arg(long, default_value = "mean", value_delimiter = ',', value_parser = parse_stat)]
+    stat: Vec<Stat>,
+    /// Delta degrees of freedom of var and std (0, as xarray).
+    #[arg(long, default_value_t = 0)]
+    ddof: u64,
+    /// Zarr format of the output, 2 or 3 (default: the input's).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(2..=3))]
+    format: Option<u8>,
+    /// Replace a Zarr store at DST (only if it holds nothing else).
+    #[arg(long)]
+    overwrite: bool,
+    #[command(flatten)]
+    shared: Shared,
+}
+
 fn parse_stat(s: &str) -> Result<Stat, String> {
     s.parse().map_err(|e: StatsError| e.to_string())
 }
@@ -171,4 +207,31 @@ pub(crate) fn resample(a: &ResampleArgs) -> Result<(), Error> {
         ..a.common.options()?
     };
     a.common.run("resample", &options)
+}
+
+pub(crate) fn rolling(a: &RollingArgs) -> Result<(), Error> {
+    let options = xbeam::jobs::rolling::Options {
+        window: a.window,
+        center: a.center,
+        min_periods: a.min_periods,
+        stats: a.stat.clone(),
+        ddof: a.ddof,
+        format: a.format.map(ZarrFormat::from_number).transpose()?,
+        overwrite: a.overwrite,
+        ..xbeam::jobs::rolling::Options::new(&a.src, &a.dst, &a.dim)
+    };
+    let progress = StageProgress::new(a.shared.quiet);
+    let result = xbeam::jobs::rolling::run(&options, &progress.attach(a.shared.runner()));
+    progress.finish();
+    let done = result?;
+    if !a.shared.quiet && !done.skipped.is_empty() {
+        let names: Vec<String> = done
+            .skipped
+            .iter()
+            .map(|(n, d)| format!("{n} ({d})"))
+            .collect();
+        eprintln!("note: not numeric, left out: {}", names.join(", "));
+    }
+    report::summary("rolling", &done.summary, a.shared.quiet);
+    Ok(())
 }

@@ -28,6 +28,7 @@ pub mod info;
 pub mod output;
 pub mod rechunk;
 pub mod reduce;
+pub mod rolling;
 
 /// What a job did: bytes in and out (uncompressed data), chunks, wall time
 /// and the process's peak resident memory.

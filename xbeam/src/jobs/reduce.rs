@@ -707,7 +707,7 @@ fn split(sequences: Vec<Sequence>, vars: &[VarPlan], dim: &str, stripe: u64) -> 
 }
 
 /// Source chunk size per dimension (the whole dimension where unchunked).
-fn steps(source: &ZarrSource) -> IndexMap<String, u64> {
+pub(super) fn steps(source: &ZarrSource) -> IndexMap<String, u64> {
     let sizes = source.template().sizes();
     sizes
         .iter()
@@ -911,7 +911,7 @@ fn quantile_schema(
 
 /// A variable's attributes without its CF encoding keys (statistics of
 /// packed or masked values are plain floats).
-fn plain_attrs(attrs: &Attrs) -> Attrs {
+pub(super) fn plain_attrs(attrs: &Attrs) -> Attrs {
     const ENCODING: [&str; 6] = [
         "_FillValue",
         "missing_value",
