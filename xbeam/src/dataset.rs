@@ -15,8 +15,9 @@ use crate::io::{open_zarr, ChunkSource, IoError, MemorySource, SetupOptions};
 use crate::key::{ChunkGrid, ChunkSpec, ChunksRequest, Key, VarSet};
 use crate::rechunk::{DimChunks, RechunkStage};
 use crate::runner::{Pipeline, Runner};
+use crate::stats::Stat;
 use crate::transforms::{
-    run_stages, Chunks, ChunksToZarr, ConsolidateVariables, DatasetToChunks, Mean, Rechunk,
+    run_stages, Chunks, ChunksToZarr, ConsolidateVariables, DatasetToChunks, Rechunk, Reduce,
     SplitVariables,
 };
 use crate::Error;
@@ -628,6 +629,55 @@ impl ChunkedDataset {
     /// The mean over `dims` (every dimension when empty), skipping NaN, as
     /// float64.
     pub fn mean(&self, dims: &[&str]) -> Result<ChunkedDataset, Error> {
+        self.reduce(Stat::Mean, dims)
+    }
+
+    /// The sum over `dims` (0 where no value is valid), as float64.
+    pub fn sum(&self, dims: &[&str]) -> Result<ChunkedDataset, Error> {
+        self.reduce(Stat::Sum, dims)
+    }
+
+    /// The variance over `dims` (ddof 0), as float64.
+    pub fn var(&self, dims: &[&str]) -> Result<ChunkedDataset, Error> {
+        self.reduce(Stat::Var, dims)
+    }
+
+    /// The standard deviation over `dims` (ddof 0), as float64.
+    pub fn std(&self, dims: &[&str]) -> Result<ChunkedDataset, Error> {
+        self.reduce(Stat::Std, dims)
+    }
+
+    /// The smallest valid value over `dims`, as float64.
+    pub fn min(&self, dims: &[&str]) -> Result<ChunkedDataset, Error> {
+        self.reduce(Stat::Min, dims)
+    }
+
+    /// The largest valid value over `dims`, as float64.
+    pub fn max(&self, dims: &[&str]) -> Result<ChunkedDataset, Error> {
+        self.reduce(Stat::Max, dims)
+    }
+
+    /// The number of valid values over `dims`, as int64.
+    pub fn count(&self, dims: &[&str]) -> Result<ChunkedDataset, Error> {
+        self.reduce(Stat::Count, dims)
+    }
+
+    /// `stat` over `dims` (every dimension when empty), skipping NaN, as
+    /// the [`Reduce`](crate::transforms::Reduce) transform computes it.
+    ///
+    /// ```
+    /// use xbeam::prelude::*;
+    /// use xbeam::stats::Stat;
+    /// use xbeam::ChunkedDataset;
+    ///
+    /// let ds = Dataset::new().with_data_var("t", Variable::new(["x", "y"], Array::from(xbeam::chunk::ndarray::arr2(&[[1.0, 2.0], [3.0, 6.0]]).into_dyn()))?)?;
+    /// let p = Pipeline::new();
+    /// let chunked = ChunkedDataset::from_dataset(&p, ds, &"x=1".parse()?)?;
+    /// let out = chunked.reduce(Stat::Max, &["x"])?.collect(&Runner::local_with_workers(2).quiet())?;
+    /// assert_eq!(out.data_var("t")?.data().to_f64()?.into_raw_vec_and_offset().0, vec![3.0, 6.0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reduce(&self, stat: Stat, dims: &[&str]) -> Result<ChunkedDataset, Error> {
         let dims: Vec<String> = if dims.is_empty() {
             self.sizes().keys().cloned().collect()
         } else {
@@ -636,7 +686,7 @@ impl ChunkedDataset {
         for d in &dims {
             if !self.sizes().contains_key(d) {
                 return Err(Error::Usage(format!(
-                    "cannot average over {d:?}: the dataset has dimensions {:?}",
+                    "cannot reduce over {d:?}: the dataset has dimensions {:?}",
                     self.sizes().keys().collect::<Vec<_>>()
                 )));
             }
@@ -659,7 +709,11 @@ impl ChunkedDataset {
                         .filter(|d| !dims.contains(d))
                         .cloned()
                         .collect(),
-                    dtype: DType::F64,
+                    dtype: if stat == Stat::Count {
+                        DType::I64
+                    } else {
+                        DType::F64
+                    },
                     attrs: IndexMap::default(),
                     encoding: IndexMap::default(),
                 };
@@ -681,8 +735,8 @@ impl ChunkedDataset {
             .map(|(d, c)| (d.clone(), *c))
             .collect();
         let out = self.to_chunks()?.apply(
-            &self.label(&format!("mean_{}", dims.join("_"))),
-            Mean::new(dims),
+            &self.label(&format!("{stat}_{}", dims.join("_"))),
+            Reduce::new(stat, dims),
         );
         Ok(self.with(template, chunks, Stage::Chunks(out)))
     }

@@ -2449,3 +2449,72 @@ fn two_processes_run_split_consolidate_and_write_as_locally() {
     );
     assert!(read_back(&store).identical(&ds));
 }
+
+#[test]
+fn every_statistic_transform_matches_a_direct_computation() {
+    use xbeam::stats::Stat;
+    use xbeam::transforms::{Count, Max, Min, Reduce, Std, Sum, Var};
+    // 3 chunks of y(x, z) along x, NaN in places
+    let value = |x: usize, z: usize| {
+        if (x * 5 + z) % 7 == 3 {
+            f64::NAN
+        } else {
+            ((x * 13 + z * 7) % 11) as f64 - 4.5
+        }
+    };
+    let chunk = |x0: usize, n: usize| {
+        let a = xbeam::chunk::ndarray::Array2::from_shape_fn((n, 4), |(i, z)| value(x0 + i, z));
+        let ds = Dataset::new()
+            .with_data_var(
+                "y",
+                Variable::new(["x", "z"], Array::from(a.into_dyn())).unwrap(),
+            )
+            .unwrap();
+        (Key::from_offsets([("x", x0 as u64)]), ds)
+    };
+    let chunks = vec![chunk(0, 3), chunk(3, 5), chunk(8, 2)];
+    let cases: Vec<(Stat, Reduce)> = vec![
+        (Stat::Sum, Sum::new(["x"])),
+        (Stat::Var, Var::new(["x"]).ddof(1)),
+        (Stat::Std, Std::new(["x"])),
+        (Stat::Min, Min::new(["x"])),
+        (Stat::Max, Max::new(["x"])),
+        (Stat::Count, Count::new(["x"])),
+    ];
+    for (stat, transform) in cases {
+        let p = Pipeline::new();
+        let out = p
+            .create("chunks", chunks.clone())
+            .apply("reduce", transform)
+            .collect("out");
+        p.run(&Runner::local_with_workers(2).quiet()).unwrap();
+        let out = out.take().unwrap();
+        assert_eq!(out.len(), 1, "{stat}");
+        let got = out[0].1.data_var("y").unwrap().data().to_f64().unwrap();
+        for z in 0..4 {
+            let v: Vec<f64> = (0..10)
+                .map(|x| value(x, z))
+                .filter(|v| !v.is_nan())
+                .collect();
+            let n = v.len() as f64;
+            let mean = v.iter().sum::<f64>() / n;
+            let m2: f64 = v.iter().map(|x| (x - mean) * (x - mean)).sum();
+            let want = match stat {
+                Stat::Sum => v.iter().sum(),
+                Stat::Var => m2 / (n - 1.0),
+                Stat::Std => (m2 / n).sqrt(),
+                Stat::Min => v.iter().copied().fold(f64::MAX, f64::min),
+                Stat::Max => v.iter().copied().fold(f64::MIN, f64::max),
+                _ => n,
+            };
+            assert!(
+                (got[[z]] - want).abs() < 1e-12,
+                "{stat} z={z}: {} vs {want}",
+                got[[z]]
+            );
+        }
+        if stat == Stat::Count {
+            assert_eq!(out[0].1.data_var("y").unwrap().dtype(), DType::I64);
+        }
+    }
+}

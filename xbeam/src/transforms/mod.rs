@@ -41,7 +41,10 @@ mod variables;
 pub use chunks_to_zarr::{write_to, ChunksToZarr, DatasetToZarr};
 pub use consolidate_chunks::ConsolidateChunks;
 pub use dataset_to_chunks::{ChunkPlan, DatasetToChunks, DatasetsToChunks};
-pub use mean::{Mean, MeanAcc, MeanFn, MeanGlobally, MeanPerKey};
+pub use mean::{
+    Count, Max, Mean, MeanGlobally, MeanPerKey, Min, Reduce, ReduceAcc, ReduceFn, ReduceGlobally,
+    ReducePerKey, Std, Sum, Var,
+};
 pub(crate) use rechunk::process_budget_for;
 pub(crate) use rechunk::run_stages;
 pub use rechunk::{chunk_budget, Rechunk};
