@@ -27,6 +27,7 @@ coordinates:
 - ds.groupby(<groupers>).<stat>() (transposed to xbeam's order: group
   dims first, then the others in source order) for month × hour, season, dayofyear,
   year × month (mean, std with ddof 0 and 1, var, min, max, sum, count);
+- the CF climatology bounds of the month × hour mean;
 - ds.groupby("band") (a 1-D coordinate's values) and, in the standard
   calendar, the ISO week (ds.time.dt.isocalendar().week);
 - ds.resample(time=...).<stat>() for 1D, 6h and 1MS;
@@ -301,6 +302,15 @@ def check(d):
           np.testing.assert_array_equal(got[c].values, want[next(iter(want))][c].values,
                                         err_msg=f"{cal}.{name} coord {c}")
       assert got.attrs == ds.attrs, f"{cal}.{name}: global attrs"
+      if name == "month_hour_mean":
+        # CF climatology bounds: each group's first and last time
+        b = got["climatology_bounds"]
+        assert b.dims == ("month", "hour", "nv"), b.dims
+        assert got["month"].attrs["climatology"] == "climatology_bounds"
+        t = ds.time.groupby(["time.month", "time.hour"])
+        for k, f in enumerate([t.min, t.max]):
+          want = f().transpose("month", "hour").values
+          assert (b.values[..., k] == want).all(), f"{cal}.{name}: climatology bounds"
       if ("groupby" in how or "window" in how) and "mean" in how["stats"]:
         v = "t2m" if len(how["stats"]) == 1 else "t2m_mean"
         assert "time: mean" in got[v].attrs.get("cell_methods", ""), got[v].attrs

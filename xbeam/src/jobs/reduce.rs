@@ -736,14 +736,63 @@ fn group_chunks(groups: &Groups, block_bytes: u64) -> Vec<u64> {
     chunks
 }
 
+/// The coordinate of a climatology's bounds, and its second dimension.
+const BOUNDS: &str = "climatology_bounds";
+const BOUNDS_DIM: &str = "nv";
+
+/// CF climatology bounds (CF 7.4) when grouping by parts of a time
+/// coordinate: for each group, the first and the last time of the input
+/// steps in it, `[groups..., nv]`. `None` for other groupings, when the
+/// input has an `nv` dimension, or when some group has no step (its
+/// bounds would be NaT, which xarray cannot decode in cftime calendars).
+fn climatology_bounds(
+    options: &Options,
+    t: &Template,
+    groups: &Groups,
+    group_dims: &[String],
+) -> Result<Option<Variable>, Error> {
+    let times = options
+        .groupby
+        .iter()
+        .all(|g| matches!(g, Grouper::Time(_)));
+    let Some(first) = options.groupby.first() else {
+        return Ok(None);
+    };
+    if !times || t.sizes().contains_key(BOUNDS_DIM) || groups.present().contains(&false) {
+        return Ok(None);
+    }
+    let (ticks, unit, calendar) = t.coords()[first.coord()].data().datetime_ticks()?;
+    let mut bounds = vec![[i64::MAX, i64::MIN]; groups.count()];
+    for (&tick, g) in ticks.iter().zip(&groups.index) {
+        if let (Some(g), true) = (g, tick != i64::MIN) {
+            bounds[*g] = [bounds[*g][0].min(tick), bounds[*g][1].max(tick)];
+        }
+    }
+    let flat: Vec<i64> = bounds.iter().flatten().copied().collect();
+    let mut shape: Vec<usize> = groups.labels.iter().map(xbeam_stats::Labels::len).collect();
+    shape.push(2);
+    let data = ArrayD::from_shape_vec(IxDyn(&shape), flat)
+        .map_err(|e| Error::Check(format!("climatology bounds: {e}")))?;
+    let dims: Vec<String> = group_dims
+        .iter()
+        .cloned()
+        .chain([BOUNDS_DIM.to_owned()])
+        .collect();
+    Ok(Some(Variable::new(
+        dims,
+        Array::datetime(data, unit, calendar),
+    )?))
+}
+
 /// The output's coordinates: each group dimension's labels, the quantile
-/// levels, and the input's coordinates along kept dimensions only.
+/// levels, the input's coordinates along kept dimensions only, and the
+/// climatology bounds (whose `nv` dimension joins `sizes`).
 fn output_coords(
     options: &Options,
     t: &Template,
     groups: &Groups,
     group_dims: &[String],
-    sizes: &IndexMap<String, u64>,
+    sizes: &mut IndexMap<String, u64>,
     reduced: &[&str],
 ) -> Result<IndexMap<String, Variable>, Error> {
     let mut coords = IndexMap::new();
@@ -764,6 +813,15 @@ fn output_coords(
         if kept && !coords.contains_key(name) {
             coords.insert(name.clone(), c.clone());
         }
+    }
+    if let Some(bounds) = climatology_bounds(options, t, groups, group_dims)? {
+        sizes.insert(BOUNDS_DIM.into(), 2);
+        if let Some(first) = group_dims.first().and_then(|d| coords.get_mut(d)) {
+            first
+                .attrs_mut()
+                .insert("climatology".into(), Json::String(BOUNDS.into()));
+        }
+        coords.insert(BOUNDS.into(), bounds);
     }
     Ok(coords)
 }
@@ -801,7 +859,7 @@ fn output_template(
             sizes.insert(d.clone(), n);
         }
     }
-    let coords = output_coords(options, t, groups, group_dims, &sizes, &reduced)?;
+    let coords = output_coords(options, t, groups, group_dims, &mut sizes, &reduced)?;
     let weighted = !options.weights.is_empty() || options.window.is_some();
     // absent groups are NaN, so integer results become float64 (as xarray)
     let absent =
@@ -856,7 +914,7 @@ fn output_template(
     let itemsize = 8u64;
     let block_bytes: u64 = sizes
         .iter()
-        .filter(|(d, _)| !group_dims.contains(d))
+        .filter(|(d, _)| !group_dims.contains(d) && *d != BOUNDS_DIM)
         .map(|(d, &n)| step.get(d).copied().unwrap_or(n).min(n))
         .product::<u64>()
         * itemsize;
