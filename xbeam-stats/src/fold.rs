@@ -494,16 +494,7 @@ impl Partial {
     /// `m2 + n·(mean - c)²`, which add up linearly.
     fn shift_moments(&mut self, dims: [usize; 3]) -> Option<Vec<f64>> {
         let inner = dims[2];
-        let (Some(mean), Some(m2)) = (&mut self.mean, &mut self.m2) else {
-            return None;
-        };
-        let n3 = self
-            .n
-            .view()
-            .into_shape_with_order(IxDyn(&dims))
-            .expect("standard layout");
-        let mut m3 = as3(mean, dims);
-        let mut q3 = as3(m2, dims);
+        let (n3, mut m3, mut q3) = moment_views(&self.n, &mut self.mean, &mut self.m2, dims)?;
         let mut c = vec![0.0f64; inner];
         let mut total = vec![0.0f64; inner];
         for ((&n, &m), i) in n3.iter().zip(m3.iter()).zip((0..inner).cycle()) {
@@ -529,16 +520,10 @@ impl Partial {
     /// weight totals now in `n`.
     fn unshift_moments(&mut self, dims: [usize; 3], c: &[f64]) {
         let inner = dims[2];
-        let (Some(mean), Some(m2)) = (&mut self.mean, &mut self.m2) else {
+        let Some((n3, mut m3, mut q3)) = moment_views(&self.n, &mut self.mean, &mut self.m2, dims)
+        else {
             return;
         };
-        let n3 = self
-            .n
-            .view()
-            .into_shape_with_order(IxDyn(&dims))
-            .expect("standard layout");
-        let mut m3 = as3(mean, dims);
-        let mut q3 = as3(m2, dims);
         for ((m, q), (&w, i)) in m3
             .iter_mut()
             .zip(q3.iter_mut())
@@ -610,6 +595,29 @@ impl Partial {
         }
         out
     }
+}
+
+/// Counts, means and squared deviations as 3-D views (`None` without
+/// moments).
+#[allow(clippy::type_complexity)]
+fn moment_views<'a>(
+    n: &'a ArrayD<f64>,
+    mean: &'a mut Option<ArrayD<f64>>,
+    m2: &'a mut Option<ArrayD<f64>>,
+    dims: [usize; 3],
+) -> Option<(
+    ArrayViewD<'a, f64>,
+    ArrayViewMutD<'a, f64>,
+    ArrayViewMutD<'a, f64>,
+)> {
+    let (Some(mean), Some(m2)) = (mean, m2) else {
+        return None;
+    };
+    let n3 = n
+        .view()
+        .into_shape_with_order(IxDyn(&dims))
+        .expect("standard layout");
+    Some((n3, as3(mean, dims), as3(m2, dims)))
 }
 
 /// `a` (in standard layout) as a 3-D view.

@@ -82,6 +82,18 @@ fn reduce_to(src: &Path, dst: &Path, workers: usize, edit: impl Fn(&mut Options)
         .unwrap()
 }
 
+/// `ds` written twice: pancakes of a day, and small chunks along every
+/// dimension (none dividing another).
+fn two_chunkings(ds: &Dataset, dir: &Path) -> (PathBuf, PathBuf) {
+    let a = write(ds, &dir.join("a.zarr"), &[("time", 24), ("lat", -1)]);
+    let b = write(
+        ds,
+        &dir.join("b.zarr"),
+        &[("time", 7), ("lat", 2), ("lon", 3)],
+    );
+    (a, b)
+}
+
 fn bits(a: &Array) -> Vec<u64> {
     a.to_f64().unwrap().iter().map(|x| x.to_bits()).collect()
 }
@@ -90,16 +102,7 @@ fn bits(a: &Array) -> Vec<u64> {
 fn results_are_bit_identical_across_workers_and_chunkings() {
     let dir = tempfile::tempdir().unwrap();
     let ds = dataset();
-    let a = write(
-        &ds,
-        &dir.path().join("a.zarr"),
-        &[("time", 24), ("lat", -1)],
-    );
-    let b = write(
-        &ds,
-        &dir.path().join("b.zarr"),
-        &[("time", 7), ("lat", 2), ("lon", 3)],
-    );
+    let (a, b) = two_chunkings(&ds, dir.path());
     let climatology = |o: &mut Options| {
         o.groupby = parse_groupers("time.dayofyear,time.hour").unwrap();
         o.stats = vec![Stat::Mean, Stat::Std, Stat::Min, Stat::Count, Stat::Sum];
@@ -291,16 +294,7 @@ fn rolling_windows_cross_chunks_and_do_not_depend_on_them() {
     use xbeam::jobs::rolling;
     let dir = tempfile::tempdir().unwrap();
     let ds = dataset();
-    let a = write(
-        &ds,
-        &dir.path().join("a.zarr"),
-        &[("time", 24), ("lat", -1)],
-    );
-    let b = write(
-        &ds,
-        &dir.path().join("b.zarr"),
-        &[("time", 7), ("lat", 2), ("lon", 3)],
-    );
+    let (a, b) = two_chunkings(&ds, dir.path());
     let run = |src: &Path, name: &str, workers: usize| {
         let dst = dir.path().join(name);
         let options = rolling::Options {

@@ -130,6 +130,17 @@ pub(crate) struct RollingArgs {
     shared: Shared,
 }
 
+/// Names the variables a job left out because they are not numeric.
+fn note_skipped(quiet: bool, skipped: &[(String, xbeam::chunk::DType)]) {
+    if !quiet && !skipped.is_empty() {
+        let names: Vec<String> = skipped.iter().map(|(n, d)| format!("{n} ({d})")).collect();
+        eprintln!(
+            "note: not numeric, left out (as xarray's numeric_only): {}",
+            names.join(", ")
+        );
+    }
+}
+
 fn parse_stat(s: &str) -> Result<Stat, String> {
     s.parse().map_err(|e: StatsError| e.to_string())
 }
@@ -166,17 +177,7 @@ impl Common {
         let result = reduce::run(options, &progress.attach(self.shared.runner()));
         progress.finish();
         let done = result?;
-        if !self.shared.quiet && !done.skipped.is_empty() {
-            let names: Vec<String> = done
-                .skipped
-                .iter()
-                .map(|(n, d)| format!("{n} ({d})"))
-                .collect();
-            eprintln!(
-                "note: not numeric, left out (as xarray's numeric_only): {}",
-                names.join(", ")
-            );
-        }
+        note_skipped(self.shared.quiet, &done.skipped);
         report::summary(job, &done.summary, self.shared.quiet);
         Ok(())
     }
@@ -224,14 +225,7 @@ pub(crate) fn rolling(a: &RollingArgs) -> Result<(), Error> {
     let result = xbeam::jobs::rolling::run(&options, &progress.attach(a.shared.runner()));
     progress.finish();
     let done = result?;
-    if !a.shared.quiet && !done.skipped.is_empty() {
-        let names: Vec<String> = done
-            .skipped
-            .iter()
-            .map(|(n, d)| format!("{n} ({d})"))
-            .collect();
-        eprintln!("note: not numeric, left out: {}", names.join(", "));
-    }
+    note_skipped(a.shared.quiet, &done.skipped);
     report::summary("rolling", &done.summary, a.shared.quiet);
     Ok(())
 }
