@@ -32,8 +32,8 @@
 mod chunks_to_zarr;
 mod consolidate_chunks;
 mod dataset_to_chunks;
-mod mean;
 mod rechunk;
+mod reduce;
 mod split_chunks;
 mod validate;
 mod variables;
@@ -41,13 +41,13 @@ mod variables;
 pub use chunks_to_zarr::{write_to, ChunksToZarr, DatasetToZarr};
 pub use consolidate_chunks::ConsolidateChunks;
 pub use dataset_to_chunks::{ChunkPlan, DatasetToChunks, DatasetsToChunks};
-pub use mean::{
-    Count, Max, Mean, MeanGlobally, MeanPerKey, Min, Reduce, ReduceAcc, ReduceFn, ReduceGlobally,
-    ReducePerKey, Std, Sum, Var,
-};
 pub(crate) use rechunk::process_budget_for;
 pub(crate) use rechunk::run_stages;
 pub use rechunk::{chunk_budget, Rechunk};
+pub use reduce::{
+    Count, Max, Mean, MeanGlobally, MeanPerKey, Min, Reduce, ReduceAcc, ReduceFn, ReduceGlobally,
+    ReducePerKey, Std, Sum, Var,
+};
 pub use split_chunks::SplitChunks;
 pub use validate::ValidateEachChunk;
 pub use variables::{ConsolidateVariables, SplitVariables};
