@@ -663,7 +663,7 @@ impl ChunkedDataset {
     }
 
     /// `stat` over `dims` (every dimension when empty), skipping NaN, as
-    /// the [`Reduce`](crate::transforms::Reduce) transform computes it.
+    /// the [`Reduce`] transform computes it.
     ///
     /// ```
     /// use xbeam::prelude::*;
