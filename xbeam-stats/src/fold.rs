@@ -456,7 +456,7 @@ impl Partial {
         arrays.extend(self.sum.as_mut());
         arrays.extend(self.mean.as_mut());
         arrays.extend(self.m2.as_mut());
-        let mut box_ = Triangle::new(period, inner.min(TRIANGLE_BLOCK), h);
+        let mut box_ = Triangle::new(days, period, inner.min(TRIANGLE_BLOCK), h);
         for a in arrays {
             let a = a.as_slice_mut().expect("standard layout");
             for o in 0..outer {
@@ -643,24 +643,42 @@ struct Triangle {
     /// The running sum.
     run: Vec<f64>,
     period: usize,
+    /// Each day's neighbours (their positions among the days) and weights,
+    /// when summing them is less work than running sums over the period
+    /// (the choice depends only on the days, never on the data's chunking).
+    pairs: Option<Vec<Vec<(usize, f64)>>>,
 }
 
 impl Triangle {
-    fn new(period: usize, width: usize, h: usize) -> Triangle {
+    /// For `days` (increasing) of a `period`, rows of up to `width`
+    /// elements, and triangles of half-width `h`.
+    fn new(days: &[usize], period: usize, width: usize, h: usize) -> Triangle {
+        let weights = triangle_weights(period, h);
+        let pairs: Vec<Vec<(usize, f64)>> = days
+            .iter()
+            .map(|&d| {
+                days.iter()
+                    .enumerate()
+                    .map(|(m, &e)| (m, weights[(e + period - d) % period]))
+                    .filter(|&(_, wt)| wt > 0.0)
+                    .collect()
+            })
+            .collect();
+        let direct = pairs.iter().map(Vec::len).sum::<usize>() < 6 * period;
         Triangle {
             h,
             x: vec![0.0; period * width],
             b: vec![0.0; period * width],
             run: vec![0.0; width],
             period,
+            pairs: direct.then_some(pairs),
         }
     }
 
     /// Smooths elements `cols` of `rows` (`[days.len(), stride]`, row k
-    /// holding day `days[k]`) in place: by running sums over the whole
-    /// period, or, when few days are present, by summing each day's
-    /// neighbours (whichever is less work; the choice depends only on the
-    /// days, never on the data's chunking).
+    /// holding day `days[k]`, the days given to [`Triangle::new`]) in
+    /// place: by summing each day's neighbours, or by running sums over
+    /// the whole period.
     fn apply(
         &mut self,
         rows: &mut [f64],
@@ -669,18 +687,7 @@ impl Triangle {
         cols: std::ops::Range<usize>,
     ) {
         let (w, p, h) = (cols.len(), self.period, self.h);
-        let weights = self.weights();
-        let pairs: Vec<Vec<(usize, f64)>> = days
-            .iter()
-            .map(|&d| {
-                days.iter()
-                    .enumerate()
-                    .map(|(m, &e)| (m, weights[(e + p - d) % p]))
-                    .filter(|&(_, wt)| wt > 0.0)
-                    .collect()
-            })
-            .collect();
-        if pairs.iter().map(Vec::len).sum::<usize>() < 6 * p {
+        if let Some(pairs) = &self.pairs {
             let x = &mut self.x[..days.len() * w];
             for k in 0..days.len() {
                 x[k * w..(k + 1) * w]
@@ -739,18 +746,16 @@ impl Triangle {
     }
 }
 
-impl Triangle {
-    /// The weight of each circular offset (offsets that wrap more than
-    /// once around a short period add up).
-    fn weights(&self) -> Vec<f64> {
-        let (p, h) = (self.period, self.h);
-        let mut w = vec![0.0; p];
-        for j in 0..2 * h - 1 {
-            let off = j as i64 - (h as i64 - 1);
-            w[off.rem_euclid(p as i64) as usize] += (h as i64 - off.abs()) as f64 / h as f64;
-        }
-        w
+/// The weight of each circular offset of a period `p` under the triangle
+/// of half-width `h` (offsets that wrap more than once around a short
+/// period add up).
+fn triangle_weights(p: usize, h: usize) -> Vec<f64> {
+    let mut w = vec![0.0; p];
+    for j in 0..2 * h - 1 {
+        let off = j as i64 - (h as i64 - 1);
+        w[off.rem_euclid(p as i64) as usize] += (h as i64 - off.abs()) as f64 / h as f64;
     }
+    w
 }
 
 /// `acc += sign · x`, element by element.

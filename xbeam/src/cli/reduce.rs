@@ -1,4 +1,4 @@
-//! `xbeam climatology` and `xbeam stats`.
+//! `xbeam climatology`, `stats`, `resample` and `rolling`.
 
 use std::path::PathBuf;
 
@@ -11,13 +11,34 @@ use super::args::Shared;
 use super::progress::StageProgress;
 use super::report;
 
-/// Flags both commands share.
+/// The stores and output flags every statistics command takes.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Common {
+pub(crate) struct Io {
     /// The input Zarr store.
     src: PathBuf,
     /// The output Zarr store (must be missing or empty, see --overwrite).
     dst: PathBuf,
+    /// Zarr format of the output, 2 or 3 (default: the input's).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(2..=3))]
+    format: Option<u8>,
+    /// Replace a Zarr store at DST (only if it holds nothing else).
+    #[arg(long)]
+    overwrite: bool,
+    #[command(flatten)]
+    shared: Shared,
+}
+
+impl Io {
+    fn format(&self) -> Result<Option<ZarrFormat>, Error> {
+        Ok(self.format.map(ZarrFormat::from_number).transpose()?)
+    }
+}
+
+/// Flags of climatology, stats and resample.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Common {
+    #[command(flatten)]
+    io: Io,
     /// Statistics, e.g. `mean` or `mean,std` (mean, sum, std, var, min,
     /// max, count; default mean, unless --quantiles is given). With
     /// several outputs, each variable is written as `<var>_<stat>` (and
@@ -36,14 +57,6 @@ pub(crate) struct Common {
     /// `skipna=False`).
     #[arg(long)]
     keep_nan: bool,
-    /// Zarr format of the output, 2 or 3 (default: the input's).
-    #[arg(long, value_parser = clap::value_parser!(u8).range(2..=3))]
-    format: Option<u8>,
-    /// Replace a Zarr store at DST (only if it holds nothing else).
-    #[arg(long)]
-    overwrite: bool,
-    #[command(flatten)]
-    shared: Shared,
 }
 
 /// Flags of `xbeam climatology`.
@@ -97,10 +110,8 @@ pub(crate) struct ResampleArgs {
 /// Flags of `xbeam rolling`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct RollingArgs {
-    /// The input Zarr store.
-    src: PathBuf,
-    /// The output Zarr store (must be missing or empty, see --overwrite).
-    dst: PathBuf,
+    #[command(flatten)]
+    io: Io,
     /// The dimension the windows move along.
     #[arg(long, default_value = "time")]
     dim: String,
@@ -120,14 +131,6 @@ pub(crate) struct RollingArgs {
     /// Delta degrees of freedom of var and std (0, as xarray).
     #[arg(long, default_value_t = 0)]
     ddof: u64,
-    /// Zarr format of the output, 2 or 3 (default: the input's).
-    #[arg(long, value_parser = clap::value_parser!(u8).range(2..=3))]
-    format: Option<u8>,
-    /// Replace a Zarr store at DST (only if it holds nothing else).
-    #[arg(long)]
-    overwrite: bool,
-    #[command(flatten)]
-    shared: Shared,
 }
 
 /// Names the variables a job left out because they are not numeric.
@@ -165,20 +168,21 @@ impl Common {
             quantiles: self.quantiles.clone(),
             ddof: self.ddof,
             skipna: !self.keep_nan,
-            max_mem: self.shared.max_mem,
-            format: self.format.map(ZarrFormat::from_number).transpose()?,
-            overwrite: self.overwrite,
-            ..Options::new(&self.src, &self.dst)
+            max_mem: self.io.shared.max_mem,
+            format: self.io.format()?,
+            overwrite: self.io.overwrite,
+            ..Options::new(&self.io.src, &self.io.dst)
         })
     }
 
     fn run(&self, job: &str, options: &Options) -> Result<(), Error> {
-        let progress = StageProgress::new(self.shared.quiet);
-        let result = reduce::run(options, &progress.attach(self.shared.runner()));
+        let shared = &self.io.shared;
+        let progress = StageProgress::new(shared.quiet);
+        let result = reduce::run(options, &progress.attach(shared.runner()));
         progress.finish();
         let done = result?;
-        note_skipped(self.shared.quiet, &done.skipped);
-        report::summary(job, &done.summary, self.shared.quiet);
+        note_skipped(shared.quiet, &done.skipped);
+        report::summary(job, &done.summary, shared.quiet);
         Ok(())
     }
 }
@@ -217,15 +221,16 @@ pub(crate) fn rolling(a: &RollingArgs) -> Result<(), Error> {
         min_periods: a.min_periods,
         stats: a.stat.clone(),
         ddof: a.ddof,
-        format: a.format.map(ZarrFormat::from_number).transpose()?,
-        overwrite: a.overwrite,
-        ..xbeam::jobs::rolling::Options::new(&a.src, &a.dst, &a.dim)
+        format: a.io.format()?,
+        overwrite: a.io.overwrite,
+        ..xbeam::jobs::rolling::Options::new(&a.io.src, &a.io.dst, &a.dim)
     };
-    let progress = StageProgress::new(a.shared.quiet);
-    let result = xbeam::jobs::rolling::run(&options, &progress.attach(a.shared.runner()));
+    let shared = &a.io.shared;
+    let progress = StageProgress::new(shared.quiet);
+    let result = xbeam::jobs::rolling::run(&options, &progress.attach(shared.runner()));
     progress.finish();
     let done = result?;
-    note_skipped(a.shared.quiet, &done.skipped);
-    report::summary("rolling", &done.summary, a.shared.quiet);
+    note_skipped(shared.quiet, &done.skipped);
+    report::summary("rolling", &done.summary, shared.quiet);
     Ok(())
 }

@@ -228,8 +228,8 @@ struct Plan {
     ddof: u64,
 }
 
-/// The name of `var`'s output for `stat`.
-fn out_name(var: &str, what: &str, outputs: usize) -> String {
+/// `var` itself with one output, `<var>_<what>` with several.
+pub(super) fn out_name(var: &str, what: &str, outputs: usize) -> String {
     if outputs == 1 {
         var.to_owned()
     } else {
@@ -582,6 +582,12 @@ fn weights_of(options: &Options, t: &Template) -> Result<IndexMap<String, Vec<f6
     Ok(out)
 }
 
+/// Whether statistics take a variable: integers and floats (bool,
+/// datetimes and strings are left out, as xarray's `numeric_only`).
+pub(super) fn numeric(dtype: DType) -> bool {
+    dtype.is_integer() || dtype.is_float()
+}
+
 /// Plans every variable; returns the plans and the non-numeric skipped.
 fn plan_vars(
     t: &Template,
@@ -591,8 +597,7 @@ fn plan_vars(
     let mut vars = Vec::new();
     let mut skipped = Vec::new();
     for (name, v) in t.data_vars() {
-        // integers and floats (bool, datetimes and strings are left out)
-        if !(v.dtype.is_integer() || v.dtype.is_float()) {
+        if !numeric(v.dtype) {
             skipped.push((name.clone(), v.dtype));
             continue;
         }

@@ -41,7 +41,7 @@ use xbeam_key::{ChunkSpec, Key};
 use xbeam_runner::{Pipeline, Runner};
 use xbeam_stats::Stat;
 
-use super::reduce::{plain_attrs, steps};
+use super::reduce::{numeric, out_name, plain_attrs, steps};
 use super::{output, Summary};
 use crate::error::{ensure_usage, Error};
 
@@ -168,7 +168,7 @@ fn template(options: &Options, t: &Template) -> Result<(Template, Vec<(String, D
     let mut data_vars = IndexMap::new();
     let mut skipped = Vec::new();
     for (name, v) in t.data_vars() {
-        if !(v.dtype.is_integer() || v.dtype.is_float()) {
+        if !numeric(v.dtype) {
             skipped.push((name.clone(), v.dtype));
             continue;
         }
@@ -184,11 +184,7 @@ fn template(options: &Options, t: &Template) -> Result<(Template, Vec<(String, D
                 );
                 attrs.insert("cell_methods".into(), Json::String(text));
             }
-            let name = if options.stats.len() == 1 {
-                name.clone()
-            } else {
-                format!("{name}_{stat}")
-            };
+            let name = out_name(name, stat.name(), options.stats.len());
             let schema = VarSchema {
                 dims: v.dims.clone(),
                 // variables without the dimension are kept unchanged
@@ -220,25 +216,25 @@ fn template(options: &Options, t: &Template) -> Result<(Template, Vec<(String, D
 fn pieces(t: &Template, step: &IndexMap<String, u64>) -> Vec<Piece> {
     let mut out = Vec::new();
     for (name, v) in t.data_vars() {
-        if !(v.dtype.is_integer() || v.dtype.is_float()) {
+        if !numeric(v.dtype) {
             continue;
         }
-        let counts: Vec<u64> = v
+        let counts: Vec<usize> = v
             .dims
             .iter()
-            .map(|d| t.sizes()[d].div_ceil(step[d]).max(1))
+            .map(|d| t.sizes()[d].div_ceil(step[d]).max(1) as usize)
             .collect();
-        for mut flat in 0..counts.iter().product::<u64>() {
-            let mut region = IndexMap::new();
-            for (k, d) in v.dims.iter().enumerate().rev() {
-                let i = flat % counts[k];
-                flat /= counts[k];
-                region.insert(
-                    d.clone(),
-                    i * step[d]..((i + 1) * step[d]).min(t.sizes()[d]),
-                );
-            }
-            region.reverse();
+        for flat in 0..counts.iter().product::<usize>() {
+            let index = xbeam_key::unravel(flat, &counts);
+            let region = v
+                .dims
+                .iter()
+                .zip(index)
+                .map(|(d, i)| {
+                    let start = i as u64 * step[d];
+                    (d.clone(), start..(start + step[d]).min(t.sizes()[d]))
+                })
+                .collect();
             out.push(Piece {
                 var: name.clone(),
                 region,
@@ -326,11 +322,7 @@ impl Plan {
         let t = self.sink.template();
         let mut out = Dataset::new();
         for &stat in &o.stats {
-            let name = if o.stats.len() == 1 {
-                piece.var.clone()
-            } else {
-                format!("{}_{stat}", piece.var)
-            };
+            let name = out_name(&piece.var, stat.name(), o.stats.len());
             let schema = &t.data_vars()[&name];
             let data = match axis {
                 None => input.data().clone(),
@@ -409,17 +401,18 @@ impl Lane {
             Stat::Min | Stat::Max => {
                 for (j, o) in out.iter_mut().enumerate() {
                     let w = window(j);
-                    let valid = x.slice_axis(Axis(0), (w.start..w.end).into());
-                    let (mut n, mut best) = (0usize, f64::NAN);
-                    for &v in valid.iter().filter(|v| !v.is_nan()) {
-                        n += 1;
-                        best = if best.is_nan() || (self.stat == Stat::Min) == (v < best) {
-                            v
-                        } else {
-                            best
-                        };
-                    }
-                    *o = if n >= self.need { best } else { f64::NAN };
+                    let window = x.slice_axis(Axis(0), w.into());
+                    let valid = window.iter().copied().filter(|v| !v.is_nan());
+                    let best = if self.stat == Stat::Min {
+                        valid.clone().fold(f64::INFINITY, f64::min)
+                    } else {
+                        valid.clone().fold(f64::NEG_INFINITY, f64::max)
+                    };
+                    *o = if valid.count() >= self.need {
+                        best
+                    } else {
+                        f64::NAN
+                    };
                 }
             }
             _ => self.moments(x, &mut out, window),
