@@ -165,6 +165,20 @@ impl Runner {
         self
     }
 
+    /// The directory spill files go to, if one was set (see
+    /// [`spill_dir`](Self::spill_dir)).
+    ///
+    /// ```
+    /// use xbeam_runner::Runner;
+    ///
+    /// assert!(Runner::local().spill_path().is_none());
+    /// let r = Runner::local().spill_dir("/scratch");
+    /// assert_eq!(r.spill_path(), Some(std::path::Path::new("/scratch")));
+    /// ```
+    pub fn spill_path(&self) -> Option<&std::path::Path> {
+        self.spill_dir.as_deref()
+    }
+
     /// Calls `f` with live metrics about every 100 ms during a run.
     pub fn on_progress(mut self, f: impl Fn(&Metrics) + Send + Sync + 'static) -> Runner {
         self.progress = Some(Arc::new(f));

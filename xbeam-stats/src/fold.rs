@@ -629,7 +629,7 @@ fn as3(a: &mut ArrayD<f64>, shape: [usize; 3]) -> ArrayViewMutD<'_, f64> {
 
 /// Elements smoothed together by [`Triangle::apply`]: rows of this many
 /// values keep its scratch small and its loops vectorized.
-const TRIANGLE_BLOCK: usize = 2048;
+const TRIANGLE_BLOCK: usize = 256;
 
 /// The circular convolution with the triangle `(h - |j|) / h` (`|j| < h`)
 /// over a period, as two running box sums of `h` days, computed on whole

@@ -9,7 +9,7 @@ use xbeam::chunk::calendar::{Calendar, DateTime, TimeUnit};
 use xbeam::chunk::ndarray::{Array1, Array3, ArrayD};
 use xbeam::chunk::{Array, Dataset, Template, Variable};
 use xbeam::io::{open_zarr, setup_zarr, SetupOptions, ZarrFormat};
-use xbeam::jobs::reduce::{self, Options};
+use xbeam::jobs::reduce::{self, Options, PencilPass};
 use xbeam::key::Key;
 use xbeam::runner::Runner;
 use xbeam::stats::{parse_groupers, Grouper, Resample, Stat};
@@ -217,14 +217,38 @@ fn a_small_budget_cuts_blocks_into_stripes_with_the_same_results() {
     let whole = reduce_to(&src, &dir.path().join("w.zarr"), 2, edit(1 << 30));
     // 40 × 24 groups × 20 elements × ~56 B = 1 MB per variable: 700 kB
     // makes each block cut into stripes along lat
-    let striped = reduce_to(&src, &dir.path().join("s.zarr"), 2, edit(700 << 10));
+    let striped = reduce_to(&src, &dir.path().join("s.zarr"), 2, |o| {
+        edit(700 << 10)(o);
+        o.pencil = PencilPass::Never;
+    });
     let store = open_zarr(dir.path().join("s.zarr")).unwrap();
     assert!(store.chunks()["lat"] < NLAT as u64, "{:?}", store.chunks());
+    // the same budget with a pencil pass: rechunked first in the spill
+    // directory, which is left empty
+    let spill = dir.path().join("spill");
+    std::fs::create_dir(&spill).unwrap();
+    let mut options = Options::new(&src, dir.path().join("p.zarr"));
+    edit(700 << 10)(&mut options);
+    options.pencil = PencilPass::Always;
+    let runner = Runner::local_with_workers(2).quiet().spill_dir(&spill);
+    let done = reduce::run(&options, &runner).unwrap();
+    let pencils = done.pencils.expect("a pencil pass");
+    assert!(pencils["lat"] < NLAT as u64, "{pencils:?}");
+    assert_eq!(std::fs::read_dir(&spill).unwrap().count(), 0);
+    let pencil = open_zarr(dir.path().join("p.zarr"))
+        .unwrap()
+        .read(&IndexMap::new(), None)
+        .unwrap();
     for (name, v) in whole.data_vars() {
         assert_eq!(
             bits(v.data()),
             bits(striped.data_var(name).unwrap().data()),
             "{name}"
+        );
+        assert_eq!(
+            bits(v.data()),
+            bits(pencil.data_var(name).unwrap().data()),
+            "{name} after a pencil pass"
         );
     }
     // too small even for stripes of one row: a usage error naming the budget
@@ -342,5 +366,68 @@ fn rolling_windows_cross_chunks_and_do_not_depend_on_them() {
             (got - want).abs() < 1e-4 || (got.is_nan() && want.is_nan()),
             "({i}, {j}, {k}): {got} vs {want}"
         );
+    }
+}
+
+/// `ChunkedDataset::groupby` and `resample` on the engine (the `GroupBy`
+/// transform) give what the climatology job gives, from another chunking,
+/// with NaN for the month × day combinations no step falls in.
+#[test]
+fn the_engine_groupby_and_resample_equal_the_job() {
+    use xbeam::runner::Pipeline;
+    use xbeam::ChunkedDataset;
+    let dir = tempfile::tempdir().unwrap();
+    let src = write(
+        &dataset(),
+        &dir.path().join("a.zarr"),
+        &[("time", 24), ("lat", -1)],
+    );
+    let runner = Runner::local_with_workers(2).quiet();
+    let cases: [(&str, Stat); 5] = [
+        ("time.month,time.hour", Stat::Mean),
+        ("time.month,time.hour", Stat::Std),
+        ("time.month,time.day", Stat::Max),
+        ("time.month,time.day", Stat::Count),
+        ("1D", Stat::Sum),
+    ];
+    for (i, (by, stat)) in cases.into_iter().enumerate() {
+        let resample = !by.starts_with("time.");
+        let want = reduce_to(&src, &dir.path().join(format!("j{i}.zarr")), 2, |o| {
+            o.groupby = if resample {
+                vec![Grouper::Resample(Resample::new("time", by).unwrap())]
+            } else {
+                parse_groupers(by).unwrap()
+            };
+            o.stats = vec![stat];
+        });
+        let p = Pipeline::new();
+        let ds = ChunkedDataset::from_zarr(&p, &src, &"time=7,lat=2".parse().unwrap()).unwrap();
+        let grouped = if resample {
+            ds.resample("time", by).unwrap()
+        } else {
+            ds.groupby(&parse_groupers(by).unwrap()).unwrap()
+        };
+        let got = grouped.reduce(stat).unwrap().collect(&runner).unwrap();
+        for (name, v) in want.data_vars() {
+            let g = got.data_var(name).unwrap();
+            assert_eq!(g.dims(), v.dims(), "{by} {stat} {name}");
+            let (a, b) = (v.data().to_f64().unwrap(), g.data().to_f64().unwrap());
+            assert!(a.iter().any(|x| !x.is_nan()), "{by} {stat} {name}");
+            if by.ends_with("day") && stat == Stat::Max {
+                assert!(a.iter().any(|x| x.is_nan()), "absent groups are NaN");
+            }
+            let close = a.iter().zip(b.iter()).all(|(x, y)| {
+                (x.is_nan() && y.is_nan()) || (x - y).abs() <= 1e-6 * x.abs().max(1.0)
+            });
+            assert!(close, "{by} {stat} {name}: {a:?} vs {b:?}");
+        }
+        for (name, c) in want.coords() {
+            if c.dims().len() == 1 && want.sizes().contains_key(name) {
+                assert!(
+                    got.coord(name).unwrap().data().equals(c.data()),
+                    "{by}: coordinate {name}"
+                );
+            }
+        }
     }
 }

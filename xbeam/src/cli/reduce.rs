@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use xbeam::error::Error;
 use xbeam::io::ZarrFormat;
-use xbeam::jobs::reduce::{self, Options, WeightSpec};
+use xbeam::jobs::reduce::{self, Options, PencilPass, WeightSpec};
 use xbeam::stats::{Grouper, Resample, Stat, StatsError};
 
 use super::args::Shared;
@@ -57,6 +57,13 @@ pub(crate) struct Common {
     /// `skipna=False`).
     #[arg(long)]
     keep_nan: bool,
+    /// When --max-mem cuts each input chunk into stripes (an hour ×
+    /// day-of-year climatology, quantiles), first rechunk the input into
+    /// pencils in a temporary store, so each chunk is decoded once more
+    /// rather than once per stripe: auto (from 4 stripes per chunk),
+    /// always or never.
+    #[arg(long, default_value = "auto", value_parser = parse_pencil)]
+    pencil_pass: PencilPass,
 }
 
 /// Flags of `xbeam climatology`.
@@ -144,6 +151,10 @@ fn note_skipped(quiet: bool, skipped: &[(String, xbeam::chunk::DType)]) {
     }
 }
 
+fn parse_pencil(s: &str) -> Result<PencilPass, String> {
+    s.parse()
+}
+
 fn parse_stat(s: &str) -> Result<Stat, String> {
     s.parse().map_err(|e: StatsError| e.to_string())
 }
@@ -171,6 +182,7 @@ impl Common {
             max_mem: self.io.shared.max_mem,
             format: self.io.format()?,
             overwrite: self.io.overwrite,
+            pencil: self.pencil_pass,
             ..Options::new(&self.io.src, &self.io.dst)
         })
     }
@@ -182,6 +194,13 @@ impl Common {
         progress.finish();
         let done = result?;
         note_skipped(shared.quiet, &done.skipped);
+        if let (Some(p), false) = (&done.pencils, shared.quiet) {
+            let chunks: Vec<String> = p.iter().map(|(d, n)| format!("{d}={n}")).collect();
+            eprintln!(
+                "note: --max-mem cut the input's chunks into stripes, so it was first rechunked to {} in a temporary store (see --pencil-pass)",
+                chunks.join(",")
+            );
+        }
         report::summary(job, &done.summary, shared.quiet);
         Ok(())
     }

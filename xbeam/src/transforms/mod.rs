@@ -32,6 +32,7 @@
 mod chunks_to_zarr;
 mod consolidate_chunks;
 mod dataset_to_chunks;
+mod groupby;
 mod rechunk;
 mod reduce;
 mod split_chunks;
@@ -41,9 +42,11 @@ mod variables;
 pub use chunks_to_zarr::{write_to, ChunksToZarr, DatasetToZarr};
 pub use consolidate_chunks::ConsolidateChunks;
 pub use dataset_to_chunks::{ChunkPlan, DatasetToChunks, DatasetsToChunks};
+pub use groupby::GroupBy;
 pub(crate) use rechunk::process_budget_for;
 pub(crate) use rechunk::run_stages;
 pub use rechunk::{chunk_budget, Rechunk};
+pub(crate) use reduce::stat_dtype;
 pub use reduce::{
     Count, Max, Mean, MeanGlobally, MeanPerKey, Min, Reduce, ReduceAcc, ReduceFn, ReduceGlobally,
     ReducePerKey, Std, Sum, Var,

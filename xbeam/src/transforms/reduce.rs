@@ -56,6 +56,16 @@ impl Reduce {
         self
     }
 
+    /// This reduction over the datasets of each key.
+    pub fn per_key(self) -> ReducePerKey {
+        ReducePerKey(self)
+    }
+
+    /// This reduction over a whole collection of datasets.
+    pub fn globally(self) -> ReduceGlobally {
+        ReduceGlobally(self)
+    }
+
     fn combine_fn(&self) -> ReduceFn {
         ReduceFn {
             dims: Arc::new(self.dims.clone()),
@@ -63,6 +73,15 @@ impl Reduce {
             need: Need::of(&[self.stat], self.skipna),
             ddof: self.ddof,
         }
+    }
+}
+
+/// The dtype of `stat` on the engine: int64 counts, float64 otherwise.
+pub(crate) fn stat_dtype(stat: Stat) -> DType {
+    if stat == Stat::Count {
+        DType::I64
+    } else {
+        DType::F64
     }
 }
 

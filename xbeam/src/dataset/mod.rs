@@ -10,7 +10,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use crate::chunk::chunks::{consolidate_chunks, normalize_chunks, split_variables, TargetChunks};
-use crate::chunk::{ChunkError, DType, Dataset, DimReplacement, Template, VarSchema, Variable};
+use crate::chunk::{ChunkError, Dataset, DimReplacement, Template, VarSchema, Variable};
 use crate::io::{open_zarr, ChunkSource, IoError, MemorySource, SetupOptions};
 use crate::key::{ChunkGrid, ChunkSpec, ChunksRequest, Key, VarSet};
 use crate::rechunk::{DimChunks, RechunkStage};
@@ -21,6 +21,10 @@ use crate::transforms::{
     SplitVariables,
 };
 use crate::Error;
+
+mod grouped;
+
+pub use grouped::Grouped;
 
 /// Where the chunks come from: a source not read yet (so `rechunk` to
 /// multiples, `head`, `tail` and `isel` just read differently), or a
@@ -709,11 +713,7 @@ impl ChunkedDataset {
                         .filter(|d| !dims.contains(d))
                         .cloned()
                         .collect(),
-                    dtype: if stat == Stat::Count {
-                        DType::I64
-                    } else {
-                        DType::F64
-                    },
+                    dtype: crate::transforms::stat_dtype(stat),
                     attrs: IndexMap::default(),
                     encoding: IndexMap::default(),
                 };

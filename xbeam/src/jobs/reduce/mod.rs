@@ -51,6 +51,10 @@ use super::{output, Summary};
 use crate::error::{ensure_usage, Error};
 use crate::key::to_human_size;
 
+mod pencil;
+
+pub use pencil::{PencilPass, AUTO_STRIPES};
+
 /// Weights along one dimension, from its coordinate's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Weights {
@@ -139,6 +143,9 @@ pub struct Options {
     /// odd number of days, and over every year; day 366 of common years
     /// takes day 365's values. Mean, var and std only.
     pub window: Option<u32>,
+    /// Whether to rechunk the input into pencils first when the budget
+    /// cuts its chunks into stripes (see [`PencilPass`]).
+    pub pencil: PencilPass,
 }
 
 impl Options {
@@ -158,6 +165,7 @@ impl Options {
             overwrite: false,
             quantiles: Vec::new(),
             window: None,
+            pencil: PencilPass::Auto,
         }
     }
 }
@@ -172,6 +180,9 @@ pub struct Done {
     pub skipped: Vec<(String, DType)>,
     /// Sequences folded in parallel.
     pub workers: usize,
+    /// The chunks the input was first rechunked to, in a temporary store
+    /// (the pencil pass, see [`PencilPass`]), if it was.
+    pub pencils: Option<IndexMap<String, u64>>,
 }
 
 /// How one variable is reduced.
@@ -725,20 +736,38 @@ pub(super) fn steps(source: &ZarrSource) -> IndexMap<String, u64> {
         .collect()
 }
 
-/// Output chunk sizes of the group dimensions: 1 each, growing from the
-/// last while a chunk stays within 4 MiB.
+/// Output chunk sizes of the group dimensions: whole from the last while a
+/// chunk stays within 4 MiB, then as many groups as fit, then 1.
 fn group_chunks(groups: &Groups, block_bytes: u64) -> Vec<u64> {
     let mut chunks = vec![1u64; groups.labels.len()];
     let mut bytes = block_bytes.max(1);
     for k in (0..chunks.len()).rev() {
         let n = groups.labels[k].len().max(1) as u64;
-        if bytes * n > 4 << 20 {
+        let fit = ((4 << 20) / bytes).clamp(1, n);
+        chunks[k] = fit;
+        if fit < n {
             break;
         }
-        chunks[k] = n;
         bytes *= n;
     }
     chunks
+}
+
+/// Sets the group dimensions' output chunks for the blocks the other
+/// dimensions' chunks make (after [`fit_budget`] cut them into stripes).
+fn regroup(chunks: &mut OutputChunks, group_dims: &[String], groups: &Groups) {
+    let block: u64 = chunks
+        .iter()
+        .filter(|(d, _)| !group_dims.contains(d) && d.as_str() != BOUNDS_DIM)
+        .map(|(_, c)| match c {
+            ChunkSpec::Size(n) => *n,
+            ChunkSpec::Full | ChunkSpec::Sizes(_) => 1,
+        })
+        .product::<u64>()
+        * 8;
+    for (d, c) in group_dims.iter().zip(group_chunks(groups, block)) {
+        chunks.insert(d.clone(), ChunkSpec::Size(c));
+    }
 }
 
 /// The coordinate of a climatology's bounds, and its second dimension.
@@ -1025,16 +1054,20 @@ fn sequence_bytes(
 /// Output chunk sizes per dimension.
 type OutputChunks = IndexMap<String, ChunkSpec>;
 
+/// The sequences, output chunks and workers that fit the budget, and the
+/// stripes (dimension and length) sequences were cut into, if any.
+type Fitted = (Vec<Sequence>, OutputChunks, usize, Option<(String, u64)>);
+
 /// Cuts sequences into stripes when a worker's share of the budget cannot
 /// hold one, refuses a budget too small even then, and says how many
-/// workers fit; returns the sequences, the output chunks and the workers.
+/// workers fit.
 fn fit_budget(
     options: &Options,
     workers: usize,
     (t, vars, step, need, groups): (&Template, &[VarPlan], &IndexMap<String, u64>, Need, &Groups),
     mut sequences: Vec<Sequence>,
     mut chunks: OutputChunks,
-) -> Result<(Vec<Sequence>, OutputChunks, usize), Error> {
+) -> Result<Fitted, Error> {
     let ngroups = groups.count().max(1);
     let quantiles = if options.quantiles.is_empty() {
         (0, 0)
@@ -1059,12 +1092,14 @@ fn fit_budget(
             .max()
             .unwrap_or(0)
     };
+    let mut cut = None;
     if bytes_of(&sequences) > per_worker {
         if let Some((dim, stripe)) =
             stripes(&sequences, vars, step, bytes_of(&sequences), per_worker)
         {
             sequences = split(sequences, vars, &dim, stripe);
-            chunks.insert(dim, ChunkSpec::Size(stripe));
+            chunks.insert(dim.clone(), ChunkSpec::Size(stripe));
+            cut = Some((dim, stripe));
         }
     }
     let largest = bytes_of(&sequences);
@@ -1078,7 +1113,7 @@ fn fit_budget(
     );
     let fit = ((options.max_mem - headroom) / largest.max(1)).max(1) as usize;
     let workers = workers.min(fit).min(sequences.len()).max(1);
-    Ok((sequences, chunks, workers))
+    Ok((sequences, chunks, workers, cut))
 }
 
 /// Each step's slot among the steps of its group, and the steps per group.
@@ -1130,13 +1165,25 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
     )?;
     let need = Need::of(&options.stats, options.skipna);
     let sequences = sequences(&vars, t.sizes(), &step);
-    let (sequences, chunks, workers) = fit_budget(
+    let (sequences, mut chunks, workers, stripes) = fit_budget(
         options,
         runner.workers(),
         (&t, &vars, &step, need, &groups),
         sequences,
         chunks,
     )?;
+    let pencils = pencil::target(
+        options.pencil,
+        &t,
+        &vars,
+        &step,
+        fold.as_deref(),
+        stripes.as_ref(),
+    );
+    if let Some(target) = pencils {
+        return pencil::run(options, runner, target, started);
+    }
+    regroup(&mut chunks, &group_dims, &groups);
     let runner = runner.clone().limit_workers(workers);
     output::prepare(&options.dst, Some(&options.src), options.overwrite)?;
     let setup = SetupOptions {
@@ -1189,6 +1236,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         summary: Summary::finish(started, bytes_in, bytes_out, chunks),
         skipped,
         workers,
+        pencils: None,
     })
 }
 
