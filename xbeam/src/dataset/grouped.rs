@@ -316,11 +316,14 @@ impl Grouped {
     }
 }
 
+/// A chunk's key and its element ranges.
+type Region = (Key, IndexMap<String, Range<u64>>);
+
 /// The chunks of absent groups, filled from the output template.
 #[derive(Clone)]
 struct Filler {
     template: Arc<Template>,
-    keys: Arc<Vec<(Key, IndexMap<String, Range<u64>>)>>,
+    keys: Arc<Vec<Region>>,
 }
 
 impl Filler {

@@ -1172,14 +1172,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         sequences,
         chunks,
     )?;
-    let pencils = pencil::target(
-        options.pencil,
-        &t,
-        &vars,
-        &step,
-        fold.as_deref(),
-        stripes.as_ref(),
-    );
+    let pencils = pencil::target(options.pencil, &t, &vars, &step, (fold.as_deref(), stripes));
     if let Some(target) = pencils {
         return pencil::run(options, runner, target, started);
     }

@@ -77,7 +77,7 @@ impl FromStr for PencilPass {
 
 /// The chunks to rechunk the input to first, or `None` when the sequences
 /// are not cut into stripes (`stripe`: the dimension and the stripe
-/// length), or too few for `mode`: one stripe along `dim`, and along the
+/// length; `fold`: the folded dimension), or too few for `mode`: one stripe along `dim`, and along the
 /// folded dimension as many source chunks as make about
 /// [`PENCIL_BYTES`] for the largest variable.
 pub(super) fn target(
@@ -85,10 +85,10 @@ pub(super) fn target(
     t: &Template,
     vars: &[VarPlan],
     step: &IndexMap<String, u64>,
-    fold: Option<&str>,
-    stripe: Option<&(String, u64)>,
+    (fold, stripe): (Option<&str>, Option<(String, u64)>),
 ) -> Option<IndexMap<String, u64>> {
     let (dim, len) = stripe?;
+    let (dim, len) = (&dim, &len);
     let cuts = step[dim].div_ceil(*len);
     let go = match mode {
         PencilPass::Auto => cuts >= AUTO_STRIPES,
@@ -176,7 +176,7 @@ fn temp_dir(parent: Option<&Path>) -> Result<tempfile::TempDir, Error> {
         Error::Check(format!(
             "cannot make a temporary directory for the pencil pass in {}: {e}",
             parent
-                .map_or_else(|| std::env::temp_dir(), Path::to_path_buf)
+                .map_or_else(std::env::temp_dir, Path::to_path_buf)
                 .display()
         ))
     })
