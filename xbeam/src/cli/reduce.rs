@@ -60,7 +60,7 @@ pub(crate) struct Common {
     /// When --max-mem cuts each input chunk into stripes (an hour ×
     /// day-of-year climatology, quantiles), first rechunk the input into
     /// pencils in a temporary store, so each chunk is decoded once more
-    /// rather than once per stripe: auto (from 4 stripes per chunk),
+    /// rather than once per stripe: auto (from 16 stripes per chunk),
     /// always or never.
     #[arg(long, default_value = "auto", value_parser = parse_pencil)]
     pencil_pass: PencilPass,

@@ -2,8 +2,8 @@
 //! accumulators of a whole source chunk (an hour × day-of-year climatology
 //! keeps one per step and element; exact quantiles keep every value), the
 //! sequences are cut into stripes along a kept dimension, and each stripe
-//! decodes every chunk it crosses: a chunk cut into 10 stripes is decoded
-//! 10 times. Past [`AUTO_STRIPES`] stripes per chunk it is cheaper to
+//! decodes every chunk it crosses: a chunk cut into 40 stripes is decoded
+//! 40 times. From [`AUTO_STRIPES`] stripes per chunk it is cheaper to
 //! rechunk the input once into *pencils* (one stripe wide, long along the
 //! folded dimension) in a temporary store, with the budgeted
 //! [`rechunk`](crate::jobs::rechunk) job, and reduce those: each chunk is
@@ -29,10 +29,11 @@ use crate::jobs::{output, peak_rss, rechunk};
 /// Stripes per source chunk from which [`PencilPass::Auto`] rechunks first.
 ///
 /// Measured on the 1 GB bench store (`--groupby time.hour,time.dayofyear
-/// --window 61`, 1 GiB, 10 stripes per chunk): re-reading took 21.6 s,
-/// the pencil pass 2.5 s plus 3.2 s. A rechunk costs about 5 decodes of
-/// the input, so below 4 stripes re-reading is cheaper.
-pub const AUTO_STRIPES: u64 = 4;
+/// --window 61`, 2 workers, alternating runs): at `--max-mem 1GiB` (10
+/// stripes per chunk) re-reading took 4.7–6.2 s and the pencil pass
+/// 5.0–5.8 s, a tie; at 256 MB (40 stripes) re-reading took 10.6 s and
+/// the pencil pass 8.3 s.
+pub const AUTO_STRIPES: u64 = 16;
 
 /// About how large a pencil chunk is made: long enough that the rechunk
 /// writes few files and each stripe reads few chunks.
