@@ -32,4 +32,4 @@ pub use grid::{
     ChunkSpec, MAX_CHUNKS_PER_DIM,
 };
 pub use key::{Key, Offsets, VarSet};
-pub use spec::{parse_bytes, to_human_size, ChunkRequest, ChunksRequest};
+pub use spec::{parse_bytes, to_human_size, to_human_size_up, ChunkRequest, ChunksRequest};

@@ -468,6 +468,41 @@ pub fn to_human_size(bytes: impl Into<u128>) -> String {
     }
 }
 
+/// Like [`to_human_size`], rounded up to the digits shown, so the text
+/// never names less than `bytes` (for "give --max-mem X or more").
+///
+/// ```
+/// use xbeam_key::to_human_size_up;
+/// assert_eq!(to_human_size_up(1_150_000_000u64), "1.2GB");
+/// assert_eq!(to_human_size_up(1_200_000_000u64), "1.2GB");
+/// assert_eq!(to_human_size_up(999_600_000u64), "1.0GB");
+/// assert_eq!(to_human_size_up(12_300_000u64), "13MB");
+/// assert_eq!(to_human_size_up(512u64), "512B");
+/// ```
+pub fn to_human_size_up(bytes: impl Into<u128>) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let n = bytes.into();
+    if n < 1000 {
+        return format!("{n}B");
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let mut x = n as f64;
+    let mut unit = 0;
+    while x >= 1000.0 && unit + 1 < UNITS.len() {
+        x /= 1000.0;
+        unit += 1;
+    }
+    let scale = if x < 10.0 { 10.0 } else { 1.0 };
+    let up = (x * scale - 1e-9).ceil() / scale;
+    if up >= 1000.0 && unit + 1 < UNITS.len() {
+        format!("1.0{}", UNITS[unit + 1])
+    } else if scale > 1.0 {
+        format!("{up:.1}{}", UNITS[unit])
+    } else {
+        format!("{up:.0}{}", UNITS[unit])
+    }
+}
+
 fn byte_unit(unit: &str) -> Option<f64> {
     let decimal = |k: i32| 1000f64.powi(k);
     let binary = |k: i32| 1024f64.powi(k);

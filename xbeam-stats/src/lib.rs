@@ -15,6 +15,8 @@
 //!   smooths groups over the day of the year as WeatherBench 2 does.
 //! - [`Values`]: exact quantiles (every value kept, linear interpolation
 //!   as numpy's default).
+//! - [`Sketch`]: quantiles within a relative accuracy in one pass over any
+//!   number of values, with exact (order-free) merges.
 //! - [`Moments`]: a scalar Welford/Chan accumulator.
 //!
 //! ```
@@ -33,11 +35,13 @@
 mod fold;
 mod group;
 mod quantile;
+mod sketch;
 mod stat;
 
 pub use fold::{Fold, Need, Partial, Value};
 pub use group::{parse_groupers, Custom, Freq, Grouper, Groups, Labels, Resample, TimeGrouper};
 pub use quantile::{check_quantiles, quantile_sorted, Values};
+pub use sketch::{Sketch, Sketches, MIN_INDEXABLE, SKETCH_BYTES};
 pub use stat::{parse_stats, Stat};
 
 /// Errors of statistics: what was expected and what was found.

@@ -431,3 +431,99 @@ fn the_engine_groupby_and_resample_equal_the_job() {
         }
     }
 }
+
+/// The sketch quantiles of `ChunkedDataset::quantile` are within their
+/// relative accuracy of the job's exact ones, NaN skipped, and bit-identical
+/// across chunkings and worker counts.
+#[test]
+fn sketch_quantiles_are_within_alpha_of_exact_ones_whatever_the_chunking() {
+    use xbeam::runner::Pipeline;
+    use xbeam::ChunkedDataset;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_chunkings(&dataset(), dir.path());
+    let levels = [0.0, 0.1, 0.5, 0.93, 1.0];
+    let exact = reduce_to(&a, &dir.path().join("q.zarr"), 2, |o| {
+        o.over = vec!["time".into()];
+        o.stats = Vec::new();
+        o.quantiles = levels.to_vec();
+    });
+    let alpha = 0.002;
+    let sketch = |src: &Path, chunks: &str, workers: usize| {
+        let p = Pipeline::new();
+        let ds = ChunkedDataset::from_zarr(&p, src, &chunks.parse().unwrap()).unwrap();
+        ds.quantile(&levels, &["time"], Some(alpha))
+            .unwrap()
+            .collect(&Runner::local_with_workers(workers).quiet())
+            .unwrap()
+    };
+    let one = sketch(&a, "time=24", 1);
+    let other = sketch(&b, "time=7,lat=2,lon=3", 4);
+    // the job with --sketch: the same values as the transform's, from
+    // either chunking, and a global quantile over every dimension
+    let job = |src: &Path, out: &str, workers: usize, over: &[&str]| {
+        reduce_to(src, &dir.path().join(out), workers, |o| {
+            o.over = over.iter().map(|d| (*d).to_owned()).collect();
+            o.stats = Vec::new();
+            o.quantiles = levels.to_vec();
+            o.sketch = Some(alpha);
+        })
+    };
+    let (ja, jb) = (
+        job(&a, "ja.zarr", 1, &["time"]),
+        job(&b, "jb.zarr", 4, &["time"]),
+    );
+    for (name, v) in ja.data_vars() {
+        assert_eq!(
+            bits(v.data()),
+            bits(jb.data_var(name).unwrap().data()),
+            "{name}"
+        );
+        // the transform gives float64; the job keeps t's float32 as xarray
+        let from_transform = one
+            .data_var(name)
+            .unwrap()
+            .data()
+            .astype(v.data().dtype())
+            .unwrap();
+        assert_eq!(bits(v.data()), bits(&from_transform), "{name}");
+    }
+    let all = job(&b, "all.zarr", 2, &["time", "lat", "lon"]);
+    let mut t: Vec<f64> = dataset()
+        .data_var("t")
+        .unwrap()
+        .data()
+        .to_f64()
+        .unwrap()
+        .iter()
+        .copied()
+        .filter(|x| !x.is_nan())
+        .collect();
+    t.sort_by(f64::total_cmp);
+    let got = all.data_var("t").unwrap().data().to_f64().unwrap();
+    for (k, &q) in levels.iter().enumerate() {
+        let want = xbeam::stats::quantile_sorted(&t, q);
+        assert!(
+            (got[[k]] - want).abs() <= alpha * want.abs() * 1.0001 + 1e-4,
+            "t q{q}: {} vs {want}",
+            got[[k]]
+        );
+    }
+    for (name, v) in exact.data_vars() {
+        let want = v.data().to_f64().unwrap();
+        let got = one.data_var(name).unwrap();
+        assert_eq!(got.dims(), v.dims(), "{name}");
+        let got = got.data().to_f64().unwrap();
+        for (&w, &g) in want.iter().zip(got.iter()) {
+            // one sign in this data: a relative bound
+            assert!(
+                (g - w).abs() <= alpha * w.abs() * 1.0001,
+                "{name}: {g} vs {w}"
+            );
+        }
+        assert_eq!(
+            bits(one.data_var(name).unwrap().data()),
+            bits(other.data_var(name).unwrap().data()),
+            "{name}"
+        );
+    }
+}

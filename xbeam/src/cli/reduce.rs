@@ -50,6 +50,11 @@ pub(crate) struct Common {
     /// dimensions, float64. Every value of a block is held in memory.
     #[arg(long, value_delimiter = ',')]
     quantiles: Vec<f64>,
+    /// Take --quantiles from sketches of relative accuracy ALPHA (default
+    /// 0.005: within 0.5% of the exact value) in one pass, holding about
+    /// 600 bytes per group and element instead of every value.
+    #[arg(long, value_name = "ALPHA", num_args = 0..=1, default_missing_value = "0.005")]
+    sketch: Option<f64>,
     /// Delta degrees of freedom of var and std (0: population, as xarray).
     #[arg(long, default_value_t = 0)]
     ddof: u64,
@@ -183,6 +188,7 @@ impl Common {
             format: self.io.format()?,
             overwrite: self.io.overwrite,
             pencil: self.pencil_pass,
+            sketch: self.sketch,
             ..Options::new(&self.io.src, &self.io.dst)
         })
     }

@@ -10,15 +10,15 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use crate::chunk::chunks::{consolidate_chunks, normalize_chunks, split_variables, TargetChunks};
-use crate::chunk::{ChunkError, Dataset, DimReplacement, Template, VarSchema, Variable};
+use crate::chunk::{ChunkError, DType, Dataset, DimReplacement, Template, VarSchema, Variable};
 use crate::io::{open_zarr, ChunkSource, IoError, MemorySource, SetupOptions};
 use crate::key::{ChunkGrid, ChunkSpec, ChunksRequest, Key, VarSet};
 use crate::rechunk::{DimChunks, RechunkStage};
 use crate::runner::{Pipeline, Runner};
 use crate::stats::Stat;
 use crate::transforms::{
-    run_stages, Chunks, ChunksToZarr, ConsolidateVariables, DatasetToChunks, Rechunk, Reduce,
-    SplitVariables,
+    run_stages, Chunks, ChunksToZarr, ConsolidateVariables, DatasetToChunks, Quantile, Rechunk,
+    Reduce, SplitVariables,
 };
 use crate::Error;
 
@@ -682,19 +682,7 @@ impl ChunkedDataset {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reduce(&self, stat: Stat, dims: &[&str]) -> Result<ChunkedDataset, Error> {
-        let dims: Vec<String> = if dims.is_empty() {
-            self.sizes().keys().cloned().collect()
-        } else {
-            dims.iter().map(|d| (*d).to_owned()).collect()
-        };
-        for d in &dims {
-            if !self.sizes().contains_key(d) {
-                return Err(Error::Usage(format!(
-                    "cannot reduce over {d:?}: the dataset has dimensions {:?}",
-                    self.sizes().keys().collect::<Vec<_>>()
-                )));
-            }
-        }
+        let dims = self.reduced_dims(dims)?;
         let sizes: IndexMap<String, u64> = self
             .sizes()
             .iter()
@@ -739,6 +727,111 @@ impl ChunkedDataset {
             Reduce::new(stat, dims),
         );
         Ok(self.with(template, chunks, Stage::Chunks(out)))
+    }
+
+    /// Quantiles at `levels` over `dims` (every dimension when empty),
+    /// skipping NaN, within a relative accuracy `alpha` of xarray's
+    /// `ds.quantile(levels, dim=dims)` (see the [`Quantile`] transform and
+    /// [`Sketch`](crate::stats::Sketch) for the bound; `None`:
+    /// [`DEFAULT_ALPHA`](crate::transforms::DEFAULT_ALPHA), 0.5%), in one
+    /// pass over any number of values: every data variable becomes
+    /// `[quantile, its other dims]`, float64.
+    ///
+    /// ```
+    /// use xbeam::prelude::*;
+    /// use xbeam::ChunkedDataset;
+    ///
+    /// let x = Array::from(xbeam::chunk::ndarray::Array2::from_shape_fn((100, 2), |(i, j)| (i + 1) as f64 * (j + 1) as f64).into_dyn());
+    /// let ds = Dataset::new().with_data_var("x", Variable::new(["t", "y"], x)?)?;
+    /// let p = Pipeline::new();
+    /// let q = ChunkedDataset::from_dataset(&p, ds, &"t=30".parse()?)?.quantile(&[0.1, 0.9], &["t"], None)?;
+    /// let out = q.collect(&Runner::local_with_workers(2).quiet())?;
+    /// let got = out.data_var("x")?.data().to_f64()?;
+    /// assert_eq!(out.data_var("x")?.dims(), ["quantile", "y"]);
+    /// assert!((got[[1, 1]] - 180.2).abs() <= 0.005 * 182.0, "{got}"); // numpy: 180.2
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A usage error for a dimension the dataset lacks, a level outside
+    /// [0, 1] or an accuracy outside (0, 1).
+    pub fn quantile(
+        &self,
+        levels: &[f64],
+        dims: &[&str],
+        alpha: Option<f64>,
+    ) -> Result<ChunkedDataset, Error> {
+        let dims = self.reduced_dims(dims)?;
+        let usage = |e: crate::stats::StatsError| Error::Usage(e.to_string());
+        let mut transform = Quantile::new(levels, dims.clone()).map_err(usage)?;
+        if let Some(a) = alpha {
+            transform = transform.alpha(a).map_err(usage)?;
+        }
+        let mut sizes: IndexMap<String, u64> = IndexMap::new();
+        sizes.insert("quantile".into(), levels.len() as u64);
+        for (d, &n) in self.sizes() {
+            if !dims.contains(d) {
+                sizes.insert(d.clone(), n);
+            }
+        }
+        let data_vars = self
+            .template
+            .data_vars()
+            .iter()
+            .map(|(n, v)| {
+                let mut kept = vec!["quantile".to_owned()];
+                kept.extend(v.dims.iter().filter(|d| !dims.contains(d)).cloned());
+                let schema = VarSchema {
+                    dims: kept,
+                    dtype: DType::F64,
+                    attrs: IndexMap::default(),
+                    encoding: IndexMap::default(),
+                };
+                (n.clone(), schema)
+            })
+            .collect();
+        let mut coords: IndexMap<String, Variable> = IndexMap::new();
+        coords.insert(
+            "quantile".into(),
+            Variable::new(["quantile"], crate::chunk::Array::from_1d(levels.to_vec()))?,
+        );
+        for (n, c) in self.template.coords() {
+            if !c.dims().iter().any(|d| dims.contains(d)) {
+                coords.insert(n.clone(), c.clone());
+            }
+        }
+        let template = Template::new(sizes, data_vars, coords, IndexMap::default())?;
+        let mut chunks: IndexMap<String, u64> = IndexMap::new();
+        chunks.insert("quantile".into(), levels.len() as u64);
+        for (d, &c) in &self.chunks {
+            if !dims.contains(d) {
+                chunks.insert(d.clone(), c);
+            }
+        }
+        let out = self.to_chunks()?.apply(
+            &self.label(&format!("quantile_{}", dims.join("_"))),
+            transform,
+        );
+        Ok(self.with(template, chunks, Stage::Chunks(out)))
+    }
+
+    /// `dims`, or every dimension when empty; a usage error names a
+    /// dimension the dataset lacks.
+    fn reduced_dims(&self, dims: &[&str]) -> Result<Vec<String>, Error> {
+        let dims: Vec<String> = if dims.is_empty() {
+            self.sizes().keys().cloned().collect()
+        } else {
+            dims.iter().map(|d| (*d).to_owned()).collect()
+        };
+        for d in &dims {
+            if !self.sizes().contains_key(d) {
+                return Err(Error::Usage(format!(
+                    "cannot reduce over {d:?}: the dataset has dimensions {:?}",
+                    self.sizes().keys().collect::<Vec<_>>()
+                )));
+            }
+        }
+        Ok(dims)
     }
 
     /// Writes the chunks to a Zarr store at `path` (set up now, from the

@@ -278,7 +278,7 @@ fn too_big(e: Error, max_mem: u64) -> Error {
         crate::key::to_human_size(mem),
         crate::key::to_human_size(max_mem),
         crate::key::to_human_size(chunk_budget(max_mem, 1)),
-        crate::key::to_human_size(process_budget_for(mem)),
+        crate::key::to_human_size_up(process_budget_for(mem)),
     ))
 }
 

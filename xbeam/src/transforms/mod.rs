@@ -33,6 +33,7 @@ mod chunks_to_zarr;
 mod consolidate_chunks;
 mod dataset_to_chunks;
 mod groupby;
+mod quantile;
 mod rechunk;
 mod reduce;
 mod split_chunks;
@@ -43,6 +44,9 @@ pub use chunks_to_zarr::{write_to, ChunksToZarr, DatasetToZarr};
 pub use consolidate_chunks::ConsolidateChunks;
 pub use dataset_to_chunks::{ChunkPlan, DatasetToChunks, DatasetsToChunks};
 pub use groupby::GroupBy;
+pub use quantile::{
+    Quantile, QuantileAcc, QuantileFn, QuantileGlobally, QuantilePerKey, DEFAULT_ALPHA,
+};
 pub(crate) use rechunk::process_budget_for;
 pub(crate) use rechunk::run_stages;
 pub use rechunk::{chunk_budget, Rechunk};

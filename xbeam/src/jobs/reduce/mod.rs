@@ -45,11 +45,11 @@ use xbeam_chunk::{dispatch, Array, Attrs, DType, Dataset, Template, VarSchema, V
 use xbeam_io::{open_zarr, setup_zarr, SetupOptions, ZarrFormat, ZarrSink, ZarrSource};
 use xbeam_key::{ChunkSpec, Key};
 use xbeam_runner::{Pipeline, Runner};
-use xbeam_stats::{Fold, Grouper, Groups, Need, Partial, Stat, Values};
+use xbeam_stats::{Fold, Grouper, Groups, Need, Partial, Sketches, Stat, Values};
 
 use super::{output, Summary};
 use crate::error::{ensure_usage, Error};
-use crate::key::to_human_size;
+use crate::key::{to_human_size, to_human_size_up};
 
 mod pencil;
 
@@ -143,6 +143,10 @@ pub struct Options {
     /// odd number of days, and over every year; day 366 of common years
     /// takes day 365's values. Mean, var and std only.
     pub window: Option<u32>,
+    /// Take the quantiles from sketches of this relative accuracy (see
+    /// [`Sketch`](xbeam_stats::Sketch): within `α` of the exact value, in
+    /// one pass whatever the number of values) instead of every value.
+    pub sketch: Option<f64>,
     /// Whether to rechunk the input into pencils first when the budget
     /// cuts its chunks into stripes (see [`PencilPass`]).
     pub pencil: PencilPass,
@@ -165,6 +169,7 @@ impl Options {
             overwrite: false,
             quantiles: Vec::new(),
             window: None,
+            sketch: None,
             pencil: PencilPass::Auto,
         }
     }
@@ -223,6 +228,8 @@ struct Plan {
     window: Option<Window>,
     /// Quantile levels (none: no quantiles).
     quantiles: Vec<f64>,
+    /// The sketches' accuracy, when quantiles come from sketches.
+    sketch: Option<f64>,
     /// Each step's slot among the steps of its group (for quantiles).
     slot: Vec<usize>,
     /// Steps per group.
@@ -260,6 +267,13 @@ fn check(options: &Options, t: &Template) -> Result<(), Error> {
         "no statistic asked for: give --stat or --quantiles"
     );
     xbeam_stats::check_quantiles(&options.quantiles).map_err(|e| Error::Usage(e.to_string()))?;
+    if let Some(alpha) = options.sketch {
+        ensure_usage!(
+            !options.quantiles.is_empty(),
+            "--sketch gives quantiles: give --quantiles too"
+        );
+        xbeam_stats::Sketch::new(alpha).map_err(|e| Error::Usage(e.to_string()))?;
+    }
     ensure_usage!(
         options.quantiles.is_empty() || (options.window.is_none() && options.weights.is_empty()),
         "--quantiles cannot be combined with --window or --weights"
@@ -1027,7 +1041,7 @@ fn sequence_bytes(
     seq: &Sequence,
     sizes: &IndexMap<String, u64>,
     step: &IndexMap<String, u64>,
-    (need, weighted, (steps, levels)): (Need, bool, (u64, u64)),
+    (need, weighted, (steps, levels, sketch)): (Need, bool, (u64, u64, bool)),
 ) -> u64 {
     let kept: u64 = seq.block.iter().map(|r| r.end - r.start).product();
     let reduced: u64 = v.reduced.iter().map(|&a| sizes[&v.dims[a]]).product();
@@ -1047,7 +1061,14 @@ fn sequence_bytes(
     } else {
         steps.min(1)
     };
-    let quantiles = (kept * reduced * steps + plan_groups as u64 * levels * kept * 2) * 8;
+    let results = plan_groups as u64 * levels * kept * 2 * 8;
+    let quantiles = if sketch {
+        // a sketch per group and element (none without levels)
+        (levels.min(1) * plan_groups as u64 * kept * reduced) * xbeam_stats::SKETCH_BYTES as u64
+            + results
+    } else {
+        kept * reduced * steps * 8 + results
+    };
     elems * per as u64 + chunk + quantiles
 }
 
@@ -1070,10 +1091,14 @@ fn fit_budget(
 ) -> Result<Fitted, Error> {
     let ngroups = groups.count().max(1);
     let quantiles = if options.quantiles.is_empty() {
-        (0, 0)
+        (0, 0, false)
     } else {
         let steps = groups.index.iter().flatten().count().max(1) as u64;
-        (steps, options.quantiles.len() as u64)
+        (
+            steps,
+            options.quantiles.len() as u64,
+            options.sketch.is_some(),
+        )
     };
     let headroom = options.max_mem / 8;
     let per_worker = (options.max_mem - headroom) / workers.max(1) as u64;
@@ -1105,11 +1130,17 @@ fn fit_budget(
     let largest = bytes_of(&sequences);
     ensure_usage!(
         largest + headroom <= options.max_mem,
-        "the largest variable block needs {} of accumulators, more than --max-mem {} allows: \
-         give --max-mem {} or more, or chunk the kept dimensions more finely",
+        "the largest variable block needs {} of accumulators, which with an eighth of the budget \
+         kept for reading is more than --max-mem {} allows: give --max-mem {} or more, or chunk \
+         the kept dimensions more finely{}",
         to_human_size(largest),
         to_human_size(options.max_mem),
-        to_human_size(largest + largest / 7 + 1)
+        to_human_size_up(largest + largest / 7 + 1),
+        if options.quantiles.is_empty() || options.sketch.is_some() {
+            ""
+        } else {
+            " (or take the quantiles from sketches: --sketch)"
+        }
     );
     let fit = ((options.max_mem - headroom) / largest.max(1)).max(1) as usize;
     let workers = workers.min(fit).min(sequences.len()).max(1);
@@ -1205,6 +1236,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         dup,
         window,
         quantiles: options.quantiles.clone(),
+        sketch: options.sketch,
         slot,
         slots,
         skipna: options.skipna,
@@ -1231,6 +1263,34 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         workers,
         pencils: None,
     })
+}
+
+/// What quantiles are taken from: every value, or sketches.
+enum Kept {
+    Exact(Values),
+    Sketch(Sketches),
+}
+
+impl Kept {
+    fn add<T: xbeam_stats::Value>(
+        &mut self,
+        group: usize,
+        slot: usize,
+        origin: &[usize],
+        values: &ArrayViewD<'_, T>,
+    ) {
+        match self {
+            Kept::Exact(v) => v.add(group, slot, origin, values),
+            Kept::Sketch(s) => s.add(group, origin, values),
+        }
+    }
+
+    fn quantiles(&self, q: &[f64], keep: &[usize], skipna: bool) -> ArrayD<f64> {
+        match self {
+            Kept::Exact(v) => v.quantiles(q, keep, skipna),
+            Kept::Sketch(s) => s.quantiles(q, keep, skipna),
+        }
+    }
 }
 
 impl Plan {
@@ -1261,14 +1321,20 @@ impl Plan {
             1
         };
         let mut fold = Fold::new(self.need, ngroups, &shape);
-        let mut values = (!self.quantiles.is_empty()).then(|| {
-            let slots = if v.fold.is_some() {
-                self.slots.clone()
-            } else {
-                vec![1]
-            };
-            Values::new(&slots, &shape)
-        });
+        let mut values = match (self.quantiles.is_empty(), self.sketch) {
+            (true, _) => None,
+            (false, Some(alpha)) => Some(Kept::Sketch(
+                Sketches::new(alpha, ngroups, &shape).map_err(|e| Error::Usage(e.to_string()))?,
+            )),
+            (false, None) => {
+                let slots = if v.fold.is_some() {
+                    self.slots.clone()
+                } else {
+                    vec![1]
+                };
+                Some(Kept::Exact(Values::new(&slots, &shape)))
+            }
+        };
         // chunk positions along the reduced axes and the fold axis, in order
         let walk: Vec<usize> = v.reduced.iter().copied().chain(v.fold).collect();
         let counts: Vec<u64> = walk
@@ -1317,7 +1383,7 @@ impl Plan {
     /// Folds every step of a chunk (one step when there is no fold axis).
     fn fold_chunk<T: xbeam_stats::Value>(
         &self,
-        (fold, mut keep): (&mut Fold, Option<&mut Values>),
+        (fold, mut keep): (&mut Fold, Option<&mut Kept>),
         axis: Option<usize>,
         start: usize,
         origin: &[usize],
@@ -1385,7 +1451,7 @@ impl Plan {
         v: &VarPlan,
         seq: &Sequence,
         partial: Partial,
-        values: Option<Values>,
+        values: Option<Kept>,
     ) -> Result<u64, Error> {
         // partial axes: [group, every var axis but the fold axis]
         let axes: Vec<usize> = (0..v.dims.len()).filter(|&a| Some(a) != v.fold).collect();
