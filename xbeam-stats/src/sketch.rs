@@ -2,10 +2,13 @@
 //! (DDSketch, Masson, Rim and Lee, VLDB 2019), for quantiles over more
 //! values than a memory budget holds.
 //!
-//! Values are counted in logarithmic buckets: bucket `i` holds the values
-//! `x` with `γ^(i-1) < |x| ≤ γ^i`, `γ = (1 + α) / (1 - α)`, and is
-//! represented by `2γ^i / (γ + 1)`, which is within a relative `α` of
-//! every value in it. Counts are integers, so merging two sketches is exact
+//! Values are counted in logarithmic buckets, `m` per octave: with `|x| =
+//! 2^e·(1 + u)` (`0 ≤ u < 1`, the float's exponent and mantissa), bucket
+//! `i` holds the values with `i - 1 < m·(e + u) ≤ i` (DDSketch's linearly
+//! interpolated mapping: no logarithm is computed). A bucket's bounds
+//! `lo < hi` then have `hi/lo ≤ 1 + 1/m`, and `m = ⌈(1 - α) / 2α⌉` makes
+//! that at most `(1 + α) / (1 - α)`, so the bucket's representative `2·lo·hi
+//! / (lo + hi)` is within a relative `α` of every value in it. Counts are integers, so merging two sketches is exact
 //! and the result of any number of merges, in any order, is the same
 //! sketch: quantiles from a sketch do not depend on the chunking or on
 //! the number of workers (a KLL or t-digest sketch cannot promise that).
@@ -21,8 +24,8 @@
 //! in the value only. Values with `|x|` below [`MIN_INDEXABLE`] count as 0.
 //!
 //! Memory is one count per bucket between the smallest and largest
-//! magnitude seen: `ln(max/min) / ln(γ)` buckets, about 47 for air
-//! temperatures of 200–320 K at `α = 0.005`, and at most about 1 400 per
+//! magnitude seen: `m·log2(max/min)` buckets, about 68 for air
+//! temperatures of 200–320 K at `α = 0.005` (`m = 100`), and about 330 per
 //! decade of magnitude at that `α`, whatever the number of values.
 //!
 //! ```
@@ -40,7 +43,9 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
-use xbeam_chunk::ndarray::{ArrayD, ArrayViewD, IxDyn};
+use xbeam_chunk::ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
+
+use xbeam_key::unravel;
 
 use crate::{StatsError, Value};
 
@@ -104,28 +109,28 @@ impl Store {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sketch {
     alpha: f64,
-    /// `ln γ`.
-    ln_gamma: f64,
+    /// Buckets per octave.
+    m: f64,
     positive: Store,
     negative: Store,
     zeros: u64,
 }
 
 impl Sketch {
-    /// An empty sketch of relative accuracy `alpha` (0 < `alpha` < 1;
+    /// An empty sketch of relative accuracy `alpha` (1e-6 ≤ `alpha` < 1;
     /// 0.005 keeps quantiles within 0.5%).
     ///
     /// # Errors
-    /// When `alpha` is not in (0, 1).
+    /// When `alpha` is not in [1e-6, 1).
     pub fn new(alpha: f64) -> Result<Sketch, StatsError> {
-        if !(alpha > 0.0 && alpha < 1.0) {
+        if !(1e-6..1.0).contains(&alpha) {
             return Err(StatsError::Invalid(format!(
-                "a sketch's relative accuracy must be between 0 and 1 (exclusive): found {alpha}"
+                "a sketch's relative accuracy must be at least 1e-6 and below 1: found {alpha}"
             )));
         }
         Ok(Sketch {
             alpha,
-            ln_gamma: ((1.0 + alpha) / (1.0 - alpha)).ln(),
+            m: ((1.0 - alpha) / (2.0 * alpha)).ceil().max(1.0),
             positive: Store::default(),
             negative: Store::default(),
             zeros: 0,
@@ -137,13 +142,31 @@ impl Sketch {
         self.alpha
     }
 
+    /// The bucket of a normal, finite, positive `magnitude`.
     fn index(&self, magnitude: f64) -> i32 {
-        (magnitude.ln() / self.ln_gamma).ceil() as i32
+        let bits = magnitude.to_bits();
+        #[allow(clippy::cast_possible_wrap)]
+        let e = ((bits >> 52) & 0x7ff) as i64 - 1023;
+        #[allow(clippy::cast_precision_loss)]
+        let u = (bits & ((1 << 52) - 1)) as f64 / (1u64 << 52) as f64;
+        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+        let i = ((e as f64 + u) * self.m).ceil() as i32;
+        i
     }
 
+    /// The magnitude where `m·(e + u)` is `y`.
+    fn bound(&self, y: f64) -> f64 {
+        let g = y / self.m;
+        let e = g.floor();
+        #[allow(clippy::cast_possible_truncation)]
+        let p = 2f64.powi(e as i32);
+        p * (1.0 + (g - e))
+    }
+
+    /// The representative of bucket `i`.
     fn value(&self, i: i32) -> f64 {
-        let gamma = self.ln_gamma.exp();
-        2.0 * (f64::from(i) * self.ln_gamma).exp() / (gamma + 1.0)
+        let (lo, hi) = (self.bound(f64::from(i - 1)), self.bound(f64::from(i)));
+        2.0 * lo * hi / (lo + hi)
     }
 
     /// Counts `x` (NaN is skipped; infinities count at the largest finite
@@ -226,9 +249,9 @@ impl Sketch {
     }
 }
 
-/// Bytes [`Sketches`] plans for each sketch: the struct and about 64
-/// buckets (a range of 1.9× in magnitude at `α = 0.005`, more than most
-/// fields span at one element; wider ranges grow past it).
+/// Bytes [`Sketches`] plans for each sketch: the struct and 64 buckets
+/// (a range of 1.56× in magnitude at `α = 0.005`, more than most fields
+/// span at one element; wider ranges grow past it).
 pub const SKETCH_BYTES: usize = 96 + 64 * 8;
 
 /// A [`Sketch`] per (group, element): the one-pass counterpart of
@@ -284,15 +307,30 @@ impl Sketches {
             strides[a] = strides[a + 1] * self.elements[a + 1];
         }
         let (sketches, nan) = (&mut self.groups[group], &mut self.nan[group]);
-        for (ix, &x) in values.indexed_iter() {
-            let at: usize = (0..strides.len())
-                .map(|a| (origin[a] + ix[a]) * strides[a])
-                .sum();
-            let x = x.value();
+        let mut put = |at: usize, x: f64| {
             if x.is_nan() {
                 nan[at] = true;
             } else {
                 sketches[at].add(x);
+            }
+        };
+        let Some(last) = self.elements.len().checked_sub(1) else {
+            if let Some(&x) = values.iter().next() {
+                put(0, x.value());
+            }
+            return;
+        };
+        // row by row along the last axis: rows come in row-major order of
+        // the other axes
+        let outer = &values.shape()[..last];
+        for (r, lane) in values.lanes(Axis(last)).into_iter().enumerate() {
+            let ix = unravel(r, outer);
+            let base: usize = (0..last)
+                .map(|a| (origin[a] + ix[a]) * strides[a])
+                .sum::<usize>()
+                + origin[last];
+            for (j, &x) in lane.iter().enumerate() {
+                put(base + j, x.value());
             }
         }
     }
