@@ -1086,6 +1086,11 @@ fn bad_climatology_and_stats_flags_are_refused_and_write_nothing() {
         (stats(&["latitude", "--weights", "latitude=sin"]), "expected DIM=cos or DIM=values"),
         (stats(&["latitude", "--weights", "latitude=cos", "--stat", "max"]),
          "--weights applies to mean, sum, var and std, not max"),
+        (stats(&["time", "--sketch"]), "--sketch gives quantiles: give --quantiles too"),
+        (stats(&["time", "--quantiles", "0.5", "--sketch", "0"]),
+         "a sketch's relative accuracy must be at least 1e-6 and below 1: found 0"),
+        (stats(&["time", "--pencil-pass", "sometimes"]),
+         "the pencil pass is auto, always or never, not \"sometimes\""),
     ];
     for (args, fragment) in &cases {
         fails(None, args, 2, fragment);
