@@ -430,11 +430,15 @@ mod tests {
                 s
             }).collect();
             let mut forward = Sketch::new(0.005).unwrap();
-            parts.iter().for_each(|p| forward.merge(p).unwrap());
+            for p in &parts {
+                forward.merge(p).unwrap();
+            }
             let mut backward = Sketch::new(0.005).unwrap();
             parts.iter().rev().for_each(|p| backward.merge(p).unwrap());
             let mut whole = Sketch::new(0.005).unwrap();
-            values.iter().for_each(|&x| whole.add(x));
+            for &x in &values {
+                whole.add(x);
+            }
             for q in [0.0, 0.1, 0.5, 0.9, 1.0] {
                 prop_assert_eq!(forward.quantile(q).to_bits(), backward.quantile(q).to_bits());
                 prop_assert_eq!(forward.quantile(q).to_bits(), whole.quantile(q).to_bits());

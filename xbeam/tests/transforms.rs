@@ -1788,13 +1788,16 @@ fn same_floats(a: &[f64], b: &[f64]) -> bool {
 
 fn run_global(elements: &[Dataset], dims: &[&str], skipna: bool) -> Vec<Dataset> {
     let dims: Vec<String> = dims.iter().map(|d| (*d).to_owned()).collect();
+    // every runner, without and with a fanout over 3 intermediate keys
     runners()
         .iter()
-        .map(|r| {
+        .flat_map(|r| [(r, 1), (r, 3)])
+        .map(|(r, fanout)| {
             let p = Pipeline::new();
+            let mean = Mean::globally(dims.clone()).skipna(skipna).fanout(fanout);
             let out = p
                 .create("elements", elements.to_vec())
-                .apply("mean", Mean::globally(dims.clone()).skipna(skipna))
+                .apply("mean", mean)
                 .collect("out");
             p.run(r).unwrap();
             let mut out = out.take().unwrap();
@@ -2480,6 +2483,11 @@ fn every_statistic_transform_matches_a_direct_computation() {
         (Stat::Min, Min::new(["x"])),
         (Stat::Max, Max::new(["x"])),
         (Stat::Count, Count::new(["x"])),
+        // spread over intermediate keys first: the same results
+        (Stat::Sum, Sum::new(["x"]).fanout(4)),
+        (Stat::Var, Var::new(["x"]).ddof(1).fanout(2)),
+        (Stat::Max, Max::new(["x"]).fanout(3)),
+        (Stat::Count, Count::new(["x"]).fanout(2)),
     ];
     for (stat, transform) in cases {
         let p = Pipeline::new();

@@ -221,7 +221,9 @@ impl QuantileFn {
             let mut sketches = vec![empty.clone(); elements];
             if n > 0 {
                 for (s, row) in sketches.iter_mut().zip(flat.chunks_exact(n)) {
-                    row.iter().for_each(|&x| s.add(x));
+                    for &x in row {
+                        s.add(x);
+                    }
                 }
             }
             let dims = kept.iter().map(|&i| dims[i].clone()).collect();

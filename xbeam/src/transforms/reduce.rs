@@ -31,6 +31,7 @@ pub struct Reduce {
     stat: Stat,
     skipna: bool,
     ddof: u64,
+    fanout: u64,
 }
 
 impl Reduce {
@@ -41,6 +42,7 @@ impl Reduce {
             stat,
             skipna: true,
             ddof: 0,
+            fanout: 1,
         }
     }
 
@@ -53,6 +55,31 @@ impl Reduce {
     /// Delta degrees of freedom of var and std (default 0, as xarray).
     pub fn ddof(mut self, ddof: u64) -> Reduce {
         self.ddof = ddof;
+        self
+    }
+
+    /// Spreads each key's datasets over `n` intermediate keys, each
+    /// combined on its own, before the last merge (Beam's
+    /// `with_hot_key_fanout`): for a key with many large inputs, the merges
+    /// are spread over the workers instead of landing on the one that owns
+    /// the key. Default 1 (no fanout; every worker still combines its own
+    /// inputs before the exchange).
+    ///
+    /// ```
+    /// use xbeam::prelude::*;
+    /// use xbeam::stats::Stat;
+    /// use xbeam::transforms::Reduce;
+    ///
+    /// let p = Pipeline::new();
+    /// let x = |v: f64| Dataset::new().with_data_var("x", Variable::new(["t"], Array::from_1d(vec![v, v + 1.0])).unwrap()).unwrap();
+    /// let chunks = p.create("c", (0..8).map(|i| (Key::new().with_offset("t", 2 * i), x(i as f64))).collect());
+    /// let out = chunks.apply("max", Reduce::new(Stat::Max, ["t"]).fanout(3)).collect("out");
+    /// p.run(&Runner::local_with_workers(2).quiet())?;
+    /// assert_eq!(out.take()?[0].1.data_var("x")?.data().to_f64()?[[]], 8.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fanout(mut self, n: u64) -> Reduce {
+        self.fanout = n.max(1);
         self
     }
 
@@ -118,17 +145,84 @@ impl ReducePerKey {
     pub fn ddof(self, ddof: u64) -> ReducePerKey {
         ReducePerKey(self.0.ddof(ddof))
     }
+
+    /// See [`Reduce::fanout`].
+    pub fn fanout(self, n: u64) -> ReducePerKey {
+        ReducePerKey(self.0.fanout(n))
+    }
 }
 
 impl<K: Data> Transform<PCollection<(K, Dataset)>> for ReducePerKey {
     type Output = PCollection<(K, Dataset)>;
 
     fn expand(self, input: PCollection<(K, Dataset)>) -> Self::Output {
-        input
-            .combine_per_key("combine", self.0.combine_fn())
-            .map("finish", |(k, out): (K, Result<Dataset, String>)| {
-                out.map(|d| (k, d))
-            })
+        let combined = if self.0.fanout > 1 {
+            let n = self.0.fanout;
+            let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            input
+                .map("fan out", move |(k, ds): (K, Dataset)| {
+                    let shard = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % n;
+                    Ok::<_, ChunkError>(((k, shard), ds))
+                })
+                .combine_per_key("combine shards", Partials(self.0.combine_fn()))
+                .map("drop shards", |((k, _), acc): ((K, u64), ReduceAcc)| {
+                    Ok::<_, ChunkError>((k, acc))
+                })
+                .combine_per_key("combine", Merges(self.0.combine_fn()))
+        } else {
+            input.combine_per_key("combine", self.0.combine_fn())
+        };
+        combined.map("finish", |(k, out): (K, Result<Dataset, String>)| {
+            out.map(|d| (k, d))
+        })
+    }
+}
+
+/// [`ReduceFn`] stopping at the accumulator: the first step of a fanout.
+struct Partials(ReduceFn);
+
+impl CombineFn<Dataset> for Partials {
+    type Acc = ReduceAcc;
+    type Out = ReduceAcc;
+
+    fn create(&self) -> ReduceAcc {
+        self.0.create()
+    }
+
+    fn add(&self, acc: ReduceAcc, value: Dataset) -> ReduceAcc {
+        self.0.add(acc, value)
+    }
+
+    fn merge(&self, a: ReduceAcc, b: ReduceAcc) -> ReduceAcc {
+        self.0.merge(a, b)
+    }
+
+    fn extract(&self, acc: ReduceAcc) -> ReduceAcc {
+        acc
+    }
+}
+
+/// [`ReduceFn`] merging accumulators: the last step of a fanout.
+struct Merges(ReduceFn);
+
+impl CombineFn<ReduceAcc> for Merges {
+    type Acc = ReduceAcc;
+    type Out = Result<Dataset, String>;
+
+    fn create(&self) -> ReduceAcc {
+        self.0.create()
+    }
+
+    fn add(&self, acc: ReduceAcc, value: ReduceAcc) -> ReduceAcc {
+        self.0.merge(acc, value)
+    }
+
+    fn merge(&self, a: ReduceAcc, b: ReduceAcc) -> ReduceAcc {
+        self.0.merge(a, b)
+    }
+
+    fn extract(&self, acc: ReduceAcc) -> Result<Dataset, String> {
+        self.0.extract(acc)
     }
 }
 
@@ -146,15 +240,34 @@ impl ReduceGlobally {
     pub fn ddof(self, ddof: u64) -> ReduceGlobally {
         ReduceGlobally(self.0.ddof(ddof))
     }
+
+    /// See [`Reduce::fanout`].
+    pub fn fanout(self, n: u64) -> ReduceGlobally {
+        ReduceGlobally(self.0.fanout(n))
+    }
 }
 
 impl Transform<PCollection<Dataset>> for ReduceGlobally {
     type Output = PCollection<Dataset>;
 
     fn expand(self, input: PCollection<Dataset>) -> Self::Output {
-        input
-            .combine_globally("combine", self.0.combine_fn())
-            .map("finish", |out: Result<Dataset, String>| out)
+        let combined = if self.0.fanout > 1 {
+            let n = self.0.fanout;
+            let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            input
+                .map("fan out", move |ds: Dataset| {
+                    let shard = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % n;
+                    Ok::<_, ChunkError>((shard, ds))
+                })
+                .combine_per_key("combine shards", Partials(self.0.combine_fn()))
+                .map("drop shards", |(_, acc): (u64, ReduceAcc)| {
+                    Ok::<_, ChunkError>(acc)
+                })
+                .combine_globally("combine", Merges(self.0.combine_fn()))
+        } else {
+            input.combine_globally("combine", self.0.combine_fn())
+        };
+        combined.map("finish", |out: Result<Dataset, String>| out)
     }
 }
 
