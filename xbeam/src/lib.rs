@@ -145,7 +145,7 @@ mod rng;
 pub mod synthetic;
 pub mod transforms;
 
-pub use dataset::{ChunkedDataset, Grouped};
+pub use dataset::{ChunkedDataset, Grouped, Rolled};
 pub use error::Error;
 
 /// Everything a pipeline author needs for the common case.

@@ -342,6 +342,32 @@ fn rolling_windows_cross_chunks_and_do_not_depend_on_them() {
             "{name}"
         );
     }
+    // ChunkedDataset::rolling on the engine, with chunks of 7 steps (a
+    // window reaches into two chunks before it): the same bits
+    for stat in [Stat::Mean, Stat::Std, Stat::Max] {
+        let p = xbeam::runner::Pipeline::new();
+        let chunked =
+            xbeam::ChunkedDataset::from_zarr(&p, &b, &"time=7,lat=2".parse().unwrap()).unwrap();
+        let got = chunked
+            .rolling("time", 10)
+            .unwrap()
+            .center(true)
+            .min_periods(6)
+            .reduce(stat)
+            .unwrap()
+            .collect(&Runner::local_with_workers(2).quiet())
+            .unwrap();
+        for var in ["t", "z"] {
+            let want = x.data_var(&format!("{var}_{stat}")).unwrap();
+            let got = got.data_var(var).unwrap();
+            assert_eq!(got.dims(), want.dims(), "{var} {stat}");
+            assert_eq!(
+                bits(got.data()),
+                bits(want.data()),
+                "{var} {stat} on the engine"
+            );
+        }
+    }
     // centred window of 10: 5 steps before, 4 after; 6 valid values needed
     let t = ds.data_var("t").unwrap().data().to_f64().unwrap();
     let mean = x.data_var("t_mean").unwrap().data().to_f64().unwrap();

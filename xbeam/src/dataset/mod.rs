@@ -23,8 +23,10 @@ use crate::transforms::{
 use crate::Error;
 
 mod grouped;
+mod rolled;
 
 pub use grouped::Grouped;
+pub use rolled::Rolled;
 
 /// Where the chunks come from: a source not read yet (so `rechunk` to
 /// multiples, `head`, `tail` and `isel` just read differently), or a

@@ -90,11 +90,7 @@ impl Options {
 
     /// Steps before and after a label that its window holds.
     fn reach(&self) -> (u64, u64) {
-        if self.center {
-            (self.window / 2, self.window - 1 - self.window / 2)
-        } else {
-            (self.window - 1, 0)
-        }
+        reach(self.window, self.center)
     }
 }
 
@@ -115,7 +111,7 @@ struct Plan {
 /// The dtype xarray gives a rolling statistic: floats keep theirs;
 /// integers become float (min and max as xarray's `maybe_promote`:
 /// float32 for up to 16 bits), since edges are NaN.
-fn rolling_dtype(stat: Stat, input: DType) -> DType {
+pub(crate) fn rolling_dtype(stat: Stat, input: DType) -> DType {
     match input {
         DType::F32 | DType::F64 => input,
         _ if matches!(stat, Stat::Min | Stat::Max) && input.itemsize() <= 2 => DType::F32,
@@ -357,24 +353,60 @@ impl Plan {
         len: usize,
     ) -> ArrayD<f64> {
         let o = &self.options;
-        let mut shape = values.shape().to_vec();
-        shape[axis] = len;
-        let mut out = ArrayD::from_elem(shape, f64::NAN);
-        let (before, after) = o.reach();
-        let need = o.min_periods.unwrap_or(o.window) as usize;
-        let ctx = Lane {
-            stat,
-            offset,
-            before: before as usize,
-            after: after as usize,
-            need,
-            ddof: o.ddof as f64,
+        let window = Window {
+            reach: o.reach(),
+            need: o.min_periods.unwrap_or(o.window),
+            ddof: o.ddof,
         };
-        Zip::from(out.lanes_mut(Axis(axis)))
-            .and(values.lanes(Axis(axis)))
-            .for_each(|out, x| ctx.run(x, out));
-        out
+        moving(stat, values, axis, (offset, len), window)
     }
+}
+
+/// Steps before and after a label that a window of `window` steps holds
+/// (xarray's centring: a centred window of 4 holds `[i-2, i+1]`).
+pub(crate) fn reach(window: u64, center: bool) -> (u64, u64) {
+    if center {
+        (window / 2, window - 1 - window / 2)
+    } else {
+        (window - 1, 0)
+    }
+}
+
+/// A rolling window: the steps it reaches before and after its label, the
+/// fewest valid values it needs, and var and std's ddof.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Window {
+    pub(crate) reach: (u64, u64),
+    pub(crate) need: u64,
+    pub(crate) ddof: u64,
+}
+
+/// The statistic of the windows at `len` positions from `offset` along
+/// `axis` of `values` (a chunk and its halo): NaN where a window holds
+/// fewer than `need` valid values.
+pub(crate) fn moving(
+    stat: Stat,
+    values: &ArrayD<f64>,
+    axis: usize,
+    (offset, len): (usize, usize),
+    w: Window,
+) -> ArrayD<f64> {
+    let mut shape = values.shape().to_vec();
+    shape[axis] = len;
+    let mut out = ArrayD::from_elem(shape, f64::NAN);
+    #[allow(clippy::cast_precision_loss)]
+    let ctx = Lane {
+        stat,
+        offset,
+        before: w.reach.0 as usize,
+        after: w.reach.1 as usize,
+        need: w.need as usize,
+        ddof: w.ddof as f64,
+    };
+    Zip::from(out.lanes_mut(Axis(axis)))
+        .and(values.lanes(Axis(axis)))
+        .for_each(|out, x| ctx.run(x, out));
+    out
 }
 
 /// One lane's windows.

@@ -36,6 +36,7 @@ mod groupby;
 mod quantile;
 mod rechunk;
 mod reduce;
+mod rolling;
 mod split_chunks;
 mod validate;
 mod variables;
@@ -55,6 +56,7 @@ pub use reduce::{
     Count, Max, Mean, MeanGlobally, MeanPerKey, Min, Reduce, ReduceAcc, ReduceFn, ReduceGlobally,
     ReducePerKey, Std, Sum, Var,
 };
+pub use rolling::Rolling;
 pub use split_chunks::SplitChunks;
 pub use validate::ValidateEachChunk;
 pub use variables::{ConsolidateVariables, SplitVariables};
