@@ -449,18 +449,11 @@ pub fn parse_bytes(text: &str) -> Result<u64, KeyError> {
 /// assert_eq!(to_human_size(10u128.pow(22)), "10000EB");
 /// ```
 pub fn to_human_size(bytes: impl Into<u128>) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
     let n = bytes.into();
     if n < 1000 {
         return format!("{n}B");
     }
-    #[allow(clippy::cast_precision_loss)]
-    let mut x = n as f64;
-    let mut unit = 0;
-    while x >= 1000.0 && unit + 1 < UNITS.len() {
-        x /= 1000.0;
-        unit += 1;
-    }
+    let (x, unit) = scaled(n);
     if (x * 100.0).round() / 100.0 < 10.0 {
         format!("{x:.1}{}", UNITS[unit])
     } else {
@@ -480,18 +473,11 @@ pub fn to_human_size(bytes: impl Into<u128>) -> String {
 /// assert_eq!(to_human_size_up(512u64), "512B");
 /// ```
 pub fn to_human_size_up(bytes: impl Into<u128>) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
     let n = bytes.into();
     if n < 1000 {
         return format!("{n}B");
     }
-    #[allow(clippy::cast_precision_loss)]
-    let mut x = n as f64;
-    let mut unit = 0;
-    while x >= 1000.0 && unit + 1 < UNITS.len() {
-        x /= 1000.0;
-        unit += 1;
-    }
+    let (x, unit) = scaled(n);
     let scale = if x < 10.0 { 10.0 } else { 1.0 };
     let up = (x * scale - 1e-9).ceil() / scale;
     if up >= 1000.0 && unit + 1 < UNITS.len() {
@@ -501,6 +487,21 @@ pub fn to_human_size_up(bytes: impl Into<u128>) -> String {
     } else {
         format!("{up:.0}{}", UNITS[unit])
     }
+}
+
+/// Decimal byte units.
+const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+
+/// `n` bytes as a number below 1000 of one of [`UNITS`] (its index).
+fn scaled(n: u128) -> (f64, usize) {
+    #[allow(clippy::cast_precision_loss)]
+    let mut x = n as f64;
+    let mut unit = 0;
+    while x >= 1000.0 && unit + 1 < UNITS.len() {
+        x /= 1000.0;
+        unit += 1;
+    }
+    (x, unit)
 }
 
 fn byte_unit(unit: &str) -> Option<f64> {

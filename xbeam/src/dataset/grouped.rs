@@ -280,39 +280,21 @@ impl Grouped {
         }))
     }
 
-    /// The mean of each group.
-    pub fn mean(&self) -> Result<ChunkedDataset, Error> {
-        self.reduce(Stat::Mean)
-    }
-
-    /// The sum of each group (0 where no value is valid).
-    pub fn sum(&self) -> Result<ChunkedDataset, Error> {
-        self.reduce(Stat::Sum)
-    }
-
-    /// The variance of each group.
-    pub fn var(&self) -> Result<ChunkedDataset, Error> {
-        self.reduce(Stat::Var)
-    }
-
-    /// The standard deviation of each group.
-    pub fn std(&self) -> Result<ChunkedDataset, Error> {
-        self.reduce(Stat::Std)
-    }
-
-    /// The smallest valid value of each group.
-    pub fn min(&self) -> Result<ChunkedDataset, Error> {
-        self.reduce(Stat::Min)
-    }
-
-    /// The largest valid value of each group.
-    pub fn max(&self) -> Result<ChunkedDataset, Error> {
-        self.reduce(Stat::Max)
-    }
-
-    /// The number of valid values of each group.
-    pub fn count(&self) -> Result<ChunkedDataset, Error> {
-        self.reduce(Stat::Count)
+    stat_methods! {
+        /// The mean of each group.
+        mean => Mean;
+        /// The sum of each group (0 where no value is valid).
+        sum => Sum;
+        /// The variance of each group.
+        var => Var;
+        /// The standard deviation of each group.
+        std => Std;
+        /// The smallest valid value of each group.
+        min => Min;
+        /// The largest valid value of each group.
+        max => Max;
+        /// The number of valid values of each group.
+        count => Count;
     }
 }
 

@@ -22,6 +22,19 @@ use crate::transforms::{
 };
 use crate::Error;
 
+/// Methods `mean`, `sum`, ... of a grouped or windowed dataset, each
+/// `self.reduce(Stat::...)`, with their docs.
+macro_rules! stat_methods {
+    ($($(#[$doc:meta])* $name:ident => $stat:ident;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(&self) -> Result<ChunkedDataset, Error> {
+                self.reduce(Stat::$stat)
+            }
+        )*
+    };
+}
+
 mod grouped;
 mod rolled;
 

@@ -133,33 +133,18 @@ impl Rolled {
         Ok(src.with(template, src.chunks.clone(), Stage::Chunks(out)))
     }
 
-    /// The mean of every window.
-    pub fn mean(&self) -> Result<ChunkedDataset, Error> {
-        self.reduce(Stat::Mean)
-    }
-
-    /// The sum of every window.
-    pub fn sum(&self) -> Result<ChunkedDataset, Error> {
-        self.reduce(Stat::Sum)
-    }
-
-    /// The variance of every window.
-    pub fn var(&self) -> Result<ChunkedDataset, Error> {
-        self.reduce(Stat::Var)
-    }
-
-    /// The standard deviation of every window.
-    pub fn std(&self) -> Result<ChunkedDataset, Error> {
-        self.reduce(Stat::Std)
-    }
-
-    /// The smallest valid value of every window.
-    pub fn min(&self) -> Result<ChunkedDataset, Error> {
-        self.reduce(Stat::Min)
-    }
-
-    /// The largest valid value of every window.
-    pub fn max(&self) -> Result<ChunkedDataset, Error> {
-        self.reduce(Stat::Max)
+    stat_methods! {
+        /// The mean of every window.
+        mean => Mean;
+        /// The sum of every window.
+        sum => Sum;
+        /// The variance of every window.
+        var => Var;
+        /// The standard deviation of every window.
+        std => Std;
+        /// The smallest valid value of every window.
+        min => Min;
+        /// The largest valid value of every window.
+        max => Max;
     }
 }

@@ -32,6 +32,7 @@
 mod chunks_to_zarr;
 mod consolidate_chunks;
 mod dataset_to_chunks;
+mod elements;
 mod groupby;
 mod quantile;
 mod rechunk;

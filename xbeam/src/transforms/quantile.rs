@@ -7,7 +7,10 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use super::{canonical_key, Chunks};
+use super::elements::{
+    check_dims, kept_coords, merge_accs, rows, same_shape, same_vars, without_offsets,
+};
+use super::Chunks;
 use crate::chunk::ndarray::{ArrayD, IxDyn};
 use crate::chunk::{Array, ChunkError, Dataset, Variable};
 use crate::key::Key;
@@ -107,13 +110,8 @@ impl Transform<Chunks> for Quantile {
         let dims = self.dims.clone();
         input
             .map("drop reduced offsets", move |(key, ds): (Key, Dataset)| {
-                let mut key = key;
-                for d in &dims {
-                    if key.offset(d).is_some() {
-                        key = key.without_offset(d)?;
-                    }
-                }
-                Ok::<_, ChunkError>((canonical_key(&key).with_offset("quantile", 0), ds))
+                let key = without_offsets(key, &dims)?.with_offset("quantile", 0);
+                Ok::<_, ChunkError>((key, ds))
             })
             .apply("per key", self.per_key())
     }
@@ -193,40 +191,21 @@ impl ByteSize for QuantileAcc {
 
 impl QuantileFn {
     fn sketches(&self, ds: &Dataset) -> Result<Sketches, ChunkError> {
-        let sizes = ds.sizes();
-        if let Some(d) = self.dims.iter().find(|d| !sizes.contains_key(*d)) {
-            return Err(ChunkError::Invalid(format!(
-                "cannot take quantiles over dimension {d:?}: the chunk has dimensions {:?}",
-                sizes.keys().collect::<Vec<_>>()
-            )));
-        }
+        const WHAT: &str = "take quantiles of";
+        check_dims(ds, &self.dims, "take quantiles over")?;
         let empty = Sketch::new(self.alpha).map_err(|e| ChunkError::Invalid(e.to_string()))?;
         let mut vars = IndexMap::new();
         for (name, var) in ds.data_vars() {
-            let data = var.data().to_f64().map_err(|e| {
-                ChunkError::Invalid(format!("cannot take quantiles of variable {name:?}: {e}"))
-            })?;
-            let dims = var.dims();
-            let (kept, reduced): (Vec<usize>, Vec<usize>) =
-                (0..dims.len()).partition(|&i| !self.dims.contains(&dims[i]));
-            let order: Vec<usize> = kept.iter().chain(&reduced).copied().collect();
-            let shape: Vec<usize> = kept.iter().map(|&i| data.shape()[i]).collect();
-            let n: usize = reduced.iter().map(|&i| data.shape()[i]).product();
-            let values = data
-                .permuted_axes(IxDyn(&order))
-                .as_standard_layout()
-                .into_owned();
-            let flat = values.as_slice().expect("standard layout");
-            let elements: usize = shape.iter().product();
-            let mut sketches = vec![empty.clone(); elements];
-            if n > 0 {
-                for (s, row) in sketches.iter_mut().zip(flat.chunks_exact(n)) {
+            let r = rows(name, var, &self.dims, WHAT)?;
+            let mut sketches = vec![empty.clone(); r.shape.iter().product()];
+            if r.n > 0 {
+                for (s, row) in sketches.iter_mut().zip(r.flat().chunks_exact(r.n)) {
                     for &x in row {
                         s.add(x);
                     }
                 }
             }
-            let dims = kept.iter().map(|&i| dims[i].clone()).collect();
+            let (dims, shape) = (r.dims, r.shape);
             vars.insert(
                 name.clone(),
                 VarSketches {
@@ -236,40 +215,20 @@ impl QuantileFn {
                 },
             );
         }
-        let mut coords = Dataset::new();
-        for (name, c) in ds.coords() {
-            if !c.dims().iter().any(|d| self.dims.contains(d)) {
-                coords = coords.with_coord(name.clone(), c.clone())?;
-            }
-        }
+        let coords = kept_coords(ds, &self.dims)?;
         Ok(Sketches { vars, coords })
     }
 }
 
 fn merge(a: Sketches, b: Sketches) -> Result<Sketches, String> {
+    const WHAT: &str = "take quantiles of";
     let mut a = a;
-    let names = |s: &Sketches| {
-        let mut v: Vec<String> = s.vars.keys().cloned().collect();
-        v.sort();
-        v
-    };
-    let (x, y) = (names(&a), names(&b));
-    if x != y {
-        let (x, y) = if x < y { (x, y) } else { (y, x) };
-        return Err(format!(
-            "cannot take quantiles of chunks with different variables: {x:?} vs {y:?}"
-        ));
-    }
+    same_vars(a.vars.keys(), b.vars.keys(), WHAT)?;
     for (name, vb) in b.vars {
         let Some(va) = a.vars.get_mut(&name) else {
             continue; // checked above
         };
-        if va.shape != vb.shape || va.dims != vb.dims {
-            return Err(format!(
-                "cannot take quantiles of chunks of variable {name:?} with different shapes: {:?} {:?} vs {:?} {:?}",
-                va.dims, va.shape, vb.dims, vb.shape
-            ));
-        }
+        same_shape(&name, (&va.dims, &va.shape), (&vb.dims, &vb.shape), WHAT)?;
         for (s, t) in va.sketches.iter_mut().zip(&vb.sketches) {
             s.merge(t).map_err(|e| e.to_string())?;
         }
@@ -291,11 +250,7 @@ impl CombineFn<Dataset> for QuantileFn {
     }
 
     fn merge(&self, a: QuantileAcc, b: QuantileAcc) -> QuantileAcc {
-        QuantileAcc(match (a.0, b.0) {
-            (None, x) | (x, None) => x,
-            (Some(Err(e)), _) | (_, Some(Err(e))) => Some(Err(e)),
-            (Some(Ok(a)), Some(Ok(b))) => Some(merge(a, b)),
-        })
+        QuantileAcc(merge_accs(a.0, b.0, merge))
     }
 
     fn extract(&self, acc: QuantileAcc) -> Result<Dataset, String> {

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use super::{canonical_key, Chunks};
+use super::elements::{
+    check_dims, kept_coords, merge_accs, rows, same_shape, same_vars, without_offsets,
+};
+use super::Chunks;
 use crate::chunk::ndarray::{ArrayD, IxDyn};
 use crate::chunk::{Array, ChunkError, DType, Dataset, Variable};
 use crate::key::Key;
@@ -119,13 +122,7 @@ impl Transform<Chunks> for Reduce {
         let dims = self.dims.clone();
         input
             .map("drop reduced offsets", move |(key, ds): (Key, Dataset)| {
-                let mut key = key;
-                for d in &dims {
-                    if key.offset(d).is_some() {
-                        key = key.without_offset(d)?;
-                    }
-                }
-                Ok::<_, ChunkError>((canonical_key(&key), ds))
+                Ok::<_, ChunkError>((without_offsets(key, &dims)?, ds))
             })
             .apply("per key", ReducePerKey(self))
     }
@@ -538,72 +535,31 @@ impl VarSums {
 impl ReduceFn {
     /// Accumulators of one chunk.
     fn sums(&self, ds: &Dataset) -> Result<Sums, ChunkError> {
-        let sizes = ds.sizes();
-        if let Some(d) = self.dims.iter().find(|d| !sizes.contains_key(*d)) {
-            return Err(ChunkError::Invalid(format!(
-                "cannot reduce over dimension {d:?}: the chunk has dimensions {:?}",
-                sizes.keys().collect::<Vec<_>>()
-            )));
-        }
+        check_dims(ds, &self.dims, "reduce over")?;
         let mut vars = IndexMap::new();
         for (name, var) in ds.data_vars() {
-            let data = var.data().to_f64().map_err(|e| {
-                ChunkError::Invalid(format!("cannot reduce variable {name:?}: {e}"))
-            })?;
-            let dims = var.dims();
-            let kept: Vec<usize> = (0..dims.len())
-                .filter(|&i| !self.dims.contains(&dims[i]))
-                .collect();
-            let reduced: Vec<usize> = (0..dims.len())
-                .filter(|&i| self.dims.contains(&dims[i]))
-                .collect();
-            let order: Vec<usize> = kept.iter().chain(&reduced).copied().collect();
-            let shape: Vec<usize> = kept.iter().map(|&i| data.shape()[i]).collect();
-            let n: usize = reduced.iter().map(|&i| data.shape()[i]).product();
-            let values = data
-                .permuted_axes(IxDyn(&order))
-                .as_standard_layout()
-                .into_owned();
-            let flat = values.as_slice().expect("standard layout");
-            let dims = kept.iter().map(|&i| dims[i].clone()).collect();
-            vars.insert(name.clone(), VarSums::of(self.need, dims, shape, flat, n));
+            let r = rows(name, var, &self.dims, "reduce")?;
+            let sums = VarSums::of(self.need, r.dims.clone(), r.shape.clone(), r.flat(), r.n);
+            vars.insert(name.clone(), sums);
         }
-        let mut coords = Dataset::new();
-        for (name, c) in ds.coords() {
-            if !c.dims().iter().any(|d| self.dims.contains(d)) {
-                coords = coords.with_coord(name.clone(), c.clone())?;
-            }
-        }
+        let coords = kept_coords(ds, &self.dims)?;
         Ok(Sums { vars, coords })
     }
 }
 
 fn merge(a: Sums, b: Sums) -> Result<Sums, String> {
     let mut a = a;
-    // the same variables on both sides, whichever order chunks merge in (a
-    // variable missing from some chunks would be reduced over fewer)
-    fn names(s: &Sums) -> Vec<&String> {
-        let mut v: Vec<&String> = s.vars.keys().collect();
-        v.sort();
-        v
-    }
-    let (x, y) = (names(&a), names(&b));
-    if x != y {
-        let (x, y) = if x < y { (x, y) } else { (y, x) };
-        return Err(format!(
-            "cannot reduce chunks with different variables: {x:?} vs {y:?}"
-        ));
-    }
+    same_vars(a.vars.keys(), b.vars.keys(), "reduce")?;
     for (name, vb) in b.vars {
         let Some(va) = a.vars.get_mut(&name) else {
             continue; // checked above: both sides hold the same variables
         };
-        if va.shape != vb.shape || va.dims != vb.dims {
-            return Err(format!(
-                "cannot reduce chunks of variable {name:?} with different shapes: {:?} {:?} vs {:?} {:?}",
-                va.dims, va.shape, vb.dims, vb.shape
-            ));
-        }
+        same_shape(
+            &name,
+            (&va.dims, &va.shape),
+            (&vb.dims, &vb.shape),
+            "reduce",
+        )?;
         va.merge(&vb);
     }
     Ok(a)
@@ -623,11 +579,7 @@ impl CombineFn<Dataset> for ReduceFn {
     }
 
     fn merge(&self, a: ReduceAcc, b: ReduceAcc) -> ReduceAcc {
-        ReduceAcc(match (a.0, b.0) {
-            (None, x) | (x, None) => x,
-            (Some(Err(e)), _) | (_, Some(Err(e))) => Some(Err(e)),
-            (Some(Ok(a)), Some(Ok(b))) => Some(merge(a, b)),
-        })
+        ReduceAcc(merge_accs(a.0, b.0, merge))
     }
 
     fn extract(&self, acc: ReduceAcc) -> Result<Dataset, String> {
