@@ -47,7 +47,8 @@ pub(crate) struct Common {
     stat: Vec<Stat>,
     /// Exact quantiles, e.g. `0.1,0.5,0.9` (linear interpolation, as
     /// xarray's `quantile`): a `quantile` dimension after the group
-    /// dimensions, float64. Every value of a block is held in memory.
+    /// dimensions. Every value of a block is held in memory; --sketch takes
+    /// them in one pass in little memory instead.
     #[arg(long, value_delimiter = ',')]
     quantiles: Vec<f64>,
     /// Take --quantiles from sketches of relative accuracy ALPHA (default
