@@ -41,6 +41,12 @@ pub trait ChunkSink: Send + Sync {
 
     /// What the sink is, for error messages (e.g. a store's path).
     fn describe(&self) -> String;
+
+    /// Makes every chunk written so far durable; called once, after the
+    /// last chunk. The default does nothing (an in-memory sink).
+    fn flush(&self) -> Result<(), IoError> {
+        Ok(())
+    }
 }
 
 impl<S: ChunkSink + ?Sized> ChunkSink for Arc<S> {
@@ -54,5 +60,9 @@ impl<S: ChunkSink + ?Sized> ChunkSink for Arc<S> {
 
     fn describe(&self) -> String {
         (**self).describe()
+    }
+
+    fn flush(&self) -> Result<(), IoError> {
+        (**self).flush()
     }
 }

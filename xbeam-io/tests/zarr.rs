@@ -1010,3 +1010,49 @@ fn float_encoded_times_keep_their_fractions_in_data_variables() {
         }
     }
 }
+
+/// Chunks from 256 KiB up are written with `O_DIRECT` (padded to the
+/// block size, then cut to their length), on disk and on tmpfs
+/// (`/dev/shm`, which refuses `O_DIRECT` before Linux 6.6, so there they
+/// are written buffered). Either way the files hold exactly the chunk and
+/// read back the same, and `sync_store` flushes the store.
+#[test]
+fn large_chunks_are_written_exactly_on_disk_and_on_tmpfs() {
+    let n = 100_003usize; // 800 024 bytes per chunk: not a block multiple
+    let values: Vec<f64> = (0..n as u64)
+        .map(|i| (i.wrapping_mul(2_654_435_761) % 1_000_003) as f64 / 7.0)
+        .collect();
+    let ds = Dataset::new()
+        .with_coord(
+            "x",
+            Variable::new(["x"], Array::from_1d((0..n as i64).collect())).unwrap(),
+        )
+        .unwrap()
+        .with_data_var("foo", Variable::new(["x"], Array::from_1d(values)).unwrap())
+        .unwrap();
+    let disk = tempfile::tempdir().unwrap();
+    let shm = Path::new("/dev/shm")
+        .is_dir()
+        .then(|| tempfile::tempdir_in("/dev/shm").unwrap());
+    for dir in std::iter::once(&disk).chain(shm.as_ref()) {
+        let path = store(dir, "big.zarr");
+        let options = SetupOptions::default()
+            .format(ZarrFormat::V3)
+            .chunks([("x", -1i64)])
+            .encoding(
+                "foo",
+                Attrs::from_iter([("compressors".to_owned(), json!([]))]),
+            );
+        let sink = setup_zarr(&Template::from(&ds), &path, &options).unwrap();
+        write_all(&sink, &ds, "x", n as u64);
+        xbeam_io::sync_store(&path).unwrap();
+        assert_eq!(
+            fs::metadata(path.join("foo/c/0")).unwrap().len(),
+            8 * n as u64,
+            "{}",
+            path.display()
+        );
+        let back = read_all(&path);
+        assert!(back.identical(&ds), "{}", path.display());
+    }
+}

@@ -12,7 +12,6 @@ use zarrs::array::codec::{ShardingCodecOptions, SubchunkWriteOrder};
 use zarrs::array::{
     Array as ZArray, ArrayBytes, ArrayMetadata, ArraySubset, CodecOptions, CodecSpecificOptions,
 };
-use zarrs::filesystem::FilesystemStore;
 
 use super::bytes::{from_bytes, from_vlen, to_bytes};
 use super::fill::base64_encode;
@@ -20,12 +19,10 @@ use super::meta::{ArrayInfo, Stored, ZarrFormat};
 use crate::cf::coding::Coding;
 use crate::IoError;
 
-pub(super) type Store = FilesystemStore;
+pub(super) use super::store::Store;
 
 pub(super) fn open_store(path: &Path) -> Result<Arc<Store>, IoError> {
-    FilesystemStore::new(path)
-        .map(Arc::new)
-        .map_err(|e| IoError::zarr(path.display(), "cannot open the store", e))
+    Store::new(path).map(Arc::new)
 }
 
 pub(super) fn zarrs_array(

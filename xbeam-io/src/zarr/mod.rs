@@ -1,6 +1,6 @@
 //! Zarr v2 and v3 stores: open and read ([`open_zarr`]), set up and write
-//! ([`setup_zarr`], [`ZarrSink`]), check ([`verify()`]) and append
-//! ([`append_dim`]).
+//! ([`setup_zarr`], [`ZarrSink`]), check ([`verify()`]), append
+//! ([`append_dim`]) and flush to disk ([`sync_store`]).
 
 mod append;
 mod array;
@@ -11,6 +11,7 @@ mod meta;
 mod open;
 mod setup;
 mod sink;
+mod store;
 mod verify;
 
 pub use append::append_dim;
@@ -18,4 +19,5 @@ pub use meta::{ArrayInfo, ZarrFormat};
 pub use open::{open_zarr, ZarrSource};
 pub use setup::{setup_zarr, zarr_chunk_size, SetupOptions};
 pub use sink::ZarrSink;
+pub use store::sync_store;
 pub use verify::{verify, MissingChunk};

@@ -293,4 +293,8 @@ impl ChunkSink for ZarrSink {
     fn describe(&self) -> String {
         self.path.display().to_string()
     }
+
+    fn flush(&self) -> Result<(), IoError> {
+        super::sync_store(&self.path)
+    }
 }

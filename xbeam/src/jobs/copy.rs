@@ -41,16 +41,16 @@ use std::time::Instant;
 use indexmap::IndexMap;
 use serde_json::{json, Value};
 use xbeam_chunk::chunks::TargetChunks;
-use xbeam_chunk::{Attrs, Dataset};
+use xbeam_chunk::Attrs;
 use xbeam_io::{
     open_zarr, setup_zarr, zarr_chunk_size, ChunkSink, SetupOptions, ZarrFormat, ZarrSource,
 };
-use xbeam_key::{ChunkSpec, Key};
+use xbeam_key::ChunkSpec;
 use xbeam_runner::{Pipeline, Runner};
 
 use super::{output, Summary};
 use crate::error::{ensure_usage, Error};
-use crate::transforms::{DatasetToChunks, SplitChunks};
+use crate::transforms::{write_to, DatasetToChunks, SplitChunks};
 
 /// A compressor for the copy's arrays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -335,7 +335,6 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
     let whole = plan.read == plan.write;
     let write = plan.specs(&plan.write);
     let sink: Arc<dyn ChunkSink> = Arc::new(sink);
-    let dst = options.dst.clone();
     let p = Pipeline::new();
     let regions = p.apply("read", read)?;
     // a region is written as read unless it holds several pieces
@@ -344,9 +343,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
     } else {
         regions.apply("split", SplitChunks::new(write))
     };
-    pieces.for_each("write", move |(key, ds): (Key, Dataset)| {
-        sink.write_chunk(&key, &ds).map_err(Error::output(&dst))
-    });
+    write_to(&pieces, sink);
     p.run(runner)?;
     Ok(Summary::finish(started, bytes, bytes, count))
 }

@@ -27,6 +27,7 @@ use xbeam_runner::{Pipeline, Runner};
 use super::{output, Summary};
 use crate::error::{ensure_usage, Error};
 use crate::synthetic::Era5Like;
+use crate::transforms::write_to;
 
 /// The largest grid and level counts `generate` accepts.
 pub const MAX_POINTS: u64 = 1 << 20;
@@ -141,17 +142,13 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
     let tc = sink.zarr_chunks()["time"];
     let ntime = era5.ntime;
     let count = ntime.div_ceil(tc);
-    let sink = Arc::new(sink);
-    let out = options.out.clone();
     let p = Pipeline::new();
-    p.source("generate", count, move |i| {
+    let chunks = p.source("generate", count, move |i| {
         let t0 = i * tc;
         let block = era5.block(t0, (t0 + tc).min(ntime))?;
         Ok::<_, Error>((Key::new().with_offset("time", t0), block))
-    })
-    .for_each("write", move |(key, chunk)| {
-        sink.write_chunk(&key, &chunk).map_err(Error::output(&out))
     });
+    write_to(&chunks, Arc::new(sink));
     p.run(runner)?;
     Ok(Summary::finish(started, 0, era5.nbytes(), count))
 }

@@ -36,7 +36,7 @@ use indexmap::IndexMap;
 use serde_json::Value as Json;
 use xbeam_chunk::ndarray::{ArrayD, ArrayView1, ArrayViewMut1, Axis, Zip};
 use xbeam_chunk::{Array, Attrs, DType, Dataset, Template, VarSchema, Variable};
-use xbeam_io::{open_zarr, setup_zarr, SetupOptions, ZarrFormat, ZarrSink, ZarrSource};
+use xbeam_io::{open_zarr, setup_zarr, sync_store, SetupOptions, ZarrFormat, ZarrSink, ZarrSource};
 use xbeam_key::{ChunkSpec, Key};
 use xbeam_runner::{Pipeline, Runner};
 use xbeam_stats::Stat;
@@ -287,6 +287,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         .source("rolling", count, move |i| plan.run_piece(i as usize))
         .collect("out");
     p.run(runner)?;
+    sync_store(&options.dst).map_err(Error::output(&options.dst))?;
     let done = done.take()?;
     let bytes_in: u64 = done.iter().map(|d| d.0).sum();
     let bytes_out: u64 = done.iter().map(|d| d.1).sum();

@@ -8,7 +8,7 @@ use crate::chunk::chunks::TargetChunks;
 use crate::chunk::{Dataset, Template};
 use crate::io::{setup_zarr, ChunkSink, SetupOptions, ZarrSink};
 use crate::key::{ChunkSpec, Key};
-use crate::runner::{Pipeline, Transform};
+use crate::runner::{CombineFn, Pipeline, Transform};
 use crate::Error;
 
 /// Writes keyed chunks into a Zarr store, as xarray-beam's `ChunksToZarr`.
@@ -111,16 +111,48 @@ impl Transform<Chunks> for ChunksToZarr {
     }
 }
 
-/// Writes every chunk of `input` into `sink` (set up already). A failed
-/// write is an output error naming the sink ([`Error::Output`], exit code
-/// 4 in the CLI).
+/// Writes every chunk of `input` into `sink` (set up already), then,
+/// once every chunk is written, flushes the sink to disk
+/// ([`ChunkSink::flush`]: one `syncfs` for a Zarr store, instead of an
+/// `fsync` per chunk). A failed write or flush is an output error naming
+/// the sink ([`Error::Output`], exit code 4 in the CLI).
 pub fn write_to(input: &Chunks, sink: Arc<dyn ChunkSink>) {
-    input.for_each("write chunks", move |(key, ds): (Key, Dataset)| {
-        sink.write_chunk(&key, &ds).map_err(|source| Error::Output {
-            path: sink.describe().into(),
-            source,
+    let output = |sink: &dyn ChunkSink, source| Error::Output {
+        path: sink.describe().into(),
+        source,
+    };
+    let writer = sink.clone();
+    input
+        .map("write chunks", move |(key, ds): (Key, Dataset)| {
+            writer
+                .write_chunk(&key, &ds)
+                .map(|()| 1u64)
+                .map_err(|e| output(&*writer, e))
         })
-    });
+        .combine_globally("chunks written", Written)
+        .for_each("flush to disk", move |_: u64| {
+            sink.flush().map_err(|e| output(&*sink, e))
+        });
+}
+
+/// Counts the chunks written, so that the flush runs once, after the last.
+struct Written;
+
+impl CombineFn<u64> for Written {
+    type Acc = u64;
+    type Out = u64;
+    fn create(&self) -> u64 {
+        0
+    }
+    fn add(&self, acc: u64, n: u64) -> u64 {
+        acc + n
+    }
+    fn merge(&self, a: u64, b: u64) -> u64 {
+        a + b
+    }
+    fn extract(&self, acc: u64) -> u64 {
+        acc
+    }
 }
 
 /// Writes an in-memory dataset to a Zarr store in chunks, as xarray-beam's

@@ -42,7 +42,7 @@ use indexmap::IndexMap;
 use serde_json::Value as Json;
 use xbeam_chunk::ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use xbeam_chunk::{dispatch, Array, Attrs, DType, Dataset, Template, VarSchema, Variable};
-use xbeam_io::{open_zarr, setup_zarr, SetupOptions, ZarrFormat, ZarrSink, ZarrSource};
+use xbeam_io::{open_zarr, setup_zarr, sync_store, SetupOptions, ZarrFormat, ZarrSink, ZarrSource};
 use xbeam_key::{ChunkSpec, Key};
 use xbeam_runner::{Pipeline, Runner};
 use xbeam_stats::{Fold, Grouper, Groups, Need, Partial, Sketches, Stat, Values};
@@ -1253,6 +1253,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         .source("fold", count, move |i| plan.run_sequence(i as usize))
         .collect("out");
     p.run(&runner)?;
+    sync_store(&options.dst).map_err(Error::output(&options.dst))?;
     let done = done.take()?;
     let bytes_in: u64 = done.iter().map(|d| d.0).sum();
     let bytes_out: u64 = done.iter().map(|d| d.1).sum();
