@@ -2526,3 +2526,62 @@ fn every_statistic_transform_matches_a_direct_computation() {
         }
     }
 }
+
+/// A sink that records what it is asked to do, and can fail its flush.
+struct Recording {
+    template: Template,
+    events: std::sync::Mutex<Vec<&'static str>>,
+    fail_flush: bool,
+}
+
+impl xbeam::io::ChunkSink for Recording {
+    fn template(&self) -> &Template {
+        &self.template
+    }
+
+    fn write_chunk(&self, _key: &Key, _chunk: &Dataset) -> Result<(), xbeam::io::IoError> {
+        self.events.lock().unwrap().push("write");
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        "recording sink".into()
+    }
+
+    fn flush(&self) -> Result<(), xbeam::io::IoError> {
+        self.events.lock().unwrap().push("flush");
+        if self.fail_flush {
+            return Err(xbeam::io::IoError::Invalid("the disk is full".into()));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_sink_is_flushed_once_after_its_last_chunk_and_a_failed_flush_fails_the_run() {
+    let ds = foo_with_x();
+    for runner in runners() {
+        for fail_flush in [false, true] {
+            let sink = Arc::new(Recording {
+                template: Template::from(&ds),
+                events: std::sync::Mutex::new(Vec::new()),
+                fail_flush,
+            });
+            let p = Pipeline::new();
+            let chunks = p.apply("read", read(&ds, &[("x", 1)])).unwrap();
+            write_to(&chunks, sink.clone());
+            let result = p.run(&runner);
+            let events = sink.events.lock().unwrap().clone();
+            let n = usize::try_from(ds.sizes()["x"]).unwrap();
+            assert_eq!(events.len(), n + 1, "{events:?}");
+            assert!(events[..n].iter().all(|e| *e == "write"), "{events:?}");
+            assert_eq!(events[n], "flush", "{events:?}");
+            if fail_flush {
+                let err = result.unwrap_err().to_string();
+                assert!(err.contains("recording sink"), "{err}");
+            } else {
+                result.unwrap();
+            }
+        }
+    }
+}
