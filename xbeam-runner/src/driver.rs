@@ -40,16 +40,13 @@ pub(crate) fn run(pipeline: &Pipeline, runner: &Runner) -> Result<Metrics, RunEr
             )));
         }
     }
-    let spill = match &runner.spill_dir {
-        Some(dir) => tempfile::Builder::new()
-            .prefix("xbeam-spill-")
-            .tempdir_in(dir),
-        None => tempfile::Builder::new().prefix("xbeam-spill-").tempdir(),
-    }
-    .map_err(|e| RunError::Spill {
-        message: "cannot create a spill directory".into(),
-        io: Some(Arc::new(e)),
-    })?;
+    let spill =
+        crate::scratch::Scratch::new("spill", runner.spill_dir.as_deref()).map_err(|e| {
+            RunError::Spill {
+                message: "cannot create a spill directory".into(),
+                io: Some(Arc::new(e)),
+            }
+        })?;
     // every group-by-key of every worker holds groups at the same time (a
     // multi-stage rechunk's shuffles overlap): each gets its share
     let barriers = nodes.iter().filter(|n| n.is_barrier()).count().max(1);

@@ -57,6 +57,7 @@ mod ops;
 mod pipeline;
 mod progress;
 mod runner;
+pub mod scratch;
 mod state;
 
 pub use error::{Cause, RunError};

@@ -16,6 +16,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use crate::prelude::*;
+use crate::runner::scratch::Scratch;
 use crate::runner::Metrics;
 
 /// The pencils: all of time, 10 latitudes by 12 longitudes.
@@ -190,7 +191,7 @@ fn files_and_engine(
     pencil: &ChunksRequest,
     runner: &Runner,
 ) -> Result<(), DemoError> {
-    let dir = tempfile::tempdir().map_err(|source| DemoError::Replace {
+    let dir = Scratch::new("demo", None).map_err(|source| DemoError::Replace {
         path: std::env::temp_dir(),
         source,
     })?;

@@ -1110,3 +1110,92 @@ fn bad_climatology_and_stats_flags_are_refused_and_write_nothing() {
         "mine"
     );
 }
+
+/// SIGTERM (or SIGINT) during a spilling rechunk: xbeam removes its spill
+/// directory, says so, and exits with 128 + 15; a spill directory that a
+/// killed run left behind in the same place is removed by the next run.
+#[cfg(unix)]
+#[test]
+fn a_stopped_run_removes_its_scratch_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    // what a SIGKILLed run left (no process has pid 4194305)
+    let stale = tmp.join("xbeam-spill-4194305-AbC123");
+    std::fs::create_dir(&stale).unwrap();
+    std::fs::write(stale.join("run-0.bin"), vec![0u8; 4096]).unwrap();
+    let src = dir.path().join("src.zarr");
+    ok(&[
+        "generate",
+        "--gb",
+        "0.05",
+        "--nlat",
+        "61",
+        "--nlon",
+        "120",
+        "--chunks",
+        "time=2",
+        "--quiet",
+        "--out",
+        s(&src),
+    ]);
+    let dst = dir.path().join("dst.zarr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xbeam"))
+        .args([
+            "rechunk",
+            s(&src),
+            s(&dst),
+            "--target-chunks",
+            "time=-1,latitude=5,longitude=5",
+            "--max-mem",
+            "8MiB",
+            "--workers",
+            "1",
+            "--quiet",
+        ])
+        .env("TMPDIR", &tmp)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let scratch = |tmp: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(tmp)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with("xbeam-")
+            })
+            .collect()
+    };
+    // wait until the run has made its spill directory (and so removed the stale one)
+    let started = std::time::Instant::now();
+    while stale.exists() || scratch(&tmp).is_empty() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the rechunk ended before it could be stopped"
+        );
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "no spill directory appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!stale.exists());
+    let live = scratch(&tmp);
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert!(live[0].is_dir());
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(128 + 15), "{err}");
+    assert!(err.contains("stopped by SIGTERM"), "{err}");
+    assert!(err.contains("removed 1 scratch directory"), "{err}");
+    assert_eq!(scratch(&tmp), Vec::<PathBuf>::new());
+}

@@ -11,6 +11,7 @@ use xbeam::demo::DemoOptions;
 use xbeam::error::Error;
 use xbeam::jobs::reduce;
 use xbeam::jobs::{generate, info, rechunk};
+use xbeam::runner::scratch::Scratch;
 use xbeam::stats::parse_groupers;
 
 use super::args::{parse_positive, Shared};
@@ -56,7 +57,7 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
     if let Some(dir) = &a.out {
         return main_job(&mut out, a, dir, a.overwrite);
     }
-    let temp = tempfile::tempdir().map_err(|source| Error::Replace {
+    let temp = Scratch::new("demo", None).map_err(|source| Error::Replace {
         path: std::env::temp_dir(),
         source,
     })?;

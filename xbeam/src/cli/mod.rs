@@ -77,6 +77,7 @@ enum Command {
 /// causes, and returns the exit code.
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
+    on_interrupt();
     let result = match &cli.command {
         Command::Demo(a) => demo::run(a),
         Command::Generate(a) => generate::run(a),
@@ -88,6 +89,13 @@ pub(crate) fn main() -> ExitCode {
         Command::Resample(a) => reduce::resample(a),
         Command::Rolling(a) => reduce::rolling(a),
     };
+    if STOPPING.load(std::sync::atomic::Ordering::SeqCst) {
+        // the run failed because its scratch directories were removed
+        // under it: the signal handler exits with the signal's code
+        loop {
+            std::thread::park();
+        }
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -96,3 +104,34 @@ pub(crate) fn main() -> ExitCode {
         }
     }
 }
+
+/// Set when a signal stops the run, before its scratch directories go.
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// On SIGINT or SIGTERM: removes the run's scratch directories (spill
+/// files, a pencil pass, the demo's stores), says so, and exits with
+/// 128 + the signal's number, as a shell does.
+#[cfg(unix)]
+fn on_interrupt() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
+            let removed = xbeam::runner::scratch::remove_all();
+            let name = if signal == SIGINT {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            };
+            let plural = if removed == 1 { "y" } else { "ies" };
+            eprintln!("\nxbeam: stopped by {name}; removed {removed} scratch director{plural}");
+            std::process::exit(128 + signal);
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn on_interrupt() {}

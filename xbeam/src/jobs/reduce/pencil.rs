@@ -20,6 +20,7 @@ use std::time::Instant;
 use indexmap::IndexMap;
 use xbeam_chunk::Template;
 use xbeam_key::{ChunkSpec, ChunksRequest};
+use xbeam_runner::scratch::Scratch;
 use xbeam_runner::Runner;
 
 use super::{Done, Options, VarPlan};
@@ -167,13 +168,8 @@ pub(super) fn run(
 }
 
 /// A new temporary directory in `parent` (default: the system's).
-fn temp_dir(parent: Option<&Path>) -> Result<tempfile::TempDir, Error> {
-    let b = tempfile::Builder::new().prefix("xbeam-pencils-").clone();
-    match parent {
-        Some(p) => b.tempdir_in(p),
-        None => b.tempdir(),
-    }
-    .map_err(|e| {
+fn temp_dir(parent: Option<&Path>) -> Result<Scratch, Error> {
+    Scratch::new("pencils", parent).map_err(|e| {
         Error::Check(format!(
             "cannot make a temporary directory for the pencil pass in {}: {e}",
             parent
