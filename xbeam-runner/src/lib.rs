@@ -62,6 +62,6 @@ mod state;
 
 pub use error::{Cause, RunError};
 pub use metrics::{Metrics, TransformMetrics};
-pub use pipeline::{Collected, CombineFn, Data, FoldFn, PCollection, Pipeline, Transform};
+pub use pipeline::{Collected, CombineFn, Data, FoldFn, PCollection, Pipeline, Sum, Transform};
 pub use runner::{ProgressFn, Runner};
 pub use xbeam_size::ByteSize;

@@ -170,6 +170,38 @@ pub trait CombineFn<V>: Send + Sync + 'static {
     fn extract(&self, acc: Self::Acc) -> Self::Out;
 }
 
+/// The sum of numbers, the [`CombineFn`] most pipelines need (counts,
+/// bytes, totals).
+///
+/// ```
+/// use xbeam_runner::{Pipeline, Runner, Sum};
+///
+/// let p = Pipeline::new();
+/// let total = p.create("n", (1..=4u64).collect()).combine_globally("sum", Sum).collect("out");
+/// p.run(&Runner::local_with_workers(2).quiet())?;
+/// assert_eq!(total.take()?, vec![10]);
+/// # Ok::<(), xbeam_runner::RunError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sum;
+
+impl<T: Data + Default + std::ops::Add<Output = T>> CombineFn<T> for Sum {
+    type Acc = T;
+    type Out = T;
+    fn create(&self) -> T {
+        T::default()
+    }
+    fn add(&self, acc: T, value: T) -> T {
+        acc + value
+    }
+    fn merge(&self, a: T, b: T) -> T {
+        a + b
+    }
+    fn extract(&self, acc: T) -> T {
+        acc
+    }
+}
+
 /// A fold of each key's values for [`PCollection::fold_by_key_expecting`]:
 /// values are added to an accumulator in the order they arrive, and a key's
 /// accumulator is extracted as soon as it has all its values. Unlike a

@@ -9,25 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use xbeam_runner::{CombineFn, Pipeline, RunError, Runner};
-
-struct Sum;
-impl CombineFn<u64> for Sum {
-    type Acc = u64;
-    type Out = u64;
-    fn create(&self) -> u64 {
-        0
-    }
-    fn add(&self, acc: u64, v: u64) -> u64 {
-        acc + v
-    }
-    fn merge(&self, a: u64, b: u64) -> u64 {
-        a + b
-    }
-    fn extract(&self, acc: u64) -> u64 {
-        acc
-    }
-}
+use xbeam_runner::{CombineFn, Pipeline, RunError, Runner, Sum};
 
 /// Mean as (sum, count): the accumulator differs from the output.
 struct Mean;

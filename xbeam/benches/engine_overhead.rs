@@ -24,7 +24,7 @@ use indexmap::IndexMap;
 use xbeam::chunk::{Array, Dataset, Variable};
 use xbeam::io::{ChunkSource, MemorySource};
 use xbeam::key::ChunkSpec;
-use xbeam::runner::{CombineFn, Pipeline, Runner};
+use xbeam::runner::{Pipeline, Runner, Sum};
 use xbeam::transforms::DatasetToChunks;
 
 /// Hours of the dataset: 280 MB at 121 × 240 float32 (a tenth in test mode).
@@ -54,25 +54,6 @@ fn chunk_sum(ds: &Dataset) -> f64 {
     v.iter().map(|&x| f64::from(x)).sum()
 }
 
-struct Total;
-
-impl CombineFn<f64> for Total {
-    type Acc = f64;
-    type Out = f64;
-    fn create(&self) -> f64 {
-        0.0
-    }
-    fn add(&self, acc: f64, v: f64) -> f64 {
-        acc + v
-    }
-    fn merge(&self, a: f64, b: f64) -> f64 {
-        a + b
-    }
-    fn extract(&self, acc: f64) -> f64 {
-        acc
-    }
-}
-
 /// The plain loop: read each chunk from the same source, sum it.
 fn direct(source: &MemorySource, hours: usize, step: usize) -> f64 {
     let mut total = 0.0;
@@ -96,7 +77,7 @@ fn pipeline(source: &Arc<MemorySource>, step: usize, runner: &Runner) -> f64 {
         .apply("read", DatasetToChunks::new(source.clone(), chunks))
         .unwrap()
         .map("sum", |(_, ds)| Ok::<_, String>(chunk_sum(&ds)))
-        .combine_globally("total", Total)
+        .combine_globally("total", Sum)
         .collect("out");
     p.run(runner).unwrap();
     out.take().unwrap()[0]

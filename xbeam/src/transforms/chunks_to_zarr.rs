@@ -8,7 +8,7 @@ use crate::chunk::chunks::TargetChunks;
 use crate::chunk::{Dataset, Template};
 use crate::io::{setup_zarr, ChunkSink, SetupOptions, ZarrSink};
 use crate::key::{ChunkSpec, Key};
-use crate::runner::{CombineFn, Pipeline, Transform};
+use crate::runner::{Pipeline, Sum, Transform};
 use crate::Error;
 
 /// Writes keyed chunks into a Zarr store, as xarray-beam's `ChunksToZarr`.
@@ -129,30 +129,10 @@ pub fn write_to(input: &Chunks, sink: Arc<dyn ChunkSink>) {
                 .map(|()| 1u64)
                 .map_err(|e| output(&*writer, e))
         })
-        .combine_globally("chunks written", Written)
+        .combine_globally("chunks written", Sum)
         .for_each("flush to disk", move |_: u64| {
             sink.flush().map_err(|e| output(&*sink, e))
         });
-}
-
-/// Counts the chunks written, so that the flush runs once, after the last.
-struct Written;
-
-impl CombineFn<u64> for Written {
-    type Acc = u64;
-    type Out = u64;
-    fn create(&self) -> u64 {
-        0
-    }
-    fn add(&self, acc: u64, n: u64) -> u64 {
-        acc + n
-    }
-    fn merge(&self, a: u64, b: u64) -> u64 {
-        a + b
-    }
-    fn extract(&self, acc: u64) -> u64 {
-        acc
-    }
 }
 
 /// Writes an in-memory dataset to a Zarr store in chunks, as xarray-beam's
