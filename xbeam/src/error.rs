@@ -57,6 +57,15 @@ pub enum Error {
         #[source]
         source: IoError,
     },
+    /// A store lacks chunks that its metadata promises ([`crate::io::verify`]):
+    /// a write that was stopped, or chunks lost since.
+    #[error("{} is incomplete: {missing} chunk{} never written or lost", path.display(), if *missing == 1 { " was" } else { "s were" })]
+    Incomplete {
+        /// The store.
+        path: PathBuf,
+        /// How many chunks are missing.
+        missing: usize,
+    },
     /// An existing output could not be inspected or removed.
     #[error("cannot replace {}", path.display())]
     Replace {
@@ -100,7 +109,11 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) | Error::Refused { .. } | Error::Rechunk(_) | Error::Stats(_) => 2,
-            Error::Input { .. } | Error::Key(_) | Error::Chunk(_) | Error::Io(_) => 3,
+            Error::Input { .. }
+            | Error::Incomplete { .. }
+            | Error::Key(_)
+            | Error::Chunk(_)
+            | Error::Io(_) => 3,
             Error::Output { .. } | Error::Replace { .. } => 4,
             Error::Run(e) => e
                 .cause()

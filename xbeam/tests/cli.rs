@@ -1199,3 +1199,66 @@ fn a_stopped_run_removes_its_scratch_directories() {
     assert!(err.contains("removed 1 scratch directory"), "{err}");
     assert_eq!(scratch(&tmp), Vec::<PathBuf>::new());
 }
+
+/// `xbeam verify`: a whole store is complete (exit 0); chunk files removed
+/// on purpose are each found, by key, and the store is incomplete (exit 3),
+/// with beyond 20 a count per variable; a path that is no store is an
+/// input error.
+#[test]
+fn verify_finds_every_chunk_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small_store(dir.path(), "v.zarr", &["--format", "3"]);
+    let out = ok(&["verify", s(&store)]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("complete: every chunk"), "{text}");
+    let chunk_files = |var: &str| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = files(&store.join(var))
+            .into_keys()
+            .filter(|p| !p.ends_with("zarr.json"))
+            .map(|p| store.join(var).join(p))
+            .collect();
+        v.sort();
+        v
+    };
+    let temperature = chunk_files("temperature");
+    assert!(temperature.len() > 3, "{temperature:?}");
+    std::fs::remove_file(&temperature[0]).unwrap();
+    std::fs::remove_file(&temperature[2]).unwrap();
+    let out = xbeam(&["verify", s(&store)]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        stderr(&out).contains("is incomplete: 2 chunks were never written or lost"),
+        "{}",
+        stderr(&out)
+    );
+    for gone in [&temperature[0], &temperature[2]] {
+        let key = gone.strip_prefix(store.join("temperature")).unwrap();
+        assert!(
+            text.contains(&format!("temperature/{}", key.display())),
+            "{key:?} in {text}"
+        );
+    }
+    assert_eq!(text.lines().count(), 3, "{text}");
+    // many missing: the first 20 listed, the rest counted per variable
+    let geopotential = chunk_files("geopotential");
+    for f in &geopotential {
+        std::fs::remove_file(f).unwrap();
+    }
+    let out = xbeam(&["verify", s(&store)]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let total = 2 + geopotential.len();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(total > 20, "the store has too few chunks for this test: {total}");
+    assert!(
+        text.contains(&format!(
+            "and {} more (geopotential: {}, temperature: 2)",
+            total - 20,
+            geopotential.len()
+        )),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 22, "{text}");
+    assert!(stderr(&out).contains(&format!("{total} chunks were never written")));
+    fails(None, &["verify", s(&dir.path().join("none.zarr"))], 3, "cannot read");
+}

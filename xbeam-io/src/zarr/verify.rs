@@ -80,7 +80,7 @@ fn chunk_key(info: &ArrayInfo, indices: &[u64]) -> String {
 pub fn verify(path: impl AsRef<Path>) -> Result<Vec<MissingChunk>, IoError> {
     let root = path.as_ref();
     let group = meta::read_group(root)?;
-    let mut expected = Vec::new();
+    let mut missing = Vec::new();
     for info in group.arrays.values() {
         let grid = info.shards.as_ref().unwrap_or(&info.chunks);
         let counts: Vec<u64> = info
@@ -89,29 +89,39 @@ pub fn verify(path: impl AsRef<Path>) -> Result<Vec<MissingChunk>, IoError> {
             .zip(grid)
             .map(|(&n, &c)| n.div_ceil(c.max(1)))
             .collect();
-        let total: u64 = counts.iter().product();
-        for flat in 0..total {
-            let mut rem = flat;
-            let mut idx = vec![0u64; counts.len()];
-            for (i, &c) in counts.iter().enumerate().rev() {
-                idx[i] = rem % c;
-                rem /= c;
-            }
-            expected.push((info, idx));
-        }
-    }
-    let mut missing: Vec<MissingChunk> = expected
-        .par_iter()
-        .filter_map(|(info, idx)| {
-            let key = chunk_key(info, idx);
-            let file = root.join(&info.name).join(&key);
-            (!file.is_file()).then(|| MissingChunk {
-                array: info.name.clone(),
-                indices: idx.clone(),
-                key,
+        let total = counts
+            .iter()
+            .try_fold(1u64, |a, &c| a.checked_mul(c))
+            .ok_or_else(|| {
+                IoError::Invalid(format!(
+                    "{}: array {:?} of shape {:?} has more chunks than can be counted",
+                    root.display(),
+                    info.name,
+                    info.shape
+                ))
+            })?;
+        // chunk indices are made as they are checked, never all at once
+        let mut found: Vec<MissingChunk> = (0..total)
+            .into_par_iter()
+            .filter_map(|flat| {
+                let mut rem = flat;
+                let mut idx = vec![0u64; counts.len()];
+                for (i, &c) in counts.iter().enumerate().rev() {
+                    idx[i] = rem % c;
+                    rem /= c;
+                }
+                let key = chunk_key(info, &idx);
+                let file = root.join(&info.name).join(&key);
+                (!file.is_file()).then(|| MissingChunk {
+                    array: info.name.clone(),
+                    indices: idx,
+                    key,
+                })
             })
-        })
-        .collect();
+            .collect();
+        found.sort_by(|a, b| a.indices.cmp(&b.indices));
+        missing.extend(found);
+    }
     missing.sort_by(|a, b| (&a.array, &a.indices).cmp(&(&b.array, &b.indices)));
     Ok(missing)
 }

@@ -16,6 +16,7 @@ mod progress;
 mod rechunk;
 mod reduce;
 mod report;
+mod verify;
 
 /// Chunked, parallel pipelines over labeled N-dimensional arrays (Zarr,
 /// NetCDF, the xarray data model).
@@ -71,6 +72,10 @@ enum Command {
     /// `ds.rolling(time=24).mean()`: each chunk is read with a halo of its
     /// neighbours, so no rechunk is needed.
     Rolling(reduce::RollingArgs),
+    /// Check that every chunk a Zarr store's metadata promises exists; a
+    /// missing chunk (a write that was stopped, a lost file) otherwise
+    /// reads back as fill values. Lists what is missing and exits with 3.
+    Verify(verify::Args),
 }
 
 /// Parses the command line, runs the subcommand, prints an error with its
@@ -88,6 +93,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Stats(a) => reduce::stats(a),
         Command::Resample(a) => reduce::resample(a),
         Command::Rolling(a) => reduce::rolling(a),
+        Command::Verify(a) => verify::run(a),
     };
     if STOPPING.load(std::sync::atomic::Ordering::SeqCst) {
         // the run failed because its scratch directories were removed
