@@ -75,6 +75,8 @@ enum Command {
     /// Check that every chunk a Zarr store's metadata promises exists; a
     /// missing chunk (a write that was stopped, a lost file) otherwise
     /// reads back as fill values. Lists what is missing and exits with 3.
+    /// (zarr-python leaves out chunks that are all fill value unless
+    /// `write_empty_chunks=True`; xbeam writes every chunk.)
     Verify(verify::Args),
 }
 
