@@ -9,9 +9,14 @@
 //!   (the `xbeam` command line does, then exits with 130 or 143).
 //! - **SIGKILL, a power cut**: nothing runs, so the next [`Scratch`] made
 //!   in the same parent directory removes those of processes that are gone.
-//!   A scratch directory is named `xbeam-<kind>-<pid>-<random>`; only names
-//!   of that form whose process no longer exists are touched (on Linux,
-//!   where `/proc` says which processes exist; elsewhere none are).
+//!   A scratch directory is named `xbeam-<kind>-<pid>-<random>` (kind
+//!   `spill`, `pencils` or `demo`, six random characters); only names of
+//!   exactly that form whose process no longer exists are touched (on
+//!   Linux, where `/proc` says which processes exist; elsewhere none are).
+//!   `/proc` knows this machine's processes in this pid namespace only: do
+//!   not share a spill directory between machines or containers (a run
+//!   there could take another's live directory for stale; that run would
+//!   then fail with a spill error, not lose data silently).
 //!
 //! ```
 //! use xbeam_runner::scratch::Scratch;
@@ -32,8 +37,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// The scratch directories alive in this process.
-static ALIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// The scratch directories alive in this process, and whether
+/// [`remove_all`] has run (then no new one is made).
+static ALIVE: Mutex<(Vec<PathBuf>, bool)> = Mutex::new((Vec::new(), false));
+
+/// What a scratch directory may hold: the names [`Scratch::new`] is given.
+const KINDS: [&str; 3] = ["spill", "pencils", "demo"];
 
 /// A scratch directory, removed when dropped (see the module docs).
 #[derive(Debug)]
@@ -45,14 +54,26 @@ impl Scratch {
     /// Makes `xbeam-<kind>-<pid>-<random>` in `parent` (default: the
     /// system's temporary directory, `$TMPDIR`), after removing the
     /// scratch directories there of processes that no longer exist.
-    /// `kind` names what it holds (`spill`, `pencils`, `demo`).
+    /// `kind` names what it holds: `spill`, `pencils` or `demo`. Fails
+    /// once [`remove_all`] has run (the process is stopping).
     pub fn new(kind: &str, parent: Option<&Path>) -> std::io::Result<Scratch> {
+        if !KINDS.contains(&kind) {
+            return Err(std::io::Error::other(format!(
+                "unknown scratch kind {kind:?}: expected one of {KINDS:?}"
+            )));
+        }
         let parent = parent.map_or_else(std::env::temp_dir, Path::to_path_buf);
         remove_stale(&parent);
+        // made under the lock, so that remove_all sees it or it is not made
+        let mut alive = lock();
+        if alive.1 {
+            return Err(std::io::Error::other("the process is stopping"));
+        }
         let dir = tempfile::Builder::new()
             .prefix(&format!("xbeam-{kind}-{}-", std::process::id()))
+            .rand_bytes(RANDOM)
             .tempdir_in(&parent)?;
-        lock().push(dir.path().to_path_buf());
+        alive.0.push(dir.path().to_path_buf());
         Ok(Scratch { dir })
     }
 
@@ -64,11 +85,14 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        lock().retain(|p| p != self.dir.path());
+        lock().0.retain(|p| p != self.dir.path());
     }
 }
 
-fn lock() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+/// Random characters at the end of a scratch directory's name.
+const RANDOM: usize = 6;
+
+fn lock() -> std::sync::MutexGuard<'static, (Vec<PathBuf>, bool)> {
     ALIVE
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -80,7 +104,9 @@ fn lock() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
 /// it was being removed is removed again (a few times); other errors are
 /// ignored: the process is ending, and the next run removes what is left.
 pub fn remove_all() -> usize {
-    let dirs = std::mem::take(&mut *lock());
+    let mut alive = lock();
+    alive.1 = true;
+    let dirs = std::mem::take(&mut alive.0);
     for dir in &dirs {
         for _ in 0..20 {
             if std::fs::remove_dir_all(dir).is_ok() || !dir.exists() {
@@ -97,8 +123,9 @@ fn owner(name: &str) -> Option<u32> {
     let rest = name.strip_prefix("xbeam-")?;
     let (kind, rest) = rest.split_once('-')?;
     let (pid, random) = rest.split_once('-')?;
-    let plain = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
-    (plain(kind) && plain(random) && kind.chars().all(|c| c.is_ascii_lowercase()))
+    let random_ok = random.len() == RANDOM && random.chars().all(|c| c.is_ascii_alphanumeric());
+    let pid_ok = !pid.is_empty() && pid.chars().all(|c| c.is_ascii_digit());
+    (KINDS.contains(&kind) && random_ok && pid_ok)
         .then(|| pid.parse().ok())
         .flatten()
 }
@@ -130,8 +157,11 @@ mod tests {
     #[test]
     fn only_names_of_the_scratch_form_have_an_owner() {
         assert_eq!(owner("xbeam-spill-123-Ab9xYz"), Some(123));
-        assert_eq!(owner("xbeam-pencils-7-q"), Some(7));
+        assert_eq!(owner("xbeam-pencils-7-q1w2e3"), Some(7));
         for name in [
+            "xbeam-output-2024-final1",
+            "xbeam-pencils-7-q",
+            "xbeam-spill-+12-abcdef",
             "xbeam-spill-123",
             "xbeam-spill-x12-abc",
             "xbeam-Spill-12-abc",
@@ -166,9 +196,10 @@ mod tests {
         assert_eq!(std::fs::read(&file).unwrap(), b"keep");
         let made = scratch.path().to_path_buf();
         assert!(made.is_dir());
-        assert!(lock().contains(&made));
+        assert!(lock().0.contains(&made));
         drop(scratch);
         assert!(!made.exists());
-        assert!(!lock().contains(&made));
+        assert!(!lock().0.contains(&made));
+        assert!(Scratch::new("results", Some(p)).is_err());
     }
 }

@@ -1249,10 +1249,13 @@ fn verify_finds_every_chunk_removed() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let total = 2 + geopotential.len();
     assert_eq!(out.status.code(), Some(3));
-    assert!(total > 20, "the store has too few chunks for this test: {total}");
+    assert!(
+        total > 20,
+        "the store has too few chunks for this test: {total}"
+    );
     assert!(
         text.contains(&format!(
-            "and {} more (geopotential: {}, temperature: 2)",
+            "and {} more; missing per variable: geopotential: {}, temperature: 2",
             total - 20,
             geopotential.len()
         )),
@@ -1260,5 +1263,10 @@ fn verify_finds_every_chunk_removed() {
     );
     assert_eq!(text.lines().count(), 22, "{text}");
     assert!(stderr(&out).contains(&format!("{total} chunks were never written")));
-    fails(None, &["verify", s(&dir.path().join("none.zarr"))], 3, "cannot read");
+    fails(
+        None,
+        &["verify", s(&dir.path().join("none.zarr"))],
+        3,
+        "cannot read",
+    );
 }

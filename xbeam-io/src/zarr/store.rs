@@ -11,15 +11,25 @@
 //!   success: a finished job is as durable as before, and a write-back
 //!   error still fails it.
 //! - **Chunks from 256 KiB up are written with `O_DIRECT`**, past the page
-//!   cache: a chunk is written once and not read again by the job, and
-//!   caching it costs fresh memory for every page — on a virtual machine
-//!   that hands free memory back to its host (this project's do), that
-//!   was most of a large rechunk's time (4 GB store, pancake → pencil at
-//!   `--max-mem 256MB`: 8.4 s buffered, 5.8 s direct; 1 GB: 2.8 → 1.9 s
-//!   with both changes). It also leaves other programs' cache alone.
-//!   Where the filesystem refuses `O_DIRECT` (`EINVAL`: tmpfs before
-//!   Linux 6.6, some FUSE filesystems) the chunk is written buffered; `XBEAM_DIRECT_IO=0` turns it off (for a network filesystem
-//!   where every direct write is a round trip).
+//!   cache, through each thread's reused 1 MiB aligned buffer. A job
+//!   rarely reads its output back (a statistic's pencil pass does, from
+//!   disk), and caching it costs fresh memory for every page — on a
+//!   virtual machine that hands free memory back to its host (this
+//!   project's do), that was most of a large rechunk's time (4 GB store,
+//!   pancake → pencil at `--max-mem 256MB`: 8.4 s buffered, 5.8 s direct;
+//!   1 GB: 2.8 → 1.9 s with both changes). It also leaves other programs'
+//!   cache alone. Where the filesystem refuses `O_DIRECT` (`EINVAL`: tmpfs
+//!   before Linux 6.6, some FUSE filesystems) chunks are written buffered
+//!   from then on; `XBEAM_DIRECT_IO=0` turns it off (for a network
+//!   filesystem where every direct write is a round trip).
+//!
+//! What the flush does not cover: `syncfs` reports write-back errors from
+//! Linux 5.8 on; it flushes the filesystem of the store's root only (not
+//! arrays symlinked elsewhere); on a cluster, the engine's flush runs in
+//! one process (call [`sync_store`] in each after the run when their
+//! writes go to different machines' disks). A chunk is rewritten in place,
+//! so a process killed while writing one leaves it short (a content
+//! manifest that would find those is not built yet).
 
 use std::fs;
 use std::path::Path;
@@ -130,11 +140,21 @@ const ALIGN: usize = 4096;
 /// Bytes copied into the aligned buffer per write.
 const PIECE: usize = 1 << 20;
 
-/// Whether chunks may be written with `O_DIRECT` (`XBEAM_DIRECT_IO=0`
-/// says no).
+/// Whether chunks may be written with `O_DIRECT`: not when
+/// `XBEAM_DIRECT_IO=0` says so, nor once a filesystem refused it (then
+/// every later chunk would pay a failed attempt).
 fn direct_io() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("XBEAM_DIRECT_IO").map_or(true, |v| v.trim() != "0"))
+    !REFUSED.load(std::sync::atomic::Ordering::Relaxed)
+        && *ON.get_or_init(|| std::env::var("XBEAM_DIRECT_IO").map_or(true, |v| v.trim() != "0"))
+}
+
+/// Set when a filesystem refused `O_DIRECT`.
+static REFUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+thread_local! {
+    /// Each writing thread's aligned buffer, made once.
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Writes `value` to `path` with `O_DIRECT`, through a page-aligned buffer
@@ -147,8 +167,13 @@ fn direct_io() -> bool {
 fn write_direct(path: &Path, value: &[u8]) -> std::io::Result<bool> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let refused =
-        |e: &std::io::Error| e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error());
+    let refused = |e: &std::io::Error| {
+        let no = e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error());
+        if no {
+            REFUSED.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        no
+    };
     let flags = rustix::fs::OFlags::DIRECT.bits();
     let mut file = match fs::OpenOptions::new()
         .write(true)
@@ -161,20 +186,24 @@ fn write_direct(path: &Path, value: &[u8]) -> std::io::Result<bool> {
         Err(e) if refused(&e) => return Ok(false),
         Err(e) => return Err(e),
     };
-    let mut buf = vec![0u8; PIECE + ALIGN];
-    let at = buf.as_ptr().align_offset(ALIGN);
-    let aligned = &mut buf[at..at + PIECE];
-    for piece in value.chunks(PIECE) {
-        let n = piece.len().next_multiple_of(ALIGN);
-        aligned[..piece.len()].copy_from_slice(piece);
-        aligned[piece.len()..n].fill(0);
-        match file.write_all(&aligned[..n]) {
-            Err(e) if refused(&e) => return Ok(false),
-            other => other?,
+    BUFFER.with_borrow_mut(|buf| {
+        if buf.len() < PIECE + ALIGN {
+            buf.resize(PIECE + ALIGN, 0);
         }
-    }
-    file.set_len(value.len() as u64)?;
-    Ok(true)
+        let at = buf.as_ptr().align_offset(ALIGN);
+        let aligned = &mut buf[at..at + PIECE];
+        for piece in value.chunks(PIECE) {
+            let n = piece.len().next_multiple_of(ALIGN);
+            aligned[..piece.len()].copy_from_slice(piece);
+            aligned[piece.len()..n].fill(0);
+            match file.write_all(&aligned[..n]) {
+                Err(e) if refused(&e) => return Ok(false),
+                other => other?,
+            }
+        }
+        file.set_len(value.len() as u64)?;
+        Ok(true)
+    })
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -122,6 +122,7 @@ static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 #[cfg(unix)]
 fn on_interrupt() {
     use signal_hook::consts::{SIGINT, SIGTERM};
+    use std::io::Write as _;
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
         return;
     };
@@ -135,7 +136,12 @@ fn on_interrupt() {
                 "SIGTERM"
             };
             let plural = if removed == 1 { "y" } else { "ies" };
-            eprintln!("\nxbeam: stopped by {name}; removed {removed} scratch director{plural}");
+            // not eprintln!: it panics when stderr is gone (a killed pipe),
+            // and this thread must reach exit
+            let _ = writeln!(
+                std::io::stderr(),
+                "\nxbeam: stopped by {name}; removed {removed} scratch director{plural}"
+            );
             std::process::exit(128 + signal);
         }
     });

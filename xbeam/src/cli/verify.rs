@@ -23,10 +23,11 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
         path: a.path.clone(),
         source,
     };
-    // opening checks the metadata and the coordinates' values
-    let source = xbeam::io::open_zarr(&a.path).map_err(input)?;
+    // first, so that a lost coordinate chunk is listed too (opening the
+    // store reads the coordinates)
     let missing = xbeam::io::verify(&a.path).map_err(input)?;
     if missing.is_empty() {
+        let source = xbeam::io::open_zarr(&a.path).map_err(input)?;
         let t = source.template();
         println!(
             "{}: complete: every chunk of its {} data variables and {} coordinates is present",
@@ -47,7 +48,7 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
         }
         let counts: Vec<String> = per_array.iter().map(|(k, n)| format!("{k}: {n}")).collect();
         println!(
-            "  ... and {} more ({})",
+            "  ... and {} more; missing per variable: {}",
             missing.len() - LISTED,
             counts.join(", ")
         );

@@ -115,7 +115,9 @@ impl Transform<Chunks> for ChunksToZarr {
 /// once every chunk is written, flushes the sink to disk
 /// ([`ChunkSink::flush`]: one `syncfs` for a Zarr store, instead of an
 /// `fsync` per chunk). A failed write or flush is an output error naming
-/// the sink ([`Error::Output`], exit code 4 in the CLI).
+/// the sink ([`Error::Output`], exit code 4 in the CLI). On a cluster the
+/// flush runs in one process; where the processes write to different
+/// machines' disks, call [`crate::io::sync_store`] in each after the run.
 pub fn write_to(input: &Chunks, sink: Arc<dyn ChunkSink>) {
     let output = |sink: &dyn ChunkSink, source| Error::Output {
         path: sink.describe().into(),
