@@ -91,7 +91,7 @@ pub use sink::ChunkSink;
 pub use source::{ChunkSource, MemorySource};
 pub use zarr::{
     append_dim, open_zarr, setup_zarr, sync_store, verify, zarr_chunk_size, ArrayInfo,
-    MissingChunk, SetupOptions, ZarrFormat, ZarrSink, ZarrSource,
+    MissingChunk, SetupOptions, ZarrFormat, ZarrSink, ZarrSource, PARTIAL_SUFFIX,
 };
 
 /// The cause of an [`IoError`] from a library with many error types

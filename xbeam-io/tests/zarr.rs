@@ -1056,3 +1056,42 @@ fn large_chunks_are_written_exactly_on_disk_and_on_tmpfs() {
         assert!(back.identical(&ds), "{}", path.display());
     }
 }
+
+/// A chunk is written to `<key>.xbeam-partial` and renamed when whole: a
+/// finished write leaves no partial file, and a partial file alone (what a
+/// killed write leaves) is a missing chunk to `verify` and reads as fill.
+#[test]
+fn chunks_are_renamed_into_place_and_a_partial_one_is_missing() {
+    let ds = foo_x();
+    let dir = tempfile::tempdir().unwrap();
+    let path = store(&dir, "p.zarr");
+    let options = SetupOptions::default()
+        .format(ZarrFormat::V3)
+        .chunks([("x", 3i64)]);
+    let sink = setup_zarr(&Template::from(&ds), &path, &options).unwrap();
+    write_all(&sink, &ds, "x", 3);
+    let names = || {
+        let mut names: Vec<String> = fs::read_dir(path.join("foo/c"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(), ["0", "1"]);
+    // a killed write of chunk 1: only its partial file is there
+    fs::rename(
+        path.join("foo/c/1"),
+        path.join(format!("foo/c/1{}", xbeam_io::PARTIAL_SUFFIX)),
+    )
+    .unwrap();
+    let missing = verify(&path).unwrap();
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert_eq!(missing[0].key, "c/1");
+    // writing it again replaces the partial file
+    sink.write_chunk(&key_x(3), &ds.isel([("x", 3..6)]).unwrap())
+        .unwrap();
+    assert!(verify(&path).unwrap().is_empty());
+    assert_eq!(names(), ["0", "1"]);
+    assert!(read_all(&path).identical(&ds));
+}

@@ -27,9 +27,13 @@
 //! Linux 5.8 on; it flushes the filesystem of the store's root only (not
 //! arrays symlinked elsewhere); on a cluster, the engine's flush runs in
 //! one process (call [`sync_store`] in each after the run when their
-//! writes go to different machines' disks). A chunk is rewritten in place,
-//! so a process killed while writing one leaves it short (a content
-//! manifest that would find those is not built yet).
+//! writes go to different machines' disks).
+//!
+//! A chunk is written to `<key>.xbeam-partial` and renamed when whole, so
+//! a process killed while writing leaves the chunk absent (which
+//! [`verify`](super::verify()) finds), never short. A chunk whose bytes
+//! were later damaged on disk is not found: that needs a content manifest,
+//! which is not built yet.
 
 use std::fs;
 use std::path::Path;
@@ -95,7 +99,10 @@ impl ListableStorageTraits for Store {
 }
 
 impl WritableStorageTraits for Store {
-    /// Writes the whole value to the key's file, replacing it, with
+    /// Writes the whole value to `<key>.xbeam-partial`, then renames it to
+    /// the key's file, so that a chunk file is whole or absent, never
+    /// short (a killed write leaves only the partial file, which readers
+    /// ignore and `verify` reports as the chunk missing). Written with
     /// `O_DIRECT` from [`DIRECT_MIN`] bytes up and without waiting for the
     /// disk (the inner store's file-handle cache is off, so no cached
     /// handle can go stale).
@@ -106,10 +113,19 @@ impl WritableStorageTraits for Store {
                 fs::create_dir_all(parent)?;
             }
         }
-        if !(value.len() >= DIRECT_MIN && direct_io() && write_direct(&path, &value)?) {
-            fs::write(&path, &value)?;
+        let mut partial = path.clone().into_os_string();
+        partial.push(PARTIAL_SUFFIX);
+        let partial = std::path::PathBuf::from(partial);
+        let written = (|| {
+            if !(value.len() >= DIRECT_MIN && direct_io() && write_direct(&partial, &value)?) {
+                fs::write(&partial, &value)?;
+            }
+            fs::rename(&partial, &path)
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&partial);
         }
-        Ok(())
+        Ok(written?)
     }
 
     fn set_partial_many(
@@ -132,6 +148,10 @@ impl WritableStorageTraits for Store {
         self.inner.supports_set_partial()
     }
 }
+
+/// What a chunk file is called while it is being written (after its key's
+/// file name); it is renamed to the key's name once whole.
+pub const PARTIAL_SUFFIX: &str = ".xbeam-partial";
 
 /// Values from this size on are written with `O_DIRECT`.
 const DIRECT_MIN: usize = 256 << 10;

@@ -154,6 +154,12 @@ fn is_chunk_file(name: &str) -> bool {
     indices.split('.').all(is_index)
 }
 
+/// A chunk file's key name, also when a killed write left it partial
+/// (`0.0.0.xbeam-partial`).
+fn written(name: &str) -> &str {
+    name.strip_suffix(xbeam_io::PARTIAL_SUFFIX).unwrap_or(name)
+}
+
 /// The first entry under the node `dir` that is not metadata, a child
 /// node or (in an array) a chunk key.
 fn foreign_entry(dir: &Path) -> std::io::Result<Option<PathBuf>> {
@@ -167,7 +173,7 @@ fn foreign_entry(dir: &Path) -> std::io::Result<Option<PathBuf>> {
         };
         let kind = entry.file_type()?;
         let belongs = if kind.is_file() {
-            METADATA.contains(&name) || (array && is_chunk_file(name))
+            METADATA.contains(&name) || (array && is_chunk_file(written(name)))
         } else if kind.is_dir() {
             if is_node(&path) {
                 if let Some(f) = foreign_entry(&path)? {
@@ -199,7 +205,10 @@ fn foreign_in_chunk_dir(dir: &Path) -> std::io::Result<Option<PathBuf>> {
         let entry = entry?;
         let path = entry.path();
         let kind = entry.file_type()?;
-        let ok_name = entry.file_name().to_str().is_some_and(is_index);
+        let ok_name = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| is_index(if kind.is_file() { written(n) } else { n }));
         if !ok_name || !(kind.is_file() || kind.is_dir()) {
             return Ok(Some(path));
         }
@@ -257,6 +266,29 @@ mod tests {
         // a group may not hold chunk keys
         fs::write(root.join("0.0"), "x").unwrap();
         assert!(prepare(&root, None, true).is_err());
+        fs::remove_file(root.join("0.0")).unwrap();
+        // nor partial chunk files, nor partial files of what is no chunk key
+        for foreign in [
+            "0.0.xbeam-partial",
+            "t/c/0/0/x1.xbeam-partial",
+            "v2/a.b.xbeam-partial",
+        ] {
+            fs::write(root.join(foreign), "mine").unwrap();
+            let err = prepare(&root, None, true).unwrap_err();
+            assert!(err.to_string().contains(foreign), "{foreign}: {err}");
+            fs::remove_file(root.join(foreign)).unwrap();
+        }
+    }
+
+    #[test]
+    fn partial_chunk_files_of_a_killed_write_belong_to_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("s.zarr");
+        store(&root);
+        fs::write(root.join("t/c/0/0/2.xbeam-partial"), "half").unwrap();
+        fs::write(root.join("v2/0.0.2.xbeam-partial"), "half").unwrap();
+        prepare(&root, None, true).unwrap();
+        assert!(!root.exists());
     }
 
     #[test]
