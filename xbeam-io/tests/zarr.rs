@@ -1057,9 +1057,9 @@ fn large_chunks_are_written_exactly_on_disk_and_on_tmpfs() {
     }
 }
 
-/// A chunk is written to `<key>.xbeam-partial` and renamed when whole: a
+/// A chunk is written to `<key>.<pid>.<n>.xbeam-partial` and renamed when whole: a
 /// finished write leaves no partial file, and a partial file alone (what a
-/// killed write leaves) is a missing chunk to `verify` and reads as fill.
+/// killed write leaves) is a missing chunk to `verify`.
 #[test]
 fn chunks_are_renamed_into_place_and_a_partial_one_is_missing() {
     let ds = foo_x();
@@ -1082,16 +1082,17 @@ fn chunks_are_renamed_into_place_and_a_partial_one_is_missing() {
     // a killed write of chunk 1: only its partial file is there
     fs::rename(
         path.join("foo/c/1"),
-        path.join(format!("foo/c/1{}", xbeam_io::PARTIAL_SUFFIX)),
+        path.join(format!("foo/c/1.4711.0{}", xbeam_io::PARTIAL_SUFFIX)),
     )
     .unwrap();
     let missing = verify(&path).unwrap();
     assert_eq!(missing.len(), 1, "{missing:?}");
     assert_eq!(missing[0].key, "c/1");
-    // writing it again replaces the partial file
+    // writing it again makes it whole; the killed write's own partial file
+    // stays beside it (readers ignore it, --overwrite removes it)
     sink.write_chunk(&key_x(3), &ds.isel([("x", 3..6)]).unwrap())
         .unwrap();
     assert!(verify(&path).unwrap().is_empty());
-    assert_eq!(names(), ["0", "1"]);
+    assert_eq!(names(), ["0", "1", "1.4711.0.xbeam-partial"]);
     assert!(read_all(&path).identical(&ds));
 }

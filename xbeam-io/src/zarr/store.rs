@@ -29,7 +29,7 @@
 //! one process (call [`sync_store`] in each after the run when their
 //! writes go to different machines' disks).
 //!
-//! A chunk is written to `<key>.xbeam-partial` and renamed when whole, so
+//! A chunk is written to `<key>.<pid>.<n>.xbeam-partial` and renamed when whole, so
 //! a process killed while writing leaves the chunk absent (which
 //! [`verify`](super::verify()) finds), never short. A chunk whose bytes
 //! were later damaged on disk is not found: that needs a content manifest,
@@ -99,7 +99,7 @@ impl ListableStorageTraits for Store {
 }
 
 impl WritableStorageTraits for Store {
-    /// Writes the whole value to `<key>.xbeam-partial`, then renames it to
+    /// Writes the whole value to `<key>.<pid>.<n>.xbeam-partial`, then renames it to
     /// the key's file, so that a chunk file is whole or absent, never
     /// short (a killed write leaves only the partial file, which readers
     /// ignore and `verify` reports as the chunk missing). Written with
@@ -113,8 +113,12 @@ impl WritableStorageTraits for Store {
                 fs::create_dir_all(parent)?;
             }
         }
+        // named for this write: two chunks of a dataset may both hold a
+        // variable without their split dimension and write its chunk at
+        // once (the same bytes), each through its own file
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut partial = path.clone().into_os_string();
-        partial.push(PARTIAL_SUFFIX);
+        partial.push(format!(".{}.{n}{PARTIAL_SUFFIX}", std::process::id()));
         let partial = std::path::PathBuf::from(partial);
         let written = (|| {
             if !(value.len() >= DIRECT_MIN && direct_io() && write_direct(&partial, &value)?) {
@@ -149,9 +153,12 @@ impl WritableStorageTraits for Store {
     }
 }
 
-/// What a chunk file is called while it is being written (after its key's
-/// file name); it is renamed to the key's name once whole.
+/// The end of a chunk file's name while it is being written:
+/// `<key>.<pid>.<n>.xbeam-partial`, renamed to the key's name once whole.
 pub const PARTIAL_SUFFIX: &str = ".xbeam-partial";
+
+/// Chunk writes started by this process, numbering their partial files.
+static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Values from this size on are written with `O_DIRECT`.
 const DIRECT_MIN: usize = 256 << 10;

@@ -155,9 +155,16 @@ fn is_chunk_file(name: &str) -> bool {
 }
 
 /// A chunk file's key name, also when a killed write left it partial
-/// (`0.0.0.xbeam-partial`).
+/// (`<key>.<pid>.<n>.xbeam-partial`, e.g. `0.0.0.4711.3.xbeam-partial`).
 fn written(name: &str) -> &str {
-    name.strip_suffix(xbeam_io::PARTIAL_SUFFIX).unwrap_or(name)
+    let Some(stem) = name.strip_suffix(xbeam_io::PARTIAL_SUFFIX) else {
+        return name;
+    };
+    let mut parts = stem.rsplitn(3, '.');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(n), Some(pid), Some(key)) if is_index(n) && is_index(pid) => key,
+        _ => name,
+    }
 }
 
 /// The first entry under the node `dir` that is not metadata, a child
@@ -269,9 +276,10 @@ mod tests {
         fs::remove_file(root.join("0.0")).unwrap();
         // nor partial chunk files, nor partial files of what is no chunk key
         for foreign in [
-            "0.0.xbeam-partial",
-            "t/c/0/0/x1.xbeam-partial",
-            "v2/a.b.xbeam-partial",
+            "0.0.1.2.xbeam-partial",
+            "t/c/0/0/x1.1.2.xbeam-partial",
+            "t/c/0/0/1.xbeam-partial",
+            "v2/a.b.1.2.xbeam-partial",
         ] {
             fs::write(root.join(foreign), "mine").unwrap();
             let err = prepare(&root, None, true).unwrap_err();
@@ -285,8 +293,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("s.zarr");
         store(&root);
-        fs::write(root.join("t/c/0/0/2.xbeam-partial"), "half").unwrap();
-        fs::write(root.join("v2/0.0.2.xbeam-partial"), "half").unwrap();
+        fs::write(root.join("t/c/0/0/2.4711.3.xbeam-partial"), "half").unwrap();
+        fs::write(root.join("v2/0.0.2.4711.0.xbeam-partial"), "half").unwrap();
         prepare(&root, None, true).unwrap();
         assert!(!root.exists());
     }
