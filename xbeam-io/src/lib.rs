@@ -90,7 +90,7 @@ pub use cf::{decode_cf_time, encode_cf_time, encode_cf_time_float, numpy_dtype};
 pub use sink::ChunkSink;
 pub use source::{ChunkSource, MemorySource};
 pub use zarr::{
-    append_dim, open_zarr, setup_zarr, sync_store, verify, zarr_chunk_size, ArrayInfo,
+    append_dim, open_zarr, partial_of, setup_zarr, sync_store, verify, zarr_chunk_size, ArrayInfo,
     MissingChunk, SetupOptions, ZarrFormat, ZarrSink, ZarrSource, PARTIAL_SUFFIX,
 };
 

@@ -19,5 +19,5 @@ pub use meta::{ArrayInfo, ZarrFormat};
 pub use open::{open_zarr, ZarrSource};
 pub use setup::{setup_zarr, zarr_chunk_size, SetupOptions};
 pub use sink::ZarrSink;
-pub use store::{sync_store, PARTIAL_SUFFIX};
+pub use store::{partial_of, sync_store, PARTIAL_SUFFIX};
 pub use verify::{verify, MissingChunk};

@@ -117,9 +117,8 @@ impl WritableStorageTraits for Store {
         // variable without their split dimension and write its chunk at
         // once (the same bytes), each through its own file
         let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut partial = path.clone().into_os_string();
-        partial.push(format!(".{}.{n}{PARTIAL_SUFFIX}", std::process::id()));
-        let partial = std::path::PathBuf::from(partial);
+        let key_name = key.as_str().rsplit('/').next().unwrap_or_default();
+        let partial = path.with_file_name(partial_name(key_name, std::process::id(), n));
         let written = (|| {
             if !(value.len() >= DIRECT_MIN && direct_io() && write_direct(&partial, &value)?) {
                 fs::write(&partial, &value)?;
@@ -156,6 +155,31 @@ impl WritableStorageTraits for Store {
 /// The end of a chunk file's name while it is being written:
 /// `<key>.<pid>.<n>.xbeam-partial`, renamed to the key's name once whole.
 pub const PARTIAL_SUFFIX: &str = ".xbeam-partial";
+
+/// The partial file name of write `n` by process `pid` of a chunk whose
+/// file is named `key`.
+fn partial_name(key: &str, pid: u32, n: u64) -> String {
+    format!("{key}.{pid}.{n}{PARTIAL_SUFFIX}")
+}
+
+/// The chunk file name a partial file `name` was being written for
+/// (`0.0.0.4711.3.xbeam-partial` → `0.0.0`), or `None` when `name` is not
+/// a partial file's.
+///
+/// ```
+/// assert_eq!(xbeam_io::partial_of("0.0.0.4711.3.xbeam-partial"), Some("0.0.0"));
+/// assert_eq!(xbeam_io::partial_of("1.xbeam-partial"), None);
+/// assert_eq!(xbeam_io::partial_of("0.0.0"), None);
+/// ```
+pub fn partial_of(name: &str) -> Option<&str> {
+    let stem = name.strip_suffix(PARTIAL_SUFFIX)?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let mut parts = stem.rsplitn(3, '.');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(n), Some(pid), Some(key)) if digits(n) && digits(pid) => Some(key),
+        _ => None,
+    }
+}
 
 /// Chunk writes started by this process, numbering their partial files.
 static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -119,8 +119,7 @@ pub fn verify(path: impl AsRef<Path>) -> Result<Vec<MissingChunk>, IoError> {
                 })
             })
             .collect();
-        found.sort_by(|a, b| a.indices.cmp(&b.indices));
-        missing.extend(found);
+        missing.append(&mut found);
     }
     missing.sort_by(|a, b| (&a.array, &a.indices).cmp(&(&b.array, &b.indices)));
     Ok(missing)

@@ -157,14 +157,7 @@ fn is_chunk_file(name: &str) -> bool {
 /// A chunk file's key name, also when a killed write left it partial
 /// (`<key>.<pid>.<n>.xbeam-partial`, e.g. `0.0.0.4711.3.xbeam-partial`).
 fn written(name: &str) -> &str {
-    let Some(stem) = name.strip_suffix(xbeam_io::PARTIAL_SUFFIX) else {
-        return name;
-    };
-    let mut parts = stem.rsplitn(3, '.');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(n), Some(pid), Some(key)) if is_index(n) && is_index(pid) => key,
-        _ => name,
-    }
+    xbeam_io::partial_of(name).unwrap_or(name)
 }
 
 /// The first entry under the node `dir` that is not metadata, a child
