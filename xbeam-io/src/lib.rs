@@ -82,11 +82,13 @@ use xbeam_chunk::ChunkError;
 use xbeam_key::KeyError;
 
 mod cf;
+mod netcdf;
 mod sink;
 mod source;
 mod zarr;
 
 pub use cf::{decode_cf_time, encode_cf_time, encode_cf_time_float, numpy_dtype};
+pub use netcdf::{expand_pattern, open_netcdf, NetcdfSource};
 pub use sink::ChunkSink;
 pub use source::{ChunkSource, MemorySource};
 pub use zarr::{

@@ -18,6 +18,7 @@
 mod climatology_bench;
 mod copy_bench;
 mod engine_bench;
+mod interop_ingest;
 mod interop_rechunk;
 mod interop_stats;
 mod rechunk_bench;
@@ -472,6 +473,7 @@ fn interop() -> Result<(), String> {
     run("interop: compare with xarray", compare)?;
     interop_rechunk::run_all(&python, &dir)?;
     interop_stats::run_all(&python, &dir)?;
+    interop_ingest::run_all(&python, &dir)?;
     interop_pipeline(&python, &dir)
 }
 

@@ -12,6 +12,7 @@ mod copy;
 mod demo;
 mod generate;
 mod info;
+mod ingest;
 mod progress;
 mod rechunk;
 mod reduce;
@@ -47,6 +48,12 @@ enum Command {
     /// Describe a Zarr store like xarray's repr: dimensions, coordinates,
     /// variables with dtype, chunks and attributes.
     Info(info::Args),
+    /// Ingest many NetCDF files (classic or NetCDF-4) into one Zarr store,
+    /// concatenated along a dimension and merged across variables, as
+    /// `xr.open_mfdataset(sorted(files), combine="nested",
+    /// concat_dim="time").to_zarr(...)`; each file is decoded with its own
+    /// time units and packing, and what had to be reconciled is said.
+    Ingest(ingest::Args),
     /// Copy a Zarr store, re-encoding it or converting it between v2 and
     /// v3, optionally with other chunks (dividing the input's or multiples
     /// of them) or shards.
@@ -89,6 +96,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Demo(a) => demo::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Info(a) => info::run(a),
+        Command::Ingest(a) => ingest::run(a),
         Command::Copy(a) => copy::run(a),
         Command::Rechunk(a) => rechunk::run(a),
         Command::Climatology(a) => reduce::climatology(a),

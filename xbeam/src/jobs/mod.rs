@@ -25,6 +25,7 @@ use std::time::Duration;
 pub mod copy;
 pub mod generate;
 pub mod info;
+pub mod ingest;
 pub mod output;
 pub mod rechunk;
 pub mod reduce;

@@ -26,7 +26,14 @@ use std::path::{Component, Path, PathBuf};
 use crate::error::Error;
 
 /// Metadata documents of Zarr v2 and v3 nodes.
-const METADATA: [&str; 5] = [".zgroup", ".zarray", ".zattrs", ".zmetadata", "zarr.json"];
+const METADATA: [&str; 6] = [
+    ".zgroup",
+    ".zarray",
+    ".zattrs",
+    ".zmetadata",
+    "zarr.json",
+    super::ingest::RECORD,
+];
 
 /// Checks that `dst` may be written (see the module docs) and, with
 /// `overwrite`, removes the Zarr store there. `src` is the job's input

@@ -205,7 +205,12 @@ fn plan_for(source: &ZarrSource, options: &Options, workers: usize) -> Result<Pl
 
 /// A flag naming a dimension that the input does not have is a usage error
 /// that lists the dimensions it has.
-fn ensure_known_dim(t: &Template, flag: &str, dim: &str, src: &Path) -> Result<(), Error> {
+pub(crate) fn ensure_known_dim(
+    t: &Template,
+    flag: &str,
+    dim: &str,
+    src: &Path,
+) -> Result<(), Error> {
     ensure_usage!(
         t.sizes().contains_key(dim),
         "{flag} names dimension {dim:?}, which {} does not have: expected one of {}",
