@@ -16,7 +16,10 @@ use xbeam_chunk::calendar::{Calendar, CfUnits, TimeUnit};
 use xbeam_chunk::{Array, Attrs, DType, Dataset, Template, VarSchema, Variable, Variables};
 use xbeam_key::{repr, VarSet};
 
-use super::file::{open_file, read_meta, read_raw, NcMeta, NcVar};
+use super::file::{
+    array_bytes, direct_buffer, hdf5_chunks, open_file, open_recorded, probe, read_direct_into,
+    read_meta, read_raw, NcMeta, NcVar,
+};
 use crate::cf::coding::{self, Coding};
 use crate::cf::{attr_f64, retick};
 use crate::source::check_read;
@@ -74,7 +77,14 @@ pub struct NetcdfSource {
     layout: IndexMap<String, Layout>,
     lengths: Vec<u64>,
     notes: Vec<String>,
-    open: Mutex<VecDeque<(usize, Arc<NcFile>)>>,
+    open: Mutex<VecDeque<(usize, Arc<OpenFile>)>>,
+}
+
+/// A file open for reading: through `netcdf-reader`, and plainly for
+/// direct reads.
+struct OpenFile {
+    nc: NcFile,
+    raw: std::fs::File,
 }
 
 impl std::fmt::Debug for NetcdfSource {
@@ -134,8 +144,8 @@ fn coordinate_names(meta: &NcMeta) -> IndexSet<String> {
 }
 
 fn scan(path: &Path, concat_dim: &str) -> Result<Scanned, IoError> {
-    let file = open_file(path)?;
-    let meta = read_meta(path, &file)?;
+    let (file, recorder) = open_recorded(path)?;
+    let mut meta = read_meta(path, &file)?;
     if !meta.dims.contains_key(concat_dim) {
         return Err(IoError::store(
             path.display(),
@@ -155,6 +165,17 @@ fn scan(path: &Path, concat_dim: &str) -> Result<Scanned, IoError> {
             coding.decoded = unpacked_dtype(coding.stored, var);
         }
         codings.insert(name.clone(), (coding, attrs, encoding));
+    }
+    // values along the concat dimension stored as one contiguous run are
+    // read straight into their buffers
+    let mut chunked = hdf5_chunks(&file, &recorder);
+    for var in meta.vars.values_mut() {
+        if var.dims.iter().any(|d| d == concat_dim) {
+            var.chunks = chunked.shift_remove(&var.name);
+            if var.chunks.is_none() {
+                var.direct = probe(path, &file, &recorder, var);
+            }
+        }
     }
     let mut coords = IndexMap::new();
     for name in coordinate_names(&meta) {
@@ -254,6 +275,11 @@ fn describe_packing(c: &Coding) -> String {
         parts.push(format!("_FillValue {f}"));
     }
     parts.join(", ")
+}
+
+/// Whether two codings decode stored values the same way.
+fn same_coding(a: &Coding, b: &Coding) -> bool {
+    packing(a) == packing(b) && a.time == b.time && a.decoded == b.decoded
 }
 
 /// The encoding a store keeps from a NetCDF variable's.
@@ -787,7 +813,7 @@ impl NetcdfSource {
     }
 
     /// An open handle on file `i`, from the few kept open.
-    fn file(&self, i: usize) -> Result<Arc<NcFile>, IoError> {
+    fn file(&self, i: usize) -> Result<Arc<OpenFile>, IoError> {
         let mut open = self
             .open
             .lock()
@@ -799,7 +825,13 @@ impl NetcdfSource {
             return Ok(file);
         }
         drop(open);
-        let file = Arc::new(open_file(&self.paths[i])?);
+        let path = &self.paths[i];
+        let raw = std::fs::File::open(path)
+            .map_err(|e| IoError::file(path.display(), "cannot open", e))?;
+        let file = Arc::new(OpenFile {
+            nc: open_file(path)?,
+            raw,
+        });
         let mut open = self
             .open
             .lock()
@@ -807,6 +839,23 @@ impl NetcdfSource {
         open.push_front((i, file.clone()));
         open.truncate(OPEN_FILES);
         Ok(file)
+    }
+
+    /// Decodes values of variable `name` stored as file `i` stores them,
+    /// as `dtype`.
+    fn decode(&self, i: usize, name: &str, raw: Array, dtype: DType) -> Result<Array, IoError> {
+        let path = &self.paths[i];
+        let values = self.vars[i][name]
+            .1
+            .decode(raw)
+            .map_err(|e| e.at(format!("{}:{name}", path.display())))?;
+        if values.dtype() == dtype {
+            return Ok(values);
+        }
+        match dtype {
+            DType::DateTime(unit, _) => retick(&values, unit),
+            other => Ok(values.astype(other)?),
+        }
     }
 
     /// Reads `ranges` of variable `name` from file `i`, decoded with its own
@@ -818,20 +867,98 @@ impl NetcdfSource {
         ranges: &[Range<u64>],
         dtype: DType,
     ) -> Result<Array, IoError> {
-        let (var, coding) = &self.vars[i][name];
+        let (var, _) = &self.vars[i][name];
         let path = &self.paths[i];
         let file = self.file(i)?;
-        let raw = read_raw(path, &file, var, ranges)?;
-        let values = coding
-            .decode(raw)
-            .map_err(|e| e.at(format!("{}:{name}", path.display())))?;
-        if values.dtype() == dtype {
-            return Ok(values);
+        let raw = match (var.direct, direct_buffer(var.stored(), 0)) {
+            (Some(direct), Some(_)) => {
+                let shape: Vec<usize> = ranges.iter().map(|r| (r.end - r.start) as usize).collect();
+                let mut buf = direct_buffer(var.stored(), shape.iter().product()).expect("numeric");
+                read_direct_into(path, &file.raw, var, direct, ranges, buf.bytes())?;
+                buf.into_array(shape)?
+            }
+            _ => read_raw(path, &file.nc, var, ranges)?,
+        };
+        self.decode(i, name, raw, dtype)
+    }
+
+    /// Reads the parts of one region (from one file or several) into one
+    /// buffer, when all share one coding and the parts are contiguous
+    /// blocks of the region (the concat dimension first, or single
+    /// elements before it): contiguous runs straight from the file, chunked
+    /// variables a row of HDF5 chunks at a time; `None` otherwise.
+    fn read_pieces(
+        &self,
+        name: &str,
+        axis: usize,
+        ranges: &[Range<u64>],
+        parts: &[(usize, Range<u64>)],
+        dtype: DType,
+    ) -> Option<Result<Array, IoError>> {
+        if !ranges[..axis].iter().all(|r| r.end - r.start <= 1) {
+            return None;
         }
-        match dtype {
-            DType::DateTime(unit, _) => retick(&values, unit),
-            other => Ok(values.astype(other)?),
+        let (first, c0) = &self.vars[parts[0].0][name];
+        if parts.iter().any(|(i, _)| {
+            let (v, c) = &self.vars[*i][name];
+            (v.direct.is_none() && v.chunks.is_none())
+                || v.stored() != first.stored()
+                || !same_coding(c, c0)
+        }) {
+            return None;
         }
+        let shape: Vec<usize> = ranges.iter().map(|r| (r.end - r.start) as usize).collect();
+        let mut buf = direct_buffer(first.stored(), shape.iter().product())?;
+        let per: usize = shape
+            .iter()
+            .enumerate()
+            .filter(|&(d, _)| d != axis)
+            .map(|(_, &n)| n)
+            .product::<usize>()
+            * first.stored().itemsize();
+        let read = || -> Result<(), IoError> {
+            let bytes = buf.bytes();
+            let mut at = 0;
+            for (i, r) in parts {
+                let (var, _) = &self.vars[*i][name];
+                let path = &self.paths[*i];
+                let file = self.file(*i)?;
+                let mut part = ranges.to_vec();
+                part[axis] = r.clone();
+                if let Some(direct) = var.direct {
+                    let len = (r.end - r.start) as usize * per;
+                    read_direct_into(
+                        path,
+                        &file.raw,
+                        var,
+                        direct,
+                        &part,
+                        &mut bytes[at..at + len],
+                    )?;
+                    at += len;
+                    continue;
+                }
+                // a row of chunks at a time, aligned to the chunk grid
+                let rows = var.chunks.as_ref().map_or(1, |c| c[axis].max(1));
+                let mut lo = r.start;
+                while lo < r.end {
+                    let hi = ((lo / rows + 1) * rows).min(r.end);
+                    part[axis] = lo..hi;
+                    let piece = read_raw(path, &file.nc, var, &part)?;
+                    let src = array_bytes(&piece).ok_or_else(|| {
+                        IoError::Invalid(format!("variable {name:?}: a piece read is not numeric"))
+                    })?;
+                    bytes[at..at + src.len()].copy_from_slice(src);
+                    at += src.len();
+                    lo = hi;
+                }
+            }
+            Ok(())
+        }();
+        Some(read.and_then(|()| {
+            let raw = buf.into_array(shape)?;
+            self.decode(parts[0].0, name, raw, dtype)
+        }))
     }
 
     /// Reads one variable's region.
@@ -851,27 +978,35 @@ impl NetcdfSource {
             Layout::Whole(i) => self.read_part(*i, name, &ranges, schema.dtype)?,
             Layout::Concat { axis, pieces } => {
                 let want = ranges[*axis].clone();
-                let mut parts = Vec::new();
-                for &(i, start, len) in pieces {
-                    let (lo, hi) = (want.start.max(start), want.end.min(start + len));
-                    if lo >= hi {
-                        continue;
+                let parts: Vec<(usize, Range<u64>)> = pieces
+                    .iter()
+                    .filter_map(|&(i, start, len)| {
+                        let (lo, hi) = (want.start.max(start), want.end.min(start + len));
+                        (lo < hi).then(|| (i, lo - start..hi - start))
+                    })
+                    .collect();
+                if let Some(done) = (!parts.is_empty())
+                    .then(|| self.read_pieces(name, *axis, &ranges, &parts, schema.dtype))
+                    .flatten()
+                {
+                    done?
+                } else if parts.len() > 1 {
+                    let mut read = Vec::new();
+                    for (i, r) in &parts {
+                        let mut part = ranges.clone();
+                        part[*axis] = r.clone();
+                        read.push(self.read_part(*i, name, &part, schema.dtype)?);
                     }
-                    let mut r = ranges.clone();
-                    r[*axis] = lo - start..hi - start;
-                    parts.push(self.read_part(i, name, &r, schema.dtype)?);
-                }
-                match parts.len() {
-                    1 => parts.pop().expect("one"),
-                    0 => {
-                        let shape: Vec<usize> =
-                            ranges.iter().map(|r| (r.end - r.start) as usize).collect();
-                        Array::full(schema.dtype, &shape, f64::NAN)?
-                    }
-                    _ => {
-                        let refs: Vec<&Array> = parts.iter().collect();
-                        Array::concat(*axis, &refs)?
-                    }
+                    let refs: Vec<&Array> = read.iter().collect();
+                    Array::concat(*axis, &refs)?
+                } else if let Some((i, r)) = parts.first() {
+                    let mut part = ranges.clone();
+                    part[*axis] = r.clone();
+                    self.read_part(*i, name, &part, schema.dtype)?
+                } else {
+                    let shape: Vec<usize> =
+                        ranges.iter().map(|r| (r.end - r.start) as usize).collect();
+                    Array::full(schema.dtype, &shape, f64::NAN)?
                 }
             }
         };

@@ -191,15 +191,20 @@ fn plan(
         })
         .collect();
     let chunks = normalize_chunks(&options.target, t, false, Some(&native))?;
-    // the largest chunk of one variable: its stored values and decoded
-    // ones are held at once while a chunk is read
+    // the largest chunk of one variable: its decoded values, and its
+    // stored ones too where decoding makes a copy (packed or masked values)
     let largest = t
         .data_vars()
         .values()
         .map(|v| {
-            v.dims.iter().fold(v.dtype.itemsize() as u64 * 2, |m, d| {
-                m.saturating_mul(chunks[d])
-            })
+            let copies = ["scale_factor", "add_offset", "missing_value"]
+                .iter()
+                .any(|k| v.encoding.contains_key(*k))
+                || v.encoding
+                    .get("_FillValue")
+                    .is_some_and(|f| f.as_f64().is_some_and(|f| !f.is_nan()));
+            let item = v.dtype.itemsize() as u64 * if copies { 2 } else { 1 };
+            v.dims.iter().fold(item, |m, d| m.saturating_mul(chunks[d]))
         })
         .max()
         .unwrap_or(1)
