@@ -18,6 +18,7 @@
 mod climatology_bench;
 mod copy_bench;
 mod engine_bench;
+mod ingest_bench;
 mod interop_ingest;
 mod interop_rechunk;
 mod interop_stats;
@@ -38,6 +39,9 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).is_some_and(|a| a == "climatology") => {
             climatology_bench::run(&workspace_root(), &args[2..])
         }
+        Some("bench") if args.get(1).is_some_and(|a| a == "ingest") => {
+            ingest_bench::run(&workspace_root(), &args[2..])
+        }
         Some("bench") => bench(&args[1..]),
         Some("bench-copy") => copy_bench::run(&workspace_root()),
         Some("bench-rechunk") => rechunk_bench::run(&workspace_root(), &args[1..]),
@@ -47,7 +51,7 @@ fn main() -> ExitCode {
                 eprintln!("error: unknown xtask command {unknown:?}");
             }
             eprintln!(
-                "usage: cargo xtask <ci | fmt | interop | bench [-- criterion args] | bench-copy | bench rechunk|climatology [--stores ..] [--xarray-beam ..] [--timeout S] [--rss-limit-gb G]>"
+                "usage: cargo xtask <ci | fmt | interop | bench [-- criterion args] | bench-copy | bench rechunk|climatology|ingest [--stores ..] [--inputs ..] [--xarray-beam ..] [--timeout S] [--rss-limit-gb G]>"
             );
             return ExitCode::from(2);
         }
@@ -194,7 +198,8 @@ fn bench(extra: &[String]) -> Result<(), String> {
     zarr_baseline()?;
     engine_bench::report()?;
     copy_bench::run(&workspace_root())?;
-    rechunk_bench::run(&workspace_root(), &[])
+    rechunk_bench::run(&workspace_root(), &[])?;
+    ingest_bench::run(&workspace_root(), &[])
 }
 
 /// Builds the release `xbeam` binary and the `one_stage_rechunk` example
@@ -318,7 +323,7 @@ fn zarr_baseline() -> Result<(), String> {
 
 /// The interop virtualenv's Python, created and filled on first use (and
 /// again whenever `requirements.txt` changes).
-fn python_env() -> Result<std::path::PathBuf, String> {
+pub(crate) fn python_env() -> Result<std::path::PathBuf, String> {
     let root = workspace_root();
     let venv = root.join("target").join("interop-venv");
     let requirements = root.join("xtask").join("interop").join("requirements.txt");
