@@ -710,3 +710,72 @@ pub(crate) fn read_raw(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shuffle(data: &[u8], size: usize) -> Vec<u8> {
+        let n = data.len() / size;
+        let mut out = data.to_vec();
+        for i in 0..n {
+            for k in 0..size {
+                out[k * n + i] = data[i * size + k];
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn unshuffle_undoes_hdf5_shuffle_for_every_element_size() {
+        let data: Vec<u8> = (0..203u32).map(|i| (i * 37 % 251) as u8).collect();
+        for size in [1, 2, 3, 4, 8, 16] {
+            let shuffled = shuffle(&data, size);
+            assert_eq!(unshuffle(&shuffled, size), data, "element size {size}");
+        }
+        assert!(unshuffle(&[], 4).is_empty());
+        assert_eq!(unshuffle(&[1, 2, 3], 4), vec![1, 2, 3]);
+    }
+
+    fn fixture(set: &str, file: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/netcdf")
+            .join(set)
+            .join(file)
+    }
+
+    #[test]
+    fn contiguous_values_are_found_and_chunked_ones_are_not() {
+        for (set, file, big_endian) in [
+            ("contig", "a.nc", false),
+            ("classic_fixed", "a.nc", true),
+            ("classic_fixed", "b.nc", true),
+        ] {
+            let path = fixture(set, file);
+            let (nc, recorder) = open_recorded(&path).unwrap();
+            let meta = read_meta(&path, &nc).unwrap();
+            let var = &meta.vars["t"];
+            let direct = probe(&path, &nc, &recorder, var)
+                .unwrap_or_else(|| panic!("{set}/{file}: t is one contiguous run"));
+            assert_eq!(direct.big_endian, big_endian, "{set}/{file}");
+            // a region read straight from the file equals netcdf-reader's
+            let ranges = [1..4, 1..3, 0..4];
+            let mut buf = direct_buffer(DType::F32, 3 * 2 * 4).unwrap();
+            let raw = std::fs::File::open(&path).unwrap();
+            read_direct_into(&path, &raw, var, direct, &ranges, buf.bytes()).unwrap();
+            let ours = buf.into_array(vec![3, 2, 4]).unwrap();
+            let theirs = read_raw(&path, &nc, var, &ranges).unwrap();
+            assert!(ours.equals(&theirs), "{set}/{file}");
+        }
+        // record variables are interleaved: read through netcdf-reader
+        let path = fixture("classic", "a.nc");
+        let (nc, recorder) = open_recorded(&path).unwrap();
+        let meta = read_meta(&path, &nc).unwrap();
+        assert!(probe(&path, &nc, &recorder, &meta.vars["t"]).is_none());
+        let path = fixture("nc4", "a.nc");
+        let (nc, recorder) = open_recorded(&path).unwrap();
+        let meta = read_meta(&path, &nc).unwrap();
+        assert!(probe(&path, &nc, &recorder, &meta.vars["t"]).is_none());
+        assert_eq!(hdf5_chunks(&nc, &recorder)["t"], vec![2, 3, 4]);
+    }
+}

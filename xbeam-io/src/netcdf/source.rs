@@ -1075,3 +1075,41 @@ impl ChunkSource for NetcdfSource {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_units_hold_every_files_times() {
+        let cal = Calendar::Standard;
+        let parse = |u: &str| CfUnits::parse(u, cal).unwrap();
+        // the finest unit, since the earliest reference
+        let u = common_units(&[parse("days since 2004-02-01"), parse("hours since 2004-01-01")], cal);
+        assert_eq!(u.unwrap(), "hours since 2004-01-01");
+        // references half a day apart need hours even when both are days
+        let u = common_units(&[parse("days since 2004-01-01"), parse("days since 2004-01-01 12:00")], cal);
+        assert_eq!(u.unwrap(), "hours since 2004-01-01");
+    }
+
+    #[test]
+    fn packed_values_unpack_to_xarrays_float_type() {
+        let var = |types: &[(&str, DType)]| NcVar {
+            name: "p".into(),
+            dims: vec![],
+            shape: vec![],
+            kind: super::super::file::Kind::Number(DType::I16),
+            attrs: Attrs::new(),
+            attr_types: types.iter().map(|(k, t)| ((*k).to_owned(), *t)).collect(),
+            direct: None,
+            chunks: None,
+        };
+        let both32 = var(&[("scale_factor", DType::F32), ("add_offset", DType::F32)]);
+        assert_eq!(unpacked_dtype(DType::I16, &both32), DType::F32);
+        assert_eq!(unpacked_dtype(DType::I32, &both32), DType::F64);
+        let scale32 = var(&[("scale_factor", DType::F32)]);
+        assert_eq!(unpacked_dtype(DType::I16, &scale32), DType::F32);
+        let mixed = var(&[("scale_factor", DType::F32), ("add_offset", DType::F64)]);
+        assert_eq!(unpacked_dtype(DType::I16, &mixed), DType::F64);
+    }
+}
