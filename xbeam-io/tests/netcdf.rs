@@ -74,7 +74,10 @@ fn every_format_reads_as_one_dataset_with_each_files_encoding() {
         let want: Vec<i64> = (0..9).map(|k| start + k * step).collect();
         assert_eq!(ticks.iter().copied().collect::<Vec<_>>(), want, "{set}");
         assert_eq!(time.encoding()["units"], "hours since 2004-01-01");
-        assert!(source.notes().iter().any(|n| n.contains("time units differ")));
+        assert!(source
+            .notes()
+            .iter()
+            .any(|n| n.contains("time units differ")));
         // the whole, and regions within one file and across both
         check_values(&read(&source, 0..9), 0);
         check_values(&read(&source, 1..4), 1);
@@ -109,7 +112,9 @@ fn files_that_are_not_netcdf_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.nc");
     std::fs::write(&junk, b"this is not a NetCDF file").unwrap();
-    let err = open_netcdf(&[junk], "time", &|| {}).unwrap_err().to_string();
+    let err = open_netcdf(&[junk], "time", &|| {})
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("junk.nc") && err.contains("NetCDF"), "{err}");
     let err = open_netcdf(&[dir.path().to_path_buf()], "time", &|| {})
         .unwrap_err()

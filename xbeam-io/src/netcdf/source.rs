@@ -1085,10 +1085,22 @@ mod tests {
         let cal = Calendar::Standard;
         let parse = |u: &str| CfUnits::parse(u, cal).unwrap();
         // the finest unit, since the earliest reference
-        let u = common_units(&[parse("days since 2004-02-01"), parse("hours since 2004-01-01")], cal);
+        let u = common_units(
+            &[
+                parse("days since 2004-02-01"),
+                parse("hours since 2004-01-01"),
+            ],
+            cal,
+        );
         assert_eq!(u.unwrap(), "hours since 2004-01-01");
         // references half a day apart need hours even when both are days
-        let u = common_units(&[parse("days since 2004-01-01"), parse("days since 2004-01-01 12:00")], cal);
+        let u = common_units(
+            &[
+                parse("days since 2004-01-01"),
+                parse("days since 2004-01-01 12:00"),
+            ],
+            cal,
+        );
         assert_eq!(u.unwrap(), "hours since 2004-01-01");
     }
 
