@@ -1,5 +1,5 @@
-//! Zarr input/output for xbeam, with CF decoding as xarray does it, behind
-//! the [`ChunkSource`] and [`ChunkSink`] seams.
+//! Zarr and NetCDF input/output for xbeam, with CF decoding as xarray does
+//! it, behind the [`ChunkSource`] and [`ChunkSink`] seams.
 //!
 //! - [`open_zarr`] opens a Zarr v2 or v3 group written by xarray or
 //!   zarr-python and returns a lazy [`ZarrSource`]: the [`Template`](xbeam_chunk::Template)
@@ -9,19 +9,25 @@
 //! - [`setup_zarr`] writes a store's metadata and coordinates from a
 //!   template; [`ZarrSink::write_chunk`] writes one keyed chunk after
 //!   validating it; [`verify`] lists chunks that were never written.
+//! - [`expand_pattern`] lists the NetCDF files of a glob, a directory or a
+//!   list; [`open_netcdf`] reads them (classic CDF-1/2/5 and NetCDF-4) as
+//!   one [`NetcdfSource`], concatenated along a dimension and merged across
+//!   variables, each file decoded with its own encoding, the encoding kept
+//!   chosen so that every value is stored exactly.
 //! - [`decode_cf_time`] / [`encode_cf_time`] / [`encode_cf_time_float`]: CF time coding in every
 //!   calendar.
 //! - [`ChunkSource`] (a template, a preferred chunking, read a region) and
 //!   [`ChunkSink`] (a template, write a keyed chunk) are the seams pipelines
-//!   use: [`ZarrSource`] and [`MemorySource`] are sources, [`ZarrSink`] a
-//!   sink, and NetCDF files and object stores will be more of each.
+//!   use: [`ZarrSource`], [`NetcdfSource`] and [`MemorySource`] are
+//!   sources, [`ZarrSink`] a sink, and object stores will be more of each.
 //! - Every failure is an [`IoError`] naming the path and what was expected;
 //!   the file system's, JSON's or zarrs' own error is its `source()`.
 //!
 //! Inside, `zarr/` holds what is Zarr's (metadata, stored types, fill
 //! values, zarrs arrays; one file per job: open, setup, sink, verify,
-//! append) and `cf/` the CF coding every format shares (masks, packing,
-//! times).
+//! append), `netcdf/` what is NetCDF's (one file's header and raw reads,
+//! file patterns, the many-file source and its reconciliation) and `cf/`
+//! the CF coding every format shares (masks, packing, times).
 //!
 //! ```
 //! use xbeam_chunk::{Array, Dataset, Template, Variable};

@@ -314,6 +314,24 @@ fn store_encoding(encoding: &Attrs, coding: &Coding) -> Attrs {
 /// another size, a coordinate with other values, a variable with other
 /// dimensions or a type that cannot be reconciled, another calendar, and
 /// files whose sets of variables overlap without being equal.
+///
+/// ```
+/// use indexmap::IndexMap;
+/// use xbeam_io::{expand_pattern, open_netcdf, ChunkSource};
+///
+/// // two files: 5 steps in "hours since 2004-01-01", 4 in "days since 2004-01-02"
+/// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/netcdf/nc4");
+/// let files = expand_pattern(&format!("{dir}/*.nc"))?;
+/// let source = open_netcdf(&files, "time", &|| {})?;
+/// assert_eq!(source.template().sizes()["time"], 9);
+/// assert_eq!(source.template().coords()["time"].encoding()["units"], "hours since 2004-01-01");
+/// // a region across both files, each decoded with its own encoding
+/// let region = IndexMap::from([("time".to_owned(), 3..7)]);
+/// let ds = source.read(&region, None)?;
+/// let t = ds.data_vars()["t"].data().as_view::<f32>()?;
+/// assert_eq!(t[[3, 2, 1]], 6021.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn open_netcdf(
     paths: &[PathBuf],
     concat_dim: &str,

@@ -16,14 +16,19 @@
 //! [`RECORD`] (beside the Zarr metadata, which xarray and zarr-python do
 //! not read), so `--append` adds only files not yet ingested.
 //!
-//! ```no_run
+//! ```
 //! use xbeam::jobs::ingest::{self, Options};
 //! use xbeam::runner::Runner;
 //!
-//! let options = Options::new("data/era5_*.nc", "era5.zarr", "time");
-//! let done = ingest::run(&options, &Runner::local_with_workers(2), &|| {})?;
-//! println!("{} files: {}", done.files, done.summary);
-//! # Ok::<(), xbeam::error::Error>(())
+//! let files = concat!(env!("CARGO_MANIFEST_DIR"), "/../xbeam-io/tests/data/netcdf/nc4/*.nc");
+//! let dir = tempfile::tempdir()?;
+//! let options = Options::new(files, dir.path().join("out.zarr"), "time");
+//! let done = ingest::run(&options, &Runner::local_with_workers(2).quiet(), &|| {})?;
+//! assert_eq!(done.files, 2);
+//! let store = xbeam::io::open_zarr(dir.path().join("out.zarr"))?;
+//! assert_eq!(store.template().sizes()["time"], 9);
+//! assert_eq!(store.chunks()["time"], 5); // the first file's length
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::path::{Path, PathBuf};
