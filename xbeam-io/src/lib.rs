@@ -96,7 +96,7 @@ mod zarr;
 pub use cf::{decode_cf_time, encode_cf_time, encode_cf_time_float, numpy_dtype};
 pub use netcdf::{expand_pattern, open_netcdf, NetcdfSource};
 pub use sink::ChunkSink;
-pub use source::{ChunkSource, MemorySource};
+pub use source::{ChunkSource, ConcatSource, MemorySource};
 pub use zarr::{
     append_dim, open_zarr, partial_of, setup_zarr, sync_store, verify, zarr_chunk_size, ArrayInfo,
     MissingChunk, SetupOptions, ZarrFormat, ZarrSink, ZarrSource, PARTIAL_SUFFIX,

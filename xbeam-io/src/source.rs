@@ -7,7 +7,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
-use xbeam_chunk::{Dataset, Template};
+use indexmap::IndexSet;
+use xbeam_chunk::{Array, DType, Dataset, Template};
 use xbeam_key::{repr, VarSet};
 
 use crate::IoError;
@@ -219,6 +220,229 @@ impl ChunkSource for MemorySource {
             "the in-memory dataset with dimensions {}",
             repr::dict(self.template.sizes().iter())
         )
+    }
+}
+
+/// Sources read as one, one after the other along a dimension (a store's
+/// last, partly filled chunk and the files appended after it): each data
+/// variable along that dimension comes from every part (converted to the
+/// first part's dtype; datetimes to its tick unit), variables without it
+/// and other coordinates from the first part; the dimension's index is the
+/// parts' indexes one after the other.
+///
+/// ```
+/// use std::sync::Arc;
+/// use indexmap::IndexMap;
+/// use xbeam_chunk::{Array, Dataset, Variable};
+/// use xbeam_io::{ChunkSource, ConcatSource, MemorySource};
+///
+/// let part = |x: Vec<i64>, v: Vec<f32>| -> Result<Arc<dyn ChunkSource>, Box<dyn std::error::Error>> {
+///     let ds = Dataset::new()
+///         .with_coord("x", Variable::new(["x"], Array::from_1d(x))?)?
+///         .with_data_var("v", Variable::new(["x"], Array::from_1d(v))?)?;
+///     Ok(Arc::new(MemorySource::new(ds)))
+/// };
+/// let both = ConcatSource::new(vec![part(vec![0, 1], vec![1.0, 2.0])?, part(vec![2, 3, 4], vec![3.0, 4.0, 5.0])?], "x")?;
+/// assert_eq!(both.template().sizes()["x"], 5);
+/// let region = IndexMap::from([("x".to_owned(), 1..4)]);
+/// let ds = both.read(&region, None)?;
+/// assert_eq!(ds.data_vars()["v"].data().as_view::<f32>()?.iter().copied().collect::<Vec<_>>(), [2.0, 3.0, 4.0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ConcatSource {
+    parts: Vec<Arc<dyn ChunkSource>>,
+    dim: String,
+    starts: Vec<u64>,
+    template: Template,
+    chunks: IndexMap<String, u64>,
+}
+
+impl fmt::Debug for ConcatSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConcatSource")
+            .field("parts", &self.parts.len())
+            .field("dim", &self.dim)
+            .field("starts", &self.starts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `values` in `dtype`: numbers converted, datetimes re-expressed in its
+/// tick unit.
+fn converted(values: Array, dtype: DType) -> Result<Array, IoError> {
+    if values.dtype() == dtype {
+        return Ok(values);
+    }
+    match dtype {
+        DType::DateTime(unit, _) => crate::cf::retick(&values, unit),
+        other => Ok(values.astype(other)?),
+    }
+}
+
+impl ConcatSource {
+    /// `parts` one after the other along `dim`, which each must have; their
+    /// other dimensions must have the first's sizes, and each data
+    /// variable of the first along `dim` must be in every part.
+    pub fn new(parts: Vec<Arc<dyn ChunkSource>>, dim: &str) -> Result<ConcatSource, IoError> {
+        let Some(first) = parts.first() else {
+            return Err(IoError::Invalid(
+                "nothing to concatenate: expected at least one source".into(),
+            ));
+        };
+        let t0 = first.template();
+        let mut starts = Vec::new();
+        let mut total = 0;
+        for p in &parts {
+            let t = p.template();
+            let Some(&n) = t.sizes().get(dim) else {
+                return Err(IoError::Invalid(format!(
+                    "{} has no dimension {} to concatenate along",
+                    p.describe(),
+                    repr::quote(dim)
+                )));
+            };
+            for (d, &m) in t.sizes() {
+                if d != dim && t0.sizes().get(d).is_some_and(|&k| k != m) {
+                    return Err(IoError::Invalid(format!(
+                        "dimension {} has size {m} in {} but {} in {}",
+                        repr::quote(d),
+                        p.describe(),
+                        t0.sizes()[d],
+                        first.describe()
+                    )));
+                }
+            }
+            for (name, v) in t0.data_vars() {
+                if v.dims.iter().any(|d| d == dim) && !t.data_vars().contains_key(name) {
+                    return Err(IoError::Invalid(format!(
+                        "{} has no data variable {}, which {} has",
+                        p.describe(),
+                        repr::quote(name),
+                        first.describe()
+                    )));
+                }
+            }
+            starts.push(total);
+            total += n;
+        }
+        let mut sizes = t0.sizes().clone();
+        sizes.insert(dim.to_owned(), total);
+        let mut coords = t0.coords().clone();
+        if let Some(index) = t0.coords().get(dim) {
+            let mut values = Vec::new();
+            for p in &parts {
+                let c = p.template().coords().get(dim).ok_or_else(|| {
+                    IoError::Invalid(format!(
+                        "{} has no {} coordinate, which {} has",
+                        p.describe(),
+                        repr::quote(dim),
+                        first.describe()
+                    ))
+                })?;
+                values.push(converted(c.data().clone(), index.dtype())?);
+            }
+            let refs: Vec<&Array> = values.iter().collect();
+            let var = xbeam_chunk::Variable::new(index.dims().to_vec(), Array::concat(0, &refs)?)?
+                .with_attrs(index.attrs().clone())
+                .with_encoding(index.encoding().clone());
+            coords.insert(dim.to_owned(), var);
+        }
+        let template = Template::new(sizes, t0.data_vars().clone(), coords, t0.attrs().clone())?;
+        let chunks = first.chunks().clone();
+        Ok(ConcatSource {
+            parts,
+            dim: dim.to_owned(),
+            starts,
+            template,
+            chunks,
+        })
+    }
+}
+
+impl ChunkSource for ConcatSource {
+    fn template(&self) -> &Template {
+        &self.template
+    }
+
+    fn chunks(&self) -> &IndexMap<String, u64> {
+        &self.chunks
+    }
+
+    fn read(
+        &self,
+        region: &IndexMap<String, Range<u64>>,
+        vars: Option<&VarSet>,
+    ) -> Result<Dataset, IoError> {
+        let what = self.describe();
+        let names = check_read(&what, &self.template, region, vars)?;
+        let sizes = self.template.sizes();
+        let want = region
+            .get(&self.dim)
+            .cloned()
+            .unwrap_or(0..sizes[&self.dim]);
+        let mut ds = Dataset::new().with_attrs(self.template.attrs().clone());
+        let mut used: IndexSet<String> = IndexSet::new();
+        for name in names {
+            let schema = &self.template.data_vars()[name];
+            let one: VarSet = [name.clone()].into_iter().collect();
+            let var = if let Some(axis) = schema.dims.iter().position(|d| d == &self.dim) {
+                let mut pieces = Vec::new();
+                for (p, &start) in self.parts.iter().zip(&self.starts) {
+                    let n = p.template().sizes()[&self.dim];
+                    let (lo, hi) = (want.start.max(start), want.end.min(start + n));
+                    if lo >= hi {
+                        continue;
+                    }
+                    let mut sub = region.clone();
+                    sub.insert(self.dim.clone(), lo - start..hi - start);
+                    let part = p.read(&sub, Some(&one))?;
+                    pieces.push(converted(
+                        part.data_vars()[name].data().clone(),
+                        schema.dtype,
+                    )?);
+                }
+                if pieces.is_empty() {
+                    // an empty region: the first part's, empty
+                    let mut sub = region.clone();
+                    sub.insert(self.dim.clone(), 0..0);
+                    let part = self.parts[0].read(&sub, Some(&one))?;
+                    pieces.push(converted(
+                        part.data_vars()[name].data().clone(),
+                        schema.dtype,
+                    )?);
+                }
+                let refs: Vec<&Array> = pieces.iter().collect();
+                Array::concat(axis, &refs)?
+            } else {
+                let part = self.parts[0].read(region, Some(&one))?;
+                part.data_vars()[name].data().clone()
+            };
+            let var = xbeam_chunk::Variable::new(schema.dims.clone(), var)?
+                .with_attrs(schema.attrs.clone())
+                .with_encoding(schema.encoding.clone());
+            used.extend(var.dims().iter().cloned());
+            ds.insert_data_var(name.clone(), var)?;
+        }
+        for (name, c) in self.template.coords() {
+            if vars.is_some() && !c.dims().iter().all(|d| used.contains(d)) {
+                continue;
+            }
+            let ranges: IndexMap<String, Range<usize>> = c
+                .dims()
+                .iter()
+                .map(|d| {
+                    let r = region.get(d).cloned().unwrap_or(0..sizes[d]);
+                    (d.clone(), r.start as usize..r.end as usize)
+                })
+                .collect();
+            ds.insert_coord(name.clone(), c.isel(&ranges)?)?;
+        }
+        Ok(ds)
+    }
+
+    fn describe(&self) -> String {
+        let parts: Vec<String> = self.parts.iter().map(ChunkSource::describe).collect();
+        format!("{} along {}", parts.join(" then "), repr::quote(&self.dim))
     }
 }
 

@@ -14,7 +14,11 @@
 //!
 //! A store that `ingest` wrote records the files it holds in
 //! [`RECORD`] (beside the Zarr metadata, which xarray and zarr-python do
-//! not read), so `--append` adds only files not yet ingested.
+//! not read), so `--append` adds only files not yet ingested: the store
+//! grows along the concat dimension ([`append_dim`]), a partly filled last
+//! chunk is read back and written again whole with the first new values
+//! ([`ConcatSource`](xbeam_io::ConcatSource)), and the record is rewritten
+//! (atomically) once every chunk is on disk.
 //!
 //! ```
 //! use xbeam::jobs::ingest::{self, Options};
@@ -345,12 +349,6 @@ fn append(
         .copied()
         .unwrap_or(old)
         .max(1);
-    ensure_usage!(
-        old % chunk == 0,
-        "the store's {} has {old} values, not a whole number of its chunks of {chunk}: appending would rewrite its last chunk, which xbeam does not do yet (ingest all files again, or choose --target-chunks {}=N with N dividing every file's length)",
-        options.concat_dim,
-        options.concat_dim
-    );
     let Some(index) = t.coords().get(&options.concat_dim) else {
         return Err(Error::Usage(format!(
             "the new files have no {} coordinate to append",
@@ -358,26 +356,27 @@ fn append(
         )));
     };
     let index = index.data().clone();
-    let mut target = IndexMap::new();
-    for (d, &n) in st.sizes() {
-        let c = store.chunks().get(d).copied().unwrap_or(n);
-        target.insert(d.clone(), c);
-    }
-    let request: ChunksRequest = target
+    let request: ChunksRequest = st
+        .sizes()
         .iter()
-        .map(|(d, &n)| (d.clone(), xbeam_key::ChunkSpec::Size(n)))
+        .map(|(d, &n)| {
+            let c = store.chunks().get(d).copied().unwrap_or(n);
+            (d.clone(), xbeam_key::ChunkSpec::Size(c))
+        })
         .collect();
+    let t = t.clone();
+    let bytes: u64 = t.data_vars().values().map(|v| t.var_nbytes(v) as u64).sum();
+    let notes = source.notes().to_vec();
+    let added = record_of(&source)?;
+    let (source, base) = continuing(&store, source, &options.concat_dim, chunk)
+        .map_err(Error::input(&options.dst))?;
     let sink =
         append_dim(&options.dst, &options.concat_dim, &index).map_err(|e| Error::Output {
             path: options.dst.clone(),
             source: e,
         })?;
-    let t = t.clone();
-    let bytes: u64 = t.data_vars().values().map(|v| t.var_nbytes(v) as u64).sum();
-    let notes = source.notes().to_vec();
-    let added = record_of(&source)?;
     let p = Pipeline::new();
-    let ds = ChunkedDataset::from_source(&p, Arc::new(source), &request)?.split_variables()?;
+    let ds = ChunkedDataset::from_source(&p, source, &request)?.split_variables()?;
     let count = ds.chunk_count();
     let dim = options.concat_dim.clone();
     // variables without the concat dimension are in the store already
@@ -388,7 +387,7 @@ fn append(
                 return Ok::<_, Error>(None);
             }
             let at = key.offsets().get(&dim).copied().unwrap_or(0);
-            Ok(Some((key.with_offset(dim.clone(), old + at), chunk)))
+            Ok(Some((key.with_offset(dim.clone(), base + at), chunk)))
         },
     );
     let sink: Arc<dyn ChunkSink> = Arc::new(sink);
@@ -402,6 +401,29 @@ fn append(
         skipped,
         notes,
     })
+}
+
+/// The new files' source as the store's continuation, and where along the
+/// concat dimension it starts: the store's last chunk, when partly filled,
+/// is written again whole, its values read back, then the new files'.
+fn continuing(
+    store: &xbeam_io::ZarrSource,
+    source: NetcdfSource,
+    dim: &str,
+    chunk: u64,
+) -> Result<(Arc<dyn ChunkSource>, u64), xbeam_io::IoError> {
+    let old = store.template().sizes()[dim];
+    let base = old - old % chunk;
+    if base == old {
+        return Ok((Arc::new(source), base));
+    }
+    let region = IndexMap::from([(dim.to_owned(), base..old)]);
+    let tail = store.read(&region, None)?;
+    let parts: Vec<Arc<dyn ChunkSource>> = vec![
+        Arc::new(xbeam_io::MemorySource::new(tail)),
+        Arc::new(source),
+    ];
+    Ok((Arc::new(xbeam_io::ConcatSource::new(parts, dim)?), base))
 }
 
 /// The files a store's record does not list (by resolved path and size).
