@@ -341,3 +341,86 @@ fn a_chunk_over_the_budget_says_what_to_do() {
     );
     assert!(!dst.exists());
 }
+
+/// An append stopped half way (here: one chunk cannot be written, after
+/// the store grew) leaves the store recorded as mid-append; the next
+/// `--append` finishes it, and the store then equals an ingest of both
+/// files at once. A file the store holds that changes afterwards is
+/// refused, not skipped.
+#[test]
+fn an_interrupted_append_is_finished_by_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("nc");
+    std::fs::create_dir_all(&src).unwrap();
+    for f in ["a.nc", "b.nc"] {
+        std::fs::copy(fixtures("contig").join(f), src.join(f)).unwrap();
+    }
+    let whole = dir.path().join("whole.zarr");
+    let glob = format!("{}/*.nc", src.display());
+    let out = xbeam(&[
+        "ingest",
+        &glob,
+        &s(&whole),
+        "--quiet",
+        "--target-chunks",
+        "time=3",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list = dir.path().join("first.txt");
+    std::fs::write(&list, format!("{}\n", src.join("a.nc").display())).unwrap();
+    let dst = dir.path().join("out.zarr");
+    let out = xbeam(&[
+        "ingest",
+        &format!("@{}", list.display()),
+        &s(&dst),
+        "--quiet",
+        "--target-chunks",
+        "time=3",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // a directory where t's third chunk (steps 6-8) goes: its write fails
+    let blocker = dst.join("t/c/2/0/0");
+    std::fs::create_dir_all(blocker.join("in-the-way")).unwrap();
+    let out = xbeam(&["ingest", &glob, &s(&dst), "--append", "--quiet"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let record = std::fs::read_to_string(dst.join(".xbeam-ingest.json")).unwrap();
+    assert!(record.contains("\"pending\""), "{record}");
+    assert_eq!(open_zarr(&dst).unwrap().template().sizes()["time"], 9);
+    assert!(
+        !xbeam::io::verify(&dst).unwrap().is_empty(),
+        "a chunk is missing"
+    );
+    // the way cleared, the next append finishes it
+    std::fs::remove_dir_all(&blocker).unwrap();
+    let out = xbeam(&["ingest", &glob, &s(&dst), "--append"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("finished the append of 1 file(s)"),
+        "{}",
+        stderr(&out)
+    );
+    let all = IndexMap::new();
+    let appended = open_zarr(&dst).unwrap().read(&all, None).unwrap();
+    let at_once = open_zarr(&whole).unwrap().read(&all, None).unwrap();
+    assert!(appended.identical(&at_once), "{appended}\nvs\n{at_once}");
+    assert!(xbeam::io::verify(&dst).unwrap().is_empty());
+    let record = std::fs::read_to_string(dst.join(".xbeam-ingest.json")).unwrap();
+    assert!(!record.contains("\"pending\""), "{record}");
+    // nothing more to do
+    let out = xbeam(&["ingest", &glob, &s(&dst), "--append"]);
+    assert!(
+        stderr(&out).contains("0 new file(s) appended, 2 already"),
+        "{}",
+        stderr(&out)
+    );
+    // a file the store holds that changes is refused, not skipped
+    let b = std::fs::read(src.join("b.nc")).unwrap();
+    std::fs::write(src.join("b.nc"), [&b[..], &[0u8; 4][..]].concat()).unwrap();
+    let out = xbeam(&["ingest", &glob, &s(&dst), "--append"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("has changed since"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -22,6 +22,11 @@ with target/debug/xbeam and records its exit code and stderr.
   first file's units cannot hold every time, so the store needs hours.
 - packing/: `packed` with another scale_factor and add_offset in each
   file: each decoded with its own, stored unpacked, never re-packed.
+- fills/: `t2m` with _FillValue -9999 in one file and 1e20 in the next:
+  each masked with its own, NaN the store's fill value.
+- Every file carries CF time bounds (`time_bnds`, named
+  by time's `bounds` attribute, in time's units): decoded as times, as
+  xarray does, and concatenated across files with other units.
 - merge/: one file per variable per month (t2m_*.nc, u10_*.nc): merged
   (pangeo-forge's MergeDim), compared with xr.merge of the two series.
 - bad_lat/: the third file has other latitudes: the error names it and
@@ -97,6 +102,12 @@ def month_dataset(month, k, freq="6h", calendar="standard", packing=(0.01, 280.0
       attrs={"title": "ingest fixture", "source_month": month,
              "band": "a string attribute"},
   )
+  # CF time bounds: xarray writes them in the time variable's units,
+  # without units of their own, and decodes them with those
+  step = pd.Timedelta(freq).to_pytimedelta()
+  ends = [t + step for t in times]
+  ds["time_bnds"] = (("time", "nv"), np.stack([np.asarray(times), np.asarray(ends)], axis=1))
+  ds.time.attrs["bounds"] = "time_bnds"
   return ds
 
 
@@ -186,6 +197,18 @@ def make(root):
     files.append(path)
   job("packing", os.path.join(d, "*.nc"),
       compare={"files": files, "in_memory": True})
+
+  # the same packing, other fill values (float32 t2m: -9999 then 1e20)
+  d = os.path.join(root, "fills")
+  os.makedirs(d)
+  files = []
+  for k, (m, fill) in enumerate(zip(MONTHS[:2], [-9999.0, 1e20])):
+    path = os.path.join(d, f"f_{m}.nc")
+    e = encoding("hours since 2004-01-01", "int64", "standard")
+    e["t2m"]["_FillValue"] = np.float32(fill)
+    month_dataset(m, k).to_netcdf(path, encoding=e)
+    files.append(path)
+  job("fills", os.path.join(d, "*.nc"), compare={"files": files})
 
   # one file per variable per month
   d = os.path.join(root, "merge")

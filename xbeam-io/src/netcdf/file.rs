@@ -294,10 +294,12 @@ fn ne_bytes(a: &Array) -> Option<Vec<u8>> {
 }
 
 /// Finds whether `var` is one contiguous run of uncompressed values, and
-/// where: its first and last values are read through `netcdf-reader` while
-/// `recorder` notes the byte ranges read, and the run is accepted only when
-/// the two lie `(n - 1) * itemsize` bytes apart and the file's bytes there
-/// are those values (which also tells their byte order). Anything else
+/// where: its first, middle and last values are read through
+/// `netcdf-reader` while `recorder` notes the byte ranges read, and the run
+/// is accepted only when they lie their flat index times the item size
+/// apart and the file's bytes there are those values (which also tells
+/// their byte order; values that read the same in both orders decide
+/// nothing, and a NetCDF-4 file is then read through `netcdf-reader`). Anything else
 /// (chunked, compressed, record variables) reads through `netcdf-reader`.
 pub(crate) fn probe(
     path: &Path,
@@ -314,38 +316,47 @@ pub(crate) fn probe(
         return None;
     }
     let raw = std::fs::File::open(path).ok()?;
+    // the first, a middle and the last value, by flat index
+    let unravel = |mut flat: u64| -> Vec<u64> {
+        let mut index = vec![0; var.shape.len()];
+        for (d, &size) in var.shape.iter().enumerate().rev() {
+            index[d] = flat % size;
+            flat /= size;
+        }
+        index
+    };
     let mut found = Vec::new();
-    for last in [false, true] {
-        let ranges: Vec<Range<u64>> = var
-            .shape
-            .iter()
-            .map(|&s| if last { s - 1..s } else { 0..1 })
-            .collect();
+    for flat in [0, n / 2, n - 1] {
+        let ranges: Vec<Range<u64>> = unravel(flat).iter().map(|&i| i..i + 1).collect();
         let (value, log) = recorder.recording(|| read_raw(path, file, var, &ranges));
         let value = ne_bytes(&value.ok()?)?;
         let &(offset, _) = log.iter().rev().find(|(_, len)| *len == itemsize)?;
         let mut bytes = vec![0u8; itemsize];
         raw.read_exact_at(&mut bytes, offset).ok()?;
-        found.push((offset, value, bytes));
+        found.push((flat, offset, value, bytes));
     }
-    let (first, last) = (&found[0], &found[1]);
-    if last.0.checked_sub(first.0)? != (n - 1) * itemsize as u64 {
+    let first = found[0].1;
+    if found
+        .iter()
+        .any(|(flat, offset, ..)| offset.checked_sub(first) != Some(flat * itemsize as u64))
+    {
         return None;
     }
     let swapped = |b: &[u8]| b.iter().rev().copied().collect::<Vec<u8>>();
     let native_big = cfg!(target_endian = "big");
-    let same = found.iter().all(|(_, v, b)| v == b);
-    let reversed = found.iter().all(|(_, v, b)| *v == swapped(b));
+    let same = found.iter().all(|(_, _, v, b)| v == b);
+    let reversed = found.iter().all(|(_, _, v, b)| *v == swapped(b));
     let big_endian = match (same, reversed) {
-        // values that read the same both ways (0, or symmetric bytes):
-        // classic files are big-endian, NetCDF-4 ones native here
-        (true, true) => file.as_classic().is_some(),
+        // values that read the same both ways (zeros, symmetric bytes):
+        // classic files are big-endian; a NetCDF-4 file may be either, so
+        // it is read through netcdf-reader
+        (true, true) if file.as_classic().is_some() => true,
+        (true, true) | (false, false) => return None,
         (true, false) => native_big,
         (false, true) => !native_big,
-        (false, false) => return None,
     };
     Some(Direct {
-        offset: first.0,
+        offset: first,
         big_endian,
     })
 }

@@ -156,6 +156,7 @@ fn scan(path: &Path, concat_dim: &str) -> Result<Scanned, IoError> {
             ),
         ));
     }
+    bounds_take_time_units(&mut meta);
     let mut codings = IndexMap::new();
     for (name, var) in &meta.vars {
         let at = format!("{}:{name}", path.display());
@@ -195,6 +196,35 @@ fn scan(path: &Path, concat_dim: &str) -> Result<Scanned, IoError> {
     })
 }
 
+/// xarray's `_update_bounds_attributes`: the variable a time variable
+/// names in its `bounds` attribute (`time_bnds`) takes that variable's
+/// `units` and `calendar` when it has none, so both decode alike.
+fn bounds_take_time_units(meta: &mut NcMeta) {
+    let mut copies = Vec::new();
+    for v in meta.vars.values() {
+        let units = v.attrs.get("units").and_then(Value::as_str);
+        let Some(bounds) = v.attrs.get("bounds").and_then(Value::as_str) else {
+            continue;
+        };
+        if units.is_some_and(|u| u.contains(" since ")) {
+            copies.push((
+                bounds.to_owned(),
+                v.attrs.get("units").cloned(),
+                v.attrs.get("calendar").cloned(),
+            ));
+        }
+    }
+    for (bounds, units, calendar) in copies {
+        if let Some(b) = meta.vars.get_mut(&bounds) {
+            for (key, value) in [("units", units), ("calendar", calendar)] {
+                if let Some(value) = value {
+                    b.attrs.entry(key.to_owned()).or_insert(value);
+                }
+            }
+        }
+    }
+}
+
 /// Names a file for messages.
 fn shown(path: &Path) -> String {
     path.display().to_string()
@@ -204,33 +234,89 @@ fn shown(path: &Path) -> String {
 /// count: the finest of their units (finer still when the reference dates
 /// are not whole units apart), since the earliest reference date.
 fn common_units(units: &[CfUnits], calendar: Calendar) -> Result<String, IoError> {
-    let refs: Vec<i64> = units
+    // reference dates in seconds (whole seconds: a unit finer than that
+    // divides any difference), as i128 so that references far apart or far
+    // from 1970 neither overflow nor fail
+    let refs: Vec<i128> = units
         .iter()
-        .map(|u| calendar.to_ticks(&u.reference, TimeUnit::Nanoseconds))
+        .map(|u| {
+            calendar
+                .to_ticks(&u.reference, TimeUnit::Seconds)
+                .map(i128::from)
+        })
         .collect::<Result<_, _>>()?;
     let (earliest, first) = refs
         .iter()
         .zip(units)
         .min_by_key(|(r, _)| **r)
         .map(|(r, u)| (*r, *u))
-        .expect("at least one file");
+        .ok_or_else(|| IoError::Invalid("no time units to reconcile".into()))?;
     let finest = units
         .iter()
         .map(|u| u.unit)
         .min_by_key(|u| u.nanos())
-        .expect("one");
+        .unwrap_or(TimeUnit::Seconds);
+    let seconds = |u: TimeUnit| i128::from((u.nanos() / TimeUnit::Seconds.nanos()).max(1));
     let unit = TimeUnit::ALL
         .into_iter()
         .rev()
         .filter(|u| u.nanos() <= finest.nanos())
-        .find(|u| refs.iter().all(|r| (r - earliest) % u.nanos() == 0))
-        .unwrap_or(TimeUnit::Nanoseconds);
+        .find(|u| refs.iter().all(|r| (r - earliest) % seconds(*u) == 0))
+        .unwrap_or(TimeUnit::Seconds);
     Ok(CfUnits {
         unit,
         reference: first.reference,
         calendar,
     }
     .format())
+}
+
+/// The finest tick unit and the CF units of a time-coded variable across
+/// `files`, which must share one calendar.
+fn time_units_of(
+    name: &str,
+    files: &[usize],
+    scanned: &[Scanned],
+    calendar: Calendar,
+) -> Result<(TimeUnit, Vec<CfUnits>), IoError> {
+    let mut finest = TimeUnit::Days;
+    let mut units = Vec::new();
+    for &i in files {
+        let c = &scanned[i].codings[name].0;
+        match (c.decoded, &c.time) {
+            (DType::DateTime(u, cal), Some((text, _))) if cal == calendar => {
+                if u.nanos() < finest.nanos() {
+                    finest = u;
+                }
+                units.push(CfUnits::parse(text, calendar)?);
+            }
+            _ => {
+                return Err(IoError::store(
+                    shown(&scanned[i].meta.path),
+                    format!(
+                        "variable {} is not times in calendar {} here, unlike in {}",
+                        repr::quote(name),
+                        repr::quote(calendar.name()),
+                        shown(&scanned[files[0]].meta.path)
+                    ),
+                ))
+            }
+        }
+    }
+    Ok((finest, units))
+}
+
+/// Whether two coordinates hold the same values: datetimes compared in the
+/// finer of their tick units.
+fn same_values(a: &Array, b: &Array) -> Result<bool, IoError> {
+    if let (DType::DateTime(ua, ca), DType::DateTime(ub, cb)) = (a.dtype(), b.dtype()) {
+        if ca != cb {
+            return Ok(false);
+        }
+        let unit = if ua.nanos() <= ub.nanos() { ua } else { ub };
+        return Ok(retick(a, unit)?.equals(&retick(b, unit)?));
+    }
+    Ok(a.equals(b))
 }
 
 /// The dtype values of a variable from several files are given: the
@@ -402,7 +488,22 @@ fn build(
                 continue;
             }
             if let Some(&j) = coord_from.get(name) {
-                if !scanned[j].coords[name].equals(values) {
+                let first = &scanned[j].coords[name];
+                if first.dtype() != values.dtype() && !matches!(first.dtype(), DType::DateTime(..))
+                {
+                    return Err(IoError::store(
+                        shown(&s.meta.path),
+                        format!(
+                            "coordinate {} holds {} values here but {} in {}: expected equal coordinates in every file except along {}",
+                            repr::quote(name),
+                            values.dtype(),
+                            first.dtype(),
+                            shown(&scanned[j].meta.path),
+                            repr::quote(concat_dim)
+                        ),
+                    ));
+                }
+                if !same_values(first, values)? {
                     return Err(IoError::store(
                         shown(&s.meta.path),
                         format!(
@@ -527,22 +628,40 @@ fn build(
     for (_, files) in &group_list[1..] {
         let n: u64 = files.iter().map(|&i| lengths[i]).sum();
         let other = concat_coord(files)?;
-        let same = n == total
-            && match (&index, &other) {
-                (Some(a), Some(b)) => a.equals(b),
-                (None, None) => true,
-                _ => false,
-            };
-        if !same {
-            return Err(IoError::store(
-                shown(&scanned[files[0]].meta.path),
+        let (this, first) = (
+            shown(&scanned[files[0]].meta.path),
+            shown(&scanned[first_files[0]].meta.path),
+        );
+        let differs = |what: String| {
+            IoError::store(
+                &this,
                 format!(
-                    "its files cover other {} values ({n} in all) than those of {} ({total}): files holding different variables must cover the same {}",
-                    repr::quote(concat_dim),
-                    shown(&scanned[first_files[0]].meta.path),
+                    "{what} than the files of {first}: files holding different variables must cover the same {}",
                     repr::quote(concat_dim)
                 ),
-            ));
+            )
+        };
+        if n != total {
+            return Err(differs(format!(
+                "its files hold {n} {} steps in all, other",
+                repr::quote(concat_dim)
+            )));
+        }
+        match (&index, &other) {
+            (Some(a), Some(b)) if !same_values(a, b)? => {
+                return Err(differs(format!(
+                    "its files' {} coordinate has other values",
+                    repr::quote(concat_dim)
+                )))
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(differs(format!(
+                    "its files {} a {} coordinate, unlike",
+                    if other.is_some() { "have" } else { "have no" },
+                    repr::quote(concat_dim)
+                )))
+            }
+            _ => {}
         }
     }
 
@@ -649,14 +768,40 @@ fn build(
             };
             let (c0, attrs, enc0) = &scanned[f0].codings[name];
             let mut encoding = store_encoding(enc0, c0);
-            if let Some(k) = codings.iter().position(|c| packing(c) != packing(c0)) {
-                let same_type = codings.iter().all(|c| c.stored == c0.stored)
-                    && codings
-                        .iter()
-                        .all(|c| c.scale == c0.scale && c.offset == c0.offset);
-                if !(same_type && dtype.is_float()) {
+            let mut dtype = dtype;
+            if let DType::DateTime(_, calendar) = dtype {
+                let (unit, units) = time_units_of(name, files, scanned, calendar)?;
+                dtype = DType::DateTime(unit, calendar);
+                if units.iter().any(|u| u.format() != units[0].format()) {
+                    let chosen = common_units(&units, calendar)?;
+                    notes.push(format!(
+                        "{name}: the files' time units differ: stored as {} (every file's times are whole counts of it)",
+                        repr::quote(&chosen)
+                    ));
+                    encoding.insert("units".into(), json!(chosen));
+                    if !c0.stored.is_float() {
+                        encoding.insert("dtype".into(), json!("int64"));
+                    }
+                }
+            } else if let Some(k) = codings.iter().position(|c| packing(c) != packing(c0)) {
+                let plain_floats = codings
+                    .iter()
+                    .all(|c| c.stored.is_float() && c.scale.is_none() && c.offset.is_none());
+                if plain_floats {
+                    // only the fill or missing values differ: each file's
+                    // masked as its own says, NaN marks them in the store
+                    encoding.shift_remove("_FillValue");
+                    encoding.shift_remove("missing_value");
+                    notes.push(format!(
+                        "{name}: fill values differ between files ({} in {}, {} in {}): NaN is the store's fill value",
+                        describe_packing(c0),
+                        first_path_of(scanned, f0),
+                        describe_packing(codings[k]),
+                        first_path_of(scanned, files[k]),
+                    ));
+                } else {
                     // each file decoded with its own packing; stored as the
-                    // decoded floats, never re-packed with another file's
+                    // decoded values, never re-packed with another file's
                     encoding = Attrs::new();
                     if dtype != DType::String {
                         encoding.insert("dtype".into(), json!(dtype.name()));
@@ -742,7 +887,13 @@ fn build(
     let mut attrs = first.meta.attrs.clone();
     attrs.shift_remove("coordinates");
     let template = Template::new(dim_sizes, data_vars, coords, attrs)?;
-    let chunks = IndexMap::from([(concat_dim.to_owned(), lengths[first_files[0]].max(1))]);
+    // the first file's length (the first that has any steps)
+    let first_length = first_files
+        .iter()
+        .map(|&i| lengths[i])
+        .find(|&n| n > 0)
+        .unwrap_or(1);
+    let chunks = IndexMap::from([(concat_dim.to_owned(), first_length)]);
     let vars = scanned
         .iter()
         .map(|s| {
