@@ -116,6 +116,34 @@ pub(crate) fn check_read<'t>(
     Ok(names.filter(|k| set.contains(*k)).collect())
 }
 
+/// Adds to `ds` the coordinates of `template` cut to `region`: all of them,
+/// or with `vars` given only those whose dimensions the data variables
+/// read (`used`) all have. Every source's `read` ends with this.
+pub(crate) fn add_region_coords(
+    ds: &mut Dataset,
+    template: &Template,
+    region: &IndexMap<String, Range<u64>>,
+    vars: Option<&VarSet>,
+    used: &IndexSet<String>,
+) -> Result<(), IoError> {
+    let sizes = template.sizes();
+    for (name, c) in template.coords() {
+        if vars.is_some() && !c.dims().iter().all(|d| used.contains(d)) {
+            continue;
+        }
+        let ranges: IndexMap<String, Range<usize>> = c
+            .dims()
+            .iter()
+            .map(|d| {
+                let r = region.get(d).cloned().unwrap_or(0..sizes[d]);
+                (d.clone(), r.start as usize..r.end as usize)
+            })
+            .collect();
+        ds.insert_coord(name.clone(), c.isel(&ranges)?)?;
+    }
+    Ok(())
+}
+
 /// An in-memory [`Dataset`] as a [`ChunkSource`]: reads are zero-copy
 /// slices ([`Dataset::isel`]) of it.
 ///
@@ -423,20 +451,7 @@ impl ChunkSource for ConcatSource {
             used.extend(var.dims().iter().cloned());
             ds.insert_data_var(name.clone(), var)?;
         }
-        for (name, c) in self.template.coords() {
-            if vars.is_some() && !c.dims().iter().all(|d| used.contains(d)) {
-                continue;
-            }
-            let ranges: IndexMap<String, Range<usize>> = c
-                .dims()
-                .iter()
-                .map(|d| {
-                    let r = region.get(d).cloned().unwrap_or(0..sizes[d]);
-                    (d.clone(), r.start as usize..r.end as usize)
-                })
-                .collect();
-            ds.insert_coord(name.clone(), c.isel(&ranges)?)?;
-        }
+        add_region_coords(&mut ds, &self.template, region, vars, &used)?;
         Ok(ds)
     }
 

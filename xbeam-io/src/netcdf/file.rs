@@ -267,32 +267,6 @@ pub(crate) fn array_bytes(a: &Array) -> Option<&[u8]> {
     })
 }
 
-/// The bytes of a 1-element array in memory order.
-fn ne_bytes(a: &Array) -> Option<Vec<u8>> {
-    macro_rules! bytes {
-        ($t:ty) => {
-            a.as_view::<$t>()
-                .ok()?
-                .iter()
-                .flat_map(|x| x.to_ne_bytes())
-                .collect()
-        };
-    }
-    Some(match a.dtype() {
-        DType::I8 => bytes!(i8),
-        DType::U8 => bytes!(u8),
-        DType::I16 => bytes!(i16),
-        DType::U16 => bytes!(u16),
-        DType::I32 => bytes!(i32),
-        DType::U32 => bytes!(u32),
-        DType::I64 => bytes!(i64),
-        DType::U64 => bytes!(u64),
-        DType::F32 => bytes!(f32),
-        DType::F64 => bytes!(f64),
-        _ => return None,
-    })
-}
-
 /// Finds whether `var` is one contiguous run of uncompressed values, and
 /// where: its first, middle and last values are read through
 /// `netcdf-reader` while `recorder` notes the byte ranges read, and the run
@@ -329,7 +303,7 @@ pub(crate) fn probe(
     for flat in [0, n / 2, n - 1] {
         let ranges: Vec<Range<u64>> = unravel(flat).iter().map(|&i| i..i + 1).collect();
         let (value, log) = recorder.recording(|| read_raw(path, file, var, &ranges));
-        let value = ne_bytes(&value.ok()?)?;
+        let value = array_bytes(&value.ok()?)?.to_vec();
         let &(offset, _) = log.iter().rev().find(|(_, len)| *len == itemsize)?;
         let mut bytes = vec![0u8; itemsize];
         raw.read_exact_at(&mut bytes, offset).ok()?;

@@ -22,7 +22,7 @@ use super::file::{
 };
 use crate::cf::coding::{self, Coding};
 use crate::cf::{attr_f64, retick};
-use crate::source::check_read;
+use crate::source::{add_region_coords, check_read};
 use crate::{encode_cf_time, ChunkSource, IoError};
 
 /// Files kept open at once (a handle holds a descriptor and the parsed
@@ -1214,21 +1214,7 @@ impl ChunkSource for NetcdfSource {
             used.extend(var.dims().iter().cloned());
             ds.insert_data_var(name, var)?;
         }
-        let sizes = self.template.sizes();
-        for (name, c) in self.template.coords() {
-            if vars.is_some() && !c.dims().iter().all(|d| used.contains(d)) {
-                continue;
-            }
-            let ranges: IndexMap<String, Range<usize>> = c
-                .dims()
-                .iter()
-                .map(|d| {
-                    let r = region.get(d).cloned().unwrap_or(0..sizes[d]);
-                    (d.clone(), r.start as usize..r.end as usize)
-                })
-                .collect();
-            ds.insert_coord(name.clone(), c.isel(&ranges)?)?;
-        }
+        add_region_coords(&mut ds, &self.template, region, vars, &used)?;
         Ok(ds)
     }
 

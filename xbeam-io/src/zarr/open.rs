@@ -13,7 +13,7 @@ use xbeam_key::{repr, VarSet};
 use super::array::{open_store, zarrs_array, Opened};
 use super::coding;
 use super::meta::{self, ArrayInfo, GroupMeta, ZarrFormat};
-use crate::source::check_read;
+use crate::source::{add_region_coords, check_read};
 use crate::{ChunkSource, IoError};
 
 /// Names of the coordinates of a group: indexes, and everything named in a
@@ -243,20 +243,7 @@ impl ZarrSource {
             used.extend(var.dims().iter().cloned());
             ds.insert_data_var(name, var)?;
         }
-        for (name, c) in self.template.coords() {
-            if vars.is_some() && !c.dims().iter().all(|d| used.contains(d)) {
-                continue;
-            }
-            let ranges: IndexMap<String, Range<usize>> = c
-                .dims()
-                .iter()
-                .map(|d| {
-                    let r = range_of(d);
-                    (d.clone(), r.start as usize..r.end as usize)
-                })
-                .collect();
-            ds.insert_coord(name.clone(), c.isel(&ranges)?)?;
-        }
+        add_region_coords(&mut ds, &self.template, region, vars, &used)?;
         Ok(ds)
     }
 }

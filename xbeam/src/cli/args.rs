@@ -2,6 +2,7 @@
 
 use clap::Args;
 use xbeam::chunk::chunks::TargetChunks;
+use xbeam::key::ChunksRequest;
 use xbeam::runner::Runner;
 use xbeam::transforms::parse_chunks;
 
@@ -37,6 +38,12 @@ impl Shared {
             .quiet()
             .max_mem(usize::try_from(self.max_mem).unwrap_or(usize::MAX))
     }
+}
+
+/// Target chunks as `--target-chunks` takes them (`time=-1,latitude=11`,
+/// byte sizes such as `100MB`; see [`ChunksRequest`]).
+pub(crate) fn parse_request(s: &str) -> Result<ChunksRequest, String> {
+    s.parse::<ChunksRequest>().map_err(|e| e.to_string())
 }
 
 /// A byte size, as [`parse_bytes`](xbeam::key::parse_bytes) reads chunk

@@ -9,7 +9,7 @@ use xbeam::io::ZarrFormat;
 use xbeam::jobs::ingest::{self, Options};
 use xbeam::key::ChunksRequest;
 
-use super::args::Shared;
+use super::args::{parse_request, Shared};
 use super::progress::Progress;
 use super::report;
 
@@ -43,10 +43,6 @@ pub(crate) struct Args {
     overwrite: bool,
     #[command(flatten)]
     shared: Shared,
-}
-
-fn parse_request(s: &str) -> Result<ChunksRequest, String> {
-    s.parse::<ChunksRequest>().map_err(|e| e.to_string())
 }
 
 pub(crate) fn run(a: &Args) -> Result<(), Error> {

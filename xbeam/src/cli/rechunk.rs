@@ -9,7 +9,7 @@ use xbeam::key::ChunksRequest;
 
 use xbeam::chunk::chunks::TargetChunks;
 
-use super::args::{parse_chunk_specs, Shared};
+use super::args::{parse_chunk_specs, parse_request, Shared};
 use super::progress::StageProgress;
 use super::report;
 
@@ -45,10 +45,6 @@ pub(crate) struct Args {
     dry_run: bool,
     #[command(flatten)]
     shared: Shared,
-}
-
-fn parse_request(s: &str) -> Result<ChunksRequest, String> {
-    s.parse::<ChunksRequest>().map_err(|e| e.to_string())
 }
 
 pub(crate) fn run(a: &Args) -> Result<(), Error> {
