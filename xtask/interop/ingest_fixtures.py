@@ -27,6 +27,8 @@ with target/debug/xbeam and records its exit code and stderr.
 - Every file carries CF time bounds (`time_bnds`, named
   by time's `bounds` attribute, in time's units): decoded as times, as
   xarray does, and concatenated across files with other units.
+- chars_classic/, chars_nc4/: a text coordinate `site`, a char array
+  with _Encoding utf-8 (classic) or variable-length strings (NetCDF-4).
 - merge/: one file per variable per month (t2m_*.nc, u10_*.nc): merged
   (pangeo-forge's MergeDim), compared with xr.merge of the two series.
 - bad_lat/: the third file has other latitudes: the error names it and
@@ -209,6 +211,23 @@ def make(root):
     month_dataset(m, k).to_netcdf(path, encoding=e)
     files.append(path)
   job("fills", os.path.join(d, "*.nc"), compare={"files": files})
+
+  # text: a char-array coordinate (xarray writes str as char arrays with
+  # _Encoding utf-8 in classic files) and a NetCDF-4 variable-length one
+  for tag, fmt in (("chars_classic", "NETCDF3_CLASSIC"), ("chars_nc4", "NETCDF4")):
+    d = os.path.join(root, tag)
+    os.makedirs(d)
+    files = []
+    for k, m in enumerate(MONTHS[:2]):
+      ds = month_dataset(m, k).isel(lon=slice(0, 3))
+      ds = ds.assign_coords(site=("lon", np.array(["paris", "oslo", "rome"])))
+      path = os.path.join(d, f"s_{m}.nc")
+      e = encoding("hours since 2004-01-01", "int32", "standard", nc4=fmt == "NETCDF4")
+      if fmt != "NETCDF4":
+        e["site"] = {"dtype": "S1"}
+      ds.to_netcdf(path, format=fmt, engine="netcdf4", encoding=e)
+      files.append(path)
+    job(tag, os.path.join(d, "*.nc"), compare={"files": files})
 
   # one file per variable per month
   d = os.path.join(root, "merge")

@@ -14,13 +14,16 @@ use crate::{decode_cf_time, encode_cf_time, encode_cf_time_float, IoError};
 /// base64 floats in Zarr v3).
 pub(crate) type ReadNumber = fn(&Value) -> Option<f64>;
 
-/// Keys moved from attributes into the encoding when decoding.
-const CODING_KEYS: [&str; 5] = [
+/// Keys moved from attributes into the encoding when decoding
+/// (`_Encoding`: the character set of a char array, which xarray decodes
+/// to strings with it and does not keep as an attribute).
+const CODING_KEYS: [&str; 6] = [
     "_FillValue",
     "missing_value",
     "scale_factor",
     "add_offset",
     "coordinates",
+    "_Encoding",
 ];
 
 /// How one variable's stored values map to decoded values.
