@@ -253,10 +253,9 @@ impl ChunkSource for MemorySource {
 
 /// Sources read as one, one after the other along a dimension (a store's
 /// last, partly filled chunk and the files appended after it): each data
-/// variable along that dimension comes from every part (converted to the
-/// first part's dtype; datetimes to its tick unit), variables without it
-/// and other coordinates from the first part; the dimension's index is the
-/// parts' indexes one after the other.
+/// variable and coordinate along that dimension comes from every part
+/// (converted to the first part's dtype; datetimes to its tick unit),
+/// variables and coordinates without it from the first part.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -355,25 +354,32 @@ impl ConcatSource {
         }
         let mut sizes = t0.sizes().clone();
         sizes.insert(dim.to_owned(), total);
+        // coordinates along `dim` (its index and any other) from every part
         let mut coords = t0.coords().clone();
-        if let Some(index) = t0.coords().get(dim) {
+        for (name, first_coord) in t0.coords() {
+            let Some(axis) = first_coord.dims().iter().position(|d| d == dim) else {
+                continue;
+            };
             let mut values = Vec::new();
             for p in &parts {
-                let c = p.template().coords().get(dim).ok_or_else(|| {
+                let c = p.template().coords().get(name).ok_or_else(|| {
                     IoError::Invalid(format!(
                         "{} has no {} coordinate, which {} has",
                         p.describe(),
-                        repr::quote(dim),
+                        repr::quote(name),
                         first.describe()
                     ))
                 })?;
-                values.push(converted(c.data().clone(), index.dtype())?);
+                values.push(converted(c.data().clone(), first_coord.dtype())?);
             }
             let refs: Vec<&Array> = values.iter().collect();
-            let var = xbeam_chunk::Variable::new(index.dims().to_vec(), Array::concat(0, &refs)?)?
-                .with_attrs(index.attrs().clone())
-                .with_encoding(index.encoding().clone());
-            coords.insert(dim.to_owned(), var);
+            let var = xbeam_chunk::Variable::new(
+                first_coord.dims().to_vec(),
+                Array::concat(axis, &refs)?,
+            )?
+            .with_attrs(first_coord.attrs().clone())
+            .with_encoding(first_coord.encoding().clone());
+            coords.insert(name.clone(), var);
         }
         let template = Template::new(sizes, t0.data_vars().clone(), coords, t0.attrs().clone())?;
         let chunks = first.chunks().clone();

@@ -23,7 +23,8 @@ with target/debug/xbeam and records its exit code and stderr.
 - packing/: `packed` with another scale_factor and add_offset in each
   file: each decoded with its own, stored unpacked, never re-packed.
 - fills/: `t2m` with _FillValue -9999 in one file and 1e20 in the next:
-  each masked with its own, NaN the store's fill value.
+  each masked with its own, NaN the store's fill value; coordinates along
+  time besides its index (`expver` strings, `step` int32), concatenated.
 - Every file carries CF time bounds (`time_bnds`, named
   by time's `bounds` attribute, in time's units): decoded as times, as
   xarray does, and concatenated across files with other units.
@@ -208,7 +209,13 @@ def make(root):
     path = os.path.join(d, f"f_{m}.nc")
     e = encoding("hours since 2004-01-01", "int64", "standard")
     e["t2m"]["_FillValue"] = np.float32(fill)
-    month_dataset(m, k).to_netcdf(path, encoding=e)
+    ds = month_dataset(m, k)
+    # coordinates along time besides its index, as ERA5 from the CDS has
+    # them: a string and a number per step
+    n = ds.sizes["time"]
+    ds = ds.assign_coords(expver=("time", np.array(["0001"] * (n - 3) + ["0005"] * 3)),
+                          step=("time", np.arange(n, dtype=np.int32) + 100 * k))
+    ds.to_netcdf(path, encoding=e)
     files.append(path)
   job("fills", os.path.join(d, "*.nc"), compare={"files": files})
 

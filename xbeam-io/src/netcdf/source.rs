@@ -702,22 +702,79 @@ fn build(
             .with_encoding(encoding);
         coords.insert(concat_dim.to_owned(), v);
     }
-    // coordinates along the concat dimension other than its index are not
-    // concatenated yet
-    for (i, s) in scanned.iter().enumerate() {
-        for (name, _) in &s.coords {
-            if name != concat_dim && s.meta.vars[name].dims.iter().any(|d| d == concat_dim) {
+    // other coordinates along the concat dimension (`expver(valid_time)`,
+    // a 2-D `time_bnds` named in `coordinates`): each file's values one
+    // after the other, as the data; every file of the first group has them
+    let along: IndexSet<&String> = scanned
+        .iter()
+        .flat_map(|s| s.coords.keys())
+        .filter(|n| {
+            *n != concat_dim
+                && scanned.iter().any(|s| {
+                    s.meta
+                        .vars
+                        .get(*n)
+                        .is_some_and(|v| v.dims.iter().any(|d| d == concat_dim))
+                })
+        })
+        .collect();
+    for name in along {
+        let mut parts = Vec::new();
+        for &i in first_files {
+            let Some(values) = scanned[i].coords.get(name) else {
                 return Err(IoError::store(
                     shown(&scanned[i].meta.path),
                     format!(
-                        "coordinate {} runs along {}, which xbeam ingest cannot concatenate yet: expected only {} itself along it",
+                        "has no coordinate {} but {} has: expected it in every file",
                         repr::quote(name),
-                        repr::quote(concat_dim),
-                        repr::quote(concat_dim)
+                        shown(&scanned[first_files[0]].meta.path)
                     ),
                 ));
-            }
+            };
+            parts.push(values.clone());
         }
+        let s0 = &scanned[first_files[0]];
+        let v0 = &s0.meta.vars[name];
+        let axis = v0.dims.iter().position(|d| d == concat_dim).unwrap_or(0);
+        let (c0, attrs, enc0) = &s0.codings[name];
+        let mut encoding = store_encoding(enc0, c0);
+        let dtype = match parts[0].dtype() {
+            DType::DateTime(_, calendar) => {
+                let (unit, units) = time_units_of(name, first_files, scanned, calendar)?;
+                if units.iter().any(|u| u.format() != units[0].format()) {
+                    encoding.insert("units".into(), json!(common_units(&units, calendar)?));
+                    if !c0.stored.is_float() {
+                        encoding.insert("dtype".into(), json!("int64"));
+                    }
+                }
+                DType::DateTime(unit, calendar)
+            }
+            first => {
+                let dtypes: Vec<DType> = parts.iter().map(Array::dtype).collect();
+                common_dtype(&dtypes).ok_or_else(|| {
+                    IoError::store(
+                        shown(&s0.meta.path),
+                        format!(
+                            "coordinate {} holds {first} values here but other types in other files",
+                            repr::quote(name)
+                        ),
+                    )
+                })?
+            }
+        };
+        for p in &mut parts {
+            *p = match dtype {
+                DType::DateTime(unit, _) => retick(p, unit)?,
+                DType::String => p.clone(),
+                other => p.astype(other)?,
+            };
+        }
+        let refs: Vec<&Array> = parts.iter().collect();
+        let values = Array::concat(axis, &refs)?;
+        let v = Variable::new(v0.dims.clone(), values)?
+            .with_attrs(attrs.clone())
+            .with_encoding(encoding);
+        coords.insert(name.clone(), v);
     }
 
     // data variables: layout, dtype, encoding, attributes

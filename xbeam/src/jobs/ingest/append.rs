@@ -285,6 +285,15 @@ fn same_dataset(st: &Template, t: &Template, concat: &str) -> Result<(), Error> 
             new.2
         );
     }
+    if let Some((name, _)) = st
+        .coords()
+        .iter()
+        .find(|(n, c)| n.as_str() != concat && c.dims().iter().any(|d| d == concat))
+    {
+        return Err(Error::Usage(format!(
+            "the store has coordinate {name:?} along {concat} besides its index, whose new values an append cannot write yet: ingest all the files again"
+        )));
+    }
     ensure_usage!(
         t.data_vars().len() == st.data_vars().len(),
         "the new files hold variables the store does not: expected exactly {:?}",
