@@ -11,6 +11,7 @@ use std::fmt::{Display, Write};
 /// ```
 /// assert_eq!(xbeam_key::repr::quote("x"), "'x'");
 /// assert_eq!(xbeam_key::repr::quote("it's"), "\"it's\"");
+/// assert_eq!(xbeam_key::repr::quote("a\u{1b}[0m\r"), "'a\\x1b[0m\\r'");
 /// ```
 pub fn quote(s: &str) -> String {
     let q = if s.contains('\'') && !s.contains('"') {
@@ -25,9 +26,17 @@ pub fn quote(s: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
             c if c == q => {
                 out.push('\\');
                 out.push(c);
+            }
+            // as Python's repr: other control characters by their code
+            c if c.is_control() && u32::from(c) < 0x100 => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
             }
             c => out.push(c),
         }

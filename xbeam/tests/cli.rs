@@ -1270,3 +1270,45 @@ fn verify_finds_every_chunk_removed() {
         "cannot read",
     );
 }
+
+/// Names and attributes from a store reach the terminal escaped: an escape
+/// sequence in a variable name or an attribute cannot recolour or move the
+/// cursor (`info`, `verify`, errors).
+#[test]
+fn store_text_is_escaped_before_it_reaches_the_terminal() {
+    use xbeam::chunk::{Array, Dataset, Template, Variable};
+    use xbeam::io::{setup_zarr, SetupOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evil.zarr");
+    let name = "t\u{1b}[2J\u{1b}[31m";
+    let var = Variable::new(["x"], Array::from_1d(vec![1.0f32, 2.0]))
+        .unwrap()
+        .with_attrs(
+            [(
+                "note".to_owned(),
+                serde_json::json!("a\rb\u{1b}]0;title\u{7}"),
+            )]
+            .into_iter()
+            .collect(),
+        );
+    let ds = Dataset::new().with_data_var(name, var).unwrap();
+    let options = SetupOptions::default().chunks([("x", 1)]);
+    setup_zarr(&Template::from(&ds), &path, &options).unwrap();
+    let p = path.to_str().unwrap();
+    for args in [vec!["info", p], vec!["verify", p]] {
+        let out = xbeam(&args);
+        for stream in [&out.stdout, &out.stderr] {
+            assert!(
+                !stream.iter().any(|&b| b == 0x1b || b == b'\r' || b == 0x07),
+                "{args:?} wrote a raw control character: {}",
+                String::from_utf8_lossy(stream)
+            );
+        }
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            text.contains("\\x1b[2J"),
+            "{args:?}: the name is shown escaped: {text}"
+        );
+    }
+}

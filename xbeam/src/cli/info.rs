@@ -46,7 +46,7 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
     } else {
         to_text(&store)
     };
-    print!("{text}");
+    print!("{}", report::printable(&text));
     if a.stats {
         report::summary("info", &summary, a.shared.quiet);
     }

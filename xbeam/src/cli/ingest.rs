@@ -74,7 +74,7 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
     progress.finish();
     let done = result?;
     for note in &done.notes {
-        eprintln!("note: {note}");
+        eprintln!("note: {}", report::printable(note));
     }
     if a.append && !a.shared.quiet {
         eprintln!(

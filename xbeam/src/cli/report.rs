@@ -1,7 +1,9 @@
 //! What the CLI prints besides a job's own output: the one-line summary
 //! and errors with their causes.
 
+use std::borrow::Cow;
 use std::error::Error as _;
+use std::fmt::Write as _;
 
 use xbeam::error::Error;
 use xbeam::jobs::Summary;
@@ -14,12 +16,51 @@ pub(crate) fn summary(job: &str, summary: &Summary, quiet: bool) {
     }
 }
 
-/// `error: <one sentence>` and a `caused by:` line per source.
+/// `error: <one sentence>` and a `caused by:` line per source (text from
+/// a store escaped, see [`printable`]).
 pub(crate) fn error(e: &Error) {
-    eprintln!("error: {e}");
+    eprintln!("error: {}", printable(&e.to_string()));
     let mut source = e.source();
     while let Some(cause) = source {
-        eprintln!("  caused by: {cause}");
+        eprintln!("  caused by: {}", printable(&cause.to_string()));
         source = cause.source();
+    }
+}
+
+/// `text` safe for a terminal: control characters other than newlines and
+/// tabs (an escape sequence in a variable name, a carriage return in an
+/// attribute) written as `\x1b` / `\u{9b}`, so that names and attributes
+/// from a store cannot move the cursor, recolour or rewrite what is shown.
+pub(crate) fn printable(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            let code = u32::from(c);
+            let _ = if code < 0x100 {
+                write!(out, "\\x{code:02x}")
+            } else {
+                write!(out, "\\u{{{code:x}}}")
+            };
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_kept() {
+        assert_eq!(printable("t2m (K)\n\tok"), "t2m (K)\n\tok");
+        assert_eq!(printable("t\x1b[31m"), "t\\x1b[31m");
+        assert_eq!(printable("a\rb\u{9b}c"), "a\\x0db\\x9bc");
+        assert_eq!(printable("\u{2028}"), "\u{2028}");
     }
 }

@@ -39,7 +39,7 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
     }
     println!("{}: missing chunks:", a.path.display());
     for m in missing.iter().take(LISTED) {
-        println!("  {m}");
+        println!("  {}", super::report::printable(&m.to_string()));
     }
     if missing.len() > LISTED {
         let mut per_array: BTreeMap<&str, usize> = BTreeMap::new();
@@ -50,7 +50,7 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
         println!(
             "  ... and {} more; missing per variable: {}",
             missing.len() - LISTED,
-            counts.join(", ")
+            super::report::printable(&counts.join(", "))
         );
     }
     Err(Error::Incomplete {
