@@ -1312,3 +1312,80 @@ fn store_text_is_escaped_before_it_reaches_the_terminal() {
         );
     }
 }
+
+/// Runs xbeam with a deadline: a FIFO or a device in a store must be an
+/// error, never a hang.
+fn xbeam_within(args: &[&str], secs: u64) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xbeam"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed().as_secs() > secs {
+            child.kill().unwrap();
+            panic!("{args:?} hung for {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// FIFOs and devices where a store has metadata or chunks are refused by
+/// name, at once.
+#[test]
+fn fifos_and_devices_in_a_store_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let make = |name: &str| {
+        let path = dir.path().join(name);
+        let out = xbeam(&[
+            "generate",
+            "--gb",
+            "0.0001",
+            "--nlat",
+            "5",
+            "--nlon",
+            "8",
+            "--format",
+            "2",
+            "--quiet",
+            "--out",
+            path.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        path
+    };
+    let fifo = |path: &Path| {
+        std::fs::remove_file(path).unwrap();
+        assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+    };
+    // consolidated metadata as a FIFO, then as /dev/zero
+    let a = make("a.zarr");
+    fifo(&a.join(".zmetadata"));
+    let out = xbeam_within(&["info", a.to_str().unwrap()], 20);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(".zmetadata: expected a metadata file, found a FIFO"),
+        "{err}"
+    );
+    std::fs::remove_file(a.join(".zmetadata")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", a.join(".zmetadata")).unwrap();
+    let out = xbeam_within(&["info", a.to_str().unwrap()], 20);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("found a device"), "{err}");
+    // a chunk as a FIFO: info --stats reads it
+    let b = make("b.zarr");
+    fifo(&b.join("temperature").join("0.0.0"));
+    let out = xbeam_within(&["info", "--stats", b.to_str().unwrap()], 20);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("expected a chunk file, found a FIFO"), "{err}");
+}

@@ -310,7 +310,35 @@ pub(crate) struct GroupMeta {
     pub(crate) arrays: IndexMap<String, ArrayInfo>,
 }
 
+/// The largest metadata document read (consolidated metadata of a large
+/// hierarchy is a few MB).
+const MAX_METADATA_BYTES: u64 = 256 << 20;
+
 fn read_json(path: &Path) -> Result<Option<Value>, IoError> {
+    // a FIFO would block the read forever and /dev/zero never end: a
+    // metadata document is a regular file of bounded size, or absent
+    match fs::metadata(path) {
+        Ok(m) if !m.is_file() => {
+            return Err(IoError::store(
+                path.display(),
+                format!(
+                    "expected a metadata file, found {}",
+                    super::store::file_kind(&m)
+                ),
+            ))
+        }
+        Ok(m) if m.len() > MAX_METADATA_BYTES => {
+            return Err(IoError::store(
+                path.display(),
+                format!(
+                    "expected a metadata document of at most {} MiB, found {} bytes",
+                    MAX_METADATA_BYTES >> 20,
+                    m.len()
+                ),
+            ))
+        }
+        _ => {}
+    }
     match fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)

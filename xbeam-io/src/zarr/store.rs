@@ -51,13 +51,40 @@ use crate::IoError;
 #[derive(Debug)]
 pub(crate) struct Store {
     inner: FilesystemStore,
+    root: std::path::PathBuf,
+}
+
+/// What a path that is not a regular file is, for messages.
+pub(crate) fn file_kind(meta: &fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if meta.is_dir() {
+        "a directory"
+    } else {
+        "a special file"
+    }
 }
 
 impl Store {
     /// The store rooted at `path`.
     pub(crate) fn new(path: &Path) -> Result<Store, IoError> {
         FilesystemStore::new(path)
-            .map(|inner| Store { inner })
+            .map(|inner| Store {
+                inner,
+                root: path.to_path_buf(),
+            })
             .map_err(|e| IoError::zarr(path.display(), "cannot open the store", e))
     }
 }
@@ -68,6 +95,18 @@ impl ReadableStorageTraits for Store {
         key: &StoreKey,
         byte_ranges: ByteRangeIterator<'a>,
     ) -> Result<MaybeBytesIterator<'a>, StorageError> {
+        // a FIFO would block the read forever, a device never end: a chunk
+        // is a regular file or nothing
+        let path = self.root.join(key.as_str());
+        if let Ok(meta) = fs::metadata(&path) {
+            if !meta.is_file() {
+                return Err(StorageError::Other(format!(
+                    "{}: expected a chunk file, found {}",
+                    path.display(),
+                    file_kind(&meta)
+                )));
+            }
+        }
         self.inner.get_partial_many(key, byte_ranges)
     }
 
