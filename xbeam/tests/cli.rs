@@ -1389,3 +1389,39 @@ fn fifos_and_devices_in_a_store_are_refused() {
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("expected a chunk file, found a FIFO"), "{err}");
 }
+
+/// A chunk that cannot be decoded is named by its key, with the bytes it
+/// must decode to and the bytes its file holds.
+#[test]
+fn a_corrupt_chunk_is_named_with_expected_and_found_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.zarr");
+    let out = xbeam(&[
+        "generate",
+        "--gb",
+        "0.0001",
+        "--nlat",
+        "5",
+        "--nlon",
+        "8",
+        "--format",
+        "2",
+        "--quiet",
+        "--out",
+        path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(path.join("temperature").join("0.0.0"), b"junk!").unwrap();
+    let out = xbeam(&["info", "--stats", path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("cannot read chunk temperature/0.0.0 (expected "),
+        "{err}"
+    );
+    assert!(err.contains("its file holds 5 bytes"), "{err}");
+}

@@ -77,6 +77,8 @@ pub(super) struct Opened {
     pub(super) array: ZArray<Store>,
     pub(super) coding: Coding,
     pub(super) info: ArrayInfo,
+    /// The store's root directory.
+    pub(super) root: std::path::PathBuf,
 }
 
 impl Opened {
@@ -105,7 +107,47 @@ impl Opened {
         let subset = ArraySubset::new_with_ranges(ranges);
         self.array
             .retrieve_array_subset(&subset)
-            .map_err(|e| IoError::zarr("", format!("cannot read {ranges:?}"), e))
+            .map_err(|e| self.explain(&subset, ranges, e))
+    }
+
+    /// A failed read said in terms of the chunk that failed: its key, the
+    /// bytes it must decode to and the bytes its file holds (found by
+    /// reading the region's chunks one by one, on the error path only).
+    fn explain(
+        &self,
+        subset: &ArraySubset,
+        ranges: &[Range<u64>],
+        e: zarrs::array::ArrayError,
+    ) -> IoError {
+        let whole = || IoError::zarr("", format!("cannot read {ranges:?}"), e);
+        let Ok(Some(chunks)) = self.array.chunks_in_array_subset(subset) else {
+            return whole();
+        };
+        for indices in &chunks.indices() {
+            let Err(failed) = self.array.retrieve_chunk::<ArrayBytes<'static>>(&indices) else {
+                continue;
+            };
+            let key = self.array.chunk_key(&indices);
+            let elements: u64 = self
+                .array
+                .chunk_shape(&indices)
+                .map_or(0, |s| s.iter().map(|n| n.get()).product());
+            let expected = elements * self.info.stored.itemsize() as u64;
+            let file = self
+                .root
+                .join(key.as_str())
+                .metadata()
+                .map_or_else(|_| "no file".to_owned(), |m| format!("{} bytes", m.len()));
+            return IoError::zarr(
+                "",
+                format!(
+                    "cannot read chunk {} (expected {expected} bytes once decoded, {elements} elements; its file holds {file})",
+                    key.as_str()
+                ),
+                failed,
+            );
+        }
+        whole()
     }
 
     /// Any type, in one piece.

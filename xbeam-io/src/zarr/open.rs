@@ -107,6 +107,7 @@ pub fn open_zarr(path: impl AsRef<Path>) -> Result<ZarrSource, IoError> {
                 array,
                 coding,
                 info: info.clone(),
+                root: root.to_path_buf(),
             },
         );
     }

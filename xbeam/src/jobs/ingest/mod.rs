@@ -6,7 +6,8 @@
 //! The files are scanned in parallel ([`open_netcdf`]: headers and
 //! coordinates), their CF encodings reconciled (each file decoded with
 //! its own time units, packing and fill values; the store's encoding
-//! chosen to hold every value exactly, see [`NetcdfSource::notes`]), and
+//! chosen to hold every value exactly, see
+//! [`NetcdfSource::notes`](xbeam_io::NetcdfSource::notes)), and
 //! then every target chunk of every data variable is read from the files
 //! it spans and written. Chunks along the concat dimension default to the
 //! first file's length and other dimensions are whole; files of other
