@@ -1425,3 +1425,77 @@ fn a_corrupt_chunk_is_named_with_expected_and_found_sizes() {
     );
     assert!(err.contains("its file holds 5 bytes"), "{err}");
 }
+
+/// A Zarr v3 extension xbeam does not implement is refused unless it says
+/// `"must_understand": false` (the spec's rule), and storage transformers
+/// are refused; a store with an optional extension reads as before.
+#[test]
+fn v3_extensions_that_must_be_understood_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.zarr");
+    let out = xbeam(&[
+        "generate",
+        "--gb",
+        "0.0001",
+        "--nlat",
+        "5",
+        "--nlon",
+        "8",
+        "--format",
+        "3",
+        "--quiet",
+        "--out",
+        path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // the array's document, both its own and the consolidated copy
+    let edit = |field: &str, value: serde_json::Value| {
+        let own = path.join("temperature").join("zarr.json");
+        let mut doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&own).unwrap()).unwrap();
+        doc[field] = value.clone();
+        std::fs::write(&own, doc.to_string()).unwrap();
+        let root = path.join("zarr.json");
+        let mut doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&root).unwrap()).unwrap();
+        if doc["consolidated_metadata"]["metadata"]["temperature"].is_object() {
+            doc["consolidated_metadata"]["metadata"]["temperature"][field] = value;
+        }
+        std::fs::write(&root, doc.to_string()).unwrap();
+    };
+    let p = path.to_str().unwrap();
+    edit(
+        "my_extension",
+        serde_json::json!({"must_understand": false, "x": 1}),
+    );
+    let out = xbeam(&["info", p]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    edit("my_extension", serde_json::json!({"must_understand": true}));
+    let out = xbeam(&["info", p]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("has the extension \"my_extension\", which xbeam does not implement"),
+        "{err}"
+    );
+    edit(
+        "my_extension",
+        serde_json::json!({"must_understand": false}),
+    );
+    edit(
+        "storage_transformers",
+        serde_json::json!([{"name": "sharded_store"}]),
+    );
+    let out = xbeam(&["info", p]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("storage transformers"), "{err}");
+}

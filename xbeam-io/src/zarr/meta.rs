@@ -526,8 +526,65 @@ fn check_array(path: &Path, info: &ArrayInfo) -> Result<(), IoError> {
     Ok(())
 }
 
+/// The fields of Zarr v3 group and array metadata that xbeam reads.
+const V3_GROUP_FIELDS: [&str; 4] = [
+    "zarr_format",
+    "node_type",
+    "attributes",
+    "consolidated_metadata",
+];
+const V3_ARRAY_FIELDS: [&str; 11] = [
+    "zarr_format",
+    "node_type",
+    "shape",
+    "data_type",
+    "chunk_grid",
+    "chunk_key_encoding",
+    "fill_value",
+    "codecs",
+    "attributes",
+    "dimension_names",
+    "storage_transformers",
+];
+
+/// The Zarr v3 rule for extensions: a field an implementation does not
+/// know must say `"must_understand": false`, or the node must not be read
+/// (ignoring it could give wrong values). Storage transformers, which
+/// xbeam does not implement, are refused too.
+fn check_extensions(path: &Path, meta: &Value, known: &[&str]) -> Result<(), IoError> {
+    let Some(fields) = meta.as_object() else {
+        return Ok(());
+    };
+    for (key, value) in fields {
+        if known.contains(&key.as_str()) {
+            continue;
+        }
+        if value.get("must_understand").and_then(Value::as_bool) != Some(false) {
+            return Err(IoError::store(
+                path.display(),
+                format!(
+                    "zarr.json has the extension {key:?}, which xbeam does not implement: expected it to say \"must_understand\": false, as the Zarr v3 spec requires of extensions a reader may ignore"
+                ),
+            ));
+        }
+    }
+    if let Some(t) = fields.get("storage_transformers").and_then(Value::as_array) {
+        if !t.is_empty() {
+            return Err(IoError::store(
+                path.display(),
+                format!(
+                    "zarr.json asks for storage transformers {}, which xbeam does not implement: expected none",
+                    Value::Array(t.clone())
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn read_v3(root: &Path, group: &Value) -> Result<GroupMeta, IoError> {
     let path = root.join("zarr.json");
+    check_extensions(&path, group, &V3_GROUP_FIELDS)?;
     if group.get("node_type").and_then(Value::as_str) != Some("group") {
         return Err(IoError::store(
             path.display(),
@@ -573,6 +630,7 @@ fn read_v3(root: &Path, group: &Value) -> Result<GroupMeta, IoError> {
 
 fn v3_array(root: &Path, name: &str, meta: Value) -> Result<ArrayInfo, IoError> {
     let path = root.join(name);
+    check_extensions(&path.join("zarr.json"), &meta, &V3_ARRAY_FIELDS)?;
     let shape = as_u64_vec(meta.get("shape"))
         .ok_or_else(|| IoError::store(path.display(), "invalid zarr.json: no \"shape\""))?;
     let grid = meta
