@@ -630,7 +630,6 @@ fn read_v3(root: &Path, group: &Value) -> Result<GroupMeta, IoError> {
 
 fn v3_array(root: &Path, name: &str, meta: Value) -> Result<ArrayInfo, IoError> {
     let path = root.join(name);
-    check_extensions(&path.join("zarr.json"), &meta, &V3_ARRAY_FIELDS)?;
     let shape = as_u64_vec(meta.get("shape"))
         .ok_or_else(|| IoError::store(path.display(), "invalid zarr.json: no \"shape\""))?;
     let grid = meta
@@ -685,6 +684,8 @@ fn v3_array(root: &Path, name: &str, meta: Value) -> Result<ArrayInfo, IoError> 
                 "array has no dimension names: expected \"dimension_names\" in zarr.json (as xarray writes)",
             )
         })?;
+    // after the fields it must have, so that a missing one is named first
+    check_extensions(&path.join("zarr.json"), &meta, &V3_ARRAY_FIELDS)?;
     let mut attrs = attrs_of(meta.get("attributes"));
     attrs.shift_remove("_ARRAY_DIMENSIONS");
     let info = ArrayInfo {
