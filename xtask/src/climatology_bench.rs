@@ -17,8 +17,8 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 use super::rechunk_bench::{
-    baseline_dir, build, clear, ensure_store, json_line, loadavg, measure, opt, ratio,
-    shared_bench, store_bytes, Limits, Options, Row, Store,
+    baseline_dir, build, clear, compare_in_python, ensure_store, json_line, loadavg, measure, opt,
+    print_rows, shared_bench, store_bytes, Limits, Options, Row, Store,
 };
 
 const XBEAM: &str = "xbeam climatology (CLI)";
@@ -159,22 +159,13 @@ fn check(python: Option<&PathBuf>, shared: Option<&PathBuf>, ours: &Path, dask: 
     if !dask.exists() {
         return "not checked (xarray + dask did not finish)".into();
     }
-    let out = Command::new(python)
-        .args(["-c", COMPARE])
-        .arg(dask)
-        .arg(ours)
-        .output();
-    match out {
-        Ok(o) if o.status.success() => "equal to xarray + dask's (rtol 1e-5)".into(),
-        Ok(o) => format!(
-            "DIFFERS from xarray + dask's: {}",
-            String::from_utf8_lossy(&o.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        ),
-        Err(e) => format!("not checked: {e}"),
-    }
+    compare_in_python(
+        python,
+        COMPARE,
+        (dask, ours),
+        "equal to xarray + dask's (rtol 1e-5)",
+        "xarray + dask's",
+    )
 }
 
 fn table(store: &Store, bytes: f64, rows: &[Row], equal: &str) -> Value {
@@ -184,28 +175,7 @@ fn table(store: &Store, bytes: f64, rows: &[Row], equal: &str) -> Value {
         store.name,
         bytes / 1e9
     );
-    eprintln!(
-        "{:<26} {:>5} {:>9} {:>9} {:>10} {:>12}",
-        "tool", "runs", "seconds", "GB/s", "peak RSS", "xbeam faster"
-    );
-    let mut out = Vec::new();
-    for r in rows {
-        let gbps = r.ok().map(|s| bytes / 1e9 / s);
-        eprintln!(
-            "{:<26} {:>5} {:>9} {:>9} {:>10} {:>12}  {}",
-            r.tool,
-            r.runs,
-            opt(r.ok(), 1.0, 2),
-            opt(gbps, 1.0, 3),
-            opt(r.rss, 1e6, 0) + " MB",
-            ratio(r.ok(), ours),
-            r.problem.as_deref().unwrap_or("")
-        );
-        out.push(json!({
-            "tool": r.tool, "runs": r.runs, "seconds": r.ok(), "own_seconds": r.own_seconds,
-            "gb_per_s": gbps, "peak_rss_mb": r.rss.map(|b| b / 1e6), "problem": r.problem,
-        }));
-    }
+    let out = print_rows(rows, bytes / 1e9, ours);
     json!({ "store": store.name, "data_gb": bytes / 1e9, "xbeam_output": equal, "rows": out })
 }
 

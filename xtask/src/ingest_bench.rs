@@ -23,7 +23,9 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use super::rechunk_bench::{build, clear, json_line, loadavg, measure, opt, ratio, Row};
+use super::rechunk_bench::{
+    build, clear, compare_in_python, json_line, loadavg, measure, opt, print_rows, Row,
+};
 
 const XBEAM: &str = "xbeam ingest (CLI)";
 const XARRAY: &str = "xarray open_mfdataset + dask";
@@ -164,22 +166,13 @@ print("identical")
 "#;
 
 fn check(python: &Path, ours: &Path, theirs: &Path) -> String {
-    let out = Command::new(python)
-        .args(["-c", COMPARE])
-        .arg(theirs)
-        .arg(ours)
-        .output();
-    match out {
-        Ok(o) if o.status.success() => "identical to xarray's".into(),
-        Ok(o) => format!(
-            "DIFFERS from xarray's: {}",
-            String::from_utf8_lossy(&o.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        ),
-        Err(e) => format!("not checked: {e}"),
-    }
+    compare_in_python(
+        python,
+        COMPARE,
+        (theirs, ours),
+        "identical to xarray's",
+        "xarray's",
+    )
 }
 
 fn table(input: &Input, gb: f64, rows: &[Row], equal: &str) -> Value {
@@ -193,28 +186,7 @@ fn table(input: &Input, gb: f64, rows: &[Row], equal: &str) -> Value {
             "NetCDF-4, uncompressed"
         }
     );
-    eprintln!(
-        "{:<30} {:>5} {:>9} {:>9} {:>10} {:>12}",
-        "tool", "runs", "seconds", "GB/s", "peak RSS", "xbeam faster"
-    );
-    let mut out = Vec::new();
-    for r in rows {
-        let gbps = r.ok().map(|s| gb / s);
-        eprintln!(
-            "{:<30} {:>5} {:>9} {:>9} {:>10} {:>12}  {}",
-            r.tool,
-            r.runs,
-            opt(r.ok(), 1.0, 2),
-            opt(gbps, 1.0, 3),
-            opt(r.rss, 1e6, 0) + " MB",
-            ratio(r.ok(), ours),
-            r.problem.as_deref().unwrap_or("")
-        );
-        out.push(json!({
-            "tool": r.tool, "runs": r.runs, "seconds": r.ok(), "own_seconds": r.own_seconds,
-            "gb_per_s": gbps, "peak_rss_mb": r.rss.map(|b| b / 1e6), "problem": r.problem,
-        }));
-    }
+    let out = print_rows(rows, gb, ours);
     let speedup = rows
         .iter()
         .find(|r| r.tool == XARRAY)

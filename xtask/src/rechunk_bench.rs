@@ -840,6 +840,62 @@ fn bench_store(
 }
 
 /// `a / b` as `1.23x`, or `-`.
+/// Prints a table's rows (runs, best seconds, GB/s of `gb` GB, peak RSS,
+/// and how many times `ours` each took) under their header, and returns
+/// them as JSON.
+pub(crate) fn print_rows(rows: &[Row], gb: f64, ours: Option<f64>) -> Vec<Value> {
+    eprintln!(
+        "{:<30} {:>5} {:>9} {:>9} {:>10} {:>12}",
+        "tool", "runs", "seconds", "GB/s", "peak RSS", "xbeam faster"
+    );
+    let mut out = Vec::new();
+    for r in rows {
+        let gbps = r.ok().map(|s| gb / s);
+        eprintln!(
+            "{:<30} {:>5} {:>9} {:>9} {:>10} {:>12}  {}",
+            r.tool,
+            r.runs,
+            opt(r.ok(), 1.0, 2),
+            opt(gbps, 1.0, 3),
+            opt(r.rss, 1e6, 0) + " MB",
+            ratio(r.ok(), ours),
+            r.problem.as_deref().unwrap_or("")
+        );
+        out.push(json!({
+            "tool": r.tool, "runs": r.runs, "seconds": r.ok(), "own_seconds": r.own_seconds,
+            "gb_per_s": gbps, "peak_rss_mb": r.rss.map(|b| b / 1e6), "problem": r.problem,
+        }));
+    }
+    out
+}
+
+/// Runs `python -c script want got` (a comparison in xarray): `equal` when
+/// it succeeds, else `DIFFERS from <whose>: <its last line of stderr>`.
+pub(crate) fn compare_in_python(
+    python: &Path,
+    script: &str,
+    (want, got): (&Path, &Path),
+    equal: &str,
+    whose: &str,
+) -> String {
+    let out = Command::new(python)
+        .args(["-c", script])
+        .arg(want)
+        .arg(got)
+        .output();
+    match out {
+        Ok(o) if o.status.success() => equal.into(),
+        Ok(o) => format!(
+            "DIFFERS from {whose}: {}",
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ),
+        Err(e) => format!("not checked: {e}"),
+    }
+}
+
 pub(crate) fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
