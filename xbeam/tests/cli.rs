@@ -1313,6 +1313,29 @@ fn store_text_is_escaped_before_it_reaches_the_terminal() {
     }
 }
 
+/// A generated store of a few kB (5 × 8 grid) in Zarr `format` 2 or 3.
+fn tiny_store(path: &Path, format: &str) {
+    let out = xbeam(&[
+        "generate",
+        "--gb",
+        "0.0001",
+        "--nlat",
+        "5",
+        "--nlon",
+        "8",
+        "--format",
+        format,
+        "--quiet",
+        "--out",
+        path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Runs xbeam with a deadline: a FIFO or a device in a store must be an
 /// error, never a hang.
 fn xbeam_within(args: &[&str], secs: u64) -> Output {
@@ -1340,25 +1363,7 @@ fn fifos_and_devices_in_a_store_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let make = |name: &str| {
         let path = dir.path().join(name);
-        let out = xbeam(&[
-            "generate",
-            "--gb",
-            "0.0001",
-            "--nlat",
-            "5",
-            "--nlon",
-            "8",
-            "--format",
-            "2",
-            "--quiet",
-            "--out",
-            path.to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        tiny_store(&path, "2");
         path
     };
     let fifo = |path: &Path| {
@@ -1396,25 +1401,7 @@ fn fifos_and_devices_in_a_store_are_refused() {
 fn a_corrupt_chunk_is_named_with_expected_and_found_sizes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.zarr");
-    let out = xbeam(&[
-        "generate",
-        "--gb",
-        "0.0001",
-        "--nlat",
-        "5",
-        "--nlon",
-        "8",
-        "--format",
-        "2",
-        "--quiet",
-        "--out",
-        path.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    tiny_store(&path, "2");
     std::fs::write(path.join("temperature").join("0.0.0"), b"junk!").unwrap();
     let out = xbeam(&["info", "--stats", path.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -1433,25 +1420,7 @@ fn a_corrupt_chunk_is_named_with_expected_and_found_sizes() {
 fn v3_extensions_that_must_be_understood_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.zarr");
-    let out = xbeam(&[
-        "generate",
-        "--gb",
-        "0.0001",
-        "--nlat",
-        "5",
-        "--nlon",
-        "8",
-        "--format",
-        "3",
-        "--quiet",
-        "--out",
-        path.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    tiny_store(&path, "3");
     // the array's document, both its own and the consolidated copy
     let edit = |field: &str, value: serde_json::Value| {
         let own = path.join("temperature").join("zarr.json");

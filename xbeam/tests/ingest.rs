@@ -3,6 +3,8 @@
 //! input is refused with a clear error and nothing written, and a 300 MB
 //! ingest under `--max-mem 64MiB` peaks under budget + 200 MB of RSS.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -302,17 +304,7 @@ fn a_300_mb_ingest_stays_within_max_mem() {
     ]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
-    let peak: u64 = err
-        .split("peak RSS ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no peak RSS in {err}"));
-    let limit = 64 * 1024 * 1024 / 1_000_000 + 200;
-    assert!(
-        peak <= limit,
-        "peak RSS {peak} MB over max-mem + 200 MB = {limit} MB: {err}"
-    );
+    common::assert_within_max_mem(&err, 64 << 20);
     let store = open_zarr(&dst).unwrap();
     assert_eq!(store.template().sizes()["time"], u64::from(t0));
     let region = IndexMap::from([("time".to_owned(), 230..250)]);

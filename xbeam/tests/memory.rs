@@ -4,6 +4,8 @@
 //! process, peaks under budget + 200 MB of RSS, and every pencil holds the
 //! right values.
 
+mod common;
+
 use std::ops::Range;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -240,17 +242,7 @@ fn cli_rechunk_of_eight_times_max_mem_stays_within_it() {
         "--workers",
         "2",
     ]);
-    let peak: u64 = err
-        .split("peak RSS ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no peak RSS in {err}"));
-    let limit = 16 * 1024 * 1024 / 1_000_000 + 200;
-    assert!(
-        peak <= limit,
-        "peak RSS {peak} MB over max-mem + 200 MB = {limit} MB: {err}"
-    );
+    common::assert_within_max_mem(&err, 16 << 20);
     let all = IndexMap::new();
     let a = xbeam::io::open_zarr(&src)
         .unwrap()

@@ -254,7 +254,7 @@ pub fn min_mem(chunk_max_mem: u64) -> u64 {
 }
 
 /// The input's chunks per dimension (whole where it has none).
-fn native_chunks(source: &ZarrSource) -> IndexMap<String, u64> {
+pub(crate) fn native_chunks(source: &dyn xbeam_io::ChunkSource) -> IndexMap<String, u64> {
     source
         .template()
         .sizes()

@@ -26,7 +26,7 @@ use xbeam_key::{ChunksRequest, Key};
 use xbeam_runner::{Pipeline, Runner};
 
 use super::record::{recorded, Record, Recorded};
-use super::{plan, Ingested, Options};
+use super::{input, plan, Ingested, Options};
 use crate::error::{ensure_usage, Error};
 use crate::jobs::Summary;
 use crate::transforms::write_to;
@@ -83,13 +83,6 @@ pub(super) fn append(
         skipped,
         notes,
     })
-}
-
-fn input(options: &Options) -> impl Fn(xbeam_io::IoError) -> Error + '_ {
-    move |e| Error::Input {
-        path: PathBuf::from(&options.pattern),
-        source: e,
-    }
 }
 
 /// What [`write_after`] wrote: bytes, chunks, and notes.

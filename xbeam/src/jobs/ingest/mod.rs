@@ -49,7 +49,7 @@ use xbeam_io::{expand_pattern, open_netcdf, ChunkSource, SetupOptions, ZarrForma
 use xbeam_key::ChunksRequest;
 use xbeam_runner::{Pipeline, Runner};
 
-use super::rechunk::ensure_known_dim;
+use super::rechunk::{ensure_known_dim, native_chunks};
 use super::{output, Summary};
 use crate::dataset::size_specs;
 use crate::error::{ensure_usage, Error};
@@ -120,6 +120,14 @@ pub struct Ingested {
     pub notes: Vec<String>,
 }
 
+/// An error reading the input files, named by the pattern.
+fn input(options: &Options) -> impl Fn(xbeam_io::IoError) -> Error + '_ {
+    move |e| Error::Input {
+        path: PathBuf::from(&options.pattern),
+        source: e,
+    }
+}
+
 /// The chunk sizes of the store, checked against the budget: the workers
 /// that fit, each holding its chunks.
 fn plan(
@@ -134,15 +142,7 @@ fn plan(
             ensure_known_dim(t, "--target-chunks", d, Path::new(&options.pattern))?;
         }
     }
-    let native: IndexMap<String, u64> = t
-        .sizes()
-        .iter()
-        .map(|(d, &n)| {
-            let c = source.chunks().get(d).copied().unwrap_or(n);
-            (d.clone(), c.clamp(1, n.max(1)))
-        })
-        .collect();
-    let chunks = normalize_chunks(target, t, false, Some(&native))?;
+    let chunks = normalize_chunks(target, t, false, Some(&native_chunks(source)))?;
     // the largest chunk of one variable: its decoded values, and where
     // decoding makes a copy (packed or masked values) its stored ones and
     // the float64 values decoding goes through
@@ -188,11 +188,8 @@ pub fn run(
     on_file: &(dyn Fn() + Sync),
 ) -> Result<Ingested, Error> {
     let started = Instant::now();
-    let input = |e| Error::Input {
-        path: PathBuf::from(&options.pattern),
-        source: e,
-    };
-    let files = expand_pattern(&options.pattern).map_err(input)?;
+    let input = input(options);
+    let files = expand_pattern(&options.pattern).map_err(&input)?;
     if options.append {
         return append::append(options, runner, files, on_file, started);
     }

@@ -1,0 +1,19 @@
+//! Helpers the CLI integration tests share.
+
+/// Asserts that the peak RSS in an `xbeam <job>: ..., peak RSS N MB`
+/// summary on `stderr` is at most `max_mem` bytes + 200 MB (the bound
+/// every long job keeps), and returns it in MB.
+pub(crate) fn assert_within_max_mem(stderr: &str, max_mem: u64) -> u64 {
+    let peak: u64 = stderr
+        .split("peak RSS ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS in {stderr}"));
+    let limit = max_mem / 1_000_000 + 200;
+    assert!(
+        peak <= limit,
+        "peak RSS {peak} MB over max-mem + 200 MB = {limit} MB: {stderr}"
+    );
+    peak
+}
