@@ -146,7 +146,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 }
                 break;
             }
-            let missing = xbeam_io::verify(&args[2])?;
+            let missing = xbeam_io::verify(&args[2])?.problems;
             if !missing.is_empty() {
                 return Err(format!(
                     "{} chunks missing after copy: {}",

@@ -43,7 +43,8 @@
 //! let sink = setup_zarr(&Template::from(&ds), &path, &options)?;
 //! sink.write_chunk(&Key::new().with_offset("x", 0), &ds.isel([("x", 0..2)])?)?;
 //! sink.write_chunk(&Key::new().with_offset("x", 2), &ds.isel([("x", 2..4)])?)?;
-//! assert!(xbeam_io::verify(&path)?.is_empty());
+//! xbeam_io::sync_store(&path)?; // flushed, and its manifest says complete
+//! assert!(xbeam_io::verify(&path)?.is_ok());
 //!
 //! let source = open_zarr(&path)?;
 //! assert_eq!(source.chunks()["x"], 2);
@@ -98,8 +99,10 @@ pub use netcdf::{expand_pattern, open_netcdf, NetcdfSource};
 pub use sink::ChunkSink;
 pub use source::{ChunkSource, ConcatSource, MemorySource};
 pub use zarr::{
-    append_dim, open_zarr, partial_of, setup_zarr, sync_store, verify, zarr_chunk_size, ArrayInfo,
-    MissingChunk, SetupOptions, ZarrFormat, ZarrSink, ZarrSource, PARTIAL_SUFFIX,
+    append_dim, is_manifest_file, manifest_status, open_zarr, partial_of, setup_zarr,
+    skipped_on_resume, sync_store, verify, zarr_chunk_size, ArrayInfo, ChunkProblem,
+    ManifestStatus, Problem, SetupOptions, Verified, ZarrFormat, ZarrSink, ZarrSource, MANIFEST,
+    PARTIAL_SUFFIX,
 };
 
 /// The cause of an [`IoError`] from a library with many error types

@@ -80,7 +80,7 @@ fn round_trip_in_both_formats_and_chunkings() {
                 back.identical(&ds),
                 "{format:?} chunks {chunks}:\n{back}\nvs\n{ds}"
             );
-            assert!(verify(&path).unwrap().is_empty());
+            assert!(verify(&path).unwrap().problems.is_empty());
         }
     }
 }
@@ -130,7 +130,7 @@ fn case_25_bad_chunks_are_rejected_before_anything_is_written() {
         &SetupOptions::default().chunks([("x", 4)]),
     )
     .unwrap();
-    let missing_before = verify(&path).unwrap();
+    let missing_before = verify(&path).unwrap().problems;
     assert_eq!(missing_before.len(), 2, "{missing_before:?}");
 
     // wrong x coordinate
@@ -179,7 +179,7 @@ fn case_25_bad_chunks_are_rejected_before_anything_is_written() {
         "{err}"
     );
     assert_eq!(
-        verify(&path).unwrap(),
+        verify(&path).unwrap().problems,
         missing_before,
         "nothing was written"
     );
@@ -476,7 +476,7 @@ fn verify_lists_chunks_never_written() {
             .unwrap();
         sink.write_chunk(&key_x(4), &ds.isel([("x", 4..6)]).unwrap())
             .unwrap();
-        let missing = verify(&path).unwrap();
+        let missing = verify(&path).unwrap().problems;
         assert_eq!(missing.len(), 1, "{missing:?}");
         assert_eq!(missing[0].array, "foo");
         assert_eq!(missing[0].indices, vec![1]);
@@ -497,7 +497,7 @@ fn verify_lists_chunks_never_written() {
         )
         .unwrap();
         s2.write_chunk(&Key::new(), &nan).unwrap();
-        assert!(verify(&p2).unwrap().is_empty());
+        assert!(verify(&p2).unwrap().problems.is_empty());
     }
 }
 
@@ -551,7 +551,7 @@ fn case_31_append_along_time() {
         sink.write_chunk(&Key::new().with_offset("t", 2), &more)
             .unwrap();
         assert!(read_all(&path).identical(&temps(0, 3)), "{format:?}");
-        assert!(verify(&path).unwrap().is_empty());
+        assert!(verify(&path).unwrap().problems.is_empty());
 
         // overlapping or going backwards is refused, and nothing changes
         let err = append_dim(&path, "t", &hourly(1, 2))
@@ -846,7 +846,7 @@ fn zarr_and_memory_sources_read_the_same_regions_through_the_traits() {
         .write_chunk(&Key::new().with_offset("t", 1), &bad)
         .unwrap_err();
     assert!(err.to_string().contains("not a multiple"), "{err}");
-    assert!(verify(&path).unwrap().is_empty());
+    assert!(verify(&path).unwrap().problems.is_empty());
 
     let zarr: Arc<dyn ChunkSource> = Arc::new(open_zarr(&path).unwrap());
     let memory: Arc<dyn ChunkSource> = Arc::new(MemorySource::new(ds.clone()));
@@ -1085,14 +1085,14 @@ fn chunks_are_renamed_into_place_and_a_partial_one_is_missing() {
         path.join(format!("foo/c/1.4711.0{}", xbeam_io::PARTIAL_SUFFIX)),
     )
     .unwrap();
-    let missing = verify(&path).unwrap();
+    let missing = verify(&path).unwrap().problems;
     assert_eq!(missing.len(), 1, "{missing:?}");
     assert_eq!(missing[0].key, "c/1");
     // writing it again makes it whole; the killed write's own partial file
     // stays beside it (readers ignore it, --overwrite removes it)
     sink.write_chunk(&key_x(3), &ds.isel([("x", 3..6)]).unwrap())
         .unwrap();
-    assert!(verify(&path).unwrap().is_empty());
+    assert!(verify(&path).unwrap().problems.is_empty());
     assert_eq!(names(), ["0", "1", "1.4711.0.xbeam-partial"]);
     assert!(read_all(&path).identical(&ds));
 }

@@ -211,7 +211,7 @@ fn files_and_engine(
         .to_zarr(&dst, SetupOptions::default())?;
     let metrics = p.run(runner)?;
 
-    let missing = crate::io::verify(&dst)?;
+    let missing = crate::io::verify(&dst)?.problems;
     check(missing.is_empty(), "every pencil was written")?;
     let back = open_zarr(&dst)?.read(&indexmap::IndexMap::new(), None)?;
     let same = back.identical(ds);

@@ -57,14 +57,15 @@ pub enum Error {
         #[source]
         source: IoError,
     },
-    /// A store lacks chunks that its metadata promises ([`crate::io::verify`]):
-    /// a write that was stopped, or chunks lost since.
-    #[error("{} is incomplete: {missing} chunk{} never written or lost", path.display(), if *missing == 1 { " was" } else { "s were" })]
+    /// A store lacks chunks that its metadata promises, holds chunks that
+    /// are not what was written, or was left by a job that did not finish
+    /// ([`crate::io::verify`]).
+    #[error("{} is incomplete: {reason}", path.display())]
     Incomplete {
         /// The store.
         path: PathBuf,
-        /// How many chunks are missing.
-        missing: usize,
+        /// What is wrong, e.g. "2 chunks are missing or damaged".
+        reason: String,
     },
     /// An existing output could not be inspected or removed.
     #[error("cannot replace {}", path.display())]

@@ -88,7 +88,9 @@ fn assert_same_store(a: &Path, b: &Path) {
         .filter(|(p, x)| {
             let y = &fb[*p];
             let name = p.file_name().unwrap().to_str().unwrap();
-            if name.starts_with('.') || name == "zarr.json" {
+            if name == ".xbeam-manifest" {
+                *x != y
+            } else if name.starts_with('.') || name == "zarr.json" {
                 let parse = |v: &[u8]| serde_json::from_slice::<serde_json::Value>(v).unwrap();
                 parse(x) != parse(y)
             } else {
@@ -372,7 +374,10 @@ fn copy_to_multiples_divisors_and_shards_of_the_input_chunks() {
         assert_eq!(copy.chunks()["time"], time, "{name}");
         assert_eq!(copy.chunks()["latitude"], lat, "{name}");
         assert!(read_all(&dst).identical(&input), "{name}");
-        assert!(xbeam::io::verify(&dst).unwrap().is_empty(), "{name}");
+        assert!(
+            xbeam::io::verify(&dst).unwrap().problems.is_empty(),
+            "{name}"
+        );
     }
     let meta =
         std::fs::read_to_string(dir.path().join("sharded.zarr/temperature/zarr.json")).unwrap();
@@ -1228,7 +1233,7 @@ fn verify_finds_every_chunk_removed() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(
-        stderr(&out).contains("is incomplete: 2 chunks were never written or lost"),
+        stderr(&out).contains("is incomplete: 2 chunks are missing or damaged"),
         "{}",
         stderr(&out)
     );
@@ -1255,14 +1260,14 @@ fn verify_finds_every_chunk_removed() {
     );
     assert!(
         text.contains(&format!(
-            "and {} more; missing per variable: geopotential: {}, temperature: 2",
+            "and {} more; missing or damaged per variable: geopotential: {}, temperature: 2",
             total - 20,
             geopotential.len()
         )),
         "{text}"
     );
     assert_eq!(text.lines().count(), 22, "{text}");
-    assert!(stderr(&out).contains(&format!("{total} chunks were never written")));
+    assert!(stderr(&out).contains(&format!("{total} chunks are missing or damaged")));
     fails(
         None,
         &["verify", s(&dir.path().join("none.zarr"))],
@@ -1467,4 +1472,277 @@ fn v3_extensions_that_must_be_understood_are_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("storage transformers"), "{err}");
+}
+
+/// Lines recorded so far in the content-manifest logs of the store at
+/// `root` (chunks written by the running job).
+fn logged_chunks(root: &Path) -> usize {
+    std::fs::read_dir(root).map_or(0, |list| {
+        list.filter_map(Result::ok)
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with(".xbeam-manifest.") && name.ends_with(".log")
+            })
+            .map(|e| {
+                std::fs::read(e.path()).map_or(0, |b| String::from_utf8_lossy(&b).lines().count())
+            })
+            .sum()
+    })
+}
+
+/// Runs xbeam with `args` and kills it with SIGKILL once `dst`'s manifest
+/// logs record `after` chunks. Returns whether it was killed (false: it
+/// finished first).
+fn kill_after(args: &[&str], dst: &Path, after: usize) -> bool {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xbeam"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if logged_chunks(dst) >= after {
+            child.kill().unwrap(); // SIGKILL: no handler runs
+            child.wait().unwrap();
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// A generate and a rechunk, each killed with SIGKILL at points drawn from
+/// several seeds and run again with `--resume`, give stores byte-identical
+/// (every file, the manifest included) to an uninterrupted run; the killed
+/// store says it is incomplete (`info`, `verify` exit 3) until resumed.
+#[test]
+fn killed_jobs_resumed_give_the_uninterrupted_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let gen = |out: &Path| -> Vec<String> {
+        [
+            "generate", "--gb", "0.01", "--nlat", "20", "--nlon", "30", "--levels", "2",
+            "--chunks", "time=2", "--quiet", "--out",
+        ]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .chain([s(out).to_owned()])
+        .collect()
+    };
+    let whole = dir.path().join("whole.zarr");
+    ok(&gen(&whole).iter().map(String::as_str).collect::<Vec<_>>());
+    let total = files(&whole).len();
+    assert!(total > 1000, "too few chunks to kill in between: {total}");
+    let rechunk = |src: &Path, dst: &Path| -> Vec<String> {
+        [
+            "rechunk",
+            s(src),
+            s(dst),
+            "--target-chunks",
+            "time=100,latitude=5",
+            "--max-mem",
+            "20MB",
+            "--quiet",
+        ]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect()
+    };
+    let pencils = dir.path().join("pencils.zarr");
+    ok(&rechunk(&whole, &pencils)
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    let expected_gen = files(&whole);
+    let expected_rechunk = files(&pencils);
+    let mut killed = 0;
+    // a small LCG: the kill points are the same on every run
+    let mut state: u64 = 0x5eed;
+    for seed in 0..3 {
+        for (job, expected) in [("generate", &expected_gen), ("rechunk", &expected_rechunk)] {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let at = 1 + (state >> 33) as usize % 300;
+            let dst = dir.path().join(format!("{job}-{seed}.zarr"));
+            let args = if job == "generate" {
+                gen(&dst)
+            } else {
+                rechunk(&whole, &dst)
+            };
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            if kill_after(&args, &dst, at) {
+                killed += 1;
+                let out = ok(&["info", s(&dst)]);
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                assert!(text.contains("INCOMPLETE"), "{job} seed {seed}: {text}");
+                assert!(stderr(&out).contains("is incomplete"), "{}", stderr(&out));
+                let out = xbeam(&["verify", s(&dst)]);
+                assert_eq!(
+                    out.status.code(),
+                    Some(3),
+                    "{job} seed {seed}: {}",
+                    stderr(&out)
+                );
+                // without --resume the store is refused, and kept
+                fails(None, &args, 2, "--resume");
+            }
+            let mut resumed = args.clone();
+            resumed.push("--resume");
+            let out = ok(&resumed);
+            assert_eq!(
+                &files(&dst),
+                expected,
+                "{job} seed {seed} killed after {at} chunks"
+            );
+            ok(&["verify", s(&dst)]);
+            drop(out);
+        }
+    }
+    assert!(
+        killed >= 4,
+        "only {killed} of 6 runs were killed before they finished"
+    );
+}
+
+/// `verify` with a manifest finds each chunk removed (as removed), damaged
+/// with its length kept (checksum) or cut short (lengths), never written
+/// (a data chunk of a store whose job was killed before it), and says a
+/// chunk file the manifest does not know was not checked.
+#[test]
+fn verify_tells_removed_corrupt_and_never_written_chunks_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small_store(dir.path(), "v.zarr", &["--format", "3"]);
+    let t = store.join("temperature");
+    let chunks: Vec<PathBuf> = {
+        let mut v: Vec<PathBuf> = files(&t)
+            .into_keys()
+            .filter(|p| !p.ends_with("zarr.json"))
+            .map(|p| t.join(p))
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(chunks.len() >= 4, "{chunks:?}");
+    std::fs::remove_file(&chunks[0]).unwrap();
+    let mut bytes = std::fs::read(&chunks[1]).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    std::fs::write(&chunks[1], &bytes).unwrap();
+    let short = std::fs::read(&chunks[2]).unwrap();
+    std::fs::write(&chunks[2], &short[..short.len() / 2]).unwrap();
+    let out = xbeam(&["verify", s(&store)]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    let line = |p: &Path| {
+        let key = p.strip_prefix(&t).unwrap().display().to_string();
+        text.lines()
+            .find(|l| l.contains(&format!("temperature/{key} ")))
+            .unwrap_or_else(|| panic!("{key} not in {text}"))
+            .to_owned()
+    };
+    assert!(
+        line(&chunks[0]).ends_with("missing: written, then removed"),
+        "{text}"
+    );
+    assert!(line(&chunks[1]).contains("checksum differs"), "{text}");
+    assert!(
+        line(&chunks[2]).contains(&format!(
+            "expected {} bytes as written, found {}",
+            short.len(),
+            short.len() / 2
+        )),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert!(
+        stderr(&out).contains("3 chunks are missing or damaged"),
+        "{}",
+        stderr(&out)
+    );
+
+    // a store whose manifest has no record of a chunk: never written
+    let fresh = small_store(dir.path(), "w.zarr", &["--format", "3"]);
+    let manifest = fresh.join(".xbeam-manifest");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let dropped: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.contains("\"temperature/c/0/") && !l.contains("\"temperature/c/1/"))
+        .collect();
+    assert_eq!(dropped.len() + 2, text.lines().count(), "{text}");
+    std::fs::write(&manifest, dropped.join("\n") + "\n").unwrap();
+    std::fs::remove_file(fresh.join("temperature/c/0/0/0/0")).unwrap();
+    let out = xbeam(&["verify", s(&fresh)]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("temperature/c/0/0/0/0 (chunk [0, 0, 0, 0]): never written"),
+        "{text}"
+    );
+    assert!(
+        stderr(&out).contains("1 chunk file(s) are not in the store's xbeam manifest"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `--resume` keeps only a store that xbeam set up with the same
+/// metadata: another job's store, a store without a manifest, and
+/// `--resume --overwrite` are refused, and nothing is changed.
+#[test]
+fn resume_refuses_a_store_it_did_not_set_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = small_store(dir.path(), "r.zarr", &[]);
+    let before = files(&store);
+    let args = |nlat: &str, extra: &[&str]| -> Vec<String> {
+        [
+            "generate",
+            "--gb",
+            "0.0002",
+            "--nlat",
+            nlat,
+            "--nlon",
+            "12",
+            "--levels",
+            "2",
+            "--chunks",
+            "time=5",
+            "--out",
+            s(&store),
+            "--resume",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|a| (*a).to_owned())
+        .collect()
+    };
+    let run = |nlat: &str, extra: &[&str], code: i32, fragment: &str| {
+        let a = args(nlat, extra);
+        fails(
+            None,
+            &a.iter().map(String::as_str).collect::<Vec<_>>(),
+            code,
+            fragment,
+        );
+        assert_eq!(files(&store), before, "{nlat} {extra:?} changed the store");
+    };
+    run("8", &[], 4, "cannot resume: this metadata document differs");
+    run("7", &["--overwrite"], 2, "cannot be used with");
+    // the same job resumed on a finished store changes nothing
+    let a = args("7", &[]);
+    let out = ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(stderr(&out).contains("resumed: "), "{}", stderr(&out));
+    assert_eq!(files(&store), before);
+    std::fs::remove_file(store.join(".xbeam-manifest")).unwrap();
+    let before = files(&store);
+    let a = args("7", &[]);
+    fails(
+        None,
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        2,
+        "has no .xbeam-manifest",
+    );
+    assert_eq!(files(&store), before);
 }

@@ -95,7 +95,7 @@ fn the_store_holds_what_the_files_hold() {
             ticks.iter().map(|t| t * unit.nanos()).collect()
         };
         assert_eq!(nanos(&got), nanos(&want), "{set}");
-        assert!(xbeam::io::verify(&dst).unwrap().is_empty());
+        assert!(xbeam::io::verify(&dst).unwrap().problems.is_empty());
     }
 }
 
@@ -379,7 +379,7 @@ fn an_interrupted_append_is_finished_by_the_next() {
     assert!(record.contains("\"pending\""), "{record}");
     assert_eq!(open_zarr(&dst).unwrap().template().sizes()["time"], 9);
     assert!(
-        !xbeam::io::verify(&dst).unwrap().is_empty(),
+        !xbeam::io::verify(&dst).unwrap().problems.is_empty(),
         "a chunk is missing"
     );
     // the way cleared, the next append finishes it
@@ -395,7 +395,7 @@ fn an_interrupted_append_is_finished_by_the_next() {
     let appended = open_zarr(&dst).unwrap().read(&all, None).unwrap();
     let at_once = open_zarr(&whole).unwrap().read(&all, None).unwrap();
     assert!(appended.identical(&at_once), "{appended}\nvs\n{at_once}");
-    assert!(xbeam::io::verify(&dst).unwrap().is_empty());
+    assert!(xbeam::io::verify(&dst).unwrap().problems.is_empty());
     let record = std::fs::read_to_string(dst.join(".xbeam-ingest.json")).unwrap();
     assert!(!record.contains("\"pending\""), "{record}");
     // nothing more to do

@@ -717,6 +717,56 @@ fn attrs_json(attrs: &Attrs) -> Value {
     )
 }
 
+/// A group's metadata documents (and consolidated metadata) for the
+/// arrays given as `(name, array metadata, attributes)`, with their paths.
+fn group_documents(
+    root: &Path,
+    format: ZarrFormat,
+    attrs: &Attrs,
+    arrays: &[(String, Value, Attrs)],
+) -> Vec<(PathBuf, Value)> {
+    let mut docs = Vec::new();
+    match format {
+        ZarrFormat::V2 => {
+            let mut cons = Map::new();
+            cons.insert(".zattrs".into(), attrs_json(attrs));
+            cons.insert(".zgroup".into(), json!({"zarr_format": 2}));
+            docs.push((root.join(".zgroup"), json!({"zarr_format": 2})));
+            docs.push((root.join(".zattrs"), attrs_json(attrs)));
+            for (name, zarray, zattrs) in arrays {
+                let dir = root.join(name);
+                docs.push((dir.join(".zarray"), zarray.clone()));
+                docs.push((dir.join(".zattrs"), attrs_json(zattrs)));
+                cons.insert(format!("{name}/.zarray"), zarray.clone());
+                cons.insert(format!("{name}/.zattrs"), attrs_json(zattrs));
+            }
+            docs.push((
+                root.join(".zmetadata"),
+                json!({"metadata": cons, "zarr_consolidated_format": 1}),
+            ));
+        }
+        ZarrFormat::V3 => {
+            let mut cons = Map::new();
+            for (name, meta, _) in arrays {
+                docs.push((root.join(name).join("zarr.json"), meta.clone()));
+                cons.insert(name.clone(), meta.clone());
+            }
+            let group = json!({
+                "attributes": attrs_json(attrs),
+                "zarr_format": 3,
+                "consolidated_metadata": {
+                    "kind": "inline",
+                    "must_understand": false,
+                    "metadata": cons,
+                },
+                "node_type": "group",
+            });
+            docs.push((root.join("zarr.json"), group));
+        }
+    }
+    docs
+}
+
 /// Writes a group's metadata documents (and consolidated metadata) for the
 /// arrays given as `(name, array metadata, attributes)`.
 pub(crate) fn write_group(
@@ -732,42 +782,35 @@ pub(crate) fn write_group(
         fs::create_dir_all(&dir)
             .map_err(|e| IoError::file(dir.display(), "cannot create the directory", e))?;
     }
-    match format {
-        ZarrFormat::V2 => {
-            let mut cons = Map::new();
-            cons.insert(".zattrs".into(), attrs_json(attrs));
-            cons.insert(".zgroup".into(), json!({"zarr_format": 2}));
-            write_json(&root.join(".zgroup"), &json!({"zarr_format": 2}))?;
-            write_json(&root.join(".zattrs"), &attrs_json(attrs))?;
-            for (name, zarray, zattrs) in arrays {
-                let dir = root.join(name);
-                write_json(&dir.join(".zarray"), zarray)?;
-                write_json(&dir.join(".zattrs"), &attrs_json(zattrs))?;
-                cons.insert(format!("{name}/.zarray"), zarray.clone());
-                cons.insert(format!("{name}/.zattrs"), attrs_json(zattrs));
-            }
-            write_json(
-                &root.join(".zmetadata"),
-                &json!({"metadata": cons, "zarr_consolidated_format": 1}),
-            )
-        }
-        ZarrFormat::V3 => {
-            let mut cons = Map::new();
-            for (name, meta, _) in arrays {
-                write_json(&root.join(name).join("zarr.json"), meta)?;
-                cons.insert(name.clone(), meta.clone());
-            }
-            let group = json!({
-                "attributes": attrs_json(attrs),
-                "zarr_format": 3,
-                "consolidated_metadata": {
-                    "kind": "inline",
-                    "must_understand": false,
-                    "metadata": cons,
-                },
-                "node_type": "group",
-            });
-            write_json(&root.join("zarr.json"), &group)
-        }
+    for (path, doc) in group_documents(root, format, attrs, arrays) {
+        write_json(&path, &doc)?;
     }
+    Ok(())
+}
+
+/// Checks that the store at `root` holds exactly the metadata documents
+/// [`write_group`] would write (a job resumed with other options or on
+/// another input would otherwise mix two stores). The error names the
+/// first document that differs.
+pub(crate) fn check_group(
+    root: &Path,
+    format: ZarrFormat,
+    attrs: &Attrs,
+    arrays: &[(String, Value, Attrs)],
+) -> Result<(), IoError> {
+    for (path, doc) in group_documents(root, format, attrs, arrays) {
+        let found = fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+        let what = match found {
+            None => "is missing or not JSON",
+            Some(v) if v != doc => "differs from the one this job writes",
+            Some(_) => continue,
+        };
+        return Err(IoError::store(
+            path.display(),
+            format!("cannot resume: this metadata document {what} (the store was set up by another job, on other input or with other options; pass --overwrite to replace it)"),
+        ));
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@ mod array;
 mod bytes;
 mod coding;
 mod fill;
+mod manifest;
 mod meta;
 mod open;
 mod setup;
@@ -15,9 +16,12 @@ mod store;
 mod verify;
 
 pub use append::append_dim;
+pub use manifest::{
+    is_manifest_file, manifest_status, skipped_on_resume, ManifestStatus, MANIFEST,
+};
 pub use meta::{ArrayInfo, ZarrFormat};
 pub use open::{open_zarr, ZarrSource};
 pub use setup::{setup_zarr, zarr_chunk_size, SetupOptions};
 pub use sink::ZarrSink;
 pub use store::{partial_of, sync_store, PARTIAL_SUFFIX};
-pub use verify::{verify, MissingChunk};
+pub use verify::{verify, ChunkProblem, Problem, Verified};

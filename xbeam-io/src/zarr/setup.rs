@@ -13,6 +13,7 @@ use xbeam_key::{repr, ChunkSpec, ChunksRequest};
 
 use super::array::{open_store, write_region, zarrs_array, Writer};
 use super::coding::{self, Plan};
+use super::manifest;
 use super::meta::{self, ArrayInfo, Stored, ZarrFormat};
 use super::sink::ZarrSink;
 use crate::IoError;
@@ -49,6 +50,13 @@ pub struct SetupOptions {
     /// `scale_factor`, `add_offset`, `units`, `calendar`, `compressors`),
     /// merged over each variable's own encoding.
     pub encoding: IndexMap<String, Attrs>,
+    /// Resume writing a store this setup wrote before (a run that was
+    /// killed or failed): the store is kept, its metadata must be exactly
+    /// what this setup writes, and chunks whose file already holds the
+    /// bytes a write would put there are not written again (see the
+    /// [`manifest`](super::manifest_status) docs). Without a store at the
+    /// path, a plain setup.
+    pub resume: bool,
 }
 
 fn collect_specs<S: Into<String>, C: Into<ChunkSpec>>(
@@ -65,6 +73,12 @@ fn parse_specs(text: &str) -> Result<TargetChunks, IoError> {
 }
 
 impl SetupOptions {
+    /// Resuming a store this setup wrote before ([`SetupOptions::resume`]).
+    pub fn resume(mut self, resume: bool) -> Self {
+        self.resume = resume;
+        self
+    }
+
     /// With these chunks: [`ChunkSpec`]s, or sizes with `-1` for the whole
     /// dimension (`[("time", 24), ("latitude", -1)]`).
     pub fn chunks<S: Into<String>, C: Into<ChunkSpec>>(
@@ -469,8 +483,19 @@ pub fn setup_zarr(
         let (doc, attrs) = spec.documents(options.format)?;
         documents.push((spec.name.clone(), doc, attrs));
     }
-    clear_store_path(root)?;
-    meta::write_group(root, options.format, &group_attrs, &documents)?;
+    if options.resume && is_zarr_store(root) {
+        manifest::require(root)?;
+        meta::check_group(root, options.format, &group_attrs, &documents)?;
+        manifest::resume(root)?;
+    } else {
+        clear_store_path(root)?;
+        fs::create_dir_all(root)
+            .map_err(|e| IoError::file(root.display(), "cannot create the directory", e))?;
+        // first, so that a store killed at any later point says it is
+        // incomplete
+        manifest::start(root)?;
+        meta::write_group(root, options.format, &group_attrs, &documents)?;
+    }
 
     let store = open_store(root)?;
     let mut writers = IndexMap::new();

@@ -45,6 +45,7 @@ use zarrs::storage::{
     StorageError, StoreKey, StoreKeys, StoreKeysPrefixes, StorePrefix, WritableStorageTraits,
 };
 
+use super::manifest::{self, Entry, Ledger};
 use crate::IoError;
 
 /// A local directory as a Zarr store (see the module docs).
@@ -52,6 +53,9 @@ use crate::IoError;
 pub(crate) struct Store {
     inner: FilesystemStore,
     root: std::path::PathBuf,
+    /// The store's content manifest, if it has one: every chunk written is
+    /// recorded there.
+    ledger: Option<std::sync::Arc<Ledger>>,
 }
 
 /// What a path that is not a regular file is, for messages.
@@ -84,6 +88,7 @@ impl Store {
             .map(|inner| Store {
                 inner,
                 root: path.to_path_buf(),
+                ledger: Ledger::of(path),
             })
             .map_err(|e| IoError::zarr(path.display(), "cannot open the store", e))
     }
@@ -155,6 +160,12 @@ impl WritableStorageTraits for Store {
         // named for this write: two chunks of a dataset may both hold a
         // variable without their split dimension and write its chunk at
         // once (the same bytes), each through its own file
+        let entry = self.ledger.as_ref().map(|_| Entry::of(&value));
+        if let (Some(ledger), Some(e)) = (&self.ledger, &entry) {
+            if ledger.already(key.as_str(), e, &path) {
+                return Ok(());
+            }
+        }
         let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let key_name = key.as_str().rsplit('/').next().unwrap_or_default();
         let partial = path.with_file_name(partial_name(key_name, std::process::id(), n));
@@ -167,7 +178,11 @@ impl WritableStorageTraits for Store {
         if written.is_err() {
             let _ = fs::remove_file(&partial);
         }
-        Ok(written?)
+        written?;
+        if let (Some(ledger), Some(e)) = (&self.ledger, entry) {
+            ledger.record(key.as_str(), e)?;
+        }
+        Ok(())
     }
 
     fn set_partial_many(
@@ -306,7 +321,9 @@ fn write_direct(_path: &Path, _value: &[u8]) -> std::io::Result<bool> {
 /// xbeam job that writes a store calls it after its last chunk and before
 /// it reports success; call it yourself after writing with
 /// [`ZarrSink::write_chunk`](super::ZarrSink::write_chunk) directly. A
-/// write-back error (a full or failing disk) is returned here.
+/// write-back error (a full or failing disk) is returned here. A store
+/// with a content manifest then has it committed: the chunks recorded
+/// since are folded in and it says the store is complete.
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;
@@ -319,7 +336,8 @@ pub fn sync_store(path: impl AsRef<Path>) -> Result<(), IoError> {
     let fail =
         |e: std::io::Error| IoError::file(path.display(), "cannot flush the store to disk", e);
     let dir = fs::File::open(path).map_err(fail)?;
-    sync_fs(path, &dir).map_err(fail)
+    sync_fs(path, &dir).map_err(fail)?;
+    manifest::commit(path)
 }
 
 #[cfg(target_os = "linux")]

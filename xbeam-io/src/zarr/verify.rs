@@ -1,27 +1,88 @@
-//! Listing chunks that were never written: [`verify`].
+//! Checking that every chunk a store's metadata promises is there and, for
+//! a store with a content manifest, holds what was written: [`verify`].
 
 use std::path::Path;
 
 use rayon::prelude::*;
 use serde_json::Value;
 
+use super::manifest::{self, Entry, ManifestStatus};
 use super::meta::{self, ArrayInfo, ZarrFormat};
 use crate::IoError;
 
-/// A chunk that [`verify`] found missing.
+/// What is wrong with one chunk ([`ChunkProblem`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MissingChunk {
+pub enum Problem {
+    /// No file, and the store has no manifest to tell why: never written,
+    /// or (for stores written by xarray with `write_empty_chunks=False`)
+    /// all fill value.
+    Missing,
+    /// No file, and the manifest has no record of it: never written.
+    NeverWritten,
+    /// No file, though the manifest records it as written: removed since.
+    Removed,
+    /// The file's bytes are not those recorded when it was written.
+    Corrupt {
+        /// The length recorded.
+        expected_len: u64,
+        /// The file's length.
+        found_len: u64,
+    },
+}
+
+/// A chunk that [`verify`] found missing or damaged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkProblem {
     /// The array (variable) name.
     pub array: String,
     /// The chunk's grid indices (shard indices for sharded arrays).
     pub indices: Vec<u64>,
-    /// The store key that does not exist.
+    /// The chunk's store key within the array.
     pub key: String,
+    /// What is wrong.
+    pub problem: Problem,
 }
 
-impl std::fmt::Display for MissingChunk {
+impl std::fmt::Display for ChunkProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{} (chunk {:?})", self.array, self.key, self.indices)
+        write!(
+            f,
+            "{}/{} (chunk {:?}): ",
+            self.array, self.key, self.indices
+        )?;
+        match &self.problem {
+            Problem::Missing => write!(f, "missing (never written, or all fill value: the store has no xbeam manifest to tell)"),
+            Problem::NeverWritten => write!(f, "never written"),
+            Problem::Removed => write!(f, "missing: written, then removed"),
+            Problem::Corrupt { expected_len, found_len } if expected_len == found_len => {
+                write!(f, "corrupt: {found_len} bytes as written, but not the bytes written (checksum differs)")
+            }
+            Problem::Corrupt { expected_len, found_len } => {
+                write!(f, "corrupt: expected {expected_len} bytes as written, found {found_len}")
+            }
+        }
+    }
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Chunks missing or damaged, by array and indices.
+    pub problems: Vec<ChunkProblem>,
+    /// What the store's content manifest says, if it has one.
+    pub manifest: Option<ManifestStatus>,
+    /// Chunks whose file the manifest does not record (written by another
+    /// program, or by a process killed just after writing it); not checked.
+    pub unrecorded: u64,
+    /// Chunks checked.
+    pub checked: u64,
+}
+
+impl Verified {
+    /// Every chunk is there, and, with a manifest, as written, by a job
+    /// that finished.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty() && self.manifest.as_ref().is_none_or(|m| m.complete)
     }
 }
 
@@ -73,14 +134,40 @@ fn chunk_key(info: &ArrayInfo, indices: &[u64]) -> String {
     }
 }
 
-/// Lists the chunks of every array that were never written. A missing
-/// chunk otherwise reads back silently as fill values. (Stores written by
-/// xarray with `write_empty_chunks=False` also omit chunks that are all
-/// fill value; xbeam always writes them.)
-pub fn verify(path: impl AsRef<Path>) -> Result<Vec<MissingChunk>, IoError> {
+/// Checks every chunk of every array of the store at `path`: that its
+/// file exists (a missing chunk otherwise reads back silently as fill
+/// values) and, where the store has an xbeam content manifest, that it
+/// holds the bytes recorded when it was written (length and CRC-32C), so
+/// damage on disk is found and a chunk never written is told from one
+/// removed later. xbeam always writes chunks that are all fill value, so
+/// in its stores a missing chunk is never a fill-value one.
+///
+/// ```
+/// use xbeam_chunk::{Array, Dataset, Template, Variable};
+/// use xbeam_io::{setup_zarr, verify, Problem, SetupOptions};
+/// use xbeam_key::Key;
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("t.zarr");
+/// let ds = Dataset::new()
+///     .with_data_var("t", Variable::new(["x"], Array::from_1d(vec![1.0f32, 2.0, 3.0, 4.0]))?)?;
+/// let options = SetupOptions::default().chunks([("x", 2)]);
+/// let sink = setup_zarr(&Template::from(&ds), &path, &options)?;
+/// sink.write_chunk(&Key::new().with_offset("x", 0), &ds.isel([("x", 0..2)])?)?;
+/// xbeam_io::sync_store(&path)?;
+/// let found = verify(&path)?;
+/// assert_eq!(found.problems.len(), 1);
+/// assert_eq!(found.problems[0].problem, Problem::NeverWritten);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn verify(path: impl AsRef<Path>) -> Result<Verified, IoError> {
     let root = path.as_ref();
     let group = meta::read_group(root)?;
-    let mut missing = Vec::new();
+    let manifest = manifest::manifest_status(root)?;
+    let recorded = manifest::recorded(root)?;
+    let mut problems = Vec::new();
+    let mut unrecorded = 0u64;
+    let mut checked = 0u64;
     for info in group.arrays.values() {
         let grid = info.shards.as_ref().unwrap_or(&info.chunks);
         let counts: Vec<u64> = info
@@ -101,7 +188,7 @@ pub fn verify(path: impl AsRef<Path>) -> Result<Vec<MissingChunk>, IoError> {
                 ))
             })?;
         // chunk indices are made as they are checked, never all at once
-        let mut found: Vec<MissingChunk> = (0..total)
+        let found: Vec<Result<ChunkProblem, ()>> = (0..total)
             .into_par_iter()
             .filter_map(|flat| {
                 let mut rem = flat;
@@ -112,15 +199,53 @@ pub fn verify(path: impl AsRef<Path>) -> Result<Vec<MissingChunk>, IoError> {
                 }
                 let key = chunk_key(info, &idx);
                 let file = root.join(&info.name).join(&key);
-                (!file.is_file()).then(|| MissingChunk {
-                    array: info.name.clone(),
-                    indices: idx,
-                    key,
-                })
+                let exists = file.is_file();
+                let problem = |problem| {
+                    Some(Ok(ChunkProblem {
+                        array: info.name.clone(),
+                        indices: idx.clone(),
+                        key: key.clone(),
+                        problem,
+                    }))
+                };
+                let Some(recorded) = &recorded else {
+                    return if exists {
+                        None
+                    } else {
+                        problem(Problem::Missing)
+                    };
+                };
+                match (recorded.get(&format!("{}/{key}", info.name)), exists) {
+                    (None, false) => problem(Problem::NeverWritten),
+                    (Some(_), false) => problem(Problem::Removed),
+                    (None, true) => Some(Err(())),
+                    (Some(want), true) => {
+                        let got = Entry::of_file(&file);
+                        if got.as_ref() == Some(want) {
+                            None
+                        } else {
+                            problem(Problem::Corrupt {
+                                expected_len: want.len,
+                                found_len: got.map_or(0, |g| g.len),
+                            })
+                        }
+                    }
+                }
             })
             .collect();
-        missing.append(&mut found);
+        checked += total;
+        for f in found {
+            match f {
+                Ok(p) => problems.push(p),
+                Err(()) => unrecorded += 1,
+            }
+        }
     }
-    missing.sort_by(|a, b| (&a.array, &a.indices).cmp(&(&b.array, &b.indices)));
-    Ok(missing)
+    problems.sort_by(|a, b| (&a.array, &a.indices).cmp(&(&b.array, &b.indices)));
+    Ok(Verified {
+        problems,
+        manifest,
+        unrecorded,
+        checked,
+    })
 }

@@ -38,6 +38,12 @@ pub(crate) struct Args {
     /// Replace a Zarr store at DST (only if it holds nothing else).
     #[arg(long)]
     overwrite: bool,
+    /// Finish a run of this same command that was killed or failed: keep
+    /// the store at DST (its metadata must be what this run writes) and
+    /// write only the chunks it lacks or that differ; the result is
+    /// byte-identical to an uninterrupted run.
+    #[arg(long, conflicts_with = "overwrite")]
+    resume: bool,
     #[command(flatten)]
     shared: Shared,
 }
@@ -47,6 +53,7 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
         src: a.src.clone(),
         dst: a.dst.clone(),
         overwrite: a.overwrite,
+        resume: a.resume,
         format: a.format.map(ZarrFormat::from_number).transpose()?,
         codec: a.codec.as_deref().map(str::parse::<Codec>).transpose()?,
         clevel: a.clevel,
@@ -57,5 +64,6 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
     let result = copy::run(&options, &progress.attach(a.shared.runner()));
     progress.finish();
     report::summary("copy", &result?, a.shared.quiet);
+    report::resumed(&a.dst, a.resume, a.shared.quiet);
     Ok(())
 }

@@ -210,7 +210,7 @@ fn verify(
 ) -> Result<bool, Error> {
     // every chunk written, the same statistics as the input, and sampled
     // pencils equal to the same regions of the input
-    let missing = xbeam::io::verify(dst)?;
+    let missing = xbeam::io::verify(dst)?.problems;
     let stats = |path: &Path| {
         info::run(
             &info::Options {

@@ -24,6 +24,12 @@ pub(crate) struct Args {
     /// Replace a Zarr store at --out (only if it holds nothing else).
     #[arg(long)]
     overwrite: bool,
+    /// Finish a run of this same command that was killed or failed: keep
+    /// the store at --out (its metadata must be what this run writes) and
+    /// write only the chunks it lacks or that differ; the result is
+    /// byte-identical to an uninterrupted run.
+    #[arg(long, conflicts_with = "overwrite")]
+    resume: bool,
     /// Zarr format, 2 or 3.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(2..=3))]
     format: u8,
@@ -50,6 +56,7 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
     let options = Options {
         out: a.out.clone(),
         overwrite: a.overwrite,
+        resume: a.resume,
         gb: a.gb,
         ntime: None,
         nlat: a.nlat,
@@ -70,5 +77,6 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
         summary.bytes_out as f64 / 1e9,
     );
     report::summary("generate", &summary, a.shared.quiet);
+    report::resumed(&a.out, a.resume, a.shared.quiet);
     Ok(())
 }

@@ -39,6 +39,13 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
     let result = info::run(&options, &progress.attach(a.shared.runner()));
     progress.finish();
     let (store, summary) = result?;
+    if let Some(m) = store.manifest.as_ref().filter(|m| !m.complete) {
+        eprintln!(
+            "warning: {} is incomplete: the job writing it did not finish ({} chunks recorded as written); `xbeam verify` lists what is missing, and running the job again with --resume finishes it",
+            report::printable(&store.path),
+            m.recorded
+        );
+    }
     let text = if a.json {
         let json =
             serde_json::to_string_pretty(&to_json(&store)).map_err(|e| Error::Report(e.into()))?;
@@ -101,7 +108,8 @@ fn var_json(v: &VarInfo) -> Value {
     Value::Object(m)
 }
 
-/// The `--json` form: `{"path", "format", "dims", "nbytes", "attrs", "coords", "data_vars"}`.
+/// The `--json` form: `{"path", "format", "dims", "nbytes", "complete", "attrs", "coords", "data_vars"}`
+/// (`complete` is `null` for a store without an xbeam manifest).
 fn to_json(info: &StoreInfo) -> Value {
     let vars = |m: &indexmap::IndexMap<String, VarInfo>| {
         Value::Object(m.iter().map(|(k, v)| (k.clone(), var_json(v))).collect())
@@ -111,6 +119,7 @@ fn to_json(info: &StoreInfo) -> Value {
         "format": info.format,
         "dims": info.dims,
         "nbytes": info.nbytes,
+        "complete": info.manifest.as_ref().map(|m| m.complete),
         "attrs": attrs_json(&info.attrs),
         "coords": vars(&info.coords),
         "data_vars": vars(&info.data_vars),
@@ -172,6 +181,23 @@ fn to_text(info: &StoreInfo) -> String {
         info.format,
         human_bytes(usize::try_from(info.nbytes).unwrap_or(usize::MAX))
     );
+    match &info.manifest {
+        Some(m) if m.complete => {
+            let _ = writeln!(
+                out,
+                "Status:      complete ({} chunks in its xbeam manifest)",
+                m.recorded
+            );
+        }
+        Some(m) => {
+            let _ = writeln!(
+                out,
+                "Status:      INCOMPLETE: the job writing it did not finish ({} chunks written)",
+                m.recorded
+            );
+        }
+        None => {}
+    }
     let dims: Vec<String> = info.dims.iter().map(|(d, n)| format!("{d}: {n}")).collect();
     let _ = writeln!(out, "Dimensions:  ({})", dims.join(", "));
     let width = info

@@ -36,11 +36,17 @@ pub(crate) struct Args {
     /// Add the files that the store at DST (written by `xbeam ingest`)
     /// does not hold yet, along the concat dimension; files already
     /// ingested are skipped, so repeating it changes nothing.
-    #[arg(long, conflicts_with = "overwrite")]
+    #[arg(long, conflicts_with_all = ["overwrite", "resume"])]
     append: bool,
     /// Replace a Zarr store at DST (only if it holds nothing else).
     #[arg(long)]
     overwrite: bool,
+    /// Finish a run of this same command that was killed or failed: keep
+    /// the store at DST (its metadata must be what this run writes) and
+    /// write only the chunks it lacks or that differ; the result is
+    /// byte-identical to an uninterrupted run.
+    #[arg(long, conflicts_with = "overwrite")]
+    resume: bool,
     #[command(flatten)]
     shared: Shared,
 }
@@ -55,6 +61,7 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
         max_mem: a.shared.max_mem,
         append: a.append,
         overwrite: a.overwrite,
+        resume: a.resume,
     };
     let target = if a.shared.quiet {
         ProgressDrawTarget::hidden()
@@ -83,5 +90,6 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
         );
     }
     report::summary("ingest", &done.summary, a.shared.quiet);
+    report::resumed(&a.dst, a.resume, a.shared.quiet);
     Ok(())
 }

@@ -39,6 +39,12 @@ pub(crate) struct Args {
     /// Replace a Zarr store at DST (only if it holds nothing else).
     #[arg(long)]
     overwrite: bool,
+    /// Finish a run of this same command that was killed or failed: keep
+    /// the store at DST (its metadata must be what this run writes) and
+    /// write only the chunks it lacks or that differ; the result is
+    /// byte-identical to an uninterrupted run.
+    #[arg(long, conflicts_with = "overwrite")]
+    resume: bool,
     /// Print the plan (stages, chunks, bytes moved, memory) and write
     /// nothing.
     #[arg(long)]
@@ -56,6 +62,7 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
         format: a.format.map(ZarrFormat::from_number).transpose()?,
         shards: a.shards.clone(),
         overwrite: a.overwrite,
+        resume: a.resume,
         transpose: a.transpose.clone(),
     };
     let runner = a.shared.runner();
@@ -86,5 +93,6 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
     let result = rechunk::run(&options, &progress.attach(runner));
     progress.finish();
     report::summary("rechunk", &result?, a.shared.quiet);
+    report::resumed(&a.dst, a.resume, a.shared.quiet);
     Ok(())
 }

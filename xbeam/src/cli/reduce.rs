@@ -24,6 +24,12 @@ pub(crate) struct Io {
     /// Replace a Zarr store at DST (only if it holds nothing else).
     #[arg(long)]
     overwrite: bool,
+    /// Finish a run of this same command that was killed or failed: keep
+    /// the store at DST (its metadata must be what this run writes) and
+    /// write only the chunks it lacks or that differ; the result is
+    /// byte-identical to an uninterrupted run.
+    #[arg(long, conflicts_with = "overwrite")]
+    resume: bool,
     #[command(flatten)]
     shared: Shared,
 }
@@ -188,6 +194,7 @@ impl Common {
             max_mem: self.io.shared.max_mem,
             format: self.io.format()?,
             overwrite: self.io.overwrite,
+            resume: self.io.resume,
             pencil: self.pencil_pass,
             sketch: self.sketch,
             ..Options::new(&self.io.src, &self.io.dst)
@@ -209,6 +216,7 @@ impl Common {
             );
         }
         report::summary(job, &done.summary, shared.quiet);
+        report::resumed(&self.io.dst, self.io.resume, shared.quiet);
         Ok(())
     }
 }
@@ -249,6 +257,7 @@ pub(crate) fn rolling(a: &RollingArgs) -> Result<(), Error> {
         ddof: a.ddof,
         format: a.io.format()?,
         overwrite: a.io.overwrite,
+        resume: a.io.resume,
         ..xbeam::jobs::rolling::Options::new(&a.io.src, &a.io.dst, &a.dim)
     };
     let shared = &a.io.shared;
@@ -258,5 +267,6 @@ pub(crate) fn rolling(a: &RollingArgs) -> Result<(), Error> {
     let done = result?;
     note_skipped(shared.quiet, &done.skipped);
     report::summary("rolling", &done.summary, shared.quiet);
+    report::resumed(&a.io.dst, a.io.resume, shared.quiet);
     Ok(())
 }

@@ -16,6 +16,15 @@ pub(crate) fn summary(job: &str, summary: &Summary, quiet: bool) {
     }
 }
 
+/// After a job run with `--resume`: how many chunk files it found already
+/// written with the bytes it would write, and kept.
+pub(crate) fn resumed(dst: &std::path::Path, resume: bool, quiet: bool) {
+    let kept = xbeam::io::skipped_on_resume(dst);
+    if resume && !quiet {
+        eprintln!("note: resumed: {kept} chunk file(s) already written with the same bytes were kept, the rest written");
+    }
+}
+
 /// `error: <one sentence>` and a `caused by:` line per source (text from
 /// a store escaped, see [`printable`]).
 pub(crate) fn error(e: &Error) {

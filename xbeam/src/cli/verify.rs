@@ -1,4 +1,5 @@
-//! `xbeam verify`: every chunk a store's metadata promises is there.
+//! `xbeam verify`: every chunk a store's metadata promises is there and,
+//! where xbeam wrote the store, holds the bytes it wrote.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,9 +16,10 @@ pub(crate) struct Args {
     path: PathBuf,
 }
 
-/// Prints `STORE: complete: …`, or the missing chunks (the first
-/// [`LISTED`] by key, then a count per array) and fails with
-/// [`Error::Incomplete`].
+/// Prints `STORE: complete: …`, or the chunks missing or damaged (the first
+/// [`LISTED`] by key, then a count per array), and fails with
+/// [`Error::Incomplete`] when any is, or when the job that wrote the store
+/// did not finish.
 pub(crate) fn run(a: &Args) -> Result<(), Error> {
     let input = |source| Error::Input {
         path: a.path.clone(),
@@ -25,36 +27,64 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
     };
     // first, so that a lost coordinate chunk is listed too (opening the
     // store reads the coordinates)
-    let missing = xbeam::io::verify(&a.path).map_err(input)?;
-    if missing.is_empty() {
+    let found = xbeam::io::verify(&a.path).map_err(input)?;
+    let shown = a.path.display().to_string();
+    let path = super::report::printable(&shown);
+    let checked = match &found.manifest {
+        Some(_) => "present and as written (length and CRC-32C in its xbeam manifest)",
+        None => "present (the store has no xbeam manifest, so its contents are not checked)",
+    };
+    if found.unrecorded > 0 {
+        eprintln!(
+            "note: {} chunk file(s) are not in the store's xbeam manifest (written by another program?); their contents were not checked",
+            found.unrecorded
+        );
+    }
+    let unfinished = found.manifest.as_ref().is_some_and(|m| !m.complete);
+    if found.problems.is_empty() {
+        if unfinished {
+            println!("{path}: every chunk is {checked}, but the job writing the store did not finish (killed, failed or still running)");
+            return Err(Error::Incomplete {
+                path: a.path.clone(),
+                reason: "the job writing it did not finish; run it again with --resume".into(),
+            });
+        }
         let source = xbeam::io::open_zarr(&a.path).map_err(input)?;
         let t = source.template();
         println!(
-            "{}: complete: every chunk of its {} data variables and {} coordinates is present",
-            a.path.display(),
+            "{path}: complete: every chunk of its {} data variables and {} coordinates is {checked}",
             t.data_vars().len(),
             t.coords().len()
         );
         return Ok(());
     }
-    println!("{}: missing chunks:", a.path.display());
-    for m in missing.iter().take(LISTED) {
+    println!("{path}: chunks missing or damaged:");
+    for m in found.problems.iter().take(LISTED) {
         println!("  {}", super::report::printable(&m.to_string()));
     }
-    if missing.len() > LISTED {
+    let problems = &found.problems;
+    if problems.len() > LISTED {
         let mut per_array: BTreeMap<&str, usize> = BTreeMap::new();
-        for m in &missing {
+        for m in problems {
             *per_array.entry(m.array.as_str()).or_default() += 1;
         }
         let counts: Vec<String> = per_array.iter().map(|(k, n)| format!("{k}: {n}")).collect();
         println!(
-            "  ... and {} more; missing per variable: {}",
-            missing.len() - LISTED,
+            "  ... and {} more; missing or damaged per variable: {}",
+            problems.len() - LISTED,
             super::report::printable(&counts.join(", "))
         );
     }
+    let n = problems.len();
+    let mut reason = format!(
+        "{n} chunk{} missing or damaged",
+        if n == 1 { " is" } else { "s are" }
+    );
+    if unfinished {
+        reason.push_str(" (the job writing it did not finish; run it again with --resume)");
+    }
     Err(Error::Incomplete {
         path: a.path.clone(),
-        missing: missing.len(),
+        reason,
     })
 }

@@ -156,6 +156,10 @@ pub struct Options {
     pub dst: PathBuf,
     /// Replace a Zarr store at `dst` (see [`output::prepare`]).
     pub overwrite: bool,
+    /// Resume a run that was killed or failed on the store at `dst`: chunks
+    /// already written with the same bytes are kept, not written again
+    /// (see [`SetupOptions::resume`]).
+    pub resume: bool,
     /// The output's Zarr format (default: the input's).
     pub format: Option<ZarrFormat>,
     /// The output's compressor (default: each variable's own).
@@ -177,6 +181,7 @@ impl Options {
             src: src.as_ref().to_path_buf(),
             dst: dst.as_ref().to_path_buf(),
             overwrite: false,
+            resume: false,
             format: None,
             codec: None,
             clevel: None,
@@ -321,8 +326,14 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
         shards: options.shards.as_ref().map(|_| plan.specs(&plan.write)),
         format,
         encoding: encodings(&source, options)?,
+        resume: options.resume,
     };
-    output::prepare(&options.dst, Some(&options.src), options.overwrite)?;
+    output::prepare(
+        &options.dst,
+        Some(&options.src),
+        options.overwrite,
+        options.resume,
+    )?;
     let sink =
         setup_zarr(source.template(), &options.dst, &setup).map_err(Error::output(&options.dst))?;
     let t = source.template();

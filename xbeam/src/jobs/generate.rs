@@ -11,7 +11,7 @@
 //! let summary = run(&options, &Runner::local_with_workers(2).quiet())?;
 //! assert_eq!(summary.chunks, 2);
 //! assert_eq!(summary.bytes_out, 2 * 48 * 7 * 12 * 4);
-//! assert!(xbeam::io::verify(&out)?.is_empty());
+//! assert!(xbeam::io::verify(&out)?.is_ok()); // every chunk there, as written, the job finished
 //! # Ok::<(), xbeam::error::Error>(())
 //! ```
 
@@ -41,6 +41,10 @@ pub struct Options {
     pub out: PathBuf,
     /// Replace a Zarr store at `out` (see [`output::prepare`]).
     pub overwrite: bool,
+    /// Resume a run that was killed or failed on the store at `out`: chunks
+    /// already written with the same bytes are kept, not written again
+    /// (see [`SetupOptions::resume`]).
+    pub resume: bool,
     /// Target uncompressed size of the data variables, in 1e9 bytes.
     pub gb: f64,
     /// An explicit number of hourly steps (overrides `gb`).
@@ -67,6 +71,7 @@ impl Options {
         Options {
             out: out.as_ref().to_path_buf(),
             overwrite: false,
+            resume: false,
             gb: 1.0,
             ntime: None,
             nlat: 121,
@@ -135,9 +140,10 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
     let setup = SetupOptions {
         chunks: options.chunks.clone(),
         format: options.format,
+        resume: options.resume,
         ..SetupOptions::default()
     };
-    output::prepare(&options.out, None, options.overwrite)?;
+    output::prepare(&options.out, None, options.overwrite, options.resume)?;
     let sink = setup_zarr(&template, &options.out, &setup).map_err(Error::output(&options.out))?;
     let tc = sink.zarr_chunks()["time"];
     let ntime = era5.ntime;

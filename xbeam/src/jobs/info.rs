@@ -207,6 +207,9 @@ pub struct StoreInfo {
     pub data_vars: IndexMap<String, VarInfo>,
     /// Uncompressed bytes of all variables.
     pub nbytes: u64,
+    /// What the store's xbeam content manifest says (whether the job that
+    /// wrote it finished), if it has one.
+    pub manifest: Option<xbeam_io::ManifestStatus>,
 }
 
 fn encoding_chunks(encoding: &Attrs) -> Option<Vec<u64>> {
@@ -401,6 +404,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<(StoreInfo, Summary), E
         coords,
         data_vars,
         nbytes,
+        manifest: xbeam_io::manifest_status(path).map_err(Error::input(path))?,
     };
     let bytes_in = if options.stats { data_bytes } else { 0 };
     Ok((info, Summary::finish(started, bytes_in, 0, chunks)))

@@ -14,7 +14,7 @@
 //!
 //! let dir = tempfile::tempdir()?;
 //! std::fs::write(dir.path().join("notes.txt"), "keep me")?;
-//! let err = prepare(dir.path(), None, true).unwrap_err();
+//! let err = prepare(dir.path(), None, true, false).unwrap_err();
 //! assert!(err.to_string().contains("not a Zarr store"), "{err}");
 //! assert!(dir.path().join("notes.txt").exists());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -26,19 +26,21 @@ use std::path::{Component, Path, PathBuf};
 use crate::error::Error;
 
 /// Metadata documents of Zarr v2 and v3 nodes.
-const METADATA: [&str; 6] = [
+const METADATA: [&str; 7] = [
     ".zgroup",
     ".zarray",
     ".zattrs",
     ".zmetadata",
     "zarr.json",
     super::ingest::RECORD,
+    xbeam_io::MANIFEST,
 ];
 
 /// Checks that `dst` may be written (see the module docs) and, with
-/// `overwrite`, removes the Zarr store there. `src` is the job's input
-/// store, if any.
-pub fn prepare(dst: &Path, src: Option<&Path>, overwrite: bool) -> Result<(), Error> {
+/// `overwrite`, removes the Zarr store there; with `resume`, keeps a store
+/// that xbeam set up there (it has an xbeam manifest), for the job to
+/// finish. `src` is the job's input store, if any.
+pub fn prepare(dst: &Path, src: Option<&Path>, overwrite: bool, resume: bool) -> Result<(), Error> {
     let refuse = |reason: &str| Error::Refused {
         path: dst.to_path_buf(),
         reason: reason.to_owned(),
@@ -82,9 +84,24 @@ pub fn prepare(dst: &Path, src: Option<&Path>, overwrite: bool) -> Result<(), Er
     if fs::read_dir(dst).map_err(replace)?.next().is_none() {
         return Ok(());
     }
+    if resume && overwrite {
+        return Err(Error::Usage(
+            "--resume keeps the store at the output and --overwrite replaces it: pass one of them"
+                .into(),
+        ));
+    }
+    if resume {
+        if !dst.join(xbeam_io::MANIFEST).is_file() {
+            return Err(refuse(&format!(
+                "--resume needs a store that xbeam set up, and it has no {} (pass --overwrite to replace it)",
+                xbeam_io::MANIFEST
+            )));
+        }
+        return Ok(());
+    }
     if !overwrite {
         return Err(refuse(
-            "it is not empty (pass --overwrite to replace the Zarr store there)",
+            "it is not empty (pass --overwrite to replace the Zarr store there, or --resume to finish the job that wrote it)",
         ));
     }
     if !is_node(dst) {
@@ -180,7 +197,9 @@ fn foreign_entry(dir: &Path) -> std::io::Result<Option<PathBuf>> {
         };
         let kind = entry.file_type()?;
         let belongs = if kind.is_file() {
-            METADATA.contains(&name) || (array && is_chunk_file(written(name)))
+            METADATA.contains(&name)
+                || xbeam_io::is_manifest_file(name)
+                || (array && is_chunk_file(written(name)))
         } else if kind.is_dir() {
             if is_node(&path) {
                 if let Some(f) = foreign_entry(&path)? {
@@ -247,14 +266,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("s.zarr");
         store(&root);
-        let err = prepare(&root, None, false).unwrap_err();
+        let err = prepare(&root, None, false, false).unwrap_err();
         assert!(err.to_string().contains("is not empty"), "{err}");
-        prepare(&root, None, true).unwrap();
+        prepare(&root, None, true, false).unwrap();
         assert!(!root.exists());
         // a missing or empty directory is fine either way
-        prepare(&root, None, false).unwrap();
+        prepare(&root, None, false, false).unwrap();
         fs::create_dir(&root).unwrap();
-        prepare(&root, None, false).unwrap();
+        prepare(&root, None, false, false).unwrap();
         assert!(root.exists());
     }
 
@@ -265,14 +284,14 @@ mod tests {
         for foreign in ["notes.txt", "t/c/0/readme", "v2/.hidden", "t/c/0/0/x1"] {
             store(&root);
             fs::write(root.join(foreign), "mine").unwrap();
-            let err = prepare(&root, None, true).unwrap_err();
+            let err = prepare(&root, None, true, false).unwrap_err();
             assert!(err.to_string().contains(foreign), "{foreign}: {err}");
             assert!(root.join(foreign).exists());
             fs::remove_file(root.join(foreign)).unwrap();
         }
         // a group may not hold chunk keys
         fs::write(root.join("0.0"), "x").unwrap();
-        assert!(prepare(&root, None, true).is_err());
+        assert!(prepare(&root, None, true, false).is_err());
         fs::remove_file(root.join("0.0")).unwrap();
         // nor partial chunk files, nor partial files of what is no chunk key
         for foreign in [
@@ -282,7 +301,7 @@ mod tests {
             "v2/a.b.1.2.xbeam-partial",
         ] {
             fs::write(root.join(foreign), "mine").unwrap();
-            let err = prepare(&root, None, true).unwrap_err();
+            let err = prepare(&root, None, true, false).unwrap_err();
             assert!(err.to_string().contains(foreign), "{foreign}: {err}");
             fs::remove_file(root.join(foreign)).unwrap();
         }
@@ -295,7 +314,7 @@ mod tests {
         store(&root);
         fs::write(root.join("t/c/0/0/2.4711.3.xbeam-partial"), "half").unwrap();
         fs::write(root.join("v2/0.0.2.4711.0.xbeam-partial"), "half").unwrap();
-        prepare(&root, None, true).unwrap();
+        prepare(&root, None, true, false).unwrap();
         assert!(!root.exists());
     }
 
@@ -311,7 +330,7 @@ mod tests {
             (PathBuf::from("."), "current directory"),
             (PathBuf::from("/"), "root directory"),
         ] {
-            let err = prepare(&dst, Some(&src), true).unwrap_err();
+            let err = prepare(&dst, Some(&src), true, false).unwrap_err();
             assert!(err.to_string().contains(why), "{}: {err}", dst.display());
         }
         assert!(src.join("t/c/0/0/1").exists());

@@ -70,6 +70,10 @@ pub struct Options {
     pub shards: Option<TargetChunks>,
     /// Replace a Zarr store at `dst` (see [`output::prepare`]).
     pub overwrite: bool,
+    /// Resume a run that was killed or failed on the store at `dst`: chunks
+    /// already written with the same bytes are kept, not written again
+    /// (see [`SetupOptions::resume`]).
+    pub resume: bool,
     /// The output's dimension order, as xarray's `ds.transpose(*dims)`:
     /// every data variable's dimensions follow it, and dimensions not named
     /// keep their order after those named (default: each variable keeps
@@ -88,6 +92,7 @@ impl Options {
             format: None,
             shards: None,
             overwrite: false,
+            resume: false,
             transpose: None,
         }
     }
@@ -295,7 +300,12 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
     let planned = plan_for(&source, options, runner.workers())?;
     let runner = runner.clone().limit_workers(planned.workers);
     let format = options.format.unwrap_or(source.format());
-    output::prepare(&options.dst, Some(&options.src), options.overwrite)?;
+    output::prepare(
+        &options.dst,
+        Some(&options.src),
+        options.overwrite,
+        options.resume,
+    )?;
     let t = source.template().clone();
     let bytes: u64 = t.data_vars().values().map(|v| t.var_nbytes(v) as u64).sum();
     let p = Pipeline::new();
@@ -321,6 +331,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
         shards: options.shards.as_ref().map(|_| size_specs(&planned.write)),
         format,
         encoding: IndexMap::new(),
+        resume: options.resume,
     };
     out.to_zarr(&options.dst, setup)?;
     p.run(&runner)?;

@@ -69,6 +69,10 @@ pub struct Options {
     pub format: Option<ZarrFormat>,
     /// Replace an existing store at `dst`.
     pub overwrite: bool,
+    /// Resume a run that was killed or failed on the store at `dst`: chunks
+    /// already written with the same bytes are kept, not written again
+    /// (see [`SetupOptions::resume`]).
+    pub resume: bool,
 }
 
 impl Options {
@@ -85,6 +89,7 @@ impl Options {
             ddof: 0,
             format: None,
             overwrite: false,
+            resume: false,
         }
     }
 
@@ -264,7 +269,12 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
     );
     let step = steps(&source);
     let pieces = pieces(&t, &step);
-    output::prepare(&options.dst, Some(&options.src), options.overwrite)?;
+    output::prepare(
+        &options.dst,
+        Some(&options.src),
+        options.overwrite,
+        options.resume,
+    )?;
     let setup = SetupOptions {
         chunks: step
             .iter()
@@ -273,6 +283,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         shards: None,
         format: options.format.unwrap_or(source.format()),
         encoding: IndexMap::new(),
+        resume: options.resume,
     };
     let sink = setup_zarr(&out, &options.dst, &setup).map_err(Error::output(&options.dst))?;
     let count = pieces.len() as u64;

@@ -88,6 +88,10 @@ pub struct Options {
     pub append: bool,
     /// Replace a Zarr store at `dst` (see [`output::prepare`]).
     pub overwrite: bool,
+    /// Resume a run that was killed or failed on the store at `dst`: chunks
+    /// already written with the same bytes are kept, not written again
+    /// (see [`SetupOptions::resume`]).
+    pub resume: bool,
 }
 
 impl Options {
@@ -103,6 +107,7 @@ impl Options {
             max_mem: crate::rechunk::DEFAULT_MAX_MEM,
             append: false,
             overwrite: false,
+            resume: false,
         }
     }
 }
@@ -195,7 +200,7 @@ pub fn run(
     }
     let source = open_netcdf(&files, &options.concat_dim, on_file).map_err(input)?;
     let (chunks, workers) = plan(&source, &options.target, options, runner.workers())?;
-    output::prepare(&options.dst, None, options.overwrite)?;
+    output::prepare(&options.dst, None, options.overwrite, options.resume)?;
     let runner = runner.clone().limit_workers(workers);
     let t = source.template().clone();
     let bytes: u64 = t.data_vars().values().map(|v| t.var_nbytes(v) as u64).sum();
@@ -217,6 +222,7 @@ pub fn run(
         shards: None,
         format: options.format,
         encoding: IndexMap::new(),
+        resume: options.resume,
     };
     ds.to_zarr(&options.dst, setup)?;
     p.run(&runner)?;

@@ -133,6 +133,10 @@ pub struct Options {
     pub format: Option<ZarrFormat>,
     /// Replace an existing store at `dst`.
     pub overwrite: bool,
+    /// Resume a run that was killed or failed on the store at `dst`: chunks
+    /// already written with the same bytes are kept, not written again
+    /// (see [`SetupOptions::resume`]).
+    pub resume: bool,
     /// Exact quantile levels (each from 0 to 1), as xarray's
     /// `quantile(q)`: written as one more output, with a `quantile`
     /// dimension after the group dimensions.
@@ -167,6 +171,7 @@ impl Options {
             max_mem: 1 << 30,
             format: None,
             overwrite: false,
+            resume: false,
             quantiles: Vec::new(),
             window: None,
             sketch: None,
@@ -1209,12 +1214,14 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
     }
     regroup(&mut chunks, &group_dims, &groups);
     let runner = runner.clone().limit_workers(workers);
-    output::prepare(&options.dst, Some(&options.src), options.overwrite)?;
+    let (src, dst) = (Some(options.src.as_path()), &options.dst);
+    output::prepare(dst, src, options.overwrite, options.resume)?;
     let setup = SetupOptions {
         chunks,
         shards: None,
         format: options.format.unwrap_or(source.format()),
         encoding: IndexMap::new(),
+        resume: options.resume,
     };
     let sink = setup_zarr(&template, &options.dst, &setup).map_err(Error::output(&options.dst))?;
     let count = sequences.len() as u64;

@@ -137,7 +137,12 @@ pub(super) fn run(
     started: Instant,
 ) -> Result<Done, Error> {
     // refuse a bad DST before the rechunk, as the plain run does
-    output::prepare(&options.dst, Some(&options.src), options.overwrite)?;
+    output::prepare(
+        &options.dst,
+        Some(&options.src),
+        options.overwrite,
+        options.resume,
+    )?;
     let dir = temp_dir(runner.spill_path())?;
     let pencils = dir.path().join("pencils.zarr");
     let specs: IndexMap<String, ChunkSpec> = target

@@ -1,0 +1,556 @@
+//! The content manifest of a store xbeam writes: which chunks were
+//! written, with their length and CRC-32C, and whether the job that wrote
+//! them finished.
+//!
+//! - [`MANIFEST`] (`.xbeam-manifest` at the store's root) is set up with
+//!   the store, saying `writing`, before any metadata. xarray and
+//!   zarr-python ignore it.
+//! - Each process that writes chunks appends one line per chunk, after the
+//!   chunk file is whole, to its own log `.xbeam-manifest.<pid>.<n>.log`
+//!   (written through to the kernel at once, so a killed process loses at
+//!   most the line of the chunk it was writing).
+//! - [`sync_store`](super::sync_store), which every job calls after its
+//!   last chunk, folds the logs into the manifest, says `complete`, and
+//!   replaces the file atomically (write, `fsync`, rename).
+//!
+//! A store whose manifest says `writing`, or that has logs, is incomplete:
+//! [`manifest_status`] says so, and `xbeam info` with it. [`verify`](super::verify())
+//! checks every recorded chunk's length and checksum, and tells a chunk
+//! that was never written from one that was written and then removed.
+//! A job run with `resume` ([`SetupOptions::resume`](super::SetupOptions::resume))
+//! skips writing the chunks whose file already holds exactly the bytes it
+//! would write.
+//!
+//! Lines are `<crc32c as 8 hex digits> <length> <key as a JSON string>`;
+//! the manifest's first line is a JSON object
+//! `{"xbeam_manifest": 1, "status": "writing" | "complete"}`, its entries
+//! sorted by key.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::IoError;
+
+/// The manifest's file name at the store's root.
+pub const MANIFEST: &str = ".xbeam-manifest";
+
+/// A chunk as recorded: its file's length and CRC-32C.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) len: u64,
+    pub(crate) crc: u32,
+}
+
+impl Entry {
+    pub(crate) fn of(bytes: &[u8]) -> Entry {
+        Entry {
+            len: bytes.len() as u64,
+            crc: crc32c::crc32c(bytes),
+        }
+    }
+
+    /// The entry of the file at `path`, `None` if it cannot be read.
+    pub(crate) fn of_file(path: &Path) -> Option<Entry> {
+        let meta = fs::metadata(path).ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        fs::read(path).ok().map(|b| Entry::of(&b))
+    }
+}
+
+/// Recorded chunks by store key.
+type Entries = BTreeMap<String, Entry>;
+
+/// What a store's manifest says ([`manifest_status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestStatus {
+    /// Whether the job that wrote the store finished: the manifest says
+    /// `complete` and no process's log is left unfolded.
+    pub complete: bool,
+    /// Chunks recorded as written (manifest and logs).
+    pub recorded: usize,
+}
+
+/// What the manifest of the store at `path` says, or `None` when the store
+/// has none (it was not written by xbeam, or by a version before
+/// manifests).
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// assert_eq!(xbeam_io::manifest_status(dir.path())?, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn manifest_status(path: impl AsRef<Path>) -> Result<Option<ManifestStatus>, IoError> {
+    let root = path.as_ref();
+    let Some((complete, entries)) = read_manifest(root)? else {
+        return Ok(None);
+    };
+    let (logs, logged) = read_logs(root)?;
+    let mut all = entries;
+    all.extend(logged);
+    Ok(Some(ManifestStatus {
+        complete: complete && logs.is_empty(),
+        recorded: all.len(),
+    }))
+}
+
+/// The manifest's entries and the logs' lines of the store at `root`
+/// (a later line for the same key wins), `None` without a manifest.
+pub(crate) fn recorded(root: &Path) -> Result<Option<BTreeMap<String, Entry>>, IoError> {
+    let Some((_, mut entries)) = read_manifest(root)? else {
+        return Ok(None);
+    };
+    entries.extend(read_logs(root)?.1);
+    Ok(Some(entries))
+}
+
+fn bad(path: &Path, line: usize, what: &str) -> IoError {
+    IoError::store(
+        path.display(),
+        format!("line {line} of the xbeam manifest is not {what}"),
+    )
+}
+
+fn parse_line(path: &Path, n: usize, line: &str) -> Result<(String, Entry), IoError> {
+    let mut parts = line.splitn(3, ' ');
+    let (Some(crc), Some(len), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad(path, n, "'<crc32c> <length> <key>'"));
+    };
+    let crc = u32::from_str_radix(crc, 16).map_err(|_| bad(path, n, "a hex CRC-32C"))?;
+    let len = len.parse().map_err(|_| bad(path, n, "a length"))?;
+    let key: String = serde_json::from_str(key).map_err(|_| bad(path, n, "a JSON key"))?;
+    Ok((key, Entry { len, crc }))
+}
+
+fn format_line(key: &str, e: Entry) -> String {
+    let key = serde_json::to_string(key).expect("strings always serialize");
+    format!("{:08x} {} {key}\n", e.crc, e.len)
+}
+
+/// Reads the manifest: whether it says complete, and its entries.
+fn read_manifest(root: &Path) -> Result<Option<(bool, Entries)>, IoError> {
+    let path = root.join(MANIFEST);
+    let meta = match fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(IoError::file(path.display(), "cannot read the file", e)),
+    };
+    if !meta.is_file() {
+        return Err(IoError::store(
+            path.display(),
+            format!(
+                "expected the xbeam manifest file, found {}",
+                super::store::file_kind(&meta)
+            ),
+        ));
+    }
+    let text = fs::read_to_string(&path)
+        .map_err(|e| IoError::file(path.display(), "cannot read the file", e))?;
+    let mut lines = text.lines();
+    let head: serde_json::Value = lines
+        .next()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .ok_or_else(|| bad(&path, 1, "a JSON header"))?;
+    let complete = match head.get("status").and_then(serde_json::Value::as_str) {
+        Some("complete") => true,
+        Some("writing") => false,
+        _ => {
+            return Err(bad(
+                &path,
+                1,
+                r#"a header with "status": "writing" or "complete""#,
+            ))
+        }
+    };
+    let mut entries = BTreeMap::new();
+    for (i, line) in lines.enumerate() {
+        let (k, e) = parse_line(&path, i + 2, line)?;
+        entries.insert(k, e);
+    }
+    Ok(Some((complete, entries)))
+}
+
+/// Whether `name` is the name of a file of the content manifest at a
+/// store's root: [`MANIFEST`], a process's log
+/// (`.xbeam-manifest.<pid>.<n>.log`) or a manifest being replaced
+/// (`.xbeam-manifest.<pid>.tmp`).
+///
+/// ```
+/// assert!(xbeam_io::is_manifest_file(".xbeam-manifest"));
+/// assert!(xbeam_io::is_manifest_file(".xbeam-manifest.4711.0.log"));
+/// assert!(!xbeam_io::is_manifest_file("notes.txt"));
+/// ```
+pub fn is_manifest_file(name: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    name == MANIFEST
+        || is_log(name)
+        || name
+            .strip_prefix(MANIFEST)
+            .and_then(|r| r.strip_prefix('.'))
+            .and_then(|r| r.strip_suffix(".tmp"))
+            .is_some_and(digits)
+}
+
+/// Whether `name` is a log file's name: `.xbeam-manifest.<pid>.<n>.log`.
+pub(crate) fn is_log(name: &str) -> bool {
+    name.strip_prefix(MANIFEST)
+        .and_then(|r| r.strip_prefix('.'))
+        .and_then(|r| r.strip_suffix(".log"))
+        .is_some_and(|mid| {
+            let mut p = mid.split('.');
+            let digits = |s: Option<&str>| {
+                s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            };
+            digits(p.next()) && digits(p.next()) && p.next().is_none()
+        })
+}
+
+/// The logs at `root` and their lines in name order. A killed process may
+/// have left a last line cut short: it is dropped (its chunk counts as not
+/// recorded, and is written again on resume).
+fn read_logs(root: &Path) -> Result<(Vec<PathBuf>, Entries), IoError> {
+    let list = fs::read_dir(root)
+        .map_err(|e| IoError::file(root.display(), "cannot list the directory", e))?;
+    let mut logs: Vec<PathBuf> = list
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().is_some_and(is_log))
+        .map(|e| e.path())
+        .collect();
+    logs.sort();
+    let mut entries = BTreeMap::new();
+    for log in &logs {
+        let text =
+            fs::read(log).map_err(|e| IoError::file(log.display(), "cannot read the file", e))?;
+        let text = String::from_utf8_lossy(&text);
+        let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+        for (i, line) in whole.lines().enumerate() {
+            let (k, e) = parse_line(log, i + 1, line)?;
+            entries.insert(k, e);
+        }
+    }
+    Ok((logs, entries))
+}
+
+/// Writes the manifest atomically: a temporary file, `fsync`, rename,
+/// `fsync` of the directory.
+fn write_manifest(
+    root: &Path,
+    complete: bool,
+    entries: &BTreeMap<String, Entry>,
+) -> Result<(), IoError> {
+    let path = root.join(MANIFEST);
+    let tmp = root.join(format!("{MANIFEST}.{}.tmp", std::process::id()));
+    let fail =
+        |e: std::io::Error| IoError::file(path.display(), "cannot write the xbeam manifest", e);
+    let status = if complete { "complete" } else { "writing" };
+    let mut text = format!("{{\"xbeam_manifest\": 1, \"status\": \"{status}\"}}\n");
+    for (k, e) in entries {
+        text.push_str(&format_line(k, *e));
+    }
+    (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, &path)?;
+        fs::File::open(root)?.sync_all()
+    })()
+    .map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        fail(e)
+    })
+}
+
+/// Folds the logs into the manifest, which then says `complete` or
+/// `writing`, and removes the logs. Returns the entries.
+fn fold(root: &Path, complete: bool) -> Result<BTreeMap<String, Entry>, IoError> {
+    let Some((_, mut entries)) = read_manifest(root)? else {
+        return Ok(BTreeMap::new());
+    };
+    let (logs, logged) = read_logs(root)?;
+    entries.extend(logged);
+    write_manifest(root, complete, &entries)?;
+    for log in logs {
+        fs::remove_file(&log)
+            .map_err(|e| IoError::file(log.display(), "cannot remove the log", e))?;
+    }
+    Ok(entries)
+}
+
+/// One process's record of the chunks it writes to one store.
+#[derive(Debug)]
+pub(crate) struct Ledger {
+    root: PathBuf,
+    log: Mutex<Option<fs::File>>,
+    /// When resuming: what was recorded before this run.
+    prior: Mutex<Option<HashMap<String, Entry>>>,
+    /// Chunks a resumed run found already written.
+    skipped: AtomicU64,
+}
+
+/// Log files opened by this process, numbering them.
+static LOGS: AtomicU64 = AtomicU64::new(0);
+
+fn ledgers() -> &'static Mutex<HashMap<PathBuf, Arc<Ledger>>> {
+    static L: OnceLock<Mutex<HashMap<PathBuf, Arc<Ledger>>>> = OnceLock::new();
+    L.get_or_init(Mutex::default)
+}
+
+fn registry_key(root: &Path) -> PathBuf {
+    fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf())
+}
+
+impl Ledger {
+    fn new(root: &Path, prior: Option<HashMap<String, Entry>>) -> Ledger {
+        Ledger {
+            root: root.to_path_buf(),
+            log: Mutex::new(None),
+            prior: Mutex::new(prior),
+            skipped: AtomicU64::new(0),
+        }
+    }
+
+    /// The ledger of the store at `root`: the one this process set up, or
+    /// a new one when the store has a manifest; `None` for a store without.
+    pub(crate) fn of(root: &Path) -> Option<Arc<Ledger>> {
+        let key = registry_key(root);
+        let mut all = ledgers()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(l) = all.get(&key) {
+            return Some(l.clone());
+        }
+        if !root.join(MANIFEST).is_file() {
+            return None;
+        }
+        let l = Arc::new(Ledger::new(root, None));
+        all.insert(key, l.clone());
+        Some(l)
+    }
+
+    /// Whether a resumed run may skip writing `value` at `key`: it was
+    /// recorded with these bytes, and the file at `path` holds them.
+    pub(crate) fn already(&self, key: &str, value: &Entry, path: &Path) -> bool {
+        let prior = self
+            .prior
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(recorded) = prior.as_ref().and_then(|p| p.get(key)) else {
+            return false;
+        };
+        let done = recorded == value && Entry::of_file(path).as_ref() == Some(value);
+        if done {
+            self.skipped.fetch_add(1, Ordering::Relaxed);
+        }
+        done
+    }
+
+    /// Appends `key`'s line to this process's log (opened on first use).
+    pub(crate) fn record(&self, key: &str, entry: Entry) -> std::io::Result<()> {
+        let mut log = self
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if log.is_none() {
+            let n = LOGS.fetch_add(1, Ordering::Relaxed);
+            let name = format!("{MANIFEST}.{}.{n}.log", std::process::id());
+            *log = Some(
+                fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.root.join(name))?,
+            );
+        }
+        let file = log.as_mut().expect("opened above");
+        file.write_all(format_line(key, entry).as_bytes())
+    }
+}
+
+/// Starts the manifest of a new store at `root` (which exists and is
+/// empty but for what the caller cleared): it says `writing`.
+pub(crate) fn start(root: &Path) -> Result<(), IoError> {
+    write_manifest(root, false, &BTreeMap::new())?;
+    let l = Arc::new(Ledger::new(root, None));
+    ledgers()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(registry_key(root), l);
+    Ok(())
+}
+
+/// Fails unless the store at `root` has a manifest (can be resumed).
+pub(crate) fn require(root: &Path) -> Result<(), IoError> {
+    if read_manifest(root)?.is_none() {
+        return Err(IoError::store(
+            root.display(),
+            format!("cannot resume: the store has no {MANIFEST} (only a store that xbeam set up can be resumed; pass --overwrite to replace it)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Prepares to resume writing the store at `root`: folds what earlier runs
+/// recorded (the manifest then says `writing`), removes chunk files that a
+/// killed write left partial, and registers a ledger that lets writes of
+/// the same bytes be skipped.
+pub(crate) fn resume(root: &Path) -> Result<(), IoError> {
+    require(root)?;
+    let entries = fold(root, false)?;
+    remove_partials(root)?;
+    let l = Arc::new(Ledger::new(root, Some(entries.into_iter().collect())));
+    ledgers()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(registry_key(root), l);
+    Ok(())
+}
+
+fn remove_partials(dir: &Path) -> Result<(), IoError> {
+    let list = fs::read_dir(dir)
+        .map_err(|e| IoError::file(dir.display(), "cannot list the directory", e))?;
+    for entry in list.filter_map(Result::ok) {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            remove_partials(&path)?;
+        } else if kind.is_file()
+            && entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| super::partial_of(n).is_some())
+        {
+            fs::remove_file(&path).map_err(|e| {
+                IoError::file(path.display(), "cannot remove the partial chunk file", e)
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn skipped_counts() -> &'static Mutex<HashMap<PathBuf, u64>> {
+    static S: OnceLock<Mutex<HashMap<PathBuf, u64>>> = OnceLock::new();
+    S.get_or_init(Mutex::default)
+}
+
+/// How many chunk writes the last resumed run on the store at `path`
+/// skipped because the chunk's file already held the same bytes (counted
+/// when [`sync_store`](super::sync_store) commits it; read once).
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// assert_eq!(xbeam_io::skipped_on_resume(dir.path()), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn skipped_on_resume(path: impl AsRef<Path>) -> u64 {
+    skipped_counts()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&registry_key(path.as_ref()))
+        .unwrap_or(0)
+}
+
+/// Commits the manifest of the store at `root`, if it has one: the logs
+/// are folded in and it says `complete`. Called by
+/// [`sync_store`](super::sync_store) after the flush.
+pub(crate) fn commit(root: &Path) -> Result<(), IoError> {
+    let ledger = ledgers()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&registry_key(root));
+    let mut skipped: u64 = 0;
+    if let Some(l) = &ledger {
+        // later writes through this ledger start a new log
+        *l.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        *l.prior
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        skipped = l.skipped.swap(0, Ordering::Relaxed);
+    }
+    if skipped > 0 {
+        *skipped_counts()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(registry_key(root))
+            .or_default() += skipped;
+    }
+    if root.join(MANIFEST).is_file() {
+        fold(root, true)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_names_are_recognised() {
+        assert!(is_log(".xbeam-manifest.12.0.log"));
+        assert!(!is_log(".xbeam-manifest.12.log"));
+        assert!(!is_log(".xbeam-manifest.a.0.log"));
+        assert!(!is_log(".xbeam-manifest"));
+    }
+
+    #[test]
+    fn lines_round_trip_any_key() {
+        let e = Entry::of(b"hello");
+        let key = "odd name/with \"quotes\"\nand newline/c/0";
+        let line = format_line(key, e);
+        assert_eq!(line.matches('\n').count(), 1);
+        let (k, back) = parse_line(Path::new("m"), 1, line.trim_end()).unwrap();
+        assert_eq!((k.as_str(), back), (key, e));
+    }
+
+    #[test]
+    fn a_cut_last_log_line_is_dropped_and_commit_folds() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write_manifest(root, false, &BTreeMap::new()).unwrap();
+        let a = format_line("t/c/0", Entry::of(b"a"));
+        let b = format_line("t/c/1", Entry::of(b"b"));
+        fs::write(
+            root.join(".xbeam-manifest.7.0.log"),
+            format!("{a}{}", &b[..5]),
+        )
+        .unwrap();
+        let s = manifest_status(root).unwrap().unwrap();
+        assert_eq!(
+            s,
+            ManifestStatus {
+                complete: false,
+                recorded: 1
+            }
+        );
+        commit(root).unwrap();
+        let s = manifest_status(root).unwrap().unwrap();
+        assert_eq!(
+            s,
+            ManifestStatus {
+                complete: true,
+                recorded: 1
+            }
+        );
+        assert!(!root.join(".xbeam-manifest.7.0.log").exists());
+        assert_eq!(recorded(root).unwrap().unwrap()["t/c/0"], Entry::of(b"a"));
+    }
+
+    #[test]
+    fn a_bad_manifest_is_an_error_naming_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join(MANIFEST),
+            "{\"status\": \"complete\"}\nzz 1 \"k\"\n",
+        )
+        .unwrap();
+        let e = manifest_status(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("CRC-32C"), "{e}");
+    }
+}
