@@ -1096,3 +1096,72 @@ fn chunks_are_renamed_into_place_and_a_partial_one_is_missing() {
     assert_eq!(names(), ["0", "1", "1.4711.0.xbeam-partial"]);
     assert!(read_all(&path).identical(&ds));
 }
+
+/// A store of `n` float32 zeros in one chunk, compressed with `codec`.
+fn zeros_store(path: &Path, n: usize, format: ZarrFormat, codec: &serde_json::Value) {
+    let ds = Dataset::new()
+        .with_data_var(
+            "a",
+            Variable::new(["x"], Array::from_1d(vec![0f32; n])).unwrap(),
+        )
+        .unwrap();
+    let options = SetupOptions::default().format(format).encoding(
+        "a",
+        Attrs::from_iter([("compressors".to_owned(), json!([codec]))]),
+    );
+    let sink = setup_zarr(&Template::from(&ds), path, &options).unwrap();
+    sink.write_chunk(&Key::new(), &ds).unwrap();
+}
+
+/// A decompression bomb (a chunk that inflates far past the size its
+/// array's metadata give it) is an error naming the chunk and both sizes,
+/// from the bounded decoder, which stops one byte past the expected size
+/// (zarrs' own decoders inflate it whole first): gzip, zlib, zstd and
+/// blosc, in both formats.
+#[test]
+fn decompression_bombs_stop_at_the_chunk_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let codecs = [
+        json!({"id": "gzip", "level": 9}),
+        json!({"id": "zlib", "level": 9}),
+        json!({"id": "zstd", "level": 19}),
+        json!({"id": "blosc", "cname": "lz4", "clevel": 9, "shuffle": 1, "blocksize": 0}),
+    ];
+    for format in [ZarrFormat::V2, ZarrFormat::V3] {
+        for codec in &codecs {
+            let id = codec["id"].as_str().unwrap();
+            let big = dir.path().join(format!("{format:?}_{id}_big.zarr"));
+            let small = dir.path().join(format!("{format:?}_{id}_small.zarr"));
+            zeros_store(&big, 4 << 20, format, codec);
+            zeros_store(&small, 1000, format, codec);
+            let key = if format == ZarrFormat::V2 {
+                "a/0"
+            } else {
+                "a/c/0"
+            };
+            let bomb = fs::read(big.join(key)).unwrap();
+            assert!(bomb.len() < 200_000, "{id}: {} bytes", bomb.len());
+            fs::write(small.join(key), &bomb).unwrap();
+            let e = open_zarr(&small)
+                .unwrap()
+                .read(&IndexMap::new(), None)
+                .unwrap_err();
+            let chain = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" / ");
+            assert!(
+                chain.contains(&format!(
+                    "cannot read chunk {key} (expected 4000 bytes once decoded"
+                )),
+                "{format:?} {id}: {chain}"
+            );
+            assert!(
+                chain.contains(
+                    "expected 4000 bytes once decoded (a corrupt chunk or a decompression bomb"
+                ),
+                "{format:?} {id}: {chain}"
+            );
+        }
+    }
+}

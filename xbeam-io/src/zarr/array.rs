@@ -30,6 +30,7 @@ pub(super) fn zarrs_array(
     root: &Path,
     info: &ArrayInfo,
 ) -> Result<ZArray<Store>, IoError> {
+    super::bounded::register();
     let path = root.join(&info.name);
     let mut doc = info.meta.clone();
     if doc.get("fill_value").is_none_or(Value::is_null) {
@@ -54,13 +55,29 @@ pub(super) fn zarrs_array(
             }
         }
     }
-    let metadata = match info.format {
-        ZarrFormat::V2 => serde_json::from_value(doc).map(ArrayMetadata::V2),
-        ZarrFormat::V3 => serde_json::from_value(doc).map(ArrayMetadata::V3),
+    let open = |doc: Value| {
+        let metadata = match info.format {
+            ZarrFormat::V2 => serde_json::from_value(doc).map(ArrayMetadata::V2),
+            ZarrFormat::V3 => serde_json::from_value(doc).map(ArrayMetadata::V3),
+        }
+        .map_err(|e| IoError::json(path.display(), "invalid array metadata", e))?;
+        ZArray::new_with_metadata(store.clone(), &format!("/{}", info.name), metadata)
+            .map_err(|e| IoError::zarr(path.display(), "cannot open array", e))
+    };
+    let v2_blosc = info.format == ZarrFormat::V2
+        && doc.pointer("/compressor/id").and_then(Value::as_str) == Some("blosc");
+    let mut array = open(doc.clone())?;
+    if v2_blosc {
+        // zarrs builds a v2 array's blosc codec itself, past the codec
+        // registry: named so that the bounded one is found (this document
+        // is zarrs' only; the store's metadata are written by xbeam)
+        doc["compressor"]["id"] = json!(super::bounded::V2_BLOSC);
+        doc["compressor"]["typesize"] = match array.data_type().size() {
+            zarrs::metadata::DataTypeSize::Fixed(n) => json!(n),
+            zarrs::metadata::DataTypeSize::Variable => Value::Null,
+        };
+        array = open(doc)?;
     }
-    .map_err(|e| IoError::json(path.display(), "invalid array metadata", e))?;
-    let array = ZArray::new_with_metadata(store.clone(), &format!("/{}", info.name), metadata)
-        .map_err(|e| IoError::zarr(path.display(), "cannot open array", e))?;
     // Inner chunks go into a shard in C order (zarr-python uses Morton
     // order, which zarrs does not offer): zarrs' default appends them as its
     // threads finish, so the same data made different shard files.

@@ -4,6 +4,7 @@
 
 mod append;
 mod array;
+mod bounded;
 mod bytes;
 mod coding;
 mod fill;
