@@ -99,7 +99,7 @@ pub use netcdf::{expand_pattern, open_netcdf, NetcdfSource};
 pub use sink::ChunkSink;
 pub use source::{ChunkSource, ConcatSource, MemorySource};
 pub use zarr::{
-    append_dim, is_manifest_file, manifest_status, open_zarr, partial_of, setup_zarr,
+    append_dim, free_space, is_manifest_file, manifest_status, open_zarr, partial_of, setup_zarr,
     skipped_on_resume, sync_store, verify, zarr_chunk_size, ArrayInfo, ChunkProblem,
     ManifestStatus, Problem, SetupOptions, Verified, ZarrFormat, ZarrSink, ZarrSource, MANIFEST,
     PARTIAL_SUFFIX,

@@ -1746,3 +1746,36 @@ fn resume_refuses_a_store_it_did_not_set_up() {
     );
     assert_eq!(files(&store), before);
 }
+
+/// A write larger than the free space of the output's filesystem is
+/// refused (exit 2) before anything is written; `--ignore-free-space` is
+/// accepted by the writing commands.
+#[test]
+fn a_write_larger_than_the_free_disk_is_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("huge.zarr");
+    let free = xbeam::io::free_space(dir.path()).unwrap().unwrap();
+    // twice the free space, in GB, at least 1
+    let gb = format!("{}", (2 * free / 1_000_000_000).max(1) as f64 + 1.0);
+    fails(
+        None,
+        &["generate", "--gb", &gb, "--out", s(&out)],
+        2,
+        "uncompressed and its filesystem has",
+    );
+    assert!(!out.exists(), "nothing is written");
+    let small = dir.path().join("small.zarr");
+    ok(&[
+        "generate",
+        "--gb",
+        "0.0002",
+        "--nlat",
+        "7",
+        "--nlon",
+        "12",
+        "--out",
+        s(&small),
+        "--ignore-free-space",
+    ]);
+    ok(&["verify", s(&small)]);
+}

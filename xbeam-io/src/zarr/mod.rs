@@ -24,5 +24,5 @@ pub use meta::{ArrayInfo, ZarrFormat};
 pub use open::{open_zarr, ZarrSource};
 pub use setup::{setup_zarr, zarr_chunk_size, SetupOptions};
 pub use sink::ZarrSink;
-pub use store::{partial_of, sync_store, PARTIAL_SUFFIX};
+pub use store::{free_space, partial_of, sync_store, PARTIAL_SUFFIX};
 pub use verify::{verify, ChunkProblem, Problem, Verified};

@@ -316,6 +316,42 @@ fn write_direct(_path: &Path, _value: &[u8]) -> std::io::Result<bool> {
     Ok(false)
 }
 
+/// Bytes available to this user on the filesystem that holds `path` (or,
+/// where `path` does not exist yet, its nearest existing ancestor); `None`
+/// where the platform cannot tell.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let free = xbeam_io::free_space(dir.path().join("not/yet/there.zarr"))?;
+/// assert!(free.is_none_or(|n| n > 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn free_space(path: impl AsRef<Path>) -> Result<Option<u64>, IoError> {
+    let path = path.as_ref();
+    let absolute = std::path::absolute(path)
+        .map_err(|e| IoError::file(path.display(), "cannot resolve the path", e))?;
+    let mut at = absolute.as_path();
+    while !at.exists() {
+        match at.parent() {
+            Some(p) => at = p,
+            None => return Ok(None),
+        }
+    }
+    available(at)
+        .map_err(|e| IoError::file(at.display(), "cannot read the filesystem's free space", e))
+}
+
+#[cfg(target_os = "linux")]
+fn available(path: &Path) -> std::io::Result<Option<u64>> {
+    let v = rustix::fs::statvfs(path).map_err(std::io::Error::from)?;
+    Ok(Some(v.f_bavail.saturating_mul(v.f_frsize)))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn available(_path: &Path) -> std::io::Result<Option<u64>> {
+    Ok(None)
+}
+
 /// Makes everything written to the store at `path` durable: one `syncfs`
 /// of its filesystem on Linux (every file's `fsync` elsewhere). Every
 /// xbeam job that writes a store calls it after its last chunk and before

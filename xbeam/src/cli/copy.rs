@@ -44,6 +44,10 @@ pub(crate) struct Args {
     /// byte-identical to an uninterrupted run.
     #[arg(long, conflicts_with = "overwrite")]
     resume: bool,
+    /// Write even when the output's uncompressed size exceeds the free
+    /// space on its filesystem (compression may make it fit).
+    #[arg(long)]
+    ignore_free_space: bool,
     #[command(flatten)]
     shared: Shared,
 }
@@ -54,6 +58,7 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
         dst: a.dst.clone(),
         overwrite: a.overwrite,
         resume: a.resume,
+        ignore_free_space: a.ignore_free_space,
         format: a.format.map(ZarrFormat::from_number).transpose()?,
         codec: a.codec.as_deref().map(str::parse::<Codec>).transpose()?,
         clevel: a.clevel,

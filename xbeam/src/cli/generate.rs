@@ -30,6 +30,10 @@ pub(crate) struct Args {
     /// byte-identical to an uninterrupted run.
     #[arg(long, conflicts_with = "overwrite")]
     resume: bool,
+    /// Write even when the output's uncompressed size exceeds the free
+    /// space on its filesystem (compression may make it fit).
+    #[arg(long)]
+    ignore_free_space: bool,
     /// Zarr format, 2 or 3.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(2..=3))]
     format: u8,
@@ -57,6 +61,7 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
         out: a.out.clone(),
         overwrite: a.overwrite,
         resume: a.resume,
+        ignore_free_space: a.ignore_free_space,
         gb: a.gb,
         ntime: None,
         nlat: a.nlat,

@@ -47,6 +47,10 @@ pub(crate) struct Args {
     /// byte-identical to an uninterrupted run.
     #[arg(long, conflicts_with = "overwrite")]
     resume: bool,
+    /// Write even when the output's uncompressed size exceeds the free
+    /// space on its filesystem (compression may make it fit).
+    #[arg(long)]
+    ignore_free_space: bool,
     #[command(flatten)]
     shared: Shared,
 }
@@ -62,6 +66,7 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
         append: a.append,
         overwrite: a.overwrite,
         resume: a.resume,
+        ignore_free_space: a.ignore_free_space,
     };
     let target = if a.shared.quiet {
         ProgressDrawTarget::hidden()

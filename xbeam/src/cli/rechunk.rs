@@ -45,6 +45,10 @@ pub(crate) struct Args {
     /// byte-identical to an uninterrupted run.
     #[arg(long, conflicts_with = "overwrite")]
     resume: bool,
+    /// Write even when the output's uncompressed size exceeds the free
+    /// space on its filesystem (compression may make it fit).
+    #[arg(long)]
+    ignore_free_space: bool,
     /// Print the plan (stages, chunks, bytes moved, memory) and write
     /// nothing.
     #[arg(long)]
@@ -63,6 +67,7 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
         shards: a.shards.clone(),
         overwrite: a.overwrite,
         resume: a.resume,
+        ignore_free_space: a.ignore_free_space,
         transpose: a.transpose.clone(),
     };
     let runner = a.shared.runner();

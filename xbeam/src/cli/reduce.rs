@@ -30,6 +30,10 @@ pub(crate) struct Io {
     /// byte-identical to an uninterrupted run.
     #[arg(long, conflicts_with = "overwrite")]
     resume: bool,
+    /// Write even when the output's uncompressed size exceeds the free
+    /// space on its filesystem (compression may make it fit).
+    #[arg(long)]
+    ignore_free_space: bool,
     #[command(flatten)]
     shared: Shared,
 }
@@ -195,6 +199,7 @@ impl Common {
             format: self.io.format()?,
             overwrite: self.io.overwrite,
             resume: self.io.resume,
+            ignore_free_space: self.io.ignore_free_space,
             pencil: self.pencil_pass,
             sketch: self.sketch,
             ..Options::new(&self.io.src, &self.io.dst)
@@ -258,6 +263,7 @@ pub(crate) fn rolling(a: &RollingArgs) -> Result<(), Error> {
         format: a.io.format()?,
         overwrite: a.io.overwrite,
         resume: a.io.resume,
+        ignore_free_space: a.io.ignore_free_space,
         ..xbeam::jobs::rolling::Options::new(&a.io.src, &a.io.dst, &a.dim)
     };
     let shared = &a.io.shared;

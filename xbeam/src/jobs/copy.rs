@@ -160,6 +160,9 @@ pub struct Options {
     /// already written with the same bytes are kept, not written again
     /// (see [`SetupOptions::resume`]).
     pub resume: bool,
+    /// Write even when the output's uncompressed size exceeds the free
+    /// space of its filesystem (see [`output::check_free_space`]).
+    pub ignore_free_space: bool,
     /// The output's Zarr format (default: the input's).
     pub format: Option<ZarrFormat>,
     /// The output's compressor (default: each variable's own).
@@ -182,6 +185,7 @@ impl Options {
             dst: dst.as_ref().to_path_buf(),
             overwrite: false,
             resume: false,
+            ignore_free_space: false,
             format: None,
             codec: None,
             clevel: None,
@@ -333,6 +337,13 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
         Some(&options.src),
         options.overwrite,
         options.resume,
+    )?;
+    let t = source.template();
+    let planned = t.data_vars().values().map(|v| t.var_nbytes(v) as u64).sum();
+    output::check_free_space(
+        &options.dst,
+        planned,
+        options.ignore_free_space || options.resume,
     )?;
     let sink =
         setup_zarr(source.template(), &options.dst, &setup).map_err(Error::output(&options.dst))?;

@@ -45,6 +45,9 @@ pub struct Options {
     /// already written with the same bytes are kept, not written again
     /// (see [`SetupOptions::resume`]).
     pub resume: bool,
+    /// Write even when the output's uncompressed size exceeds the free
+    /// space of its filesystem (see [`output::check_free_space`]).
+    pub ignore_free_space: bool,
     /// Target uncompressed size of the data variables, in 1e9 bytes.
     pub gb: f64,
     /// An explicit number of hourly steps (overrides `gb`).
@@ -72,6 +75,7 @@ impl Options {
             out: out.as_ref().to_path_buf(),
             overwrite: false,
             resume: false,
+            ignore_free_space: false,
             gb: 1.0,
             ntime: None,
             nlat: 121,
@@ -144,6 +148,16 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
         ..SetupOptions::default()
     };
     output::prepare(&options.out, None, options.overwrite, options.resume)?;
+    let planned = template
+        .data_vars()
+        .values()
+        .map(|v| template.var_nbytes(v) as u64)
+        .sum();
+    output::check_free_space(
+        &options.out,
+        planned,
+        options.ignore_free_space || options.resume,
+    )?;
     let sink = setup_zarr(&template, &options.out, &setup).map_err(Error::output(&options.out))?;
     let tc = sink.zarr_chunks()["time"];
     let ntime = era5.ntime;

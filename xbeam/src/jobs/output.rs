@@ -118,6 +118,50 @@ pub fn prepare(dst: &Path, src: Option<&Path>, overwrite: bool, resume: bool) ->
     fs::remove_dir_all(dst).map_err(replace)
 }
 
+/// Refuses a job whose output, `planned` bytes uncompressed, exceeds the
+/// free space of the filesystem `dst` would be written to, before anything
+/// is written (a 10 TB write should not start on a disk with 71 GB free,
+/// fill it and fail hours later). Compression usually makes a store
+/// smaller than its uncompressed size, so this can refuse a job that would
+/// fit: `ignore` (`--ignore-free-space`) skips the check, and so does a
+/// resumed job (part of its output is there already).
+///
+/// ```
+/// use xbeam::jobs::output::check_free_space;
+///
+/// let dir = tempfile::tempdir()?;
+/// check_free_space(dir.path(), 1 << 20, false)?;
+/// let err = check_free_space(dir.path(), u64::MAX, false).unwrap_err();
+/// assert!(err.to_string().contains("--ignore-free-space"), "{err}");
+/// check_free_space(dir.path(), u64::MAX, true)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn check_free_space(dst: &Path, planned: u64, ignore: bool) -> Result<(), Error> {
+    if ignore {
+        return Ok(());
+    }
+    let free = xbeam_io::free_space(dst).map_err(|source| Error::Output {
+        path: dst.to_path_buf(),
+        source,
+    })?;
+    match free {
+        Some(free) if planned > free => {
+            let size = |n: u64| {
+                crate::chunk::display::human_bytes(usize::try_from(n).unwrap_or(usize::MAX))
+            };
+            Err(Error::Refused {
+                path: dst.to_path_buf(),
+                reason: format!(
+                    "the output is {} uncompressed and its filesystem has {} free (pass --ignore-free-space to write anyway, if compression will make it fit)",
+                    size(planned),
+                    size(free)
+                ),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The absolute path with symbolic links and `..` resolved as far as it
 /// exists, the rest appended.
 fn resolve(path: &Path) -> std::io::Result<PathBuf> {

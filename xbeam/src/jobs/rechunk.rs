@@ -74,6 +74,9 @@ pub struct Options {
     /// already written with the same bytes are kept, not written again
     /// (see [`SetupOptions::resume`]).
     pub resume: bool,
+    /// Write even when the output's uncompressed size exceeds the free
+    /// space of its filesystem (see [`output::check_free_space`]).
+    pub ignore_free_space: bool,
     /// The output's dimension order, as xarray's `ds.transpose(*dims)`:
     /// every data variable's dimensions follow it, and dimensions not named
     /// keep their order after those named (default: each variable keeps
@@ -93,6 +96,7 @@ impl Options {
             shards: None,
             overwrite: false,
             resume: false,
+            ignore_free_space: false,
             transpose: None,
         }
     }
@@ -308,6 +312,11 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
     )?;
     let t = source.template().clone();
     let bytes: u64 = t.data_vars().values().map(|v| t.var_nbytes(v) as u64).sum();
+    output::check_free_space(
+        &options.dst,
+        bytes,
+        options.ignore_free_space || options.resume,
+    )?;
     let p = Pipeline::new();
     let ds = ChunkedDataset::from_zarr(&p, &options.src, &ChunksRequest::default())?
         .split_variables()?;

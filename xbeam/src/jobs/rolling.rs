@@ -73,6 +73,9 @@ pub struct Options {
     /// already written with the same bytes are kept, not written again
     /// (see [`SetupOptions::resume`]).
     pub resume: bool,
+    /// Write even when the output's uncompressed size exceeds the free
+    /// space of its filesystem (see [`output::check_free_space`]).
+    pub ignore_free_space: bool,
 }
 
 impl Options {
@@ -90,6 +93,7 @@ impl Options {
             format: None,
             overwrite: false,
             resume: false,
+            ignore_free_space: false,
         }
     }
 
@@ -274,6 +278,16 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         Some(&options.src),
         options.overwrite,
         options.resume,
+    )?;
+    let planned = out
+        .data_vars()
+        .values()
+        .map(|v| out.var_nbytes(v) as u64)
+        .sum();
+    output::check_free_space(
+        &options.dst,
+        planned,
+        options.ignore_free_space || options.resume,
     )?;
     let setup = SetupOptions {
         chunks: step

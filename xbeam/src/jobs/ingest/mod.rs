@@ -92,6 +92,9 @@ pub struct Options {
     /// already written with the same bytes are kept, not written again
     /// (see [`SetupOptions::resume`]).
     pub resume: bool,
+    /// Write even when the output's uncompressed size exceeds the free
+    /// space of its filesystem (see [`output::check_free_space`]).
+    pub ignore_free_space: bool,
 }
 
 impl Options {
@@ -108,6 +111,7 @@ impl Options {
             append: false,
             overwrite: false,
             resume: false,
+            ignore_free_space: false,
         }
     }
 }
@@ -204,6 +208,11 @@ pub fn run(
     let runner = runner.clone().limit_workers(workers);
     let t = source.template().clone();
     let bytes: u64 = t.data_vars().values().map(|v| t.var_nbytes(v) as u64).sum();
+    output::check_free_space(
+        &options.dst,
+        bytes,
+        options.ignore_free_space || options.resume,
+    )?;
     let notes = source.notes().to_vec();
     let held = Record {
         concat_dim: options.concat_dim.clone(),

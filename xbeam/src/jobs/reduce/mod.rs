@@ -137,6 +137,9 @@ pub struct Options {
     /// already written with the same bytes are kept, not written again
     /// (see [`SetupOptions::resume`]).
     pub resume: bool,
+    /// Write even when the output's uncompressed size exceeds the free
+    /// space of its filesystem (see [`output::check_free_space`]).
+    pub ignore_free_space: bool,
     /// Exact quantile levels (each from 0 to 1), as xarray's
     /// `quantile(q)`: written as one more output, with a `quantile`
     /// dimension after the group dimensions.
@@ -172,6 +175,7 @@ impl Options {
             format: None,
             overwrite: false,
             resume: false,
+            ignore_free_space: false,
             quantiles: Vec::new(),
             window: None,
             sketch: None,
@@ -1216,6 +1220,12 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
     let runner = runner.clone().limit_workers(workers);
     let (src, dst) = (Some(options.src.as_path()), &options.dst);
     output::prepare(dst, src, options.overwrite, options.resume)?;
+    let planned = template
+        .data_vars()
+        .values()
+        .map(|v| template.var_nbytes(v) as u64)
+        .sum();
+    output::check_free_space(dst, planned, options.ignore_free_space || options.resume)?;
     let setup = SetupOptions {
         chunks,
         shards: None,
