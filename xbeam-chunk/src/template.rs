@@ -172,6 +172,30 @@ impl Template {
             * v.dtype.itemsize()
     }
 
+    /// Bytes of all data variables of the full dataset (saturating at
+    /// `u64::MAX` for shapes whose size cannot be counted).
+    ///
+    /// ```
+    /// use xbeam_chunk::{Array, Dataset, Template, Variable};
+    /// let ds = Dataset::new()
+    ///     .with_data_var("t", Variable::new(["x"], Array::from_1d(vec![1.0f32, 2.0, 3.0]))?)?;
+    /// assert_eq!(Template::from(&ds).data_nbytes(), 12);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn data_nbytes(&self) -> u64 {
+        self.data_vars
+            .values()
+            .map(|v| {
+                v.dims
+                    .iter()
+                    .try_fold(v.dtype.itemsize() as u64, |n, d| {
+                        n.checked_mul(self.sizes[d])
+                    })
+                    .unwrap_or(u64::MAX)
+            })
+            .fold(0u64, u64::saturating_add)
+    }
+
     /// Bytes of the full dataset (data variables and coordinates).
     pub fn nbytes(&self) -> usize {
         self.data_vars

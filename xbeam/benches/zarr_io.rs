@@ -42,7 +42,7 @@ fn bench_store() -> PathBuf {
         std::fs::create_dir_all(&dir).unwrap();
         let options = generate::Options {
             gb,
-            overwrite: true,
+            write: xbeam::jobs::output::WriteMode::overwrite(),
             ..generate::Options::new(&path)
         };
         generate::run(&options, &Runner::local().quiet()).unwrap();
@@ -75,12 +75,7 @@ fn in_memory(root: &Path) -> Arc<MemoryStore> {
 fn zarr_io(c: &mut Criterion) {
     let path = bench_store();
     let source = open_zarr(&path).unwrap();
-    let nbytes: u64 = source
-        .template()
-        .data_vars()
-        .values()
-        .map(|v| source.template().var_nbytes(v) as u64)
-        .sum();
+    let nbytes = source.template().data_nbytes();
     let mut g = c.benchmark_group("zarr_1gb");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(nbytes));

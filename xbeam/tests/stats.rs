@@ -71,7 +71,7 @@ fn write(ds: &Dataset, path: &Path, chunks: &[(&str, i64)]) -> PathBuf {
 
 fn reduce_to(src: &Path, dst: &Path, workers: usize, edit: impl Fn(&mut Options)) -> Dataset {
     let mut options = Options {
-        overwrite: true,
+        write: xbeam::jobs::output::WriteMode::overwrite(),
         ..Options::new(src, dst)
     };
     edit(&mut options);

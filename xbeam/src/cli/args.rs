@@ -40,6 +40,36 @@ impl Shared {
     }
 }
 
+/// The output flags every writing command takes.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WriteArgs {
+    /// Replace the Zarr store at the output (only if it holds nothing
+    /// else).
+    #[arg(long)]
+    pub(crate) overwrite: bool,
+    /// Finish a run of this same command that was killed or failed: keep
+    /// the store at the output (its metadata must be what this run writes)
+    /// and write only the chunks it lacks or that differ; the result is
+    /// byte-identical to an uninterrupted run.
+    #[arg(long, conflicts_with = "overwrite")]
+    pub(crate) resume: bool,
+    /// Write even when the output's uncompressed size exceeds the free
+    /// space on its filesystem (compression may make it fit).
+    #[arg(long)]
+    pub(crate) ignore_free_space: bool,
+}
+
+impl WriteArgs {
+    /// The job option these flags give.
+    pub(crate) fn mode(&self) -> xbeam::jobs::output::WriteMode {
+        xbeam::jobs::output::WriteMode {
+            overwrite: self.overwrite,
+            resume: self.resume,
+            ignore_free_space: self.ignore_free_space,
+        }
+    }
+}
+
 /// Target chunks as `--target-chunks` takes them (`time=-1,latitude=11`,
 /// byte sizes such as `100MB`; see [`ChunksRequest`]).
 pub(crate) fn parse_request(s: &str) -> Result<ChunksRequest, String> {

@@ -8,7 +8,7 @@ use xbeam::jobs::copy::{self, Codec, Options};
 
 use xbeam::chunk::chunks::TargetChunks;
 
-use super::args::{parse_chunk_specs, Shared};
+use super::args::{parse_chunk_specs, Shared, WriteArgs};
 use super::progress::Progress;
 use super::report;
 
@@ -35,19 +35,8 @@ pub(crate) struct Args {
     /// Shard sizes (Zarr v3), e.g. `time=240`.
     #[arg(long, value_parser = parse_chunk_specs)]
     shards: Option<TargetChunks>,
-    /// Replace a Zarr store at DST (only if it holds nothing else).
-    #[arg(long)]
-    overwrite: bool,
-    /// Finish a run of this same command that was killed or failed: keep
-    /// the store at DST (its metadata must be what this run writes) and
-    /// write only the chunks it lacks or that differ; the result is
-    /// byte-identical to an uninterrupted run.
-    #[arg(long, conflicts_with = "overwrite")]
-    resume: bool,
-    /// Write even when the output's uncompressed size exceeds the free
-    /// space on its filesystem (compression may make it fit).
-    #[arg(long)]
-    ignore_free_space: bool,
+    #[command(flatten)]
+    write: WriteArgs,
     #[command(flatten)]
     shared: Shared,
 }
@@ -56,9 +45,7 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
     let options = Options {
         src: a.src.clone(),
         dst: a.dst.clone(),
-        overwrite: a.overwrite,
-        resume: a.resume,
-        ignore_free_space: a.ignore_free_space,
+        write: a.write.mode(),
         format: a.format.map(ZarrFormat::from_number).transpose()?,
         codec: a.codec.as_deref().map(str::parse::<Codec>).transpose()?,
         clevel: a.clevel,
@@ -69,6 +56,6 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
     let result = copy::run(&options, &progress.attach(a.shared.runner()));
     progress.finish();
     report::summary("copy", &result?, a.shared.quiet);
-    report::resumed(&a.dst, a.resume, a.shared.quiet);
+    report::resumed(&a.dst, a.write.resume, a.shared.quiet);
     Ok(())
 }

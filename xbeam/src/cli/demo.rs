@@ -82,7 +82,7 @@ fn main_job(out: &mut impl Write, a: &Args, dir: &Path, overwrite: bool) -> Resu
     let runner = a.shared.runner();
     let gen = generate::Options {
         gb: a.gb,
-        overwrite,
+        write: write_mode(overwrite),
         seed: a.seed,
         ..generate::Options::new(&src)
     };
@@ -93,7 +93,7 @@ fn main_job(out: &mut impl Write, a: &Args, dir: &Path, overwrite: bool) -> Resu
 
     let mut options = rechunk::Options::new(&src, &dst, target.parse()?);
     options.max_mem = a.shared.max_mem;
-    options.overwrite = overwrite;
+    options.write = write_mode(overwrite);
     let planned = rechunk::plan(&options, runner.workers())?;
     print_plan(out, &planned)?;
     out.flush()?;
@@ -137,7 +137,7 @@ fn climatologies(
         let options = reduce::Options {
             groupby: parse_groupers("time.month,time.hour")?,
             max_mem: a.shared.max_mem,
-            overwrite,
+            write: write_mode(overwrite),
             ..reduce::Options::new(&src, &dst)
         };
         let progress = StageProgress::new(a.shared.quiet);
@@ -289,4 +289,12 @@ fn verify(
         if ok { "yes" } else { "no" }
     )?;
     Ok(ok)
+}
+
+/// Replacing the demo's stores with `--overwrite`, else refusing them.
+fn write_mode(overwrite: bool) -> xbeam::jobs::output::WriteMode {
+    xbeam::jobs::output::WriteMode {
+        overwrite,
+        ..Default::default()
+    }
 }

@@ -8,7 +8,7 @@ use xbeam::jobs::generate::{self, Options};
 
 use xbeam::chunk::chunks::TargetChunks;
 
-use super::args::{parse_chunk_specs, parse_positive, Shared};
+use super::args::{parse_chunk_specs, parse_positive, Shared, WriteArgs};
 use super::progress::Progress;
 use super::report;
 
@@ -21,19 +21,8 @@ pub(crate) struct Args {
     /// The Zarr store to write (must be missing or empty, see --overwrite).
     #[arg(long)]
     out: PathBuf,
-    /// Replace a Zarr store at --out (only if it holds nothing else).
-    #[arg(long)]
-    overwrite: bool,
-    /// Finish a run of this same command that was killed or failed: keep
-    /// the store at --out (its metadata must be what this run writes) and
-    /// write only the chunks it lacks or that differ; the result is
-    /// byte-identical to an uninterrupted run.
-    #[arg(long, conflicts_with = "overwrite")]
-    resume: bool,
-    /// Write even when the output's uncompressed size exceeds the free
-    /// space on its filesystem (compression may make it fit).
-    #[arg(long)]
-    ignore_free_space: bool,
+    #[command(flatten)]
+    write: WriteArgs,
     /// Zarr format, 2 or 3.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(2..=3))]
     format: u8,
@@ -59,9 +48,7 @@ pub(crate) struct Args {
 pub(crate) fn run(a: &Args) -> Result<(), Error> {
     let options = Options {
         out: a.out.clone(),
-        overwrite: a.overwrite,
-        resume: a.resume,
-        ignore_free_space: a.ignore_free_space,
+        write: a.write.mode(),
         gb: a.gb,
         ntime: None,
         nlat: a.nlat,
@@ -82,6 +69,6 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
         summary.bytes_out as f64 / 1e9,
     );
     report::summary("generate", &summary, a.shared.quiet);
-    report::resumed(&a.out, a.resume, a.shared.quiet);
+    report::resumed(&a.out, a.write.resume, a.shared.quiet);
     Ok(())
 }

@@ -9,7 +9,7 @@ use xbeam::io::ZarrFormat;
 use xbeam::jobs::ingest::{self, Options};
 use xbeam::key::ChunksRequest;
 
-use super::args::{parse_request, Shared};
+use super::args::{parse_request, Shared, WriteArgs};
 use super::progress::Progress;
 use super::report;
 
@@ -38,19 +38,8 @@ pub(crate) struct Args {
     /// ingested are skipped, so repeating it changes nothing.
     #[arg(long, conflicts_with_all = ["overwrite", "resume"])]
     append: bool,
-    /// Replace a Zarr store at DST (only if it holds nothing else).
-    #[arg(long)]
-    overwrite: bool,
-    /// Finish a run of this same command that was killed or failed: keep
-    /// the store at DST (its metadata must be what this run writes) and
-    /// write only the chunks it lacks or that differ; the result is
-    /// byte-identical to an uninterrupted run.
-    #[arg(long, conflicts_with = "overwrite")]
-    resume: bool,
-    /// Write even when the output's uncompressed size exceeds the free
-    /// space on its filesystem (compression may make it fit).
-    #[arg(long)]
-    ignore_free_space: bool,
+    #[command(flatten)]
+    write: WriteArgs,
     #[command(flatten)]
     shared: Shared,
 }
@@ -64,9 +53,7 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
         format: ZarrFormat::from_number(a.format)?,
         max_mem: a.shared.max_mem,
         append: a.append,
-        overwrite: a.overwrite,
-        resume: a.resume,
-        ignore_free_space: a.ignore_free_space,
+        write: a.write.mode(),
     };
     let target = if a.shared.quiet {
         ProgressDrawTarget::hidden()
@@ -95,6 +82,6 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
         );
     }
     report::summary("ingest", &done.summary, a.shared.quiet);
-    report::resumed(&a.dst, a.resume, a.shared.quiet);
+    report::resumed(&a.dst, a.write.resume, a.shared.quiet);
     Ok(())
 }

@@ -9,7 +9,7 @@ use xbeam::key::ChunksRequest;
 
 use xbeam::chunk::chunks::TargetChunks;
 
-use super::args::{parse_chunk_specs, parse_request, Shared};
+use super::args::{parse_chunk_specs, parse_request, Shared, WriteArgs};
 use super::progress::StageProgress;
 use super::report;
 
@@ -36,19 +36,8 @@ pub(crate) struct Args {
     /// not named follow in their input order).
     #[arg(long, value_delimiter = ',')]
     transpose: Option<Vec<String>>,
-    /// Replace a Zarr store at DST (only if it holds nothing else).
-    #[arg(long)]
-    overwrite: bool,
-    /// Finish a run of this same command that was killed or failed: keep
-    /// the store at DST (its metadata must be what this run writes) and
-    /// write only the chunks it lacks or that differ; the result is
-    /// byte-identical to an uninterrupted run.
-    #[arg(long, conflicts_with = "overwrite")]
-    resume: bool,
-    /// Write even when the output's uncompressed size exceeds the free
-    /// space on its filesystem (compression may make it fit).
-    #[arg(long)]
-    ignore_free_space: bool,
+    #[command(flatten)]
+    write: WriteArgs,
     /// Print the plan (stages, chunks, bytes moved, memory) and write
     /// nothing.
     #[arg(long)]
@@ -65,9 +54,7 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
         max_mem: a.shared.max_mem,
         format: a.format.map(ZarrFormat::from_number).transpose()?,
         shards: a.shards.clone(),
-        overwrite: a.overwrite,
-        resume: a.resume,
-        ignore_free_space: a.ignore_free_space,
+        write: a.write.mode(),
         transpose: a.transpose.clone(),
     };
     let runner = a.shared.runner();
@@ -98,6 +85,6 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
     let result = rechunk::run(&options, &progress.attach(runner));
     progress.finish();
     report::summary("rechunk", &result?, a.shared.quiet);
-    report::resumed(&a.dst, a.resume, a.shared.quiet);
+    report::resumed(&a.dst, a.write.resume, a.shared.quiet);
     Ok(())
 }

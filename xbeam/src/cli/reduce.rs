@@ -7,7 +7,7 @@ use xbeam::io::ZarrFormat;
 use xbeam::jobs::reduce::{self, Options, PencilPass, WeightSpec};
 use xbeam::stats::{Grouper, Resample, Stat, StatsError};
 
-use super::args::Shared;
+use super::args::{Shared, WriteArgs};
 use super::progress::StageProgress;
 use super::report;
 
@@ -21,19 +21,8 @@ pub(crate) struct Io {
     /// Zarr format of the output, 2 or 3 (default: the input's).
     #[arg(long, value_parser = clap::value_parser!(u8).range(2..=3))]
     format: Option<u8>,
-    /// Replace a Zarr store at DST (only if it holds nothing else).
-    #[arg(long)]
-    overwrite: bool,
-    /// Finish a run of this same command that was killed or failed: keep
-    /// the store at DST (its metadata must be what this run writes) and
-    /// write only the chunks it lacks or that differ; the result is
-    /// byte-identical to an uninterrupted run.
-    #[arg(long, conflicts_with = "overwrite")]
-    resume: bool,
-    /// Write even when the output's uncompressed size exceeds the free
-    /// space on its filesystem (compression may make it fit).
-    #[arg(long)]
-    ignore_free_space: bool,
+    #[command(flatten)]
+    write: WriteArgs,
     #[command(flatten)]
     shared: Shared,
 }
@@ -197,9 +186,7 @@ impl Common {
             skipna: !self.keep_nan,
             max_mem: self.io.shared.max_mem,
             format: self.io.format()?,
-            overwrite: self.io.overwrite,
-            resume: self.io.resume,
-            ignore_free_space: self.io.ignore_free_space,
+            write: self.io.write.mode(),
             pencil: self.pencil_pass,
             sketch: self.sketch,
             ..Options::new(&self.io.src, &self.io.dst)
@@ -221,7 +208,7 @@ impl Common {
             );
         }
         report::summary(job, &done.summary, shared.quiet);
-        report::resumed(&self.io.dst, self.io.resume, shared.quiet);
+        report::resumed(&self.io.dst, self.io.write.resume, shared.quiet);
         Ok(())
     }
 }
@@ -261,9 +248,7 @@ pub(crate) fn rolling(a: &RollingArgs) -> Result<(), Error> {
         stats: a.stat.clone(),
         ddof: a.ddof,
         format: a.io.format()?,
-        overwrite: a.io.overwrite,
-        resume: a.io.resume,
-        ignore_free_space: a.io.ignore_free_space,
+        write: a.io.write.mode(),
         ..xbeam::jobs::rolling::Options::new(&a.io.src, &a.io.dst, &a.dim)
     };
     let shared = &a.io.shared;
@@ -273,6 +258,6 @@ pub(crate) fn rolling(a: &RollingArgs) -> Result<(), Error> {
     let done = result?;
     note_skipped(shared.quiet, &done.skipped);
     report::summary("rolling", &done.summary, shared.quiet);
-    report::resumed(&a.io.dst, a.io.resume, shared.quiet);
+    report::resumed(&a.io.dst, a.io.write.resume, shared.quiet);
     Ok(())
 }

@@ -154,15 +154,8 @@ pub struct Options {
     pub src: PathBuf,
     /// The output store.
     pub dst: PathBuf,
-    /// Replace a Zarr store at `dst` (see [`output::prepare`]).
-    pub overwrite: bool,
-    /// Resume a run that was killed or failed on the store at `dst`: chunks
-    /// already written with the same bytes are kept, not written again
-    /// (see [`SetupOptions::resume`]).
-    pub resume: bool,
-    /// Write even when the output's uncompressed size exceeds the free
-    /// space of its filesystem (see [`output::check_free_space`]).
-    pub ignore_free_space: bool,
+    /// What to do with an existing output, and the free-space check.
+    pub write: output::WriteMode,
     /// The output's Zarr format (default: the input's).
     pub format: Option<ZarrFormat>,
     /// The output's compressor (default: each variable's own).
@@ -183,9 +176,7 @@ impl Options {
         Options {
             src: src.as_ref().to_path_buf(),
             dst: dst.as_ref().to_path_buf(),
-            overwrite: false,
-            resume: false,
-            ignore_free_space: false,
+            write: output::WriteMode::default(),
             format: None,
             codec: None,
             clevel: None,
@@ -330,25 +321,13 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
         shards: options.shards.as_ref().map(|_| plan.specs(&plan.write)),
         format,
         encoding: encodings(&source, options)?,
-        resume: options.resume,
+        resume: options.write.resume,
     };
-    output::prepare(
-        &options.dst,
-        Some(&options.src),
-        options.overwrite,
-        options.resume,
-    )?;
+    output::prepare(&options.dst, Some(&options.src), options.write)?;
     let t = source.template();
-    let planned = t.data_vars().values().map(|v| t.var_nbytes(v) as u64).sum();
-    output::check_free_space(
-        &options.dst,
-        planned,
-        options.ignore_free_space || options.resume,
-    )?;
-    let sink =
-        setup_zarr(source.template(), &options.dst, &setup).map_err(Error::output(&options.dst))?;
-    let t = source.template();
-    let bytes: u64 = t.data_vars().values().map(|v| t.var_nbytes(v) as u64).sum();
+    let bytes = t.data_nbytes();
+    output::check_free_space(&options.dst, bytes, options.write)?;
+    let sink = setup_zarr(t, &options.dst, &setup).map_err(Error::output(&options.dst))?;
     let count = plan.count();
     // each variable is read over its own dimensions (a variable without
     // some dimension is read once, not in every region along it), regions

@@ -39,15 +39,8 @@ pub const MAX_GB: f64 = 1e6;
 pub struct Options {
     /// The Zarr store to write.
     pub out: PathBuf,
-    /// Replace a Zarr store at `out` (see [`output::prepare`]).
-    pub overwrite: bool,
-    /// Resume a run that was killed or failed on the store at `out`: chunks
-    /// already written with the same bytes are kept, not written again
-    /// (see [`SetupOptions::resume`]).
-    pub resume: bool,
-    /// Write even when the output's uncompressed size exceeds the free
-    /// space of its filesystem (see [`output::check_free_space`]).
-    pub ignore_free_space: bool,
+    /// What to do with an existing output, and the free-space check.
+    pub write: output::WriteMode,
     /// Target uncompressed size of the data variables, in 1e9 bytes.
     pub gb: f64,
     /// An explicit number of hourly steps (overrides `gb`).
@@ -73,9 +66,7 @@ impl Options {
     pub fn new(out: impl AsRef<Path>) -> Options {
         Options {
             out: out.as_ref().to_path_buf(),
-            overwrite: false,
-            resume: false,
-            ignore_free_space: false,
+            write: output::WriteMode::default(),
             gb: 1.0,
             ntime: None,
             nlat: 121,
@@ -144,20 +135,12 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
     let setup = SetupOptions {
         chunks: options.chunks.clone(),
         format: options.format,
-        resume: options.resume,
+        resume: options.write.resume,
         ..SetupOptions::default()
     };
-    output::prepare(&options.out, None, options.overwrite, options.resume)?;
-    let planned = template
-        .data_vars()
-        .values()
-        .map(|v| template.var_nbytes(v) as u64)
-        .sum();
-    output::check_free_space(
-        &options.out,
-        planned,
-        options.ignore_free_space || options.resume,
-    )?;
+    output::prepare(&options.out, None, options.write)?;
+    let planned = template.data_nbytes();
+    output::check_free_space(&options.out, planned, options.write)?;
     let sink = setup_zarr(&template, &options.out, &setup).map_err(Error::output(&options.out))?;
     let tc = sink.zarr_chunks()["time"];
     let ntime = era5.ntime;

@@ -372,7 +372,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<(StoreInfo, Summary), E
         .iter()
         .map(|(name, c)| (name.clone(), coord_info(c, options.stats)))
         .collect();
-    let data_bytes: u64 = t.data_vars().values().map(|v| t.var_nbytes(v) as u64).sum();
+    let data_bytes: u64 = t.data_nbytes();
     let nbytes = data_bytes + t.coords().values().map(|c| c.nbytes() as u64).sum::<u64>();
     let (stats, chunks) = if options.stats {
         let (s, n) = data_stats(&source, runner)?;

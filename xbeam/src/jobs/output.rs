@@ -10,11 +10,11 @@
 //! in the error and left alone.
 //!
 //! ```
-//! use xbeam::jobs::output::prepare;
+//! use xbeam::jobs::output::{prepare, WriteMode};
 //!
 //! let dir = tempfile::tempdir()?;
 //! std::fs::write(dir.path().join("notes.txt"), "keep me")?;
-//! let err = prepare(dir.path(), None, true, false).unwrap_err();
+//! let err = prepare(dir.path(), None, WriteMode::overwrite()).unwrap_err();
 //! assert!(err.to_string().contains("not a Zarr store"), "{err}");
 //! assert!(dir.path().join("notes.txt").exists());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -36,11 +36,39 @@ const METADATA: [&str; 7] = [
     xbeam_io::MANIFEST,
 ];
 
+/// What a writing job does with an existing output, and whether it checks
+/// the free space first: every writing job's options hold one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteMode {
+    /// Replace a Zarr store at the output (see [`prepare`]).
+    pub overwrite: bool,
+    /// Resume a run that was killed or failed on the store at the output:
+    /// chunks already written with the same bytes are kept, not written
+    /// again (see [`SetupOptions::resume`](xbeam_io::SetupOptions::resume)).
+    pub resume: bool,
+    /// Write even when the output's uncompressed size exceeds the free
+    /// space of its filesystem (see [`check_free_space`]).
+    pub ignore_free_space: bool,
+}
+
+impl WriteMode {
+    /// Replacing a Zarr store at the output.
+    pub fn overwrite() -> WriteMode {
+        WriteMode {
+            overwrite: true,
+            ..WriteMode::default()
+        }
+    }
+}
+
 /// Checks that `dst` may be written (see the module docs) and, with
-/// `overwrite`, removes the Zarr store there; with `resume`, keeps a store
-/// that xbeam set up there (it has an xbeam manifest), for the job to
-/// finish. `src` is the job's input store, if any.
-pub fn prepare(dst: &Path, src: Option<&Path>, overwrite: bool, resume: bool) -> Result<(), Error> {
+/// `mode.overwrite`, removes the Zarr store there; with `mode.resume`,
+/// keeps a store that xbeam set up there (it has an xbeam manifest), for
+/// the job to finish. `src` is the job's input store, if any.
+pub fn prepare(dst: &Path, src: Option<&Path>, mode: WriteMode) -> Result<(), Error> {
+    let WriteMode {
+        overwrite, resume, ..
+    } = mode;
     let refuse = |reason: &str| Error::Refused {
         path: dst.to_path_buf(),
         reason: reason.to_owned(),
@@ -123,21 +151,22 @@ pub fn prepare(dst: &Path, src: Option<&Path>, overwrite: bool, resume: bool) ->
 /// is written (a 10 TB write should not start on a disk with 71 GB free,
 /// fill it and fail hours later). Compression usually makes a store
 /// smaller than its uncompressed size, so this can refuse a job that would
-/// fit: `ignore` (`--ignore-free-space`) skips the check, and so does a
-/// resumed job (part of its output is there already).
+/// fit: `mode.ignore_free_space` (`--ignore-free-space`) skips the check,
+/// and so does a resumed job (part of its output is there already).
 ///
 /// ```
-/// use xbeam::jobs::output::check_free_space;
+/// use xbeam::jobs::output::{check_free_space, WriteMode};
 ///
 /// let dir = tempfile::tempdir()?;
-/// check_free_space(dir.path(), 1 << 20, false)?;
-/// let err = check_free_space(dir.path(), u64::MAX, false).unwrap_err();
+/// check_free_space(dir.path(), 1 << 20, WriteMode::default())?;
+/// let err = check_free_space(dir.path(), u64::MAX, WriteMode::default()).unwrap_err();
 /// assert!(err.to_string().contains("--ignore-free-space"), "{err}");
-/// check_free_space(dir.path(), u64::MAX, true)?;
+/// let ignore = WriteMode { ignore_free_space: true, ..WriteMode::default() };
+/// check_free_space(dir.path(), u64::MAX, ignore)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn check_free_space(dst: &Path, planned: u64, ignore: bool) -> Result<(), Error> {
-    if ignore {
+pub fn check_free_space(dst: &Path, planned: u64, mode: WriteMode) -> Result<(), Error> {
+    if mode.ignore_free_space || mode.resume {
         return Ok(());
     }
     let free = xbeam_io::free_space(dst).map_err(|source| Error::Output {
@@ -310,14 +339,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("s.zarr");
         store(&root);
-        let err = prepare(&root, None, false, false).unwrap_err();
+        let err = prepare(&root, None, WriteMode::default()).unwrap_err();
         assert!(err.to_string().contains("is not empty"), "{err}");
-        prepare(&root, None, true, false).unwrap();
+        prepare(&root, None, WriteMode::overwrite()).unwrap();
         assert!(!root.exists());
         // a missing or empty directory is fine either way
-        prepare(&root, None, false, false).unwrap();
+        prepare(&root, None, WriteMode::default()).unwrap();
         fs::create_dir(&root).unwrap();
-        prepare(&root, None, false, false).unwrap();
+        prepare(&root, None, WriteMode::default()).unwrap();
         assert!(root.exists());
     }
 
@@ -328,14 +357,14 @@ mod tests {
         for foreign in ["notes.txt", "t/c/0/readme", "v2/.hidden", "t/c/0/0/x1"] {
             store(&root);
             fs::write(root.join(foreign), "mine").unwrap();
-            let err = prepare(&root, None, true, false).unwrap_err();
+            let err = prepare(&root, None, WriteMode::overwrite()).unwrap_err();
             assert!(err.to_string().contains(foreign), "{foreign}: {err}");
             assert!(root.join(foreign).exists());
             fs::remove_file(root.join(foreign)).unwrap();
         }
         // a group may not hold chunk keys
         fs::write(root.join("0.0"), "x").unwrap();
-        assert!(prepare(&root, None, true, false).is_err());
+        assert!(prepare(&root, None, WriteMode::overwrite()).is_err());
         fs::remove_file(root.join("0.0")).unwrap();
         // nor partial chunk files, nor partial files of what is no chunk key
         for foreign in [
@@ -345,7 +374,7 @@ mod tests {
             "v2/a.b.1.2.xbeam-partial",
         ] {
             fs::write(root.join(foreign), "mine").unwrap();
-            let err = prepare(&root, None, true, false).unwrap_err();
+            let err = prepare(&root, None, WriteMode::overwrite()).unwrap_err();
             assert!(err.to_string().contains(foreign), "{foreign}: {err}");
             fs::remove_file(root.join(foreign)).unwrap();
         }
@@ -358,7 +387,7 @@ mod tests {
         store(&root);
         fs::write(root.join("t/c/0/0/2.4711.3.xbeam-partial"), "half").unwrap();
         fs::write(root.join("v2/0.0.2.4711.0.xbeam-partial"), "half").unwrap();
-        prepare(&root, None, true, false).unwrap();
+        prepare(&root, None, WriteMode::overwrite()).unwrap();
         assert!(!root.exists());
     }
 
@@ -374,7 +403,7 @@ mod tests {
             (PathBuf::from("."), "current directory"),
             (PathBuf::from("/"), "root directory"),
         ] {
-            let err = prepare(&dst, Some(&src), true, false).unwrap_err();
+            let err = prepare(&dst, Some(&src), WriteMode::overwrite()).unwrap_err();
             assert!(err.to_string().contains(why), "{}: {err}", dst.display());
         }
         assert!(src.join("t/c/0/0/1").exists());

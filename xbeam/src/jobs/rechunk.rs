@@ -68,15 +68,8 @@ pub struct Options {
     pub format: Option<ZarrFormat>,
     /// Shards per dimension (v3): each shard holds whole target chunks.
     pub shards: Option<TargetChunks>,
-    /// Replace a Zarr store at `dst` (see [`output::prepare`]).
-    pub overwrite: bool,
-    /// Resume a run that was killed or failed on the store at `dst`: chunks
-    /// already written with the same bytes are kept, not written again
-    /// (see [`SetupOptions::resume`]).
-    pub resume: bool,
-    /// Write even when the output's uncompressed size exceeds the free
-    /// space of its filesystem (see [`output::check_free_space`]).
-    pub ignore_free_space: bool,
+    /// What to do with an existing output, and the free-space check.
+    pub write: output::WriteMode,
     /// The output's dimension order, as xarray's `ds.transpose(*dims)`:
     /// every data variable's dimensions follow it, and dimensions not named
     /// keep their order after those named (default: each variable keeps
@@ -94,9 +87,7 @@ impl Options {
             max_mem: crate::rechunk::DEFAULT_MAX_MEM,
             format: None,
             shards: None,
-            overwrite: false,
-            resume: false,
-            ignore_free_space: false,
+            write: output::WriteMode::default(),
             transpose: None,
         }
     }
@@ -304,19 +295,10 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
     let planned = plan_for(&source, options, runner.workers())?;
     let runner = runner.clone().limit_workers(planned.workers);
     let format = options.format.unwrap_or(source.format());
-    output::prepare(
-        &options.dst,
-        Some(&options.src),
-        options.overwrite,
-        options.resume,
-    )?;
+    output::prepare(&options.dst, Some(&options.src), options.write)?;
     let t = source.template().clone();
-    let bytes: u64 = t.data_vars().values().map(|v| t.var_nbytes(v) as u64).sum();
-    output::check_free_space(
-        &options.dst,
-        bytes,
-        options.ignore_free_space || options.resume,
-    )?;
+    let bytes: u64 = t.data_nbytes();
+    output::check_free_space(&options.dst, bytes, options.write)?;
     let p = Pipeline::new();
     let ds = ChunkedDataset::from_zarr(&p, &options.src, &ChunksRequest::default())?
         .split_variables()?;
@@ -340,7 +322,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
         shards: options.shards.as_ref().map(|_| size_specs(&planned.write)),
         format,
         encoding: IndexMap::new(),
-        resume: options.resume,
+        resume: options.write.resume,
     };
     out.to_zarr(&options.dst, setup)?;
     p.run(&runner)?;

@@ -67,15 +67,8 @@ pub struct Options {
     pub ddof: u64,
     /// Output Zarr format (default: the input's).
     pub format: Option<ZarrFormat>,
-    /// Replace an existing store at `dst`.
-    pub overwrite: bool,
-    /// Resume a run that was killed or failed on the store at `dst`: chunks
-    /// already written with the same bytes are kept, not written again
-    /// (see [`SetupOptions::resume`]).
-    pub resume: bool,
-    /// Write even when the output's uncompressed size exceeds the free
-    /// space of its filesystem (see [`output::check_free_space`]).
-    pub ignore_free_space: bool,
+    /// What to do with an existing output, and the free-space check.
+    pub write: output::WriteMode,
 }
 
 impl Options {
@@ -91,9 +84,7 @@ impl Options {
             stats: vec![Stat::Mean],
             ddof: 0,
             format: None,
-            overwrite: false,
-            resume: false,
-            ignore_free_space: false,
+            write: output::WriteMode::default(),
         }
     }
 
@@ -273,22 +264,9 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
     );
     let step = steps(&source);
     let pieces = pieces(&t, &step);
-    output::prepare(
-        &options.dst,
-        Some(&options.src),
-        options.overwrite,
-        options.resume,
-    )?;
-    let planned = out
-        .data_vars()
-        .values()
-        .map(|v| out.var_nbytes(v) as u64)
-        .sum();
-    output::check_free_space(
-        &options.dst,
-        planned,
-        options.ignore_free_space || options.resume,
-    )?;
+    output::prepare(&options.dst, Some(&options.src), options.write)?;
+    let planned = out.data_nbytes();
+    output::check_free_space(&options.dst, planned, options.write)?;
     let setup = SetupOptions {
         chunks: step
             .iter()
@@ -297,7 +275,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         shards: None,
         format: options.format.unwrap_or(source.format()),
         encoding: IndexMap::new(),
-        resume: options.resume,
+        resume: options.write.resume,
     };
     let sink = setup_zarr(&out, &options.dst, &setup).map_err(Error::output(&options.dst))?;
     let count = pieces.len() as u64;

@@ -159,7 +159,7 @@ fn write_after(
         None => Array::from_1d((0..n as i64).collect::<Vec<_>>()),
     };
     let t = source.template().clone();
-    let bytes: u64 = t.data_vars().values().map(|v| t.var_nbytes(v) as u64).sum();
+    let bytes: u64 = t.data_nbytes();
     let notes = source.notes().to_vec();
     let chunk = store
         .chunks()

@@ -86,15 +86,8 @@ pub struct Options {
     /// Add the files not yet ingested to the store at `dst` (which
     /// `ingest` wrote), along the concat dimension.
     pub append: bool,
-    /// Replace a Zarr store at `dst` (see [`output::prepare`]).
-    pub overwrite: bool,
-    /// Resume a run that was killed or failed on the store at `dst`: chunks
-    /// already written with the same bytes are kept, not written again
-    /// (see [`SetupOptions::resume`]).
-    pub resume: bool,
-    /// Write even when the output's uncompressed size exceeds the free
-    /// space of its filesystem (see [`output::check_free_space`]).
-    pub ignore_free_space: bool,
+    /// What to do with an existing output, and the free-space check.
+    pub write: output::WriteMode,
 }
 
 impl Options {
@@ -109,9 +102,7 @@ impl Options {
             format: ZarrFormat::V3,
             max_mem: crate::rechunk::DEFAULT_MAX_MEM,
             append: false,
-            overwrite: false,
-            resume: false,
-            ignore_free_space: false,
+            write: output::WriteMode::default(),
         }
     }
 }
@@ -204,15 +195,11 @@ pub fn run(
     }
     let source = open_netcdf(&files, &options.concat_dim, on_file).map_err(input)?;
     let (chunks, workers) = plan(&source, &options.target, options, runner.workers())?;
-    output::prepare(&options.dst, None, options.overwrite, options.resume)?;
+    output::prepare(&options.dst, None, options.write)?;
     let runner = runner.clone().limit_workers(workers);
     let t = source.template().clone();
-    let bytes: u64 = t.data_vars().values().map(|v| t.var_nbytes(v) as u64).sum();
-    output::check_free_space(
-        &options.dst,
-        bytes,
-        options.ignore_free_space || options.resume,
-    )?;
+    let bytes: u64 = t.data_nbytes();
+    output::check_free_space(&options.dst, bytes, options.write)?;
     let notes = source.notes().to_vec();
     let held = Record {
         concat_dim: options.concat_dim.clone(),
@@ -231,7 +218,7 @@ pub fn run(
         shards: None,
         format: options.format,
         encoding: IndexMap::new(),
-        resume: options.resume,
+        resume: options.write.resume,
     };
     ds.to_zarr(&options.dst, setup)?;
     p.run(&runner)?;

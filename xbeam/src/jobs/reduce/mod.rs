@@ -131,15 +131,8 @@ pub struct Options {
     pub max_mem: u64,
     /// Output Zarr format (default: the input's).
     pub format: Option<ZarrFormat>,
-    /// Replace an existing store at `dst`.
-    pub overwrite: bool,
-    /// Resume a run that was killed or failed on the store at `dst`: chunks
-    /// already written with the same bytes are kept, not written again
-    /// (see [`SetupOptions::resume`]).
-    pub resume: bool,
-    /// Write even when the output's uncompressed size exceeds the free
-    /// space of its filesystem (see [`output::check_free_space`]).
-    pub ignore_free_space: bool,
+    /// What to do with an existing output, and the free-space check.
+    pub write: output::WriteMode,
     /// Exact quantile levels (each from 0 to 1), as xarray's
     /// `quantile(q)`: written as one more output, with a `quantile`
     /// dimension after the group dimensions.
@@ -173,9 +166,7 @@ impl Options {
             skipna: true,
             max_mem: 1 << 30,
             format: None,
-            overwrite: false,
-            resume: false,
-            ignore_free_space: false,
+            write: output::WriteMode::default(),
             quantiles: Vec::new(),
             window: None,
             sketch: None,
@@ -1218,20 +1209,14 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
     }
     regroup(&mut chunks, &group_dims, &groups);
     let runner = runner.clone().limit_workers(workers);
-    let (src, dst) = (Some(options.src.as_path()), &options.dst);
-    output::prepare(dst, src, options.overwrite, options.resume)?;
-    let planned = template
-        .data_vars()
-        .values()
-        .map(|v| template.var_nbytes(v) as u64)
-        .sum();
-    output::check_free_space(dst, planned, options.ignore_free_space || options.resume)?;
+    output::prepare(&options.dst, Some(&options.src), options.write)?;
+    output::check_free_space(&options.dst, template.data_nbytes(), options.write)?;
     let setup = SetupOptions {
         chunks,
         shards: None,
         format: options.format.unwrap_or(source.format()),
         encoding: IndexMap::new(),
-        resume: options.resume,
+        resume: options.write.resume,
     };
     let sink = setup_zarr(&template, &options.dst, &setup).map_err(Error::output(&options.dst))?;
     let count = sequences.len() as u64;

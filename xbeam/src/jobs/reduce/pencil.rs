@@ -137,12 +137,7 @@ pub(super) fn run(
     started: Instant,
 ) -> Result<Done, Error> {
     // refuse a bad DST before the rechunk, as the plain run does
-    output::prepare(
-        &options.dst,
-        Some(&options.src),
-        options.overwrite,
-        options.resume,
-    )?;
+    output::prepare(&options.dst, Some(&options.src), options.write)?;
     let dir = temp_dir(runner.spill_path())?;
     let pencils = dir.path().join("pencils.zarr");
     let specs: IndexMap<String, ChunkSpec> = target
