@@ -106,11 +106,16 @@ pub(crate) fn decoding(
     let mut decoded = stored;
     if let Some(units) = units.filter(|u| u.contains(" since ")) {
         if stored.is_integer() || stored.is_float() {
-            let cal_name = attrs
-                .get("calendar")
-                .and_then(Value::as_str)
-                .unwrap_or("standard")
-                .to_owned();
+            let cal_name = match attrs.get("calendar") {
+                None | Some(Value::Null) => "standard".to_owned(),
+                Some(Value::String(c)) => c.clone(),
+                Some(other) => {
+                    return Err(IoError::store(
+                        path,
+                        format!("expected a string for calendar, found {other}"),
+                    ))
+                }
+            };
             let calendar = Calendar::parse(&cal_name)?;
             let cf = CfUnits::parse(&units, calendar)?;
             attrs.shift_remove("units");

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 use xbeam_chunk::{Attrs, DType};
+use xbeam_key::repr;
 
 use crate::IoError;
 
@@ -403,6 +404,14 @@ fn read_v2_listed(root: &Path) -> Result<GroupMeta, IoError> {
     let mut arrays = IndexMap::new();
     for (name, dir) in sorted_children(root)? {
         let Some(zarray) = read_json(&dir.join(".zarray"))? else {
+            // attributes and no node: its .zarray was lost, and the array
+            // would silently not be there
+            if dir.join(".zattrs").exists() && !dir.join(".zgroup").exists() {
+                return Err(IoError::store(
+                    dir.display(),
+                    "the directory has .zattrs but neither .zarray nor .zgroup: expected a Zarr array or group",
+                ));
+            }
             continue;
         };
         let zattrs = read_json(&dir.join(".zattrs"))?;
@@ -430,6 +439,24 @@ fn read_v2_consolidated(root: &Path, cons: &Value) -> Result<GroupMeta, IoError>
         .and_then(Value::as_object)
         .ok_or_else(bad)?;
     let attrs = attrs_of(meta.get(".zattrs"));
+    // attributes of a node the consolidated metadata do not describe: an
+    // entry lost, and the array would silently not be there
+    if let Some(orphan) = meta
+        .keys()
+        .filter_map(|k| k.strip_suffix("/.zattrs"))
+        .find(|n| {
+            !meta.contains_key(&format!("{n}/.zarray"))
+                && !meta.contains_key(&format!("{n}/.zgroup"))
+        })
+    {
+        return Err(IoError::store(
+            root.join(".zmetadata").display(),
+            format!(
+                "invalid consolidated metadata: {} has attributes but neither .zarray nor .zgroup",
+                repr::quote(orphan)
+            ),
+        ));
+    }
     let mut names: Vec<&str> = meta
         .keys()
         .filter_map(|k| k.strip_suffix("/.zarray"))
@@ -453,6 +480,20 @@ fn as_u64_vec(v: Option<&Value>) -> Option<Vec<u64>> {
     v?.as_array()?.iter().map(Value::as_u64).collect()
 }
 
+/// `field` of `doc` as a list of non-negative integers, or an error saying
+/// what was found.
+fn sizes_of(path: &Path, doc: &Value, file: &str, field: &str) -> Result<Vec<u64>, IoError> {
+    as_u64_vec(doc.get(field)).ok_or_else(|| {
+        IoError::store(
+            path.display(),
+            format!(
+                "invalid {file}: expected {field:?} as a list of non-negative integers, found {}",
+                shorten(&doc.get(field).unwrap_or(&Value::Null).to_string())
+            ),
+        )
+    })
+}
+
 fn v2_array(
     root: &Path,
     name: &str,
@@ -460,10 +501,8 @@ fn v2_array(
     zattrs: Option<&Value>,
 ) -> Result<ArrayInfo, IoError> {
     let path = root.join(name);
-    let shape = as_u64_vec(zarray.get("shape"))
-        .ok_or_else(|| IoError::store(path.display(), "invalid .zarray: no \"shape\""))?;
-    let chunks = as_u64_vec(zarray.get("chunks"))
-        .ok_or_else(|| IoError::store(path.display(), "invalid .zarray: no \"chunks\""))?;
+    let shape = sizes_of(&path, &zarray, ".zarray", "shape")?;
+    let chunks = sizes_of(&path, &zarray, ".zarray", "chunks")?;
     let stored = zarray
         .get("dtype")
         .and_then(Stored::from_v2)
@@ -478,18 +517,22 @@ fn v2_array(
         })?;
     let mut attrs = attrs_of(zattrs);
     let dims = match attrs.shift_remove("_ARRAY_DIMENSIONS") {
-        Some(Value::Array(names)) => names
-            .iter()
-            .map(|n| n.as_str().map(str::to_owned))
-            .collect::<Option<Vec<String>>>(),
-        _ => None,
-    }
-    .ok_or_else(|| {
-        IoError::store(
-            path.display(),
-            "array has no dimension names: expected an _ARRAY_DIMENSIONS attribute (as xarray writes)",
-        )
-    })?;
+        None => {
+            return Err(IoError::store(
+                path.display(),
+                "array has no dimension names: expected an _ARRAY_DIMENSIONS attribute (as xarray writes)",
+            ))
+        }
+        Some(names) => names
+            .as_array()
+            .and_then(|a| a.iter().map(|n| n.as_str().map(str::to_owned)).collect::<Option<Vec<String>>>())
+            .ok_or_else(|| {
+                IoError::store(
+                    path.display(),
+                    format!("expected _ARRAY_DIMENSIONS as a list of names, found {}", shorten(&names.to_string())),
+                )
+            })?,
+    };
     let info = ArrayInfo {
         name: name.to_owned(),
         dims,
@@ -582,6 +625,14 @@ fn check_extensions(path: &Path, meta: &Value, known: &[&str]) -> Result<(), IoE
     Ok(())
 }
 
+/// `text`, cut to 120 characters for a message.
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(120) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
 fn read_v3(root: &Path, group: &Value) -> Result<GroupMeta, IoError> {
     let path = root.join("zarr.json");
     check_extensions(&path, group, &V3_GROUP_FIELDS)?;
@@ -594,12 +645,34 @@ fn read_v3(root: &Path, group: &Value) -> Result<GroupMeta, IoError> {
             ),
         ));
     }
+    if group.get("zarr_format").and_then(Value::as_u64) != Some(3) {
+        return Err(IoError::store(
+            path.display(),
+            format!(
+                "expected \"zarr_format\": 3 in zarr.json, found {}",
+                group.get("zarr_format").unwrap_or(&Value::Null)
+            ),
+        ));
+    }
     let attrs = attrs_of(group.get("attributes"));
     let mut arrays = IndexMap::new();
-    let consolidated = group
+    let consolidated = match group
         .get("consolidated_metadata")
-        .and_then(|c| c.get("metadata"))
-        .and_then(Value::as_object);
+        .filter(|c| !c.is_null())
+        .map(|c| c.get("metadata"))
+    {
+        None => None,
+        Some(Some(Value::Object(m))) => Some(m),
+        Some(other) => {
+            return Err(IoError::store(
+                path.display(),
+                format!(
+                    "invalid consolidated metadata: expected an object of nodes in \"metadata\", found {}",
+                    other.unwrap_or(&Value::Null)
+                ),
+            ))
+        }
+    };
     let mut entries: Vec<(String, Value)> = if let Some(meta) = consolidated {
         meta.iter()
             .filter(|(k, _)| !k.contains('/'))
@@ -616,7 +689,19 @@ fn read_v3(root: &Path, group: &Value) -> Result<GroupMeta, IoError> {
     };
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, meta) in entries {
-        if meta.get("node_type").and_then(Value::as_str) != Some("array") {
+        let node = meta.get("node_type").and_then(Value::as_str);
+        // a group has no shape; an entry that is neither, or a group with
+        // an array's fields, is a damaged entry, not a node to skip
+        if node != Some("array") && (node != Some("group") || meta.get("shape").is_some()) {
+            return Err(IoError::store(
+                root.join(&name).display(),
+                format!(
+                    "invalid metadata entry: expected an array, or a group without a shape, found {}",
+                    shorten(&meta.to_string())
+                ),
+            ));
+        }
+        if node != Some("array") {
             continue;
         }
         arrays.insert(name.clone(), v3_array(root, &name, meta)?);
@@ -630,8 +715,7 @@ fn read_v3(root: &Path, group: &Value) -> Result<GroupMeta, IoError> {
 
 fn v3_array(root: &Path, name: &str, meta: Value) -> Result<ArrayInfo, IoError> {
     let path = root.join(name);
-    let shape = as_u64_vec(meta.get("shape"))
-        .ok_or_else(|| IoError::store(path.display(), "invalid zarr.json: no \"shape\""))?;
+    let shape = sizes_of(&path, &meta, "zarr.json", "shape")?;
     let grid = meta
         .get("chunk_grid")
         .and_then(|g| g.get("configuration"))

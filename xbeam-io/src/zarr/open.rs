@@ -116,11 +116,7 @@ pub fn open_zarr(path: impl AsRef<Path>) -> Result<ZarrSource, IoError> {
     let coord_list: Vec<&String> = coord_names.iter().collect();
     let loaded: Vec<(String, Result<Array, IoError>)> = coord_list
         .par_iter()
-        .map(|name| {
-            let o = &opened[*name];
-            let ranges: Vec<Range<u64>> = o.info.shape.iter().map(|&n| 0..n).collect();
-            ((*name).clone(), o.read(root, &ranges))
-        })
+        .map(|name| ((*name).clone(), read_coordinate(root, name, &opened[*name])))
         .collect();
     let mut coords = Variables::new();
     for (name, data) in loaded {
@@ -269,4 +265,20 @@ impl ChunkSource for ZarrSource {
     fn describe(&self) -> String {
         self.path.display().to_string()
     }
+}
+
+/// A coordinate, whole. A chunk file missing is an error, not fill values:
+/// for coordinates those are never what was written.
+fn read_coordinate(root: &Path, name: &str, o: &Opened) -> Result<Array, IoError> {
+    if let Some(key) = super::verify::first_missing(root, &o.info) {
+        return Err(IoError::store(
+            root.join(&key).display(),
+            format!(
+                "the chunk file of coordinate {} is missing, so its values would read as fill values (`xbeam verify` lists every missing chunk)",
+                xbeam_key::repr::quote(name)
+            ),
+        ));
+    }
+    let ranges: Vec<Range<u64>> = o.info.shape.iter().map(|&n| 0..n).collect();
+    o.read(root, &ranges)
 }

@@ -134,6 +134,31 @@ fn chunk_key(info: &ArrayInfo, indices: &[u64]) -> String {
     }
 }
 
+/// The key of the first chunk (shard) of `info` whose file is not in the
+/// store at `root`: a coordinate read whole would get fill values there,
+/// which for coordinates is never what was written.
+pub(super) fn first_missing(root: &Path, info: &ArrayInfo) -> Option<String> {
+    let grid = info.shards.as_ref().unwrap_or(&info.chunks);
+    let counts: Vec<u64> = info
+        .shape
+        .iter()
+        .zip(grid)
+        .map(|(&n, &c)| n.div_ceil(c.max(1)))
+        .collect();
+    let total = counts.iter().try_fold(1u64, |a, &c| a.checked_mul(c))?;
+    (0..total).find_map(|flat| {
+        let mut rem = flat;
+        let mut idx = vec![0u64; counts.len()];
+        for (i, &c) in counts.iter().enumerate().rev() {
+            idx[i] = rem % c;
+            rem /= c;
+        }
+        let key = chunk_key(info, &idx);
+        let file = root.join(&info.name).join(&key);
+        (!file.exists() && !file.is_symlink()).then(|| format!("{}/{key}", info.name))
+    })
+}
+
 /// Checks every chunk of every array of the store at `path`: that its
 /// file exists (a missing chunk otherwise reads back silently as fill
 /// values) and, where the store has an xbeam content manifest, that it
