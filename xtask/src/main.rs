@@ -14,6 +14,10 @@
 //!   then `xbeam rechunk` beside the codec bound, `zarrs_reencode`,
 //!   xarray + dask, rechunker and xarray-beam on three stores
 //!   (`bench rechunk` or `bench-rechunk` runs only that).
+//! - `fuzz [--seconds N]`: the fuzz targets of `xbeam-io/tests/fuzz.rs`
+//!   (metadata parsing, CF decoding, chunk decoding), each for N seconds
+//!   (default 180) in release mode under a 4 GB address-space limit, with
+//!   the executions of each reported.
 
 mod climatology_bench;
 mod copy_bench;
@@ -46,12 +50,13 @@ fn main() -> ExitCode {
         Some("bench-copy") => copy_bench::run(&workspace_root()),
         Some("bench-rechunk") => rechunk_bench::run(&workspace_root(), &args[1..]),
         Some("interop") => interop(),
+        Some("fuzz") => fuzz(&args[1..]),
         other => {
             if let Some(unknown) = other {
                 eprintln!("error: unknown xtask command {unknown:?}");
             }
             eprintln!(
-                "usage: cargo xtask <ci | fmt | interop | bench [-- criterion args] | bench-copy | bench rechunk|climatology|ingest [--stores ..] [--inputs ..] [--xarray-beam ..] [--timeout S] [--rss-limit-gb G]>"
+                "usage: cargo xtask <ci | fmt | interop | fuzz [--seconds N] | bench [-- criterion args] | bench-copy | bench rechunk|climatology|ingest [--stores ..] [--inputs ..] [--xarray-beam ..] [--timeout S] [--rss-limit-gb G]>"
             );
             return ExitCode::from(2);
         }
@@ -88,6 +93,66 @@ fn run(step: &str, mut cmd: Command) -> Result<(), String> {
     } else {
         Err(format!("step '{step}' failed ({status})"))
     }
+}
+
+/// Runs every fuzz target for `--seconds` each (see the module docs).
+fn fuzz(args: &[String]) -> Result<(), String> {
+    let seconds: u64 = match args {
+        [] => 180,
+        [flag, n] if flag == "--seconds" => n
+            .parse()
+            .map_err(|_| format!("--seconds expects a whole number, found {n:?}"))?,
+        other => {
+            return Err(format!(
+                "usage: cargo xtask fuzz [--seconds N], found {other:?}"
+            ))
+        }
+    };
+    run(
+        "build the fuzz targets",
+        cargo(&[
+            "test",
+            "--release",
+            "--locked",
+            "-p",
+            "xbeam-io",
+            "--test",
+            "fuzz",
+            "--no-run",
+        ]),
+    )?;
+    let started = Instant::now();
+    // the address-space limit turns a runaway allocation into an abort
+    // (a finding) instead of the machine swapping
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "ulimit -v 4000000 && exec \"$0\" test --release --locked -p xbeam-io --test fuzz -- --nocapture --test-threads 1",
+    ])
+    .arg(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    .env("XBEAM_FUZZ_SECONDS", seconds.to_string())
+    .current_dir(workspace_root());
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run the fuzz targets: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("FUZZ ")).collect();
+    for l in &lines {
+        println!("{l}");
+    }
+    if !out.status.success() {
+        eprintln!("{text}");
+        return Err(format!(
+            "a fuzz target found a failure ({}); its input is above",
+            out.status
+        ));
+    }
+    println!(
+        "==> fuzz: {} targets, {seconds} s each, no findings, in {:.0} s",
+        lines.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 fn ci() -> Result<(), String> {

@@ -25,4 +25,4 @@ pub use open::{open_zarr, ZarrSource};
 pub use setup::{setup_zarr, zarr_chunk_size, SetupOptions};
 pub use sink::ZarrSink;
 pub use store::{free_space, partial_of, sync_store, PARTIAL_SUFFIX};
-pub use verify::{verify, ChunkProblem, Problem, Verified};
+pub use verify::{verify, ChunkProblem, Problem, Verified, LISTED_PROBLEMS, MAX_CHUNKS};

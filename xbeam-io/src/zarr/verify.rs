@@ -64,11 +64,24 @@ impl std::fmt::Display for ChunkProblem {
     }
 }
 
+/// The most chunk problems [`verify`] lists one by one; beyond, they are
+/// counted per array ([`Verified::per_array`]).
+pub const LISTED_PROBLEMS: usize = 10_000;
+
+/// The most chunks (shards) one array may have for [`verify`] to check it:
+/// a store whose metadata claim more (a hostile or damaged shape) is an
+/// error, not an enumeration that would never end.
+pub const MAX_CHUNKS: u64 = 1 << 30;
+
 /// What [`verify`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
-    /// Chunks missing or damaged, by array and indices.
+    /// Chunks missing or damaged, by array and indices: the first
+    /// [`LISTED_PROBLEMS`] of each array.
     pub problems: Vec<ChunkProblem>,
+    /// How many chunks are missing or damaged per array (all of them,
+    /// listed or not); arrays without problems are absent.
+    pub per_array: std::collections::BTreeMap<String, u64>,
     /// What the store's content manifest says, if it has one.
     pub manifest: Option<ManifestStatus>,
     /// Chunks whose file the manifest does not record (written by another
@@ -83,6 +96,11 @@ impl Verified {
     /// that finished.
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty() && self.manifest.as_ref().is_none_or(|m| m.complete)
+    }
+
+    /// Chunks missing or damaged in all, listed or not.
+    pub fn problem_count(&self) -> u64 {
+        self.per_array.values().sum()
     }
 }
 
@@ -147,16 +165,66 @@ pub(super) fn first_missing(root: &Path, info: &ArrayInfo) -> Option<String> {
         .collect();
     let total = counts.iter().try_fold(1u64, |a, &c| a.checked_mul(c))?;
     (0..total).find_map(|flat| {
-        let mut rem = flat;
-        let mut idx = vec![0u64; counts.len()];
-        for (i, &c) in counts.iter().enumerate().rev() {
-            idx[i] = rem % c;
-            rem /= c;
-        }
-        let key = chunk_key(info, &idx);
+        let key = chunk_key(info, &indices_of(flat, &counts));
         let file = root.join(&info.name).join(&key);
         (!file.exists() && !file.is_symlink()).then(|| format!("{}/{key}", info.name))
     })
+}
+
+/// The grid indices of the chunk numbered `flat` in C order of a grid of
+/// `counts` chunks per dimension.
+fn indices_of(flat: u64, counts: &[u64]) -> Vec<u64> {
+    let mut rem = flat;
+    let mut idx = vec![0u64; counts.len()];
+    for (i, &c) in counts.iter().enumerate().rev() {
+        idx[i] = rem % c;
+        rem /= c;
+    }
+    idx
+}
+
+/// What is wrong with the chunk at `idx` of `info`, if anything;
+/// `Err(())` for a chunk file the manifest does not record.
+fn check_chunk(
+    root: &Path,
+    info: &ArrayInfo,
+    recorded: Option<&std::collections::BTreeMap<String, Entry>>,
+    idx: &[u64],
+) -> Option<Result<ChunkProblem, ()>> {
+    let key = chunk_key(info, idx);
+    let file = root.join(&info.name).join(&key);
+    let exists = file.is_file();
+    let problem = |problem| {
+        Some(Ok(ChunkProblem {
+            array: info.name.clone(),
+            indices: idx.to_vec(),
+            key: key.clone(),
+            problem,
+        }))
+    };
+    let Some(recorded) = recorded else {
+        return if exists {
+            None
+        } else {
+            problem(Problem::Missing)
+        };
+    };
+    match (recorded.get(&format!("{}/{key}", info.name)), exists) {
+        (None, false) => problem(Problem::NeverWritten),
+        (Some(_), false) => problem(Problem::Removed),
+        (None, true) => Some(Err(())),
+        (Some(want), true) => {
+            let got = Entry::of_file(&file);
+            if got.as_ref() == Some(want) {
+                None
+            } else {
+                problem(Problem::Corrupt {
+                    expected_len: want.len,
+                    found_len: got.map_or(0, |g| g.len),
+                })
+            }
+        }
+    }
 }
 
 /// Checks every chunk of every array of the store at `path`: that its
@@ -191,6 +259,7 @@ pub fn verify(path: impl AsRef<Path>) -> Result<Verified, IoError> {
     let manifest = manifest::manifest_status(root)?;
     let recorded = manifest::recorded(root)?;
     let mut problems = Vec::new();
+    let mut per_array = std::collections::BTreeMap::new();
     let mut unrecorded = 0u64;
     let mut checked = 0u64;
     for info in group.arrays.values() {
@@ -204,71 +273,50 @@ pub fn verify(path: impl AsRef<Path>) -> Result<Verified, IoError> {
         let total = counts
             .iter()
             .try_fold(1u64, |a, &c| a.checked_mul(c))
+            .filter(|&n| n <= MAX_CHUNKS)
             .ok_or_else(|| {
                 IoError::Invalid(format!(
-                    "{}: array {:?} of shape {:?} has more chunks than can be counted",
+                    "{}: array {:?} of shape {:?} in chunks of {:?} has more chunks than verify checks (at most {MAX_CHUNKS})",
                     root.display(),
                     info.name,
-                    info.shape
+                    info.shape,
+                    grid
                 ))
             })?;
+        let check =
+            |flat: u64| check_chunk(root, info, recorded.as_ref(), &indices_of(flat, &counts));
+        // in blocks, so that only the first LISTED_PROBLEMS are kept and
         // chunk indices are made as they are checked, never all at once
-        let found: Vec<Result<ChunkProblem, ()>> = (0..total)
-            .into_par_iter()
-            .filter_map(|flat| {
-                let mut rem = flat;
-                let mut idx = vec![0u64; counts.len()];
-                for (i, &c) in counts.iter().enumerate().rev() {
-                    idx[i] = rem % c;
-                    rem /= c;
-                }
-                let key = chunk_key(info, &idx);
-                let file = root.join(&info.name).join(&key);
-                let exists = file.is_file();
-                let problem = |problem| {
-                    Some(Ok(ChunkProblem {
-                        array: info.name.clone(),
-                        indices: idx.clone(),
-                        key: key.clone(),
-                        problem,
-                    }))
-                };
-                let Some(recorded) = &recorded else {
-                    return if exists {
-                        None
-                    } else {
-                        problem(Problem::Missing)
-                    };
-                };
-                match (recorded.get(&format!("{}/{key}", info.name)), exists) {
-                    (None, false) => problem(Problem::NeverWritten),
-                    (Some(_), false) => problem(Problem::Removed),
-                    (None, true) => Some(Err(())),
-                    (Some(want), true) => {
-                        let got = Entry::of_file(&file);
-                        if got.as_ref() == Some(want) {
-                            None
-                        } else {
-                            problem(Problem::Corrupt {
-                                expected_len: want.len,
-                                found_len: got.map_or(0, |g| g.len),
-                            })
+        let mut listed = 0usize;
+        let mut bad = 0u64;
+        let mut start = 0u64;
+        while start < total {
+            let end = total.min(start + (1 << 16));
+            let found: Vec<Result<ChunkProblem, ()>> =
+                (start..end).into_par_iter().filter_map(check).collect();
+            for f in found {
+                match f {
+                    Ok(p) => {
+                        bad += 1;
+                        if listed < LISTED_PROBLEMS {
+                            listed += 1;
+                            problems.push(p);
                         }
                     }
+                    Err(()) => unrecorded += 1,
                 }
-            })
-            .collect();
-        checked += total;
-        for f in found {
-            match f {
-                Ok(p) => problems.push(p),
-                Err(()) => unrecorded += 1,
             }
+            start = end;
+        }
+        checked += total;
+        if bad > 0 {
+            per_array.insert(info.name.clone(), bad);
         }
     }
     problems.sort_by(|a, b| (&a.array, &a.indices).cmp(&(&b.array, &b.indices)));
     Ok(Verified {
         problems,
+        per_array,
         manifest,
         unrecorded,
         checked,

@@ -1,7 +1,6 @@
 //! `xbeam verify`: every chunk a store's metadata promises is there and,
 //! where xbeam wrote the store, holds the bytes it wrote.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use xbeam::error::Error;
@@ -62,20 +61,19 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
     for m in found.problems.iter().take(LISTED) {
         println!("  {}", super::report::printable(&m.to_string()));
     }
-    let problems = &found.problems;
-    if problems.len() > LISTED {
-        let mut per_array: BTreeMap<&str, usize> = BTreeMap::new();
-        for m in problems {
-            *per_array.entry(m.array.as_str()).or_default() += 1;
-        }
-        let counts: Vec<String> = per_array.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+    let n = found.problem_count();
+    if n > LISTED as u64 {
+        let counts: Vec<String> = found
+            .per_array
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect();
         println!(
             "  ... and {} more; missing or damaged per variable: {}",
-            problems.len() - LISTED,
+            n - LISTED as u64,
             super::report::printable(&counts.join(", "))
         );
     }
-    let n = problems.len();
     let mut reason = format!(
         "{n} chunk{} missing or damaged",
         if n == 1 { " is" } else { "s are" }
