@@ -571,6 +571,14 @@ fn cases() -> Vec<Case> {
             "temperature",
         ),
         case(
+            "string coordinate not UTF-8",
+            V2,
+            vec![set(zm, "/metadata/level~1.zarray/dtype", json!("|S8"))],
+            INFO,
+            3,
+            "not valid UTF-8",
+        ),
+        case(
             "time encoded far past int64",
             V2,
             vec![

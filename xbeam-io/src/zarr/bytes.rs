@@ -87,25 +87,33 @@ pub(crate) fn from_bytes(bytes: &[u8], stored: Stored, shape: &[usize]) -> Resul
             let strings = bytes
                 .chunks(4 * w.max(1))
                 .take(n)
-                .map(|item| {
+                .enumerate()
+                .map(|(i, item)| {
                     item.chunks(4)
                         .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
                         .take_while(|&c| c != 0)
-                        .map(|c| char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER))
-                        .collect::<String>()
+                        .map(|c| {
+                            char::from_u32(c).ok_or_else(|| {
+                                IoError::Invalid(format!(
+                                    "string value {i} holds {c:#x}, which is not a Unicode character"
+                                ))
+                            })
+                        })
+                        .collect::<Result<String, IoError>>()
                 })
-                .collect::<Vec<String>>();
+                .collect::<Result<Vec<String>, IoError>>()?;
             Ok(Array::from_vec(shape.to_vec(), strings)?)
         }
         Stored::Bytes(w) => {
             let strings = bytes
                 .chunks(w.max(1))
                 .take(n)
-                .map(|item| {
+                .enumerate()
+                .map(|(i, item)| {
                     let end = item.iter().position(|&b| b == 0).unwrap_or(item.len());
-                    String::from_utf8_lossy(&item[..end]).into_owned()
+                    utf8(i, &item[..end])
                 })
-                .collect::<Vec<String>>();
+                .collect::<Result<Vec<String>, IoError>>()?;
             Ok(Array::from_vec(shape.to_vec(), strings)?)
         }
         Stored::VString => Err(IoError::Invalid(
@@ -123,7 +131,31 @@ pub(crate) fn from_vlen(
 ) -> Result<Array, IoError> {
     let strings = offsets
         .windows(2)
-        .map(|w| String::from_utf8_lossy(&bytes[w[0]..w[1]]).into_owned())
-        .collect::<Vec<String>>();
+        .enumerate()
+        .map(|(i, w)| {
+            let item = bytes.get(w[0]..w[1]).ok_or_else(|| {
+                IoError::Invalid(format!(
+                    "string value {i} lies at bytes {}..{} of {}: the chunk's offsets are damaged",
+                    w[0],
+                    w[1],
+                    bytes.len()
+                ))
+            })?;
+            utf8(i, item)
+        })
+        .collect::<Result<Vec<String>, IoError>>()?;
     Ok(Array::from_vec(shape.to_vec(), strings)?)
+}
+
+/// String value `i` from its bytes, which must be UTF-8: replacing what is
+/// not would change the data without saying so.
+fn utf8(i: usize, item: &[u8]) -> Result<String, IoError> {
+    std::str::from_utf8(item).map(str::to_owned).map_err(|e| {
+        let at = e.valid_up_to();
+        IoError::Invalid(format!(
+            "string value {i} is not valid UTF-8 (byte {at} of {} is {:#04x}): expected text",
+            item.len(),
+            item[at]
+        ))
+    })
 }
