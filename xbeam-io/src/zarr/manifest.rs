@@ -149,12 +149,13 @@ fn read_manifest(root: &Path) -> Result<Option<(bool, Entries)>, IoError> {
             ),
         ));
     }
-    let text = fs::read_to_string(&path)
-        .map_err(|e| IoError::file(path.display(), "cannot read the file", e))?;
-    let mut lines = text.lines();
+    if meta.len() > MAX_FILE {
+        return Err(too_big(&path, meta.len()));
+    }
+    let mut lines = lines_of(&path)?.into_iter();
     let head: serde_json::Value = lines
         .next()
-        .and_then(|l| serde_json::from_str(l).ok())
+        .and_then(|l| serde_json::from_str(&l).ok())
         .ok_or_else(|| bad(&path, 1, "a JSON header"))?;
     let complete = match head.get("status").and_then(serde_json::Value::as_str) {
         Some("complete") => true,
@@ -169,10 +170,41 @@ fn read_manifest(root: &Path) -> Result<Option<(bool, Entries)>, IoError> {
     };
     let mut entries = BTreeMap::new();
     for (i, line) in lines.enumerate() {
-        let (k, e) = parse_line(&path, i + 2, line)?;
+        let (k, e) = parse_line(&path, i + 2, &line)?;
         entries.insert(k, e);
     }
     Ok(Some((complete, entries)))
+}
+
+/// The largest manifest or log read (about 15 million chunks).
+const MAX_FILE: u64 = 1 << 30;
+
+fn too_big(path: &Path, len: u64) -> IoError {
+    IoError::store(
+        path.display(),
+        format!("expected an xbeam manifest file of at most 1 GiB, found {len} bytes"),
+    )
+}
+
+/// The whole lines of the file at `path` (a last line without its newline,
+/// which a killed writer leaves, is dropped), read without holding the
+/// file's text.
+fn lines_of(path: &Path) -> Result<Vec<String>, IoError> {
+    use std::io::BufRead;
+    let fail = |e: std::io::Error| IoError::file(path.display(), "cannot read the file", e);
+    let file = fs::File::open(path).map_err(fail)?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut out = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(fail)?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            return Ok(out);
+        }
+        line.pop();
+        out.push(String::from_utf8_lossy(&line).into_owned());
+    }
 }
 
 /// Whether `name` is the name of a file of the content manifest at a
@@ -224,11 +256,11 @@ fn read_logs(root: &Path) -> Result<(Vec<PathBuf>, Entries), IoError> {
     logs.sort();
     let mut entries = BTreeMap::new();
     for log in &logs {
-        let text =
-            fs::read(log).map_err(|e| IoError::file(log.display(), "cannot read the file", e))?;
-        let text = String::from_utf8_lossy(&text);
-        let whole = text.rfind('\n').map_or("", |end| &text[..end]);
-        for (i, line) in whole.lines().enumerate() {
+        let len = fs::metadata(log).map_or(0, |m| m.len());
+        if len > MAX_FILE {
+            return Err(too_big(log, len));
+        }
+        for (i, line) in lines_of(log)?.iter().enumerate() {
             let (k, e) = parse_line(log, i + 1, line)?;
             entries.insert(k, e);
         }
