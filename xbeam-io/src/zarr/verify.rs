@@ -152,10 +152,9 @@ fn chunk_key(info: &ArrayInfo, indices: &[u64]) -> String {
     }
 }
 
-/// The key of the first chunk (shard) of `info` whose file is not in the
-/// store at `root`: a coordinate read whole would get fill values there,
-/// which for coordinates is never what was written.
-pub(super) fn first_missing(root: &Path, info: &ArrayInfo) -> Option<String> {
+/// The chunks (shards) of `info` per dimension, and in all (`None` when
+/// the count overflows).
+fn grid_counts(info: &ArrayInfo) -> (Vec<u64>, Option<u64>) {
     let grid = info.shards.as_ref().unwrap_or(&info.chunks);
     let counts: Vec<u64> = info
         .shape
@@ -163,7 +162,16 @@ pub(super) fn first_missing(root: &Path, info: &ArrayInfo) -> Option<String> {
         .zip(grid)
         .map(|(&n, &c)| n.div_ceil(c.max(1)))
         .collect();
-    let total = counts.iter().try_fold(1u64, |a, &c| a.checked_mul(c))?;
+    let total = counts.iter().try_fold(1u64, |a, &c| a.checked_mul(c));
+    (counts, total)
+}
+
+/// The key of the first chunk (shard) of `info` whose file is not in the
+/// store at `root`: a coordinate read whole would get fill values there,
+/// which for coordinates is never what was written.
+pub(super) fn first_missing(root: &Path, info: &ArrayInfo) -> Option<String> {
+    let (counts, total) = grid_counts(info);
+    let total = total?;
     (0..total).find_map(|flat| {
         let key = chunk_key(info, &indices_of(flat, &counts));
         let file = root.join(&info.name).join(&key);
@@ -263,16 +271,8 @@ pub fn verify(path: impl AsRef<Path>) -> Result<Verified, IoError> {
     let mut unrecorded = 0u64;
     let mut checked = 0u64;
     for info in group.arrays.values() {
-        let grid = info.shards.as_ref().unwrap_or(&info.chunks);
-        let counts: Vec<u64> = info
-            .shape
-            .iter()
-            .zip(grid)
-            .map(|(&n, &c)| n.div_ceil(c.max(1)))
-            .collect();
-        let total = counts
-            .iter()
-            .try_fold(1u64, |a, &c| a.checked_mul(c))
+        let (counts, total) = grid_counts(info);
+        let total = total
             .filter(|&n| n <= MAX_CHUNKS)
             .ok_or_else(|| {
                 IoError::Invalid(format!(
@@ -280,7 +280,7 @@ pub fn verify(path: impl AsRef<Path>) -> Result<Verified, IoError> {
                     root.display(),
                     info.name,
                     info.shape,
-                    grid
+                    info.shards.as_ref().unwrap_or(&info.chunks)
                 ))
             })?;
         let check =
