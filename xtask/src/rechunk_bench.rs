@@ -839,7 +839,6 @@ fn bench_store(
     rows
 }
 
-/// `a / b` as `1.23x`, or `-`.
 /// Prints a table's rows (runs, best seconds, GB/s of `gb` GB, peak RSS,
 /// and how many times `ours` each took) under their header, and returns
 /// them as JSON.
@@ -896,6 +895,7 @@ pub(crate) fn compare_in_python(
     }
 }
 
+/// `a / b` as `1.23x`, or `-`.
 pub(crate) fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),

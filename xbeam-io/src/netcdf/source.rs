@@ -841,6 +841,14 @@ fn build(
                     }
                 }
             } else if let Some(k) = codings.iter().position(|c| packing(c) != packing(c0)) {
+                // the first file's packing and the first that differs
+                let between = format!(
+                    "{} in {}, {} in {}",
+                    describe_packing(c0),
+                    first_path_of(scanned, f0),
+                    describe_packing(codings[k]),
+                    first_path_of(scanned, files[k]),
+                );
                 let plain_floats = codings
                     .iter()
                     .all(|c| c.stored.is_float() && c.scale.is_none() && c.offset.is_none());
@@ -850,11 +858,7 @@ fn build(
                     encoding.shift_remove("_FillValue");
                     encoding.shift_remove("missing_value");
                     notes.push(format!(
-                        "{name}: fill values differ between files ({} in {}, {} in {}): NaN is the store's fill value",
-                        describe_packing(c0),
-                        first_path_of(scanned, f0),
-                        describe_packing(codings[k]),
-                        first_path_of(scanned, files[k]),
+                        "{name}: fill values differ between files ({between}): NaN is the store's fill value"
                     ));
                 } else {
                     // each file decoded with its own packing; stored as the
@@ -864,11 +868,7 @@ fn build(
                         encoding.insert("dtype".into(), json!(dtype.name()));
                     }
                     notes.push(format!(
-                        "{name}: packing differs between files ({} in {}, {} in {}): stored unpacked as {}",
-                        describe_packing(c0),
-                        first_path_of(scanned, f0),
-                        describe_packing(codings[k]),
-                        first_path_of(scanned, files[k]),
+                        "{name}: packing differs between files ({between}): stored unpacked as {}",
                         dtype.name()
                     ));
                 }

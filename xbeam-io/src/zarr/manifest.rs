@@ -64,7 +64,7 @@ impl Entry {
 }
 
 /// Recorded chunks by store key.
-type Entries = BTreeMap<String, Entry>;
+pub(crate) type Entries = BTreeMap<String, Entry>;
 
 /// What a store's manifest says ([`manifest_status`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,27 +86,23 @@ pub struct ManifestStatus {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn manifest_status(path: impl AsRef<Path>) -> Result<Option<ManifestStatus>, IoError> {
-    let root = path.as_ref();
-    let Some((complete, entries)) = read_manifest(root)? else {
+    Ok(recorded(path.as_ref())?.map(|(status, _)| status))
+}
+
+/// What the manifest of the store at `root` says, and its entries with the
+/// logs' lines (a later line for the same key wins), read once; `None`
+/// without a manifest.
+pub(crate) fn recorded(root: &Path) -> Result<Option<(ManifestStatus, Entries)>, IoError> {
+    let Some((complete, mut entries)) = read_manifest(root)? else {
         return Ok(None);
     };
     let (logs, logged) = read_logs(root)?;
-    let mut all = entries;
-    all.extend(logged);
-    Ok(Some(ManifestStatus {
+    entries.extend(logged);
+    let status = ManifestStatus {
         complete: complete && logs.is_empty(),
-        recorded: all.len(),
-    }))
-}
-
-/// The manifest's entries and the logs' lines of the store at `root`
-/// (a later line for the same key wins), `None` without a manifest.
-pub(crate) fn recorded(root: &Path) -> Result<Option<BTreeMap<String, Entry>>, IoError> {
-    let Some((_, mut entries)) = read_manifest(root)? else {
-        return Ok(None);
+        recorded: entries.len(),
     };
-    entries.extend(read_logs(root)?.1);
-    Ok(Some(entries))
+    Ok(Some((status, entries)))
 }
 
 fn bad(path: &Path, line: usize, what: &str) -> IoError {
@@ -152,27 +148,30 @@ fn read_manifest(root: &Path) -> Result<Option<(bool, Entries)>, IoError> {
     if meta.len() > MAX_FILE {
         return Err(too_big(&path, meta.len()));
     }
-    let mut lines = lines_of(&path)?.into_iter();
-    let head: serde_json::Value = lines
-        .next()
-        .and_then(|l| serde_json::from_str(&l).ok())
-        .ok_or_else(|| bad(&path, 1, "a JSON header"))?;
-    let complete = match head.get("status").and_then(serde_json::Value::as_str) {
-        Some("complete") => true,
-        Some("writing") => false,
-        _ => {
-            return Err(bad(
-                &path,
-                1,
-                r#"a header with "status": "writing" or "complete""#,
-            ))
-        }
-    };
+    let mut complete = None;
     let mut entries = BTreeMap::new();
-    for (i, line) in lines.enumerate() {
-        let (k, e) = parse_line(&path, i + 2, &line)?;
-        entries.insert(k, e);
-    }
+    for_each_line(&path, |n, line| {
+        if n == 1 {
+            let head: Option<serde_json::Value> = serde_json::from_str(line).ok();
+            let head = head.ok_or_else(|| bad(&path, 1, "a JSON header"))?;
+            complete = match head.get("status").and_then(serde_json::Value::as_str) {
+                Some("complete") => Some(true),
+                Some("writing") => Some(false),
+                _ => {
+                    return Err(bad(
+                        &path,
+                        1,
+                        r#"a header with "status": "writing" or "complete""#,
+                    ))
+                }
+            };
+        } else {
+            let (k, e) = parse_line(&path, n, line)?;
+            entries.insert(k, e);
+        }
+        Ok(())
+    })?;
+    let complete = complete.ok_or_else(|| bad(&path, 1, "a JSON header"))?;
     Ok(Some((complete, entries)))
 }
 
@@ -186,25 +185,28 @@ fn too_big(path: &Path, len: u64) -> IoError {
     )
 }
 
-/// The whole lines of the file at `path` (a last line without its newline,
-/// which a killed writer leaves, is dropped), read without holding the
-/// file's text.
-fn lines_of(path: &Path) -> Result<Vec<String>, IoError> {
+/// Calls `f` with each whole line of the file at `path` and its number
+/// (from 1), as it is read (a last line without its newline, which a
+/// killed writer leaves, is dropped).
+fn for_each_line(
+    path: &Path,
+    mut f: impl FnMut(usize, &str) -> Result<(), IoError>,
+) -> Result<(), IoError> {
     use std::io::BufRead;
     let fail = |e: std::io::Error| IoError::file(path.display(), "cannot read the file", e);
     let file = fs::File::open(path).map_err(fail)?;
     let mut reader = std::io::BufReader::new(file);
-    let mut out = Vec::new();
     let mut line = Vec::new();
-    loop {
+    for n in 1.. {
         line.clear();
-        let n = reader.read_until(b'\n', &mut line).map_err(fail)?;
-        if n == 0 || line.last() != Some(&b'\n') {
-            return Ok(out);
+        let read = reader.read_until(b'\n', &mut line).map_err(fail)?;
+        if read == 0 || line.last() != Some(&b'\n') {
+            break;
         }
         line.pop();
-        out.push(String::from_utf8_lossy(&line).into_owned());
+        f(n, &String::from_utf8_lossy(&line))?;
     }
+    Ok(())
 }
 
 /// Whether `name` is the name of a file of the content manifest at a
@@ -260,10 +262,11 @@ fn read_logs(root: &Path) -> Result<(Vec<PathBuf>, Entries), IoError> {
         if len > MAX_FILE {
             return Err(too_big(log, len));
         }
-        for (i, line) in lines_of(log)?.iter().enumerate() {
-            let (k, e) = parse_line(log, i + 1, line)?;
+        for_each_line(log, |n, line| {
+            let (k, e) = parse_line(log, n, line)?;
             entries.insert(k, e);
-        }
+            Ok(())
+        })?;
     }
     Ok((logs, entries))
 }
@@ -367,14 +370,15 @@ impl Ledger {
     /// Whether a resumed run may skip writing `value` at `key`: it was
     /// recorded with these bytes, and the file at `path` holds them.
     pub(crate) fn already(&self, key: &str, value: &Entry, path: &Path) -> bool {
-        let prior = self
+        // copied out, so that the file is read without holding the lock
+        // (every writing thread asks)
+        let recorded = self
             .prior
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(recorded) = prior.as_ref().and_then(|p| p.get(key)) else {
-            return false;
-        };
-        let done = recorded == value && Entry::of_file(path).as_ref() == Some(value);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .and_then(|p| p.get(key).copied());
+        let done = recorded.as_ref() == Some(value) && Entry::of_file(path).as_ref() == Some(value);
         if done {
             self.skipped.fetch_add(1, Ordering::Relaxed);
         }
@@ -425,12 +429,12 @@ pub(crate) fn require(root: &Path) -> Result<(), IoError> {
     Ok(())
 }
 
-/// Prepares to resume writing the store at `root`: folds what earlier runs
-/// recorded (the manifest then says `writing`), removes chunk files that a
-/// killed write left partial, and registers a ledger that lets writes of
-/// the same bytes be skipped.
+/// Prepares to resume writing the store at `root`, whose manifest the
+/// caller has [`require`]d: folds what earlier runs recorded (the manifest
+/// then says `writing`), removes chunk files that a killed write left
+/// partial, and registers a ledger that lets writes of the same bytes be
+/// skipped.
 pub(crate) fn resume(root: &Path) -> Result<(), IoError> {
-    require(root)?;
     let entries = fold(root, false)?;
     remove_partials(root)?;
     let l = Arc::new(Ledger::new(root, Some(entries.into_iter().collect())));
@@ -571,7 +575,7 @@ mod tests {
             }
         );
         assert!(!root.join(".xbeam-manifest.7.0.log").exists());
-        assert_eq!(recorded(root).unwrap().unwrap()["t/c/0"], Entry::of(b"a"));
+        assert_eq!(recorded(root).unwrap().unwrap().1["t/c/0"], Entry::of(b"a"));
     }
 
     #[test]

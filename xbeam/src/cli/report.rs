@@ -38,7 +38,8 @@ pub(crate) fn error(e: &Error) {
 
 /// `text` safe for a terminal: control characters other than newlines and
 /// tabs (an escape sequence in a variable name, a carriage return in an
-/// attribute) written as `\x1b` / `\u{9b}`, so that names and attributes
+/// attribute; `char::is_control` is C0, DEL and C1) written as `\x1b` /
+/// `\x9b`, so that names and attributes
 /// from a store cannot move the cursor, recolour or rewrite what is shown.
 pub(crate) fn printable(text: &str) -> Cow<'_, str> {
     let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
@@ -48,12 +49,8 @@ pub(crate) fn printable(text: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         if unsafe_char(c) {
-            let code = u32::from(c);
-            let _ = if code < 0x100 {
-                write!(out, "\\x{code:02x}")
-            } else {
-                write!(out, "\\u{{{code:x}}}")
-            };
+            // control characters are all below U+0100
+            let _ = write!(out, "\\x{:02x}", u32::from(c));
         } else {
             out.push(c);
         }
