@@ -883,9 +883,8 @@ pub(crate) fn check_group(
     arrays: &[(String, Value, Attrs)],
 ) -> Result<(), IoError> {
     for (path, doc) in group_documents(root, format, attrs, arrays) {
-        let found = fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+        // read as every metadata document is: no FIFO, device or giant
+        let found = read_json(&path).ok().flatten();
         let what = match found {
             None => "is missing or not JSON",
             Some(v) if v != doc => "differs from the one this job writes",

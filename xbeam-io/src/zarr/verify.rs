@@ -152,8 +152,8 @@ fn chunk_key(info: &ArrayInfo, indices: &[u64]) -> String {
     }
 }
 
-/// The chunks (shards) of `info` per dimension, and in all (`None` when
-/// the count overflows).
+/// The chunks (shards) of `info` per dimension, and in all (`None` beyond
+/// [`MAX_CHUNKS`], overflow included).
 fn grid_counts(info: &ArrayInfo) -> (Vec<u64>, Option<u64>) {
     let grid = info.shards.as_ref().unwrap_or(&info.chunks);
     let counts: Vec<u64> = info
@@ -162,7 +162,10 @@ fn grid_counts(info: &ArrayInfo) -> (Vec<u64>, Option<u64>) {
         .zip(grid)
         .map(|(&n, &c)| n.div_ceil(c.max(1)))
         .collect();
-    let total = counts.iter().try_fold(1u64, |a, &c| a.checked_mul(c));
+    let total = counts
+        .iter()
+        .try_fold(1u64, |a, &c| a.checked_mul(c))
+        .filter(|&n| n <= MAX_CHUNKS);
     (counts, total)
 }
 
@@ -175,6 +178,8 @@ pub(super) fn first_missing(root: &Path, info: &ArrayInfo) -> Option<String> {
     (0..total).find_map(|flat| {
         let key = chunk_key(info, &indices_of(flat, &counts));
         let file = root.join(&info.name).join(&key);
+        // present as anything (a FIFO, a directory) is left to the read,
+        // whose error says what it is
         (!file.exists() && !file.is_symlink()).then(|| format!("{}/{key}", info.name))
     })
 }
@@ -196,7 +201,7 @@ fn indices_of(flat: u64, counts: &[u64]) -> Vec<u64> {
 fn check_chunk(
     root: &Path,
     info: &ArrayInfo,
-    recorded: Option<&std::collections::BTreeMap<String, Entry>>,
+    recorded: Option<&manifest::Entries>,
     idx: &[u64],
 ) -> Option<Result<ChunkProblem, ()>> {
     let key = chunk_key(info, idx);
@@ -264,8 +269,7 @@ fn check_chunk(
 pub fn verify(path: impl AsRef<Path>) -> Result<Verified, IoError> {
     let root = path.as_ref();
     let group = meta::read_group(root)?;
-    let manifest = manifest::manifest_status(root)?;
-    let recorded = manifest::recorded(root)?;
+    let (manifest, recorded) = manifest::recorded(root)?.unzip();
     let mut problems = Vec::new();
     let mut per_array = std::collections::BTreeMap::new();
     let mut unrecorded = 0u64;
@@ -273,7 +277,6 @@ pub fn verify(path: impl AsRef<Path>) -> Result<Verified, IoError> {
     for info in group.arrays.values() {
         let (counts, total) = grid_counts(info);
         let total = total
-            .filter(|&n| n <= MAX_CHUNKS)
             .ok_or_else(|| {
                 IoError::Invalid(format!(
                     "{}: array {:?} of shape {:?} in chunks of {:?} has more chunks than verify checks (at most {MAX_CHUNKS})",

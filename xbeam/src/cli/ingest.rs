@@ -36,7 +36,7 @@ pub(crate) struct Args {
     /// Add the files that the store at DST (written by `xbeam ingest`)
     /// does not hold yet, along the concat dimension; files already
     /// ingested are skipped, so repeating it changes nothing.
-    #[arg(long, conflicts_with_all = ["overwrite", "resume"])]
+    #[arg(long, conflicts_with_all = ["overwrite", "resume", "ignore_free_space"])]
     append: bool,
     #[command(flatten)]
     write: WriteArgs,

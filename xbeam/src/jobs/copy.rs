@@ -323,10 +323,9 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
         encoding: encodings(&source, options)?,
         resume: options.write.resume,
     };
-    output::prepare(&options.dst, Some(&options.src), options.write)?;
     let t = source.template();
     let bytes = t.data_nbytes();
-    output::check_free_space(&options.dst, bytes, options.write)?;
+    output::prepare(&options.dst, Some(&options.src), options.write, bytes)?;
     let sink = setup_zarr(t, &options.dst, &setup).map_err(Error::output(&options.dst))?;
     let count = plan.count();
     // each variable is read over its own dimensions (a variable without

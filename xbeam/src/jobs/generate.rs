@@ -138,9 +138,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
         resume: options.write.resume,
         ..SetupOptions::default()
     };
-    output::prepare(&options.out, None, options.write)?;
-    let planned = template.data_nbytes();
-    output::check_free_space(&options.out, planned, options.write)?;
+    output::prepare(&options.out, None, options.write, template.data_nbytes())?;
     let sink = setup_zarr(&template, &options.out, &setup).map_err(Error::output(&options.out))?;
     let tc = sink.zarr_chunks()["time"];
     let ntime = era5.ntime;

@@ -14,7 +14,7 @@
 //!
 //! let dir = tempfile::tempdir()?;
 //! std::fs::write(dir.path().join("notes.txt"), "keep me")?;
-//! let err = prepare(dir.path(), None, WriteMode::overwrite()).unwrap_err();
+//! let err = prepare(dir.path(), None, WriteMode::overwrite(), 0).unwrap_err();
 //! assert!(err.to_string().contains("not a Zarr store"), "{err}");
 //! assert!(dir.path().join("notes.txt").exists());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -64,8 +64,24 @@ impl WriteMode {
 /// Checks that `dst` may be written (see the module docs) and, with
 /// `mode.overwrite`, removes the Zarr store there; with `mode.resume`,
 /// keeps a store that xbeam set up there (it has an xbeam manifest), for
-/// the job to finish. `src` is the job's input store, if any.
-pub fn prepare(dst: &Path, src: Option<&Path>, mode: WriteMode) -> Result<(), Error> {
+/// the job to finish. Then checks that `planned` bytes (the output's
+/// uncompressed size) fit ([`check_free_space`]; not when resuming a store
+/// that is there). `src` is the job's input store, if any.
+pub fn prepare(dst: &Path, src: Option<&Path>, mode: WriteMode, planned: u64) -> Result<(), Error> {
+    if mode.resume && mode.overwrite {
+        return Err(Error::Usage(
+            "--resume keeps the store at the output and --overwrite replaces it: pass one of them"
+                .into(),
+        ));
+    }
+    let kept = clear(dst, src, mode)?;
+    let ignore = mode.ignore_free_space || kept;
+    check_free_space(dst, planned, ignore)
+}
+
+/// [`prepare`] but for the free space: returns whether a store is kept
+/// there to resume.
+fn clear(dst: &Path, src: Option<&Path>, mode: WriteMode) -> Result<bool, Error> {
     let WriteMode {
         overwrite, resume, ..
     } = mode;
@@ -100,7 +116,7 @@ pub fn prepare(dst: &Path, src: Option<&Path>, mode: WriteMode) -> Result<(), Er
     }
     let meta = match fs::symlink_metadata(dst) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(replace(e)),
     };
     if meta.file_type().is_symlink() {
@@ -110,13 +126,7 @@ pub fn prepare(dst: &Path, src: Option<&Path>, mode: WriteMode) -> Result<(), Er
         return Err(refuse("it exists and is not a directory"));
     }
     if fs::read_dir(dst).map_err(replace)?.next().is_none() {
-        return Ok(());
-    }
-    if resume && overwrite {
-        return Err(Error::Usage(
-            "--resume keeps the store at the output and --overwrite replaces it: pass one of them"
-                .into(),
-        ));
+        return Ok(false);
     }
     if resume {
         if !dst.join(xbeam_io::MANIFEST).is_file() {
@@ -125,7 +135,7 @@ pub fn prepare(dst: &Path, src: Option<&Path>, mode: WriteMode) -> Result<(), Er
                 xbeam_io::MANIFEST
             )));
         }
-        return Ok(());
+        return Ok(true);
     }
     if !overwrite {
         return Err(refuse(
@@ -143,7 +153,8 @@ pub fn prepare(dst: &Path, src: Option<&Path>, mode: WriteMode) -> Result<(), Er
             foreign.display()
         )));
     }
-    fs::remove_dir_all(dst).map_err(replace)
+    fs::remove_dir_all(dst).map_err(replace)?;
+    Ok(false)
 }
 
 /// Refuses a job whose output, `planned` bytes uncompressed, exceeds the
@@ -151,22 +162,21 @@ pub fn prepare(dst: &Path, src: Option<&Path>, mode: WriteMode) -> Result<(), Er
 /// is written (a 10 TB write should not start on a disk with 71 GB free,
 /// fill it and fail hours later). Compression usually makes a store
 /// smaller than its uncompressed size, so this can refuse a job that would
-/// fit: `mode.ignore_free_space` (`--ignore-free-space`) skips the check,
-/// and so does a resumed job (part of its output is there already).
+/// fit: `ignore` (`--ignore-free-space`, or a resumed store, part of whose
+/// output is there already) skips the check. [`prepare`] calls it.
 ///
 /// ```
-/// use xbeam::jobs::output::{check_free_space, WriteMode};
+/// use xbeam::jobs::output::check_free_space;
 ///
 /// let dir = tempfile::tempdir()?;
-/// check_free_space(dir.path(), 1 << 20, WriteMode::default())?;
-/// let err = check_free_space(dir.path(), u64::MAX, WriteMode::default()).unwrap_err();
+/// check_free_space(dir.path(), 1 << 20, false)?;
+/// let err = check_free_space(dir.path(), u64::MAX, false).unwrap_err();
 /// assert!(err.to_string().contains("--ignore-free-space"), "{err}");
-/// let ignore = WriteMode { ignore_free_space: true, ..WriteMode::default() };
-/// check_free_space(dir.path(), u64::MAX, ignore)?;
+/// check_free_space(dir.path(), u64::MAX, true)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn check_free_space(dst: &Path, planned: u64, mode: WriteMode) -> Result<(), Error> {
-    if mode.ignore_free_space || mode.resume {
+pub fn check_free_space(dst: &Path, planned: u64, ignore: bool) -> Result<(), Error> {
+    if ignore {
         return Ok(());
     }
     let free = xbeam_io::free_space(dst).map_err(|source| Error::Output {
@@ -339,14 +349,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("s.zarr");
         store(&root);
-        let err = prepare(&root, None, WriteMode::default()).unwrap_err();
+        let err = prepare(&root, None, WriteMode::default(), 0).unwrap_err();
         assert!(err.to_string().contains("is not empty"), "{err}");
-        prepare(&root, None, WriteMode::overwrite()).unwrap();
+        prepare(&root, None, WriteMode::overwrite(), 0).unwrap();
         assert!(!root.exists());
         // a missing or empty directory is fine either way
-        prepare(&root, None, WriteMode::default()).unwrap();
+        prepare(&root, None, WriteMode::default(), 0).unwrap();
         fs::create_dir(&root).unwrap();
-        prepare(&root, None, WriteMode::default()).unwrap();
+        prepare(&root, None, WriteMode::default(), 0).unwrap();
         assert!(root.exists());
     }
 
@@ -357,14 +367,14 @@ mod tests {
         for foreign in ["notes.txt", "t/c/0/readme", "v2/.hidden", "t/c/0/0/x1"] {
             store(&root);
             fs::write(root.join(foreign), "mine").unwrap();
-            let err = prepare(&root, None, WriteMode::overwrite()).unwrap_err();
+            let err = prepare(&root, None, WriteMode::overwrite(), 0).unwrap_err();
             assert!(err.to_string().contains(foreign), "{foreign}: {err}");
             assert!(root.join(foreign).exists());
             fs::remove_file(root.join(foreign)).unwrap();
         }
         // a group may not hold chunk keys
         fs::write(root.join("0.0"), "x").unwrap();
-        assert!(prepare(&root, None, WriteMode::overwrite()).is_err());
+        assert!(prepare(&root, None, WriteMode::overwrite(), 0).is_err());
         fs::remove_file(root.join("0.0")).unwrap();
         // nor partial chunk files, nor partial files of what is no chunk key
         for foreign in [
@@ -374,7 +384,7 @@ mod tests {
             "v2/a.b.1.2.xbeam-partial",
         ] {
             fs::write(root.join(foreign), "mine").unwrap();
-            let err = prepare(&root, None, WriteMode::overwrite()).unwrap_err();
+            let err = prepare(&root, None, WriteMode::overwrite(), 0).unwrap_err();
             assert!(err.to_string().contains(foreign), "{foreign}: {err}");
             fs::remove_file(root.join(foreign)).unwrap();
         }
@@ -387,7 +397,7 @@ mod tests {
         store(&root);
         fs::write(root.join("t/c/0/0/2.4711.3.xbeam-partial"), "half").unwrap();
         fs::write(root.join("v2/0.0.2.4711.0.xbeam-partial"), "half").unwrap();
-        prepare(&root, None, WriteMode::overwrite()).unwrap();
+        prepare(&root, None, WriteMode::overwrite(), 0).unwrap();
         assert!(!root.exists());
     }
 
@@ -403,7 +413,7 @@ mod tests {
             (PathBuf::from("."), "current directory"),
             (PathBuf::from("/"), "root directory"),
         ] {
-            let err = prepare(&dst, Some(&src), WriteMode::overwrite()).unwrap_err();
+            let err = prepare(&dst, Some(&src), WriteMode::overwrite(), 0).unwrap_err();
             assert!(err.to_string().contains(why), "{}: {err}", dst.display());
         }
         assert!(src.join("t/c/0/0/1").exists());

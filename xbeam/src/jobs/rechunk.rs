@@ -295,10 +295,9 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
     let planned = plan_for(&source, options, runner.workers())?;
     let runner = runner.clone().limit_workers(planned.workers);
     let format = options.format.unwrap_or(source.format());
-    output::prepare(&options.dst, Some(&options.src), options.write)?;
     let t = source.template().clone();
     let bytes: u64 = t.data_nbytes();
-    output::check_free_space(&options.dst, bytes, options.write)?;
+    output::prepare(&options.dst, Some(&options.src), options.write, bytes)?;
     let p = Pipeline::new();
     let ds = ChunkedDataset::from_zarr(&p, &options.src, &ChunksRequest::default())?
         .split_variables()?;

@@ -264,9 +264,12 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
     );
     let step = steps(&source);
     let pieces = pieces(&t, &step);
-    output::prepare(&options.dst, Some(&options.src), options.write)?;
-    let planned = out.data_nbytes();
-    output::check_free_space(&options.dst, planned, options.write)?;
+    output::prepare(
+        &options.dst,
+        Some(&options.src),
+        options.write,
+        out.data_nbytes(),
+    )?;
     let setup = SetupOptions {
         chunks: step
             .iter()

@@ -156,8 +156,8 @@ fn plan(
                 || v.encoding
                     .get("_FillValue")
                     .is_some_and(|f| f.as_f64().is_some_and(|f| !f.is_nan()));
-            let item =
-                v.dtype.itemsize() as u64 * if copies { 2 } else { 1 } + if copies { 8 } else { 0 };
+            let itemsize = v.dtype.itemsize() as u64;
+            let item = if copies { 2 * itemsize + 8 } else { itemsize };
             v.dims.iter().fold(item, |m, d| m.saturating_mul(chunks[d]))
         })
         .max()
@@ -195,11 +195,10 @@ pub fn run(
     }
     let source = open_netcdf(&files, &options.concat_dim, on_file).map_err(input)?;
     let (chunks, workers) = plan(&source, &options.target, options, runner.workers())?;
-    output::prepare(&options.dst, None, options.write)?;
     let runner = runner.clone().limit_workers(workers);
     let t = source.template().clone();
     let bytes: u64 = t.data_nbytes();
-    output::check_free_space(&options.dst, bytes, options.write)?;
+    output::prepare(&options.dst, None, options.write, bytes)?;
     let notes = source.notes().to_vec();
     let held = Record {
         concat_dim: options.concat_dim.clone(),

@@ -1203,14 +1203,14 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         sequences,
         chunks,
     )?;
+    let planned = template.data_nbytes();
     let pencils = pencil::target(options.pencil, &t, &vars, &step, (fold.as_deref(), stripes));
     if let Some(target) = pencils {
-        return pencil::run(options, runner, target, started);
+        return pencil::run(options, runner, target, (started, planned));
     }
     regroup(&mut chunks, &group_dims, &groups);
     let runner = runner.clone().limit_workers(workers);
-    output::prepare(&options.dst, Some(&options.src), options.write)?;
-    output::check_free_space(&options.dst, template.data_nbytes(), options.write)?;
+    output::prepare(&options.dst, Some(&options.src), options.write, planned)?;
     let setup = SetupOptions {
         chunks,
         shards: None,

@@ -134,10 +134,11 @@ pub(super) fn run(
     options: &Options,
     runner: &Runner,
     target: IndexMap<String, u64>,
-    started: Instant,
+    (started, planned): (Instant, u64),
 ) -> Result<Done, Error> {
-    // refuse a bad DST before the rechunk, as the plain run does
-    output::prepare(&options.dst, Some(&options.src), options.write)?;
+    // refuse a bad DST, or one without room for the `planned` output
+    // bytes, before the rechunk, as the plain run does
+    output::prepare(&options.dst, Some(&options.src), options.write, planned)?;
     let dir = temp_dir(runner.spill_path())?;
     let pencils = dir.path().join("pencils.zarr");
     let specs: IndexMap<String, ChunkSpec> = target
@@ -146,6 +147,10 @@ pub(super) fn run(
         .collect();
     let rechunk = rechunk::Options {
         max_mem: options.max_mem,
+        write: output::WriteMode {
+            ignore_free_space: options.write.ignore_free_space,
+            ..output::WriteMode::default()
+        },
         ..rechunk::Options::new(&options.src, &pencils, ChunksRequest::from(specs))
     };
     rechunk::run(&rechunk, runner)?;
