@@ -143,6 +143,27 @@ fn append_adds_new_files_once() {
         stderr(&out)
     );
     assert_eq!(snapshot(&dst), before);
+    // a file that does not match the store (another calendar): refused
+    // before anything is recorded, store and record as they were
+    let other = dir.path().join("other.txt");
+    std::fs::write(
+        &other,
+        format!("{}\n", fixtures("noleap").join("b.nc").display()),
+    )
+    .unwrap();
+    let out = xbeam(&[
+        "ingest",
+        &format!("@{}", other.display()),
+        &s(&dst),
+        "--append",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("uses calendar \"noleap\" but the store's uses \"standard\""),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(snapshot(&dst), before, "{}", stderr(&out));
     // a store ingest did not write cannot be appended to
     let out = xbeam(&["ingest", &glob, &s(&whole.join("t")), "--append"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

@@ -66,6 +66,9 @@ pub(super) fn append(
         let store = open_zarr(&options.dst).map_err(Error::input(&options.dst))?;
         let from = store.template().sizes().get(dim).copied().unwrap_or(0);
         let source = open_netcdf(&new, dim, on_file).map_err(input(options))?;
+        // checked before anything is recorded: files that do not match the
+        // store leave it and its record as they were
+        let source = matching(options, store.template(), source)?;
         let added = recorded(source.paths(), source.lengths())?;
         // recorded as pending before the store grows
         record.pending = Some((from, added.clone()));
@@ -124,6 +127,7 @@ fn finish_pending(
             r.length
         );
     }
+    let source = matching(options, store.template(), source)?;
     let now = recorded(source.paths(), source.lengths())?;
     let (b, c, mut notes) = write_after(options, runner, &store, source, from, false)?;
     notes.push(format!(
@@ -137,6 +141,18 @@ fn finish_pending(
 /// dimension, growing the store first when `grow` (else it has grown
 /// already): the new files must continue the store, and the budget must
 /// hold their chunks. Returns bytes, chunks and notes.
+/// `source` with its index in the store's time unit, once it is checked
+/// to hold the store's variables, dimensions and packing.
+fn matching(options: &Options, st: &Template, source: NetcdfSource) -> Result<NetcdfSource, Error> {
+    let dim = &options.concat_dim;
+    let mut source = source;
+    if let Some(DType::DateTime(unit, _)) = st.coords().get(dim).map(xbeam_chunk::Variable::dtype) {
+        source = source.with_index_unit(unit).map_err(input(options))?;
+    }
+    same_dataset(st, source.template(), dim)?;
+    Ok(source)
+}
+
 fn write_after(
     options: &Options,
     runner: &Runner,
@@ -147,11 +163,6 @@ fn write_after(
 ) -> Result<Written, Error> {
     let dim = &options.concat_dim;
     let st = store.template();
-    let mut source = source;
-    if let Some(DType::DateTime(unit, _)) = st.coords().get(dim).map(xbeam_chunk::Variable::dtype) {
-        source = source.with_index_unit(unit).map_err(input(options))?;
-    }
-    same_dataset(st, source.template(), dim)?;
     let n = source.template().sizes()[dim];
     // the new index values (a count when the files have no coordinate)
     let index = match source.template().coords().get(dim) {
@@ -236,6 +247,18 @@ fn continuing(
 /// dimensions, kinds of dtype and packing) and its sizes along every other
 /// dimension.
 fn same_dataset(st: &Template, t: &Template, concat: &str) -> Result<(), Error> {
+    // the index along the concat dimension: times of one calendar
+    if let (Some(DType::DateTime(_, a)), Some(DType::DateTime(_, b))) = (
+        st.coords().get(concat).map(xbeam_chunk::Variable::dtype),
+        t.coords().get(concat).map(xbeam_chunk::Variable::dtype),
+    ) {
+        ensure_usage!(
+            a == b,
+            "the new files' {concat:?} uses calendar {:?} but the store's uses {:?}: expected one calendar",
+            b.name(),
+            a.name()
+        );
+    }
     for (name, v) in st.data_vars() {
         let Some(n) = t.data_vars().get(name) else {
             return Err(Error::Usage(format!(
