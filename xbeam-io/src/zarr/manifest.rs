@@ -220,7 +220,7 @@ fn for_each_line(
 /// assert!(!xbeam_io::is_manifest_file("notes.txt"));
 /// ```
 pub fn is_manifest_file(name: &str) -> bool {
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    use super::store::digits;
     name == MANIFEST
         || is_log(name)
         || name
@@ -237,9 +237,7 @@ pub(crate) fn is_log(name: &str) -> bool {
         .and_then(|r| r.strip_suffix(".log"))
         .is_some_and(|mid| {
             let mut p = mid.split('.');
-            let digits = |s: Option<&str>| {
-                s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-            };
+            let digits = |s: Option<&str>| s.is_some_and(super::store::digits);
             digits(p.next()) && digits(p.next()) && p.next().is_none()
         })
 }

@@ -52,7 +52,6 @@ use crate::IoError;
 #[derive(Debug)]
 pub(crate) struct Store {
     inner: FilesystemStore,
-    root: std::path::PathBuf,
     /// The store's content manifest, if it has one: every chunk written is
     /// recorded there.
     ledger: Option<std::sync::Arc<Ledger>>,
@@ -87,7 +86,6 @@ impl Store {
         FilesystemStore::new(path)
             .map(|inner| Store {
                 inner,
-                root: path.to_path_buf(),
                 ledger: Ledger::of(path),
             })
             .map_err(|e| IoError::zarr(path.display(), "cannot open the store", e))
@@ -102,7 +100,7 @@ impl ReadableStorageTraits for Store {
     ) -> Result<MaybeBytesIterator<'a>, StorageError> {
         // a FIFO would block the read forever, a device never end: a chunk
         // is a regular file or nothing
-        let path = self.root.join(key.as_str());
+        let path = self.inner.key_to_fspath(key);
         if let Ok(meta) = fs::metadata(&path) {
             if !meta.is_file() {
                 return Err(StorageError::Other(format!(
@@ -227,12 +225,17 @@ fn partial_name(key: &str, pid: u32, n: u64) -> String {
 /// ```
 pub fn partial_of(name: &str) -> Option<&str> {
     let stem = name.strip_suffix(PARTIAL_SUFFIX)?;
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     let mut parts = stem.rsplitn(3, '.');
     match (parts.next(), parts.next(), parts.next()) {
         (Some(n), Some(pid), Some(key)) if digits(n) && digits(pid) => Some(key),
         _ => None,
     }
+}
+
+/// Whether `s` is a non-empty run of ASCII digits (a pid or a counter in
+/// the names of partial and manifest log files).
+pub(crate) fn digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Chunk writes started by this process, numbering their partial files.
