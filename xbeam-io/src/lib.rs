@@ -99,10 +99,10 @@ pub use netcdf::{expand_pattern, open_netcdf, NetcdfSource};
 pub use sink::ChunkSink;
 pub use source::{ChunkSource, ConcatSource, MemorySource};
 pub use zarr::{
-    append_dim, free_space, is_manifest_file, manifest_status, open_zarr, partial_of, setup_zarr,
-    skipped_on_resume, sync_store, verify, zarr_chunk_size, ArrayInfo, ChunkProblem,
-    ManifestStatus, Problem, SetupOptions, Verified, ZarrFormat, ZarrSink, ZarrSource,
-    LISTED_PROBLEMS, MANIFEST, MAX_CHUNKS, PARTIAL_SUFFIX,
+    append_dim, free_space, is_manifest_file, manifest_status, open_zarr, partial_of, read_limits,
+    set_memory_budget, setup_zarr, skipped_on_resume, sync_store, verify, zarr_chunk_size,
+    ArrayInfo, ChunkProblem, ManifestStatus, Problem, SetupOptions, Verified, ZarrFormat, ZarrSink,
+    ZarrSource, LISTED_PROBLEMS, MANIFEST, MAX_CHUNKS, PARTIAL_SUFFIX,
 };
 
 /// The cause of an [`IoError`] from a library with many error types

@@ -1578,7 +1578,12 @@ fn killed_jobs_resumed_give_the_uninterrupted_store() {
                 let out = ok(&["info", s(&dst)]);
                 let text = String::from_utf8_lossy(&out.stdout).into_owned();
                 assert!(text.contains("INCOMPLETE"), "{job} seed {seed}: {text}");
+                // said once: in the text, and as a warning beside JSON
+                assert!(!stderr(&out).contains("incomplete"), "{}", stderr(&out));
+                let out = ok(&["info", "--json", s(&dst)]);
                 assert!(stderr(&out).contains("is incomplete"), "{}", stderr(&out));
+                let out = ok(&["info", "--json", "--quiet", s(&dst)]);
+                assert!(!stderr(&out).contains("incomplete"), "{}", stderr(&out));
                 let out = xbeam(&["verify", s(&dst)]);
                 assert_eq!(
                     out.status.code(),

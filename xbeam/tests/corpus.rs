@@ -1065,9 +1065,68 @@ fn cases() -> Vec<Case> {
             3,
             "decompression bomb",
         ),
+        // ---- what the budget bounds beyond decoded sizes
+        case(
+            "string chunk decompressing past the budget",
+            V2Plain,
+            string_bomb_edits(),
+            &["copy", "--max-mem", "32MiB", "--workers", "1", "{S}", "{D}"],
+            3,
+            "more than the 33554432 bytes a chunk of variable-length values may take",
+        ),
+        case(
+            "chunk file larger than the budget",
+            V2,
+            vec![Edit::Write(c2, vec![0; 3 << 20])],
+            &["info", "--stats", "--max-mem", "2MiB", "{S}"],
+            3,
+            "expected to read at most 2097152 bytes (the memory budget) of a chunk file",
+        ),
+        case(
+            "manifest recording more chunks than half the budget indexes",
+            V2,
+            vec![Edit::Append(".xbeam-manifest", many_manifest_lines(30_000))],
+            &["verify", "--max-mem", "1MiB", "{S}"],
+            3,
+            "record more than 21845 chunks",
+        ),
     ];
     v.extend(flag_cases());
     v
+}
+
+/// A v2 array `names` of one variable-length string, gzipped: 288 MiB of
+/// `a` in about 300 kB.
+fn string_bomb_edits() -> Vec<Edit> {
+    // vlen-utf8: the item count, then each item's length and bytes
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            r"{ printf '\001\000\000\000\000\000\000\022'; head -c 301989888 /dev/zero | tr '\000' a; } | gzip -1",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success() && out.stdout.len() > 1000);
+    let zarray = json!({
+        "zarr_format": 2, "shape": [1], "chunks": [1], "dtype": "|O",
+        "compressor": {"id": "gzip", "level": 1}, "fill_value": null,
+        "filters": [{"id": "vlen-utf8"}], "order": "C",
+    });
+    vec![
+        Edit::Write("names/.zarray", zarray.to_string().into_bytes()),
+        Edit::Write(
+            "names/.zattrs",
+            br#"{"_ARRAY_DIMENSIONS": ["names"]}"#.to_vec(),
+        ),
+        Edit::Write("names/0", out.stdout),
+    ]
+}
+
+/// `n` manifest lines of made-up chunks.
+fn many_manifest_lines(n: usize) -> Vec<u8> {
+    (0..n)
+        .flat_map(|i| format!("00000000 1 \"x/{i}\"\n").into_bytes())
+        .collect()
 }
 
 /// The manifest's first line with another status.
@@ -1497,7 +1556,10 @@ fn apply(store: &Path, edit: &Edit) {
             }
             std::fs::write(at(f), serde_json::to_vec(&doc).unwrap()).unwrap();
         }
-        Edit::Write(f, bytes) => std::fs::write(at(f), bytes).unwrap(),
+        Edit::Write(f, bytes) => {
+            std::fs::create_dir_all(at(f).parent().unwrap()).unwrap();
+            std::fs::write(at(f), bytes).unwrap();
+        }
         Edit::Truncate(f, n) => std::fs::OpenOptions::new()
             .write(true)
             .open(at(f))

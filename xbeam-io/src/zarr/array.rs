@@ -149,7 +149,12 @@ impl Opened {
                 .array
                 .chunk_shape(&indices)
                 .map_or(0, |s| s.iter().map(|n| n.get()).product());
-            let expected = elements * self.info.stored.itemsize() as u64;
+            let expected = if self.info.stored == Stored::VString {
+                format!("{elements} values of variable length once decoded")
+            } else {
+                let bytes = elements * self.info.stored.itemsize() as u64;
+                format!("{bytes} bytes once decoded, {elements} elements")
+            };
             let file = self
                 .root
                 .join(key.as_str())
@@ -158,7 +163,7 @@ impl Opened {
             return IoError::zarr(
                 "",
                 format!(
-                    "cannot read chunk {} (expected {expected} bytes once decoded, {elements} elements; its file holds {file})",
+                    "cannot read chunk {} (expected {expected}; its file holds {file})",
                     key.as_str()
                 ),
                 failed,

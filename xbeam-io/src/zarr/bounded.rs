@@ -14,11 +14,13 @@
 //!
 //! The wrappers are registered once per process with zarrs' runtime codec
 //! registry, which takes precedence over its built-in codecs. Chunks of
-//! variable-length types (strings) have no size known before decoding and
-//! are decoded by zarrs as before.
+//! variable-length types (strings) have no size known before decoding:
+//! theirs is bounded by the process's read limits ([`set_memory_budget`]),
+//! as is every chunk file read.
 
 use std::borrow::Cow;
 use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 
 use zarrs::array::codec::api::{
@@ -32,6 +34,55 @@ use zarrs::metadata::v2::MetadataV2;
 use zarrs::metadata::v3::MetadataV3;
 use zarrs::metadata::Configuration;
 use zarrs::plugin::{ExtensionName, PluginCreateError, ZarrVersion};
+
+/// The most bytes one chunk file read may take: the whole budget.
+static FILE_LIMIT: AtomicU64 = AtomicU64::new(1 << 30);
+/// The most bytes one variable-length chunk may decompress to: the
+/// budget's share of one worker.
+static VARIABLE_LIMIT: AtomicU64 = AtomicU64::new(1 << 28);
+
+/// Sets the process's read limits from its memory budget: no chunk file
+/// larger than `max_mem` bytes is read (no chunk that size could be held
+/// in the budget), and a chunk of variable-length values (strings, whose
+/// decoded size is not known before decoding) may decompress to at most
+/// `max_mem / workers` bytes (at least 1 MiB), so that every worker
+/// decoding one at once stays within the budget. Beyond either, the read
+/// fails with an error naming the chunk and the limit. The CLI sets this
+/// from `--max-mem` and `--workers`; by default the limits are those of a
+/// 1 GiB budget over 4 workers.
+///
+/// ```
+/// xbeam_io::set_memory_budget(512 << 20, 2);
+/// assert_eq!(xbeam_io::read_limits(), (512 << 20, 256 << 20));
+/// xbeam_io::set_memory_budget(1 << 30, 4);
+/// ```
+pub fn set_memory_budget(max_mem: u64, workers: usize) {
+    let workers = u64::try_from(workers.max(1)).unwrap_or(u64::MAX);
+    FILE_LIMIT.store(max_mem.max(1 << 20), Ordering::Relaxed);
+    VARIABLE_LIMIT.store((max_mem / workers).max(1 << 20), Ordering::Relaxed);
+}
+
+/// The process's read limits ([`set_memory_budget`]): the largest chunk
+/// file read, and the most bytes a variable-length chunk decompresses to.
+///
+/// ```
+/// let (file, variable) = xbeam_io::read_limits();
+/// assert!(variable <= file);
+/// ```
+pub fn read_limits() -> (u64, u64) {
+    (
+        FILE_LIMIT.load(Ordering::Relaxed),
+        VARIABLE_LIMIT.load(Ordering::Relaxed),
+    )
+}
+
+/// The limit of one decode: the chunk's decoded size when it is known,
+/// else the variable-length limit; and whether it is the latter.
+fn decode_limit(decoded: &BytesRepresentation) -> (u64, bool) {
+    decoded
+        .size()
+        .map_or_else(|| (read_limits().1, true), |n| (n, false))
+}
 
 /// Which compressor a [`Bounded`] wraps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +182,12 @@ fn wrap(kind: Kind, codec: Result<Codec, PluginCreateError>) -> Result<Codec, Pl
     })
 }
 
-fn too_large(found: &str, limit: u64) -> CodecError {
+fn too_large(found: &str, limit: u64, variable: bool) -> CodecError {
+    if variable {
+        return CodecError::Other(format!(
+            "{found}: more than the {limit} bytes a chunk of variable-length values may take once decoded under this memory budget (raise --max-mem or lower --workers if the chunk is sound; decoding stopped there)"
+        ));
+    }
     CodecError::Other(format!(
         "{found}, expected {limit} bytes once decoded (a corrupt chunk or a decompression bomb; decoding stopped there)"
     ))
@@ -139,7 +195,7 @@ fn too_large(found: &str, limit: u64) -> CodecError {
 
 /// Reads `reader` to its end, or fails once it yields more than `limit`
 /// bytes.
-fn read_bounded(reader: impl Read, limit: u64) -> Result<Vec<u8>, CodecError> {
+fn read_bounded(reader: impl Read, (limit, variable): (u64, bool)) -> Result<Vec<u8>, CodecError> {
     // the limit comes from metadata: grow past 64 MiB only as data comes
     let mut out = Vec::with_capacity(usize::try_from(limit.min(64 << 20)).unwrap_or(0));
     reader
@@ -147,10 +203,12 @@ fn read_bounded(reader: impl Read, limit: u64) -> Result<Vec<u8>, CodecError> {
         .read_to_end(&mut out)
         .map_err(|e| CodecError::IOError(Arc::new(e)))?;
     if out.len() as u64 > limit {
-        return Err(too_large(
-            "the chunk decompresses to more bytes than it holds",
-            limit,
-        ));
+        let found = if variable {
+            "the chunk decompresses to more bytes"
+        } else {
+            "the chunk decompresses to more bytes than it holds"
+        };
+        return Err(too_large(found, limit, variable));
     }
     Ok(out)
 }
@@ -236,11 +294,7 @@ wrapper! {
         decoded_representation: &BytesRepresentation,
         options: &CodecOptions,
     ) -> Result<ArrayBytesRaw<'a>, CodecError> {
-        let Some(limit) = decoded_representation.size() else {
-            return self
-                .inner
-                .decode(encoded_value, decoded_representation, options);
-        };
+        let limit = decode_limit(decoded_representation);
         let bytes: &[u8] = &encoded_value;
         let out = match self.kind {
             Kind::Gzip => read_bounded(flate2::read::GzDecoder::new(bytes), limit)?,
@@ -282,12 +336,14 @@ wrapper! {
     ) -> Result<ArrayBytesRaw<'a>, CodecError> {
         // the header's uncompressed size (bytes 4..8), before blosc
         // allocates it
-        if let (Some(limit), Some(n)) = (decoded_representation.size(), encoded_value.get(4..8)) {
+        if let Some(n) = encoded_value.get(4..8) {
+            let (limit, variable) = decode_limit(decoded_representation);
             let claimed = u32::from_le_bytes([n[0], n[1], n[2], n[3]]);
             if u64::from(claimed) > limit {
                 return Err(too_large(
                     &format!("the chunk's blosc header says it decompresses to {claimed} bytes"),
                     limit,
+                    variable,
                 ));
             }
         }
@@ -310,7 +366,7 @@ mod tests {
     #[test]
     fn a_stream_longer_than_the_chunk_stops_one_byte_past_it() {
         let bomb = gzip(&vec![0u8; 1 << 24]);
-        let e = read_bounded(flate2::read::GzDecoder::new(&bomb[..]), 4000).unwrap_err();
+        let e = read_bounded(flate2::read::GzDecoder::new(&bomb[..]), (4000, false)).unwrap_err();
         assert!(
             e.to_string()
                 .contains("more bytes than it holds, expected 4000 bytes"),
@@ -318,7 +374,7 @@ mod tests {
         );
         let ok = gzip(&[7u8; 4000]);
         assert_eq!(
-            read_bounded(flate2::read::GzDecoder::new(&ok[..]), 4000).unwrap(),
+            read_bounded(flate2::read::GzDecoder::new(&ok[..]), (4000, false)).unwrap(),
             vec![7u8; 4000]
         );
     }

@@ -26,7 +26,7 @@
 //! `{"xbeam_manifest": 1, "status": "writing" | "complete"}`, its entries
 //! sorted by key.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -54,17 +54,74 @@ impl Entry {
     }
 
     /// The entry of the file at `path`, `None` if it cannot be read.
+    /// Read in pieces, so a file of any length takes 256 kB.
     pub(crate) fn of_file(path: &Path) -> Option<Entry> {
+        use std::io::Read;
         let meta = fs::metadata(path).ok()?;
         if !meta.is_file() {
             return None;
         }
-        fs::read(path).ok().map(|b| Entry::of(&b))
+        let mut file = fs::File::open(path).ok()?;
+        let mut buf = vec![0u8; 256 << 10];
+        let (mut crc, mut len) = (0u32, 0u64);
+        loop {
+            match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    crc = crc32c::crc32c_append(crc, &buf[..n]);
+                    len += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        Some(Entry { len, crc })
     }
 }
 
-/// Recorded chunks by store key.
-pub(crate) type Entries = BTreeMap<String, Entry>;
+/// Recorded chunks, compactly: each key's 64-bit hash with its entry,
+/// sorted by hash (24 bytes a chunk, where a map of keys took about 100).
+/// Two keys of one hash would share an entry: a resumed run then still
+/// compares the file on disk with the bytes it would write, and `verify`
+/// would call one of them corrupt, with odds of about 10^-6 for 10^7
+/// chunks.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    items: Vec<(u64, Entry)>,
+}
+
+fn key_hash(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: the same in every process
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// Sorts `v` by `key`, keeping of equal keys the last pushed.
+fn sort_keep_last<T, K: Ord + ?Sized>(v: &mut Vec<T>, key: impl Fn(&T) -> &K) {
+    v.sort_by(|a, b| key(a).cmp(key(b)));
+    v.reverse();
+    v.dedup_by(|a, b| key(a) == key(b));
+    v.reverse();
+}
+
+impl Index {
+    /// The entry recorded for `key`.
+    pub(crate) fn get(&self, key: &str) -> Option<Entry> {
+        let h = key_hash(key);
+        self.items
+            .binary_search_by_key(&h, |x| x.0)
+            .ok()
+            .map(|i| self.items[i].1)
+    }
+}
+
+/// The most entries an [`Index`] holds: half the memory budget.
+fn max_index_entries() -> usize {
+    let half = super::bounded::read_limits().0 / 2;
+    usize::try_from(half / std::mem::size_of::<(u64, Entry)>() as u64).unwrap_or(usize::MAX)
+}
 
 /// What a store's manifest says ([`manifest_status`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,18 +149,33 @@ pub fn manifest_status(path: impl AsRef<Path>) -> Result<Option<ManifestStatus>,
 /// What the manifest of the store at `root` says, and its entries with the
 /// logs' lines (a later line for the same key wins), read once; `None`
 /// without a manifest.
-pub(crate) fn recorded(root: &Path) -> Result<Option<(ManifestStatus, Entries)>, IoError> {
-    let Some((complete, mut entries)) = read_manifest(root)? else {
+pub(crate) fn recorded(root: &Path) -> Result<Option<(ManifestStatus, Index)>, IoError> {
+    let mut items = Vec::new();
+    let limit = max_index_entries();
+    let mut push = |key: String, e: Entry| {
+        if items.len() >= limit {
+            return Err(IoError::store(
+                root.display(),
+                format!("the xbeam manifest and logs record more than {limit} chunks, more than half the memory budget holds (24 bytes a chunk); raise --max-mem"),
+            ));
+        }
+        items.push((key_hash(&key), e));
+        Ok(())
+    };
+    let Some(complete) = read_manifest(root, &mut push)? else {
         return Ok(None);
     };
-    let (logs, logged) = read_logs(root)?;
-    entries.extend(logged);
+    let logs = read_logs(root, &mut push)?;
+    sort_keep_last(&mut items, |x| &x.0);
     let status = ManifestStatus {
         complete: complete && logs.is_empty(),
-        recorded: entries.len(),
+        recorded: items.len(),
     };
-    Ok(Some((status, entries)))
+    Ok(Some((status, Index { items })))
 }
+
+/// What [`read_manifest`] and [`read_logs`] call with each entry.
+type Push<'a> = dyn FnMut(String, Entry) -> Result<(), IoError> + 'a;
 
 fn bad(path: &Path, line: usize, what: &str) -> IoError {
     IoError::store(
@@ -128,8 +200,9 @@ fn format_line(key: &str, e: Entry) -> String {
     format!("{:08x} {} {key}\n", e.crc, e.len)
 }
 
-/// Reads the manifest: whether it says complete, and its entries.
-fn read_manifest(root: &Path) -> Result<Option<(bool, Entries)>, IoError> {
+/// Reads the manifest, calling `push` with each entry as it is read:
+/// whether it says complete, `None` without one.
+fn read_manifest(root: &Path, push: &mut Push<'_>) -> Result<Option<bool>, IoError> {
     let path = root.join(MANIFEST);
     let meta = match fs::metadata(&path) {
         Ok(m) => m,
@@ -149,7 +222,6 @@ fn read_manifest(root: &Path) -> Result<Option<(bool, Entries)>, IoError> {
         return Err(too_big(&path, meta.len()));
     }
     let mut complete = None;
-    let mut entries = BTreeMap::new();
     for_each_line(&path, |n, line| {
         if n == 1 {
             let head: Option<serde_json::Value> = serde_json::from_str(line).ok();
@@ -167,12 +239,12 @@ fn read_manifest(root: &Path) -> Result<Option<(bool, Entries)>, IoError> {
             };
         } else {
             let (k, e) = parse_line(&path, n, line)?;
-            entries.insert(k, e);
+            push(k, e)?;
         }
         Ok(())
     })?;
     let complete = complete.ok_or_else(|| bad(&path, 1, "a JSON header"))?;
-    Ok(Some((complete, entries)))
+    Ok(Some(complete))
 }
 
 /// The largest manifest or log read (about 15 million chunks).
@@ -211,18 +283,21 @@ fn for_each_line(
 
 /// Whether `name` is the name of a file of the content manifest at a
 /// store's root: [`MANIFEST`], a process's log
-/// (`.xbeam-manifest.<pid>.<n>.log`) or a manifest being replaced
+/// (`.xbeam-manifest.<pid>.<n>.log`), a sorted run of a fold
+/// (`.xbeam-manifest.<pid>.<n>.run`) or a manifest being replaced
 /// (`.xbeam-manifest.<pid>.tmp`).
 ///
 /// ```
 /// assert!(xbeam_io::is_manifest_file(".xbeam-manifest"));
 /// assert!(xbeam_io::is_manifest_file(".xbeam-manifest.4711.0.log"));
+/// assert!(xbeam_io::is_manifest_file(".xbeam-manifest.4711.3.run"));
 /// assert!(!xbeam_io::is_manifest_file("notes.txt"));
 /// ```
 pub fn is_manifest_file(name: &str) -> bool {
     use super::store::digits;
     name == MANIFEST
         || is_log(name)
+        || numbered(name, ".run")
         || name
             .strip_prefix(MANIFEST)
             .and_then(|r| r.strip_prefix('.'))
@@ -232,9 +307,14 @@ pub fn is_manifest_file(name: &str) -> bool {
 
 /// Whether `name` is a log file's name: `.xbeam-manifest.<pid>.<n>.log`.
 pub(crate) fn is_log(name: &str) -> bool {
+    numbered(name, ".log")
+}
+
+/// Whether `name` is `.xbeam-manifest.<digits>.<digits><suffix>`.
+fn numbered(name: &str, suffix: &str) -> bool {
     name.strip_prefix(MANIFEST)
         .and_then(|r| r.strip_prefix('.'))
-        .and_then(|r| r.strip_suffix(".log"))
+        .and_then(|r| r.strip_suffix(suffix))
         .is_some_and(|mid| {
             let mut p = mid.split('.');
             let digits = |s: Option<&str>| s.is_some_and(super::store::digits);
@@ -242,10 +322,10 @@ pub(crate) fn is_log(name: &str) -> bool {
         })
 }
 
-/// The logs at `root` and their lines in name order. A killed process may
-/// have left a last line cut short: it is dropped (its chunk counts as not
-/// recorded, and is written again on resume).
-fn read_logs(root: &Path) -> Result<(Vec<PathBuf>, Entries), IoError> {
+/// The logs at `root`, calling `push` with their lines in name order. A
+/// killed process may have left a last line cut short: it is dropped (its
+/// chunk counts as not recorded, and is written again on resume).
+fn read_logs(root: &Path, push: &mut Push<'_>) -> Result<Vec<PathBuf>, IoError> {
     let list = fs::read_dir(root)
         .map_err(|e| IoError::file(root.display(), "cannot list the directory", e))?;
     let mut logs: Vec<PathBuf> = list
@@ -254,7 +334,6 @@ fn read_logs(root: &Path) -> Result<(Vec<PathBuf>, Entries), IoError> {
         .map(|e| e.path())
         .collect();
     logs.sort();
-    let mut entries = BTreeMap::new();
     for log in &logs {
         let len = fs::metadata(log).map_or(0, |m| m.len());
         if len > MAX_FILE {
@@ -262,56 +341,185 @@ fn read_logs(root: &Path) -> Result<(Vec<PathBuf>, Entries), IoError> {
         }
         for_each_line(log, |n, line| {
             let (k, e) = parse_line(log, n, line)?;
-            entries.insert(k, e);
-            Ok(())
+            push(k, e)
         })?;
     }
-    Ok((logs, entries))
+    Ok(logs)
 }
 
 /// Writes the manifest atomically: a temporary file, `fsync`, rename,
-/// `fsync` of the directory.
+/// `fsync` of the directory. `entries` come sorted by key, each once.
 fn write_manifest(
     root: &Path,
     complete: bool,
-    entries: &BTreeMap<String, Entry>,
+    entries: impl Iterator<Item = Result<(String, Entry), IoError>>,
 ) -> Result<(), IoError> {
     let path = root.join(MANIFEST);
     let tmp = root.join(format!("{MANIFEST}.{}.tmp", std::process::id()));
     let fail =
         |e: std::io::Error| IoError::file(path.display(), "cannot write the xbeam manifest", e);
     let status = if complete { "complete" } else { "writing" };
-    let mut text = format!("{{\"xbeam_manifest\": 1, \"status\": \"{status}\"}}\n");
-    for (k, e) in entries {
-        text.push_str(&format_line(k, *e));
-    }
-    (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        fs::rename(&tmp, &path)?;
-        fs::File::open(root)?.sync_all()
-    })()
-    .map_err(|e| {
+    let written = (|| {
+        let mut f = std::io::BufWriter::new(fs::File::create(&tmp).map_err(fail)?);
+        writeln!(f, "{{\"xbeam_manifest\": 1, \"status\": \"{status}\"}}").map_err(fail)?;
+        for entry in entries {
+            let (k, e) = entry?;
+            f.write_all(format_line(&k, e).as_bytes()).map_err(fail)?;
+        }
+        let f = f.into_inner().map_err(|e| fail(e.into_error()))?;
+        f.sync_all().map_err(fail)?;
+        fs::rename(&tmp, &path).map_err(fail)?;
+        fs::File::open(root)
+            .and_then(|d| d.sync_all())
+            .map_err(fail)
+    })();
+    if written.is_err() {
         let _ = fs::remove_file(&tmp);
-        fail(e)
-    })
+    }
+    written
 }
 
+/// Entries sorted in memory before a fold spills them to a run file
+/// (about 25 MB of them).
+const RUN_ENTRIES: usize = 1 << 18;
+
 /// Folds the logs into the manifest, which then says `complete` or
-/// `writing`, and removes the logs. Returns the entries.
-fn fold(root: &Path, complete: bool) -> Result<BTreeMap<String, Entry>, IoError> {
-    let Some((_, mut entries)) = read_manifest(root)? else {
-        return Ok(BTreeMap::new());
-    };
-    let (logs, logged) = read_logs(root)?;
-    entries.extend(logged);
-    write_manifest(root, complete, &entries)?;
-    for log in logs {
-        fs::remove_file(&log)
-            .map_err(|e| IoError::file(log.display(), "cannot remove the log", e))?;
+/// `writing`, and removes the logs. Memory stays bounded whatever the
+/// number of chunks: entries are sorted in runs of [`RUN_ENTRIES`],
+/// spilled beside the manifest when there are more, and merged.
+fn fold(root: &Path, complete: bool) -> Result<(), IoError> {
+    fold_in_runs(root, complete, RUN_ENTRIES)
+}
+
+fn fold_in_runs(root: &Path, complete: bool, run_entries: usize) -> Result<(), IoError> {
+    let mut runs = Runs::default();
+    let mut batch: Vec<(String, Entry)> = Vec::new();
+    let result = (|| {
+        let mut push = |k: String, e: Entry| {
+            batch.push((k, e));
+            if batch.len() >= run_entries {
+                runs.spill(root, &mut batch)?;
+            }
+            Ok(())
+        };
+        let Some(_) = read_manifest(root, &mut push)? else {
+            return Ok(());
+        };
+        let logs = read_logs(root, &mut push)?;
+        if runs.paths.is_empty() {
+            sort_keep_last(&mut batch, |x| x.0.as_str());
+            write_manifest(root, complete, batch.drain(..).map(Ok))?;
+        } else {
+            runs.spill(root, &mut batch)?;
+            write_manifest(root, complete, Merge::new(&runs.paths)?)?;
+        }
+        for log in logs {
+            fs::remove_file(&log)
+                .map_err(|e| IoError::file(log.display(), "cannot remove the log", e))?;
+        }
+        Ok(())
+    })();
+    for run in &runs.paths {
+        let _ = fs::remove_file(run);
     }
-    Ok(entries)
+    result
+}
+
+/// The sorted run files of a fold, oldest first.
+#[derive(Default)]
+struct Runs {
+    paths: Vec<PathBuf>,
+}
+
+impl Runs {
+    /// Sorts `batch` (the last of a key kept), writes it to a new run file
+    /// (`.xbeam-manifest.<pid>.<n>.run`) and empties it.
+    fn spill(&mut self, root: &Path, batch: &mut Vec<(String, Entry)>) -> Result<(), IoError> {
+        sort_keep_last(batch, |x| x.0.as_str());
+        let n = LOGS.fetch_add(1, Ordering::Relaxed);
+        let path = root.join(format!("{MANIFEST}.{}.{n}.run", std::process::id()));
+        self.paths.push(path.clone());
+        let fail = |e: std::io::Error| IoError::file(path.display(), "cannot write the file", e);
+        let mut f = std::io::BufWriter::new(fs::File::create(&path).map_err(fail)?);
+        for (k, e) in batch.drain(..) {
+            f.write_all(format_line(&k, e).as_bytes()).map_err(fail)?;
+        }
+        f.flush().map_err(fail)
+    }
+}
+
+/// The merge of sorted run files: each key once, from the newest run that
+/// has it.
+struct Merge {
+    readers: Vec<(PathBuf, std::io::BufReader<fs::File>, usize)>,
+    /// Each run's next entry.
+    heads: Vec<Option<Entry>>,
+    /// The runs' next keys, smallest first (the newest run first among
+    /// equal keys).
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(String, std::cmp::Reverse<usize>)>>,
+}
+
+impl Merge {
+    fn new(paths: &[PathBuf]) -> Result<Merge, IoError> {
+        let mut m = Merge {
+            readers: Vec::new(),
+            heads: vec![None; paths.len()],
+            heap: std::collections::BinaryHeap::new(),
+        };
+        for (i, path) in paths.iter().enumerate() {
+            let file = fs::File::open(path)
+                .map_err(|e| IoError::file(path.display(), "cannot read the file", e))?;
+            m.readers
+                .push((path.clone(), std::io::BufReader::new(file), 0));
+            m.advance(i)?;
+        }
+        Ok(m)
+    }
+
+    /// Reads run `i`'s next entry onto the heap.
+    fn advance(&mut self, i: usize) -> Result<(), IoError> {
+        use std::io::BufRead;
+        let (path, reader, n) = &mut self.readers[i];
+        let mut line = String::new();
+        let read = reader
+            .read_line(&mut line)
+            .map_err(|e| IoError::file(path.display(), "cannot read the file", e))?;
+        if read == 0 {
+            return Ok(());
+        }
+        *n += 1;
+        let (k, e) = parse_line(path, *n, line.trim_end_matches('\n'))?;
+        self.heads[i] = Some(e);
+        self.heap.push(std::cmp::Reverse((k, std::cmp::Reverse(i))));
+        Ok(())
+    }
+
+    fn next_entry(&mut self) -> Result<Option<(String, Entry)>, IoError> {
+        let Some(std::cmp::Reverse((key, std::cmp::Reverse(i)))) = self.heap.pop() else {
+            return Ok(None);
+        };
+        let entry = self.heads[i].take().expect("a run on the heap has a head");
+        self.advance(i)?;
+        // older runs' entries for the same key are dropped
+        while let Some(std::cmp::Reverse((k, std::cmp::Reverse(j)))) = self.heap.peek() {
+            if *k != key {
+                break;
+            }
+            let j = *j;
+            self.heap.pop();
+            self.heads[j] = None;
+            self.advance(j)?;
+        }
+        Ok(Some((key, entry)))
+    }
+}
+
+impl Iterator for Merge {
+    type Item = Result<(String, Entry), IoError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_entry().transpose()
+    }
 }
 
 /// One process's record of the chunks it writes to one store.
@@ -320,7 +528,7 @@ pub(crate) struct Ledger {
     root: PathBuf,
     log: Mutex<Option<fs::File>>,
     /// When resuming: what was recorded before this run.
-    prior: Mutex<Option<HashMap<String, Entry>>>,
+    prior: Mutex<Option<Index>>,
     /// Chunks a resumed run found already written.
     skipped: AtomicU64,
 }
@@ -338,7 +546,7 @@ fn registry_key(root: &Path) -> PathBuf {
 }
 
 impl Ledger {
-    fn new(root: &Path, prior: Option<HashMap<String, Entry>>) -> Ledger {
+    fn new(root: &Path, prior: Option<Index>) -> Ledger {
         Ledger {
             root: root.to_path_buf(),
             log: Mutex::new(None),
@@ -375,8 +583,11 @@ impl Ledger {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .as_ref()
-            .and_then(|p| p.get(key).copied());
-        let done = recorded.as_ref() == Some(value) && Entry::of_file(path).as_ref() == Some(value);
+            .and_then(|p| p.get(key));
+        // the file's length first: a file of another length is not read
+        let done = recorded.as_ref() == Some(value)
+            && fs::metadata(path).is_ok_and(|m| m.len() == value.len)
+            && Entry::of_file(path).as_ref() == Some(value);
         if done {
             self.skipped.fetch_add(1, Ordering::Relaxed);
         }
@@ -390,24 +601,51 @@ impl Ledger {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if log.is_none() {
-            let n = LOGS.fetch_add(1, Ordering::Relaxed);
-            let name = format!("{MANIFEST}.{}.{n}.log", std::process::id());
-            *log = Some(
-                fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(self.root.join(name))?,
-            );
+            *log = Some(new_log(&self.root)?);
         }
         let file = log.as_mut().expect("opened above");
         file.write_all(format_line(key, entry).as_bytes())
     }
 }
 
+/// A new log file of this process at `root`, never one that exists: on a
+/// filesystem shared by several machines, processes of one pid may write
+/// to one store, so the name's number starts from this process's nonce
+/// and moves on past any name taken.
+fn new_log(root: &Path) -> std::io::Result<fs::File> {
+    loop {
+        let n = log_nonce().wrapping_add(LOGS.fetch_add(1, Ordering::Relaxed));
+        let name = format!("{MANIFEST}.{}.{n}.log", std::process::id());
+        match fs::OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(root.join(name))
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            other => return other,
+        }
+    }
+}
+
+/// A number unlikely to be another process's: the clock at first use,
+/// mixed with the address of a stack value.
+fn log_nonce() -> u64 {
+    static NONCE: OnceLock<u64> = OnceLock::new();
+    *NONCE.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let here = 0u8;
+        let mixed = (now as u64) ^ (std::ptr::addr_of!(here) as u64).rotate_left(32);
+        // small enough that adding the counter never wraps in practice
+        mixed >> 8
+    })
+}
+
 /// Starts the manifest of a new store at `root` (which exists and is
 /// empty but for what the caller cleared): it says `writing`.
 pub(crate) fn start(root: &Path) -> Result<(), IoError> {
-    write_manifest(root, false, &BTreeMap::new())?;
+    write_manifest(root, false, std::iter::empty())?;
     let l = Arc::new(Ledger::new(root, None));
     ledgers()
         .lock()
@@ -418,7 +656,7 @@ pub(crate) fn start(root: &Path) -> Result<(), IoError> {
 
 /// Fails unless the store at `root` has a manifest (can be resumed).
 pub(crate) fn require(root: &Path) -> Result<(), IoError> {
-    if read_manifest(root)?.is_none() {
+    if read_manifest(root, &mut |_, _| Ok(()))?.is_none() {
         return Err(IoError::store(
             root.display(),
             format!("cannot resume: the store has no {MANIFEST} (only a store that xbeam set up can be resumed; pass --overwrite to replace it)"),
@@ -433,9 +671,10 @@ pub(crate) fn require(root: &Path) -> Result<(), IoError> {
 /// partial, and registers a ledger that lets writes of the same bytes be
 /// skipped.
 pub(crate) fn resume(root: &Path) -> Result<(), IoError> {
-    let entries = fold(root, false)?;
+    fold(root, false)?;
     remove_partials(root)?;
-    let l = Arc::new(Ledger::new(root, Some(entries.into_iter().collect())));
+    let prior = recorded(root)?.map(|(_, index)| index);
+    let l = Arc::new(Ledger::new(root, prior));
     ledgers()
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -547,7 +786,7 @@ mod tests {
     fn a_cut_last_log_line_is_dropped_and_commit_folds() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        write_manifest(root, false, &BTreeMap::new()).unwrap();
+        write_manifest(root, false, std::iter::empty()).unwrap();
         let a = format_line("t/c/0", Entry::of(b"a"));
         let b = format_line("t/c/1", Entry::of(b"b"));
         fs::write(
@@ -573,7 +812,59 @@ mod tests {
             }
         );
         assert!(!root.join(".xbeam-manifest.7.0.log").exists());
-        assert_eq!(recorded(root).unwrap().unwrap().1["t/c/0"], Entry::of(b"a"));
+        assert_eq!(
+            recorded(root).unwrap().unwrap().1.get("t/c/0"),
+            Some(Entry::of(b"a"))
+        );
+    }
+
+    #[test]
+    fn a_fold_in_runs_keeps_each_keys_last_entry_sorted() {
+        // entries spread over the manifest and three logs, several keys
+        // written again by later logs; folded in runs of 3 entries (many
+        // run files merged) and in one run, the manifests are the same
+        let fold_with = |run_entries: usize| {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path();
+            let old = (0..10).map(|i| Ok((format!("v/c/{i}"), Entry::of(b"old"))));
+            write_manifest(root, false, old).unwrap();
+            let mut expected = std::collections::BTreeMap::new();
+            for i in 0..10 {
+                expected.insert(format!("v/c/{i}"), Entry::of(b"old"));
+            }
+            for (log, keys) in [(0, 5..17), (1, 8..12), (2, 15..30)] {
+                let mut text = String::new();
+                for i in keys.rev() {
+                    let e = Entry::of(format!("{log}-{i}").as_bytes());
+                    text.push_str(&format_line(&format!("v/c/{i}"), e));
+                    expected.insert(format!("v/c/{i}"), e);
+                }
+                fs::write(root.join(format!(".xbeam-manifest.9.{log}.log")), text).unwrap();
+            }
+            fold_in_runs(root, true, run_entries).unwrap();
+            let names: Vec<String> = fs::read_dir(root)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            assert_eq!(names, vec![MANIFEST.to_owned()], "logs and runs removed");
+            let (status, index) = recorded(root).unwrap().unwrap();
+            assert_eq!(status.recorded, expected.len());
+            assert!(status.complete);
+            for (k, e) in &expected {
+                assert_eq!(index.get(k), Some(*e), "{k}");
+            }
+            assert_eq!(index.get("v/c/30"), None);
+            let text = fs::read_to_string(root.join(MANIFEST)).unwrap();
+            let keys: Vec<String> = text
+                .lines()
+                .skip(1)
+                .map(|l| parse_line(root, 0, l).unwrap().0)
+                .collect();
+            let sorted: Vec<String> = expected.keys().cloned().collect();
+            assert_eq!(keys, sorted);
+            text
+        };
+        assert_eq!(fold_with(3), fold_with(RUN_ENTRIES));
     }
 
     #[test]

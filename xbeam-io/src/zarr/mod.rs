@@ -17,6 +17,7 @@ mod store;
 mod verify;
 
 pub use append::append_dim;
+pub use bounded::{read_limits, set_memory_budget};
 pub use manifest::{
     is_manifest_file, manifest_status, skipped_on_resume, ManifestStatus, MANIFEST,
 };

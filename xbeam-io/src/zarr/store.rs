@@ -52,9 +52,11 @@ use crate::IoError;
 #[derive(Debug)]
 pub(crate) struct Store {
     inner: FilesystemStore,
+    root: std::path::PathBuf,
     /// The store's content manifest, if it has one: every chunk written is
-    /// recorded there.
-    ledger: Option<std::sync::Arc<Ledger>>,
+    /// recorded there. Looked up at the first write, so that opening a
+    /// store to read it registers nothing.
+    ledger: std::sync::OnceLock<Option<std::sync::Arc<Ledger>>>,
 }
 
 /// What a path that is not a regular file is, for messages.
@@ -86,7 +88,8 @@ impl Store {
         FilesystemStore::new(path)
             .map(|inner| Store {
                 inner,
-                ledger: Ledger::of(path),
+                root: path.to_path_buf(),
+                ledger: std::sync::OnceLock::new(),
             })
             .map_err(|e| IoError::zarr(path.display(), "cannot open the store", e))
     }
@@ -101,16 +104,33 @@ impl ReadableStorageTraits for Store {
         // a FIFO would block the read forever, a device never end: a chunk
         // is a regular file or nothing
         let path = self.inner.key_to_fspath(key);
-        if let Ok(meta) = fs::metadata(&path) {
-            if !meta.is_file() {
-                return Err(StorageError::Other(format!(
-                    "{}: expected a chunk file, found {}",
-                    path.display(),
-                    file_kind(&meta)
-                )));
-            }
+        let Ok(meta) = fs::metadata(&path) else {
+            return self.inner.get_partial_many(key, byte_ranges);
+        };
+        if !meta.is_file() {
+            return Err(StorageError::Other(format!(
+                "{}: expected a chunk file, found {}",
+                path.display(),
+                file_kind(&meta)
+            )));
         }
-        self.inner.get_partial_many(key, byte_ranges)
+        let limit = super::bounded::read_limits().0;
+        if meta.len() <= limit {
+            return self.inner.get_partial_many(key, byte_ranges);
+        }
+        // a file this large is read only in parts that fit (a shard's
+        // chunks), never whole
+        let ranges: Vec<_> = byte_ranges.collect();
+        let wanted: u64 = ranges.iter().map(|r| r.length(meta.len())).sum();
+        if wanted > limit {
+            return Err(StorageError::Other(format!(
+                "{}: expected to read at most {limit} bytes (the memory budget) of a chunk file, found a read of {wanted} bytes of its {} (a corrupt chunk, or raise --max-mem)",
+                path.display(),
+                meta.len()
+            )));
+        }
+        self.inner
+            .get_partial_many(key, Box::new(ranges.into_iter()))
     }
 
     fn size_key(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {
@@ -158,8 +178,9 @@ impl WritableStorageTraits for Store {
         // named for this write: two chunks of a dataset may both hold a
         // variable without their split dimension and write its chunk at
         // once (the same bytes), each through its own file
-        let entry = self.ledger.as_ref().map(|_| Entry::of(&value));
-        if let (Some(ledger), Some(e)) = (&self.ledger, &entry) {
+        let ledger = self.ledger.get_or_init(|| Ledger::of(&self.root));
+        let entry = ledger.as_ref().map(|_| Entry::of(&value));
+        if let (Some(ledger), Some(e)) = (ledger, &entry) {
             if ledger.already(key.as_str(), e, &path) {
                 return Ok(());
             }
@@ -177,7 +198,7 @@ impl WritableStorageTraits for Store {
             let _ = fs::remove_file(&partial);
         }
         written?;
-        if let (Some(ledger), Some(e)) = (&self.ledger, entry) {
+        if let (Some(ledger), Some(e)) = (ledger, entry) {
             ledger.record(key.as_str(), e)?;
         }
         Ok(())

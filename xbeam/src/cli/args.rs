@@ -34,6 +34,8 @@ impl Shared {
             || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             usize::from,
         );
+        // chunk files and variable-length chunks are read within it too
+        xbeam_io::set_memory_budget(self.max_mem, workers);
         Runner::local_with_workers(workers)
             .quiet()
             .max_mem(usize::try_from(self.max_mem).unwrap_or(usize::MAX))

@@ -39,7 +39,10 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
     let result = info::run(&options, &progress.attach(a.shared.runner()));
     progress.finish();
     let (store, summary) = result?;
-    if let Some(m) = store.manifest.as_ref().filter(|m| !m.complete) {
+    // the text's Status line says it; JSON says it as `"complete":
+    // false`, which a reader may not look for, so a warning goes with it
+    let incomplete = store.manifest.as_ref().filter(|m| !m.complete);
+    if let Some(m) = incomplete.filter(|_| a.json && !a.shared.quiet) {
         eprintln!(
             "warning: {} is incomplete: the job writing it did not finish ({} chunks recorded as written); `xbeam verify` lists what is missing, and running the job again with --resume finishes it",
             report::printable(&store.path),

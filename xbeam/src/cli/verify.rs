@@ -13,6 +13,10 @@ const LISTED: usize = 20;
 pub(crate) struct Args {
     /// The Zarr store.
     path: PathBuf,
+    /// Memory budget, e.g. `256MB`: the manifest's index of chunks (24
+    /// bytes a chunk) may take half of it.
+    #[arg(long, default_value = "1GiB", value_parser = super::args::parse_size)]
+    max_mem: u64,
 }
 
 /// Prints `STORE: complete: …`, or the chunks missing or damaged (the first
@@ -24,6 +28,7 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
         path: a.path.clone(),
         source,
     };
+    xbeam::io::set_memory_budget(a.max_mem, rayon::current_num_threads());
     // first, so that a lost coordinate chunk is listed too (opening the
     // store reads the coordinates)
     let found = xbeam::io::verify(&a.path).map_err(input)?;

@@ -157,6 +157,89 @@ fn clear(dst: &Path, src: Option<&Path>, mode: WriteMode) -> Result<bool, Error>
     Ok(false)
 }
 
+/// Refuses a job whose shuffles may spill `scratch` bytes (a rechunk's:
+/// at most about one copy of its input, the part beyond what the memory
+/// budget holds) where its spill files go, `spill` or the system's
+/// temporary directory (`$TMPDIR`), when that filesystem lacks the room;
+/// when the output `dst` is on the same filesystem, its `planned` bytes
+/// count too. Called after [`prepare`]; skipped with `ignore`
+/// (`--ignore-free-space`).
+///
+/// ```
+/// use xbeam::jobs::output::check_scratch_space;
+///
+/// let dir = tempfile::tempdir()?;
+/// let dst = dir.path().join("out.zarr");
+/// check_scratch_space(Some(dir.path()), 1 << 20, &dst, 1 << 20, false)?;
+/// let err = check_scratch_space(Some(dir.path()), u64::MAX / 2, &dst, 1, false).unwrap_err();
+/// assert!(err.to_string().contains("may spill up to"), "{err}");
+/// check_scratch_space(Some(dir.path()), u64::MAX / 2, &dst, 1, true)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn check_scratch_space(
+    spill: Option<&Path>,
+    scratch: u64,
+    dst: &Path,
+    planned: u64,
+    ignore: bool,
+) -> Result<(), Error> {
+    if ignore {
+        return Ok(());
+    }
+    let dir = spill.map_or_else(std::env::temp_dir, Path::to_path_buf);
+    let free = xbeam_io::free_space(&dir).map_err(|source| Error::Output {
+        path: dir.clone(),
+        source,
+    })?;
+    let Some(free) = free else {
+        return Ok(());
+    };
+    let shared = same_filesystem(&dir, dst);
+    let need = scratch.saturating_add(if shared { planned } else { 0 });
+    if need <= free {
+        return Ok(());
+    }
+    let size =
+        |n: u64| crate::chunk::display::human_bytes(usize::try_from(n).unwrap_or(usize::MAX));
+    let beside = if shared {
+        format!(
+            ", besides the {} output on the same filesystem,",
+            size(planned)
+        )
+    } else {
+        String::new()
+    };
+    Err(Error::Refused {
+        path: dir.clone(),
+        reason: format!(
+            "the job may spill up to {} (its input's size, beyond what --max-mem holds) to this directory{beside} and its filesystem has {} free (raise --max-mem, point $TMPDIR at a larger disk, or pass --ignore-free-space)",
+            size(scratch),
+            size(free)
+        ),
+    })
+}
+
+/// Whether `a` and `b` (or their nearest existing ancestors) are on one
+/// filesystem; `false` where the platform cannot tell.
+fn same_filesystem(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let dev = |p: &Path| {
+            let p = std::path::absolute(p).ok()?;
+            p.ancestors()
+                .find_map(|at| fs::metadata(at).ok())
+                .map(|m| m.dev())
+        };
+        matches!((dev(a), dev(b)), (Some(x), Some(y)) if x == y)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        false
+    }
+}
+
 /// Refuses a job whose output, `planned` bytes uncompressed, exceeds the
 /// free space of the filesystem `dst` would be written to, before anything
 /// is written (a 10 TB write should not start on a disk with 71 GB free,

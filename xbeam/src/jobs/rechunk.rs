@@ -297,6 +297,18 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
     let format = options.format.unwrap_or(source.format());
     let t = source.template().clone();
     let bytes: u64 = t.data_nbytes();
+    // the shuffles hold half the budget; past it, their groups spill
+    // (checked first: `prepare` may remove a store with --overwrite)
+    if bytes > options.max_mem / 2 {
+        let planned = if options.write.resume { 0 } else { bytes };
+        output::check_scratch_space(
+            runner.spill_path(),
+            bytes,
+            &options.dst,
+            planned,
+            options.write.ignore_free_space,
+        )?;
+    }
     output::prepare(&options.dst, Some(&options.src), options.write, bytes)?;
     let p = Pipeline::new();
     let ds = ChunkedDataset::from_zarr(&p, &options.src, &ChunksRequest::default())?
