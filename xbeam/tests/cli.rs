@@ -1784,3 +1784,47 @@ fn a_write_larger_than_the_free_disk_is_refused_up_front() {
     ]);
     ok(&["verify", s(&small)]);
 }
+
+/// No chunk file larger than `--max-mem` is read whole, but a shard file
+/// that large is read by parts (its index, then each inner chunk), so a
+/// sharded store reads under a budget smaller than its shards; a plain
+/// chunk file that large is refused, naming it.
+#[test]
+fn shards_larger_than_the_budget_read_by_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, sharded) = (dir.path().join("p.zarr"), dir.path().join("s.zarr"));
+    ok(&[
+        "generate",
+        "--gb",
+        "0.02",
+        "--format",
+        "3",
+        "--chunks",
+        "time=2",
+        "--quiet",
+        "--out",
+        s(&plain),
+    ]);
+    ok(&[
+        "copy",
+        s(&plain),
+        s(&sharded),
+        "--shards",
+        "time=40",
+        "--quiet",
+    ]);
+    let shard = sharded.join("temperature/c/0/0/0");
+    let len = std::fs::metadata(&shard).unwrap().len();
+    assert!(len > 2 << 20, "a shard of {len} bytes");
+    let out = ok(&["info", "--stats", "--max-mem", "1MiB", s(&sharded)]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("temperature"), "{text}");
+    // the same bytes as one plain chunk file: refused
+    std::fs::copy(&shard, plain.join("temperature/c/0/0/0")).unwrap();
+    fails(
+        None,
+        &["info", "--stats", "--max-mem", "1MiB", s(&plain)],
+        3,
+        "expected to read at most 1048576 bytes (the memory budget) of a chunk file",
+    );
+}

@@ -1088,7 +1088,7 @@ fn cases() -> Vec<Case> {
             vec![Edit::Append(".xbeam-manifest", many_manifest_lines(30_000))],
             &["verify", "--max-mem", "1MiB", "{S}"],
             3,
-            "record more than 21845 chunks",
+            "lines, more than the 21845 chunks half the memory budget indexes",
         ),
     ];
     v.extend(flag_cases());

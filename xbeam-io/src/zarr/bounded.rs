@@ -185,7 +185,7 @@ fn wrap(kind: Kind, codec: Result<Codec, PluginCreateError>) -> Result<Codec, Pl
 fn too_large(found: &str, limit: u64, variable: bool) -> CodecError {
     if variable {
         return CodecError::Other(format!(
-            "{found}: more than the {limit} bytes a chunk of variable-length values may take once decoded under this memory budget (raise --max-mem or lower --workers if the chunk is sound; decoding stopped there)"
+            "{found}: more than the {limit} bytes a chunk of variable-length values may take once decoded under this memory budget (raise --max-mem if the chunk is sound; decoding stopped there)"
         ));
     }
     CodecError::Other(format!(
@@ -195,9 +195,19 @@ fn too_large(found: &str, limit: u64, variable: bool) -> CodecError {
 
 /// Reads `reader` to its end, or fails once it yields more than `limit`
 /// bytes.
-fn read_bounded(reader: impl Read, (limit, variable): (u64, bool)) -> Result<Vec<u8>, CodecError> {
-    // the limit comes from metadata: grow past 64 MiB only as data comes
-    let mut out = Vec::with_capacity(usize::try_from(limit.min(64 << 20)).unwrap_or(0));
+fn read_bounded(
+    reader: impl Read,
+    (limit, variable): (u64, bool),
+    encoded: usize,
+) -> Result<Vec<u8>, CodecError> {
+    // a fixed size comes from metadata: grow past 64 MiB only as data
+    // comes; a variable one is guessed from the encoded size
+    let start = if variable {
+        (encoded as u64).saturating_mul(4).min(limit)
+    } else {
+        limit
+    };
+    let mut out = Vec::with_capacity(usize::try_from(start.min(64 << 20)).unwrap_or(0));
     reader
         .take(limit.saturating_add(1))
         .read_to_end(&mut out)
@@ -297,12 +307,12 @@ wrapper! {
         let limit = decode_limit(decoded_representation);
         let bytes: &[u8] = &encoded_value;
         let out = match self.kind {
-            Kind::Gzip => read_bounded(flate2::read::GzDecoder::new(bytes), limit)?,
-            Kind::Zlib => read_bounded(flate2::read::ZlibDecoder::new(bytes), limit)?,
+            Kind::Gzip => read_bounded(flate2::read::GzDecoder::new(bytes), limit, bytes.len())?,
+            Kind::Zlib => read_bounded(flate2::read::ZlibDecoder::new(bytes), limit, bytes.len())?,
             Kind::Zstd => {
                 let decoder = zstd::stream::read::Decoder::with_buffer(bytes)
                     .map_err(|e| CodecError::IOError(Arc::new(e)))?;
-                read_bounded(decoder, limit)?
+                read_bounded(decoder, limit, bytes.len())?
             }
             // blosc is wrapped by `BoundedBlosc`
             Kind::Blosc => {
@@ -366,7 +376,8 @@ mod tests {
     #[test]
     fn a_stream_longer_than_the_chunk_stops_one_byte_past_it() {
         let bomb = gzip(&vec![0u8; 1 << 24]);
-        let e = read_bounded(flate2::read::GzDecoder::new(&bomb[..]), (4000, false)).unwrap_err();
+        let e =
+            read_bounded(flate2::read::GzDecoder::new(&bomb[..]), (4000, false), 0).unwrap_err();
         assert!(
             e.to_string()
                 .contains("more bytes than it holds, expected 4000 bytes"),
@@ -374,7 +385,7 @@ mod tests {
         );
         let ok = gzip(&[7u8; 4000]);
         assert_eq!(
-            read_bounded(flate2::read::GzDecoder::new(&ok[..]), (4000, false)).unwrap(),
+            read_bounded(flate2::read::GzDecoder::new(&ok[..]), (4000, false), 0).unwrap(),
             vec![7u8; 4000]
         );
     }

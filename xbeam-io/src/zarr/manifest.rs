@@ -129,7 +129,10 @@ pub struct ManifestStatus {
     /// Whether the job that wrote the store finished: the manifest says
     /// `complete` and no process's log is left unfolded.
     pub complete: bool,
-    /// Chunks recorded as written (manifest and logs).
+    /// Chunks recorded as written (manifest and logs). Exact where the
+    /// records fit half the memory budget's index; beyond it, the lines
+    /// counted (a chunk a log records again counts twice; a complete
+    /// store has no logs, so its count is exact).
     pub recorded: usize,
 }
 
@@ -143,21 +146,94 @@ pub struct ManifestStatus {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn manifest_status(path: impl AsRef<Path>) -> Result<Option<ManifestStatus>, IoError> {
-    Ok(recorded(path.as_ref())?.map(|(status, _)| status))
+    let root = path.as_ref();
+    let Some(lines) = recorded_lines(root)? else {
+        return Ok(None);
+    };
+    if lines <= max_index_entries() as u64 {
+        return Ok(recorded(root)?.map(|(status, _)| status));
+    }
+    // too many to index within the budget: counted, not told apart (a key
+    // a log records again counts twice; a complete store has no logs)
+    let mut n = 0usize;
+    let mut count = |_: String, _: Entry| {
+        n += 1;
+        Ok(())
+    };
+    let Some(complete) = read_manifest(root, &mut count)? else {
+        return Ok(None);
+    };
+    let logs = read_logs(root, &mut count)?;
+    Ok(Some(ManifestStatus {
+        complete: complete && logs.is_empty(),
+        recorded: n,
+    }))
+}
+
+/// The lines of the manifest and logs of the store at `root` (the
+/// manifest's header included), counted without parsing them; `None`
+/// without a manifest.
+fn recorded_lines(root: &Path) -> Result<Option<u64>, IoError> {
+    use std::io::Read;
+    let manifest = root.join(MANIFEST);
+    if !manifest.is_file() {
+        // a manifest that is not a file is refused by `read_manifest`
+        return Ok(manifest.exists().then_some(0));
+    }
+    let mut total = 0u64;
+    let mut buf = vec![0u8; 256 << 10];
+    for path in std::iter::once(manifest).chain(log_paths(root)?) {
+        let fail = |e: std::io::Error| IoError::file(path.display(), "cannot read the file", e);
+        let meta = fs::metadata(&path).map_err(fail)?;
+        if !meta.is_file() {
+            // a FIFO would block the count forever, a device never end
+            return Err(IoError::store(
+                path.display(),
+                format!(
+                    "expected an xbeam manifest log file, found {}",
+                    super::store::file_kind(&meta)
+                ),
+            ));
+        }
+        let mut file = fs::File::open(&path).map_err(fail)?;
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(fail(e)),
+            };
+            #[allow(clippy::naive_bytecount)] // vectorized by the compiler; no new crate
+            let lines = buf[..n].iter().filter(|&&b| b == b'\n').count();
+            total += lines as u64;
+        }
+    }
+    Ok(Some(total))
 }
 
 /// What the manifest of the store at `root` says, and its entries with the
 /// logs' lines (a later line for the same key wins), read once; `None`
 /// without a manifest.
 pub(crate) fn recorded(root: &Path) -> Result<Option<(ManifestStatus, Index)>, IoError> {
-    let mut items = Vec::new();
     let limit = max_index_entries();
+    let too_many = |lines: u64| {
+        IoError::store(
+            root.display(),
+            format!("the xbeam manifest and logs hold {lines} lines, more than the {limit} chunks half the memory budget indexes (24 bytes a chunk); raise --max-mem"),
+        )
+    };
+    // counted first, so that the index is allocated once, at its size
+    let Some(lines) = recorded_lines(root)? else {
+        return Ok(None);
+    };
+    if lines > limit as u64 {
+        return Err(too_many(lines));
+    }
+    let mut items = Vec::with_capacity(usize::try_from(lines).unwrap_or(limit));
     let mut push = |key: String, e: Entry| {
+        // (the files may have grown since they were counted)
         if items.len() >= limit {
-            return Err(IoError::store(
-                root.display(),
-                format!("the xbeam manifest and logs record more than {limit} chunks, more than half the memory budget holds (24 bytes a chunk); raise --max-mem"),
-            ));
+            return Err(too_many(limit as u64 + 1));
         }
         items.push((key_hash(&key), e));
         Ok(())
@@ -326,18 +402,21 @@ fn numbered(name: &str, suffix: &str) -> bool {
 /// killed process may have left a last line cut short: it is dropped (its
 /// chunk counts as not recorded, and is written again on resume).
 fn read_logs(root: &Path, push: &mut Push<'_>) -> Result<Vec<PathBuf>, IoError> {
-    let list = fs::read_dir(root)
-        .map_err(|e| IoError::file(root.display(), "cannot list the directory", e))?;
-    let mut logs: Vec<PathBuf> = list
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_str().is_some_and(is_log))
-        .map(|e| e.path())
-        .collect();
-    logs.sort();
+    let logs = log_paths(root)?;
     for log in &logs {
-        let len = fs::metadata(log).map_or(0, |m| m.len());
-        if len > MAX_FILE {
-            return Err(too_big(log, len));
+        let meta = fs::metadata(log)
+            .map_err(|e| IoError::file(log.display(), "cannot read the file", e))?;
+        if !meta.is_file() {
+            return Err(IoError::store(
+                log.display(),
+                format!(
+                    "expected an xbeam manifest log file, found {}",
+                    super::store::file_kind(&meta)
+                ),
+            ));
+        }
+        if meta.len() > MAX_FILE {
+            return Err(too_big(log, meta.len()));
         }
         for_each_line(log, |n, line| {
             let (k, e) = parse_line(log, n, line)?;
@@ -345,6 +424,24 @@ fn read_logs(root: &Path, push: &mut Push<'_>) -> Result<Vec<PathBuf>, IoError> 
         })?;
     }
     Ok(logs)
+}
+
+/// The files at `root` whose names `keep` accepts, in name order.
+fn files_named(root: &Path, keep: fn(&str) -> bool) -> Result<Vec<PathBuf>, IoError> {
+    let list = fs::read_dir(root)
+        .map_err(|e| IoError::file(root.display(), "cannot list the directory", e))?;
+    let mut paths: Vec<PathBuf> = list
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().is_some_and(keep))
+        .map(|e| e.path())
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// The logs at `root`, in name order.
+fn log_paths(root: &Path) -> Result<Vec<PathBuf>, IoError> {
+    files_named(root, is_log)
 }
 
 /// Writes the manifest atomically: a temporary file, `fsync`, rename,
@@ -392,6 +489,11 @@ fn fold(root: &Path, complete: bool) -> Result<(), IoError> {
 }
 
 fn fold_in_runs(root: &Path, complete: bool, run_entries: usize) -> Result<(), IoError> {
+    // runs a killed fold left (one process folds a store at a time)
+    for stale in files_named(root, |n| numbered(n, ".run"))? {
+        fs::remove_file(&stale)
+            .map_err(|e| IoError::file(stale.display(), "cannot remove the file", e))?;
+    }
     let mut runs = Runs::default();
     let mut batch: Vec<(String, Entry)> = Vec::new();
     let result = (|| {
@@ -865,6 +967,34 @@ mod tests {
             text
         };
         assert_eq!(fold_with(3), fold_with(RUN_ENTRIES));
+    }
+
+    #[test]
+    fn a_failed_fold_leaves_no_runs_and_stale_runs_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write_manifest(root, false, std::iter::empty()).unwrap();
+        let run_names = || -> Vec<String> {
+            fs::read_dir(root)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| numbered(n, ".run"))
+                .collect()
+        };
+        // a run a killed fold left
+        fs::write(root.join(".xbeam-manifest.5.9.run"), "junk\n").unwrap();
+        let mut text = String::new();
+        for i in 0..10 {
+            text.push_str(&format_line(&format!("v/c/{i}"), Entry::of(b"x")));
+        }
+        text.push_str("not a line\n");
+        fs::write(root.join(".xbeam-manifest.7.0.log"), text).unwrap();
+        let e = fold_in_runs(root, true, 3).unwrap_err().to_string();
+        assert!(e.contains("line 11"), "{e}");
+        assert_eq!(run_names(), Vec::<String>::new());
+        // the log kept, the manifest as it was
+        assert!(root.join(".xbeam-manifest.7.0.log").exists());
+        assert!(!manifest_status(root).is_ok_and(|s| s.is_some_and(|s| s.complete)));
     }
 
     #[test]

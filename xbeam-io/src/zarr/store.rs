@@ -39,7 +39,7 @@ use std::fs;
 use std::path::Path;
 
 use zarrs::filesystem::FilesystemStore;
-use zarrs::storage::byte_range::ByteRangeIterator;
+use zarrs::storage::byte_range::{ByteRange, ByteRangeIterator};
 use zarrs::storage::{
     Bytes, ListableStorageTraits, MaybeBytesIterator, OffsetBytesIterator, ReadableStorageTraits,
     StorageError, StoreKey, StoreKeys, StoreKeysPrefixes, StorePrefix, WritableStorageTraits,
@@ -121,7 +121,13 @@ impl ReadableStorageTraits for Store {
         // a file this large is read only in parts that fit (a shard's
         // chunks), never whole
         let ranges: Vec<_> = byte_ranges.collect();
-        let wanted: u64 = ranges.iter().map(|r| r.length(meta.len())).sum();
+        let wanted = ranges.iter().fold(0u64, |n, r| {
+            let len = match *r {
+                ByteRange::FromStart(offset, None) => meta.len().saturating_sub(offset),
+                ByteRange::FromStart(_, Some(len)) | ByteRange::Suffix(len) => len,
+            };
+            n.saturating_add(len)
+        });
         if wanted > limit {
             return Err(StorageError::Other(format!(
                 "{}: expected to read at most {limit} bytes (the memory budget) of a chunk file, found a read of {wanted} bytes of its {} (a corrupt chunk, or raise --max-mem)",

@@ -157,13 +157,13 @@ fn clear(dst: &Path, src: Option<&Path>, mode: WriteMode) -> Result<bool, Error>
     Ok(false)
 }
 
-/// Refuses a job whose shuffles may spill `scratch` bytes (a rechunk's:
-/// at most about one copy of its input, the part beyond what the memory
-/// budget holds) where its spill files go, `spill` or the system's
-/// temporary directory (`$TMPDIR`), when that filesystem lacks the room;
-/// when the output `dst` is on the same filesystem, its `planned` bytes
-/// count too. Called after [`prepare`]; skipped with `ignore`
-/// (`--ignore-free-space`).
+/// Refuses a job whose shuffles may spill `scratch` bytes (a rechunk
+/// passes its input's size: its shuffles spill what does not fit their
+/// half of the budget, which can be nearly all of it) where its spill
+/// files go, `spill` or the system's temporary directory (`$TMPDIR`), when
+/// that filesystem lacks the room; when the output `dst` is on the same
+/// filesystem, its `planned` bytes count too. Called after [`prepare`];
+/// skipped with `ignore` (`--ignore-free-space`).
 ///
 /// ```
 /// use xbeam::jobs::output::check_scratch_space;
@@ -212,7 +212,7 @@ pub fn check_scratch_space(
     Err(Error::Refused {
         path: dir.clone(),
         reason: format!(
-            "the job may spill up to {} (its input's size, beyond what --max-mem holds) to this directory{beside} and its filesystem has {} free (raise --max-mem, point $TMPDIR at a larger disk, or pass --ignore-free-space)",
+            "the job may spill up to {} (its input's size) to this directory{beside} and its filesystem has {} free (raise --max-mem, point $TMPDIR at a larger disk, or pass --ignore-free-space)",
             size(scratch),
             size(free)
         ),

@@ -297,19 +297,20 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Summary, Error> {
     let format = options.format.unwrap_or(source.format());
     let t = source.template().clone();
     let bytes: u64 = t.data_nbytes();
+    output::prepare(&options.dst, Some(&options.src), options.write, bytes)?;
     // the shuffles hold half the budget; past it, their groups spill
-    // (checked first: `prepare` may remove a store with --overwrite)
-    if bytes > options.max_mem / 2 {
-        let planned = if options.write.resume { 0 } else { bytes };
+    // (checked after `prepare`, as its own check, so that a store
+    // --overwrite replaces no longer takes room)
+    if !planned.plan.stages().is_empty() && bytes > options.max_mem / 2 {
+        let output = if options.write.resume { 0 } else { bytes };
         output::check_scratch_space(
             runner.spill_path(),
             bytes,
             &options.dst,
-            planned,
+            output,
             options.write.ignore_free_space,
         )?;
     }
-    output::prepare(&options.dst, Some(&options.src), options.write, bytes)?;
     let p = Pipeline::new();
     let ds = ChunkedDataset::from_zarr(&p, &options.src, &ChunksRequest::default())?
         .split_variables()?;
