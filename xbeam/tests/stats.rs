@@ -553,3 +553,23 @@ fn sketch_quantiles_are_within_alpha_of_exact_ones_whatever_the_chunking() {
         );
     }
 }
+
+/// A reduction reports every chunk it reads as it reads it: at the end,
+/// chunks read equal the total it planned and their bytes the summary's
+/// input (the pancake store: `t` in 40 day chunks, `z` in 40 more).
+#[test]
+fn progress_counts_every_chunk_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _) = two_chunkings(&dataset(), dir.path());
+    let read = std::sync::Arc::new(reduce::ReadProgress::default());
+    let options = Options {
+        groupby: parse_groupers("time.month").unwrap(),
+        progress: Some(read.clone()),
+        write: xbeam::jobs::output::WriteMode::overwrite(),
+        ..Options::new(&a, dir.path().join("out.zarr"))
+    };
+    let done = reduce::run(&options, &Runner::local_with_workers(2).quiet()).unwrap();
+    assert_eq!(read.total(), 80);
+    assert_eq!(read.chunks(), read.total());
+    assert_eq!(read.bytes(), done.summary.bytes_in);
+}

@@ -45,6 +45,24 @@ impl Progress {
         })
     }
 
+    /// `runner`, reporting to this bar the chunks a job counts in `read`
+    /// as it reads them (finer than the engine's elements when each
+    /// element reads many chunks).
+    pub(crate) fn attach_reads(
+        &self,
+        runner: Runner,
+        read: Arc<xbeam::jobs::reduce::ReadProgress>,
+    ) -> Runner {
+        let bar = Arc::clone(&self.bar);
+        runner.on_progress(move |_: &Metrics| {
+            bar.set_length(read.total());
+            bar.set_position(read.chunks());
+            let secs = bar.elapsed().as_secs_f64().max(1e-3);
+            let mb = read.bytes() as f64 / 1e6;
+            bar.set_prefix(format!("{mb:.0} MB, {:.0} MB/s", mb / secs));
+        })
+    }
+
     pub(crate) fn finish(&self) {
         self.bar.finish_and_clear();
     }

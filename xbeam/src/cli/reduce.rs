@@ -8,7 +8,7 @@ use xbeam::jobs::reduce::{self, Options, PencilPass, WeightSpec};
 use xbeam::stats::{Grouper, Resample, Stat, StatsError};
 
 use super::args::{Shared, WriteArgs};
-use super::progress::StageProgress;
+use super::progress::{Progress, StageProgress};
 use super::report;
 
 /// The stores and output flags every statistics command takes.
@@ -195,8 +195,15 @@ impl Common {
 
     fn run(&self, job: &str, options: &Options) -> Result<(), Error> {
         let shared = &self.io.shared;
-        let progress = StageProgress::new(shared.quiet);
-        let result = reduce::run(options, &progress.attach(shared.runner()));
+        // a bar of chunks read: the engine's elements are whole sequences
+        // (one per variable of whole-grid chunks), too few to show progress
+        let read = std::sync::Arc::new(reduce::ReadProgress::default());
+        let options = Options {
+            progress: Some(read.clone()),
+            ..options.clone()
+        };
+        let progress = Progress::new(job, shared.quiet);
+        let result = reduce::run(&options, &progress.attach_reads(shared.runner(), read));
         progress.finish();
         let done = result?;
         note_skipped(shared.quiet, &done.skipped);

@@ -16,6 +16,8 @@ use crate::error::Error;
 
 /// Everything a sequence needs, shared by the workers.
 pub(super) struct Plan {
+    /// Chunks read so far, reported as they are read.
+    pub(super) progress: Option<std::sync::Arc<super::ReadProgress>>,
     pub(super) source: ZarrSource,
     pub(super) sink: ZarrSink,
     pub(super) vars: Vec<VarPlan>,
@@ -77,6 +79,18 @@ impl Kept {
 }
 
 impl Plan {
+    /// The chunks sequence `i` reads.
+    pub(super) fn reads(&self, i: usize) -> u64 {
+        let v = &self.vars[self.sequences[i].var];
+        let sizes = self.source.template().sizes();
+        v.reduced
+            .iter()
+            .copied()
+            .chain(v.fold)
+            .map(|a| sizes[&v.dims[a]].div_ceil(self.step[&v.dims[a]]).max(1))
+            .product()
+    }
+
     /// Folds sequence `i` and writes its results; returns bytes read,
     /// bytes written and chunks read.
     pub(super) fn run_sequence(&self, i: usize) -> Result<(u64, u64, u64), Error> {
@@ -126,6 +140,7 @@ impl Plan {
             .collect();
         let total: u64 = counts.iter().product();
         let (mut bytes_in, mut chunks) = (0u64, 0u64);
+        let progress = self.progress.as_deref();
         let vars = [v.name.clone()].into_iter().collect();
         for mut flat in 0..total {
             let mut region: IndexMap<String, Range<u64>> = IndexMap::new();
@@ -146,6 +161,9 @@ impl Plan {
             let data = ds.data_var(&v.name)?.data();
             bytes_in += data.nbytes() as u64;
             chunks += 1;
+            if let Some(p) = progress {
+                p.read(data.nbytes() as u64);
+            }
             // where the chunk sits in the fold's elements
             let origin: Vec<usize> = axes
                 .iter()

@@ -35,6 +35,7 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -156,6 +157,8 @@ pub struct Options {
     /// Whether to rechunk the input into pencils first when the budget
     /// cuts its chunks into stripes (see [`PencilPass`]).
     pub pencil: PencilPass,
+    /// Where to report chunks read as the job runs, if anywhere.
+    pub progress: Option<Arc<ReadProgress>>,
 }
 
 impl Options {
@@ -177,7 +180,59 @@ impl Options {
             window: None,
             sketch: None,
             pencil: PencilPass::Auto,
+            progress: None,
         }
+    }
+}
+
+/// Live progress of a reduction, for a progress bar: source chunks read
+/// of all it will read, and their bytes. Updated as each chunk is folded,
+/// so a job of a few long sequences (one per variable of whole-grid
+/// chunks) moves steadily. Set [`Options::progress`] and read it while
+/// the job runs; a pencil pass counts its second pass (the rechunk before
+/// it reports nothing here).
+///
+/// ```
+/// use xbeam::jobs::reduce::ReadProgress;
+///
+/// let p = ReadProgress::default();
+/// p.read(1000);
+/// assert_eq!((p.chunks(), p.bytes(), p.total()), (1, 1000, 0));
+/// ```
+#[derive(Debug, Default)]
+pub struct ReadProgress {
+    chunks: AtomicU64,
+    bytes: AtomicU64,
+    total: AtomicU64,
+}
+
+impl ReadProgress {
+    /// Starts counting the `total` chunks of a run from none.
+    fn start(&self, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+        self.chunks.store(0, Ordering::Relaxed);
+        self.bytes.store(0, Ordering::Relaxed);
+    }
+
+    /// Counts one chunk of `bytes` read.
+    pub fn read(&self, bytes: u64) {
+        self.chunks.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Chunks read so far.
+    pub fn chunks(&self) -> u64 {
+        self.chunks.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of the chunks read so far (decoded).
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Chunks the job reads in all (0 until it has planned).
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
     }
 }
 
@@ -473,7 +528,6 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         resume: options.write.resume,
     };
     let sink = setup_zarr(&template, &options.dst, &setup).map_err(Error::output(&options.dst))?;
-    let count = sequences.len() as u64;
     let present = if options.groupby.is_empty() {
         Vec::new()
     } else if window.is_some() {
@@ -484,6 +538,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
     };
     let (slot, slots) = slots_of(&groups);
     let plan = Arc::new(Plan {
+        progress: options.progress.clone(),
         source,
         sink,
         vars,
@@ -504,11 +559,26 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         need,
         ddof: options.ddof,
     });
+    execute(options, &plan, &runner, (started, skipped, workers))
+}
+
+/// Runs `plan`'s sequences on the engine, flushes the output and sums up.
+fn execute(
+    options: &Options,
+    plan: &Arc<Plan>,
+    runner: &Runner,
+    (started, skipped, workers): (Instant, Vec<(String, DType)>, usize),
+) -> Result<Done, Error> {
+    if let Some(p) = &options.progress {
+        p.start((0..plan.sequences.len()).map(|i| plan.reads(i)).sum());
+    }
+    let count = plan.sequences.len() as u64;
     let p = Pipeline::new();
+    let plan = Arc::clone(plan);
     let done = p
         .source("fold", count, move |i| plan.run_sequence(i as usize))
         .collect("out");
-    p.run(&runner)?;
+    p.run(runner)?;
     sync_store(&options.dst).map_err(Error::output(&options.dst))?;
     let done = done.take()?;
     let bytes_in: u64 = done.iter().map(|d| d.0).sum();
