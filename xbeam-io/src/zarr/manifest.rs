@@ -185,16 +185,7 @@ fn recorded_lines(root: &Path) -> Result<Option<u64>, IoError> {
     for path in std::iter::once(manifest).chain(log_paths(root)?) {
         let fail = |e: std::io::Error| IoError::file(path.display(), "cannot read the file", e);
         let meta = fs::metadata(&path).map_err(fail)?;
-        if !meta.is_file() {
-            // a FIFO would block the count forever, a device never end
-            return Err(IoError::store(
-                path.display(),
-                format!(
-                    "expected an xbeam manifest log file, found {}",
-                    super::store::file_kind(&meta)
-                ),
-            ));
-        }
+        require_file(&path, &meta, "an xbeam manifest or log file")?;
         let mut file = fs::File::open(&path).map_err(fail)?;
         loop {
             let n = match file.read(&mut buf) {
@@ -285,18 +276,7 @@ fn read_manifest(root: &Path, push: &mut Push<'_>) -> Result<Option<bool>, IoErr
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(IoError::file(path.display(), "cannot read the file", e)),
     };
-    if !meta.is_file() {
-        return Err(IoError::store(
-            path.display(),
-            format!(
-                "expected the xbeam manifest file, found {}",
-                super::store::file_kind(&meta)
-            ),
-        ));
-    }
-    if meta.len() > MAX_FILE {
-        return Err(too_big(&path, meta.len()));
-    }
+    require_file(&path, &meta, "the xbeam manifest file")?;
     let mut complete = None;
     for_each_line(&path, |n, line| {
         if n == 1 {
@@ -321,6 +301,21 @@ fn read_manifest(root: &Path, push: &mut Push<'_>) -> Result<Option<bool>, IoErr
     })?;
     let complete = complete.ok_or_else(|| bad(&path, 1, "a JSON header"))?;
     Ok(Some(complete))
+}
+
+/// Fails unless `meta` (of `path`) is a regular file (a FIFO would block a
+/// read forever, a device never end) of at most [`MAX_FILE`] bytes.
+fn require_file(path: &Path, meta: &fs::Metadata, what: &str) -> Result<(), IoError> {
+    if !meta.is_file() {
+        return Err(IoError::store(
+            path.display(),
+            format!("expected {what}, found {}", super::store::file_kind(meta)),
+        ));
+    }
+    if meta.len() > MAX_FILE {
+        return Err(too_big(path, meta.len()));
+    }
+    Ok(())
 }
 
 /// The largest manifest or log read (about 15 million chunks).
@@ -406,18 +401,7 @@ fn read_logs(root: &Path, push: &mut Push<'_>) -> Result<Vec<PathBuf>, IoError> 
     for log in &logs {
         let meta = fs::metadata(log)
             .map_err(|e| IoError::file(log.display(), "cannot read the file", e))?;
-        if !meta.is_file() {
-            return Err(IoError::store(
-                log.display(),
-                format!(
-                    "expected an xbeam manifest log file, found {}",
-                    super::store::file_kind(&meta)
-                ),
-            ));
-        }
-        if meta.len() > MAX_FILE {
-            return Err(too_big(log, meta.len()));
-        }
+        require_file(log, &meta, "an xbeam manifest log file")?;
         for_each_line(log, |n, line| {
             let (k, e) = parse_line(log, n, line)?;
             push(k, e)
