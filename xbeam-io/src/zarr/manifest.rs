@@ -6,7 +6,7 @@
 //!   the store, saying `writing`, before any metadata. xarray and
 //!   zarr-python ignore it.
 //! - Each process that writes chunks appends one line per chunk, after the
-//!   chunk file is whole, to its own log `.xbeam-manifest.<pid>.<n>.log`
+//!   chunk file is whole, to its own log `.xbeam-manifest.<time>.<pid><n>.log`
 //!   (written through to the kernel at once, so a killed process loses at
 //!   most the line of the chunk it was writing).
 //! - [`sync_store`](super::sync_store), which every job calls after its
@@ -354,7 +354,7 @@ fn for_each_line(
 
 /// Whether `name` is the name of a file of the content manifest at a
 /// store's root: [`MANIFEST`], a process's log
-/// (`.xbeam-manifest.<pid>.<n>.log`), a sorted run of a fold
+/// (`.xbeam-manifest.<time>.<pid><n>.log`), a sorted run of a fold
 /// (`.xbeam-manifest.<pid>.<n>.run`) or a manifest being replaced
 /// (`.xbeam-manifest.<pid>.tmp`).
 ///
@@ -376,7 +376,7 @@ pub fn is_manifest_file(name: &str) -> bool {
             .is_some_and(digits)
 }
 
-/// Whether `name` is a log file's name: `.xbeam-manifest.<pid>.<n>.log`.
+/// Whether `name` is a log file's name: `.xbeam-manifest.<digits>.<digits>.log`.
 pub(crate) fn is_log(name: &str) -> bool {
     numbered(name, ".log")
 }
@@ -393,7 +393,8 @@ fn numbered(name: &str, suffix: &str) -> bool {
         })
 }
 
-/// The logs at `root`, calling `push` with their lines in name order. A
+/// The logs at `root`, calling `push` with their lines in name order
+/// (the order they were started, see [`new_log`]). A
 /// killed process may have left a last line cut short: it is dropped (its
 /// chunk counts as not recorded, and is written again on resume).
 fn read_logs(root: &Path, push: &mut Push<'_>) -> Result<Vec<PathBuf>, IoError> {
@@ -694,14 +695,20 @@ impl Ledger {
     }
 }
 
-/// A new log file of this process at `root`, never one that exists: on a
-/// filesystem shared by several machines, processes of one pid may write
-/// to one store, so the name's number starts from this process's nonce
-/// and moves on past any name taken.
+/// A new log file of this process at `root`, never one that exists:
+/// `.xbeam-manifest.<time>.<pid><n>.log`, the time (microseconds since
+/// 1970, 20 digits) first, so that logs sort in the order they were
+/// started and a later run's record of a chunk wins over an earlier one's
+/// when both are folded at once; the pid and a counter make the name
+/// unique, and a name taken (processes of one pid on machines sharing the
+/// filesystem) moves the counter on.
 fn new_log(root: &Path) -> std::io::Result<fs::File> {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
     loop {
-        let n = log_nonce().wrapping_add(LOGS.fetch_add(1, Ordering::Relaxed));
-        let name = format!("{MANIFEST}.{}.{n}.log", std::process::id());
+        let n = LOGS.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{MANIFEST}.{micros:020}.{}{n:04}.log", std::process::id());
         match fs::OpenOptions::new()
             .create_new(true)
             .append(true)
@@ -711,21 +718,6 @@ fn new_log(root: &Path) -> std::io::Result<fs::File> {
             other => return other,
         }
     }
-}
-
-/// A number unlikely to be another process's: the clock at first use,
-/// mixed with the address of a stack value.
-fn log_nonce() -> u64 {
-    static NONCE: OnceLock<u64> = OnceLock::new();
-    *NONCE.get_or_init(|| {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let here = 0u8;
-        let mixed = (now as u64) ^ (std::ptr::addr_of!(here) as u64).rotate_left(32);
-        // small enough that adding the counter never wraps in practice
-        mixed >> 8
-    })
 }
 
 /// Starts the manifest of a new store at `root` (which exists and is
@@ -856,6 +848,21 @@ mod tests {
         assert!(!is_log(".xbeam-manifest.12.log"));
         assert!(!is_log(".xbeam-manifest.a.0.log"));
         assert!(!is_log(".xbeam-manifest"));
+    }
+
+    #[test]
+    fn logs_sort_in_the_order_they_were_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut started = Vec::new();
+        for _ in 0..3 {
+            drop(new_log(dir.path()).unwrap());
+            let mut now: Vec<PathBuf> = log_paths(dir.path()).unwrap();
+            now.retain(|p| !started.contains(p));
+            assert_eq!(now.len(), 1, "{now:?}");
+            started.push(now.remove(0));
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        assert_eq!(log_paths(dir.path()).unwrap(), started);
     }
 
     #[test]
