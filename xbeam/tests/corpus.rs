@@ -1075,6 +1075,27 @@ fn cases() -> Vec<Case> {
             "more than the 33554432 bytes a chunk of variable-length values may take",
         ),
         case(
+            "coordinate of 2^32 elements in chunks of 1 (fuzz finding)",
+            V2Plain,
+            vec![
+                Edit::Write(
+                    "big/.zarray",
+                    json!({
+                        "zarr_format": 2, "shape": [4_294_967_296u64], "chunks": [1],
+                        "dtype": "<f8", "compressor": null, "fill_value": null,
+                        "filters": null, "order": "C",
+                    })
+                    .to_string()
+                    .into_bytes(),
+                ),
+                Edit::Write("big/.zattrs", br#"{"_ARRAY_DIMENSIONS": ["big"]}"#.to_vec()),
+                Edit::Write("big/0", vec![0; 8]),
+            ],
+            INFO,
+            3,
+            "(the memory budget), found one of [4294967296] elements",
+        ),
+        case(
             "chunk file larger than the budget",
             V2,
             vec![Edit::Write(c2, vec![0; 3 << 20])],
