@@ -1093,7 +1093,7 @@ fn cases() -> Vec<Case> {
             ],
             INFO,
             3,
-            "(the memory budget), found one of [4294967296] elements",
+            "(the memory budget, as coordinates are read whole), found [4294967296] elements",
         ),
         case(
             "chunk file larger than the budget",

@@ -101,24 +101,8 @@ pub(super) struct Opened {
 impl Opened {
     /// Reads and decodes `ranges` (one per dimension).
     pub(super) fn read(&self, root: &Path, ranges: &[Range<u64>]) -> Result<Array, IoError> {
-        let at = |e: IoError| e.at(root.join(&self.info.name).display());
-        // one read holds at most the budget (a shape from metadata can ask
-        // for anything)
-        let limit = super::bounded::read_limits().0;
-        let bytes = ranges
-            .iter()
-            .try_fold(self.info.stored.itemsize() as u64, |b, r| {
-                b.checked_mul(r.end.saturating_sub(r.start))
-            })
-            .filter(|&b| b <= limit);
-        if bytes.is_none() {
-            return Err(at(IoError::Invalid(format!(
-                "expected a read of at most {limit} bytes (the memory budget), found one of {:?} elements of {} (read a smaller region, or raise --max-mem)",
-                ranges.iter().map(|r| r.end.saturating_sub(r.start)).collect::<Vec<_>>(),
-                self.info.stored.numpy_name()
-            ))));
-        }
         let shape: Vec<usize> = ranges.iter().map(|r| (r.end - r.start) as usize).collect();
+        let at = |e: IoError| e.at(root.join(&self.info.name).display());
         let raw = match self.info.stored {
             Stored::Plain(DType::F32) => self.read_slabs::<f32>(ranges, &shape),
             Stored::Plain(DType::F64) => self.read_slabs::<f64>(ranges, &shape),

@@ -150,7 +150,7 @@ pub fn manifest_status(path: impl AsRef<Path>) -> Result<Option<ManifestStatus>,
     let Some(lines) = recorded_lines(root)? else {
         return Ok(None);
     };
-    if lines <= max_index_entries() as u64 {
+    if lines.saturating_sub(1) <= max_index_entries() as u64 {
         return Ok(recorded(root)?.map(|(status, _)| status));
     }
     // too many to index within the budget: counted, not told apart (a key
@@ -217,6 +217,8 @@ pub(crate) fn recorded(root: &Path) -> Result<Option<(ManifestStatus, Index)>, I
     let Some(lines) = recorded_lines(root)? else {
         return Ok(None);
     };
+    // (the manifest's header is not a record)
+    let lines = lines.saturating_sub(1);
     if lines > limit as u64 {
         return Err(too_many(lines));
     }
@@ -426,7 +428,19 @@ fn files_named(root: &Path, keep: fn(&str) -> bool) -> Result<Vec<PathBuf>, IoEr
 
 /// The logs at `root`, in name order.
 fn log_paths(root: &Path) -> Result<Vec<PathBuf>, IoError> {
-    files_named(root, is_log)
+    let mut logs = files_named(root, is_log)?;
+    // logs of earlier versions (`<pid>.<n>`, whose first number is never
+    // 20 digits) were started before any of this one's (`<time>.<pid><n>`)
+    logs.sort_by_key(|p| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let first = name
+            .strip_prefix(MANIFEST)
+            .and_then(|r| r.strip_prefix('.'))
+            .and_then(|r| r.split('.').next())
+            .unwrap_or_default();
+        (first.len() == 20, p.clone())
+    });
+    Ok(logs)
 }
 
 /// Writes the manifest atomically: a temporary file, `fsync`, rename,
@@ -476,6 +490,9 @@ fn fold(root: &Path, complete: bool) -> Result<(), IoError> {
 fn fold_in_runs(root: &Path, complete: bool, run_entries: usize) -> Result<(), IoError> {
     // runs a killed fold left (one process folds a store at a time)
     for stale in files_named(root, |n| numbered(n, ".run"))? {
+        if run_of_live_process(&stale) {
+            continue;
+        }
         fs::remove_file(&stale)
             .map_err(|e| IoError::file(stale.display(), "cannot remove the file", e))?;
     }
@@ -510,6 +527,25 @@ fn fold_in_runs(root: &Path, complete: bool, run_entries: usize) -> Result<(), I
         let _ = fs::remove_file(run);
     }
     result
+}
+
+/// Whether the run file at `path` (`.xbeam-manifest.<pid>.<n>.run`) may
+/// be in use: its process is this one or alive on this machine (on a
+/// cluster, another process may be folding the same store). Where that
+/// cannot be told, only other processes' runs count as stale.
+fn run_of_live_process(path: &Path) -> bool {
+    let pid = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix(MANIFEST))
+        .and_then(|r| r.strip_prefix('.'))
+        .and_then(|r| r.split('.').next())
+        .and_then(|p| p.parse::<u32>().ok());
+    match pid {
+        Some(p) if p == std::process::id() => false,
+        Some(p) if cfg!(target_os = "linux") => Path::new("/proc").join(p.to_string()).exists(),
+        _ => false,
+    }
 }
 
 /// The sorted run files of a fold, oldest first.
@@ -708,7 +744,7 @@ fn new_log(root: &Path) -> std::io::Result<fs::File> {
         .map_or(0, |d| d.as_micros());
     loop {
         let n = LOGS.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{MANIFEST}.{micros:020}.{}{n:04}.log", std::process::id());
+        let name = format!("{MANIFEST}.{micros:020}.{}{n:06}.log", std::process::id());
         match fs::OpenOptions::new()
             .create_new(true)
             .append(true)
@@ -863,6 +899,12 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
         assert_eq!(log_paths(dir.path()).unwrap(), started);
+        // a log of an earlier version (`<pid>.<n>`) was started before all
+        let old = dir.path().join(".xbeam-manifest.98765.0.log");
+        fs::write(&old, "").unwrap();
+        let mut want = vec![old];
+        want.extend(started);
+        assert_eq!(log_paths(dir.path()).unwrap(), want);
     }
 
     #[test]
@@ -973,7 +1015,7 @@ mod tests {
                 .collect()
         };
         // a run a killed fold left
-        fs::write(root.join(".xbeam-manifest.5.9.run"), "junk\n").unwrap();
+        fs::write(root.join(".xbeam-manifest.3999999999.9.run"), "junk\n").unwrap();
         let mut text = String::new();
         for i in 0..10 {
             text.push_str(&format_line(&format!("v/c/{i}"), Entry::of(b"x")));

@@ -279,6 +279,25 @@ fn read_coordinate(root: &Path, name: &str, o: &Opened) -> Result<Array, IoError
             ),
         ));
     }
+    // read whole at open: at most the budget (a shape from metadata can
+    // ask for anything)
+    let limit = super::bounded::read_limits().0;
+    let bytes = o
+        .info
+        .shape
+        .iter()
+        .try_fold(o.info.stored.itemsize() as u64, |b, &n| b.checked_mul(n))
+        .filter(|&b| b <= limit);
+    if bytes.is_none() {
+        return Err(IoError::store(
+            root.join(&o.info.name).display(),
+            format!(
+                "expected a coordinate of at most {limit} bytes (the memory budget, as coordinates are read whole), found {:?} elements of {} (raise --max-mem if it is sound)",
+                o.info.shape,
+                o.info.stored.numpy_name()
+            ),
+        ));
+    }
     let ranges: Vec<Range<u64>> = o.info.shape.iter().map(|&n| 0..n).collect();
     o.read(root, &ranges)
 }
