@@ -54,6 +54,13 @@ impl Entry {
     }
 
     /// The entry of the file at `path`, `None` if it cannot be read.
+    /// Whether the file at `path` holds the bytes this entry records: its
+    /// length first, so that a file of another length is not read.
+    pub(crate) fn matches_file(&self, path: &Path) -> bool {
+        fs::metadata(path).is_ok_and(|m| m.len() == self.len)
+            && Entry::of_file(path).as_ref() == Some(self)
+    }
+
     /// Read in pieces, so a file of any length takes 256 kB.
     pub(crate) fn of_file(path: &Path) -> Option<Entry> {
         use std::io::Read;
@@ -151,7 +158,7 @@ pub fn manifest_status(path: impl AsRef<Path>) -> Result<Option<ManifestStatus>,
         return Ok(None);
     };
     if lines.saturating_sub(1) <= max_index_entries() as u64 {
-        return Ok(recorded(root)?.map(|(status, _)| status));
+        return Ok(indexed(root, lines)?.map(|(status, _)| status));
     }
     // too many to index within the budget: counted, not told apart (a key
     // a log records again counts twice; a complete store has no logs)
@@ -206,16 +213,21 @@ fn recorded_lines(root: &Path) -> Result<Option<u64>, IoError> {
 /// logs' lines (a later line for the same key wins), read once; `None`
 /// without a manifest.
 pub(crate) fn recorded(root: &Path) -> Result<Option<(ManifestStatus, Index)>, IoError> {
+    // counted first, so that the index is allocated once, at its size
+    match recorded_lines(root)? {
+        Some(lines) => indexed(root, lines),
+        None => Ok(None),
+    }
+}
+
+/// [`recorded`], given the `lines` [`recorded_lines`] counted.
+fn indexed(root: &Path, lines: u64) -> Result<Option<(ManifestStatus, Index)>, IoError> {
     let limit = max_index_entries();
     let too_many = |lines: u64| {
         IoError::store(
             root.display(),
             format!("the xbeam manifest and logs hold {lines} lines, more than the {limit} chunks half the memory budget indexes (24 bytes a chunk); raise --max-mem"),
         )
-    };
-    // counted first, so that the index is allocated once, at its size
-    let Some(lines) = recorded_lines(root)? else {
-        return Ok(None);
     };
     // (the manifest's header is not a record)
     let lines = lines.saturating_sub(1);
@@ -707,10 +719,7 @@ impl Ledger {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .as_ref()
             .and_then(|p| p.get(key));
-        // the file's length first: a file of another length is not read
-        let done = recorded.as_ref() == Some(value)
-            && fs::metadata(path).is_ok_and(|m| m.len() == value.len)
-            && Entry::of_file(path).as_ref() == Some(value);
+        let done = recorded.as_ref() == Some(value) && value.matches_file(path);
         if done {
             self.skipped.fetch_add(1, Ordering::Relaxed);
         }

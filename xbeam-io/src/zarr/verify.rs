@@ -6,7 +6,7 @@ use std::path::Path;
 use rayon::prelude::*;
 use serde_json::Value;
 
-use super::manifest::{self, Entry, ManifestStatus};
+use super::manifest::{self, ManifestStatus};
 use super::meta::{self, ArrayInfo, ZarrFormat};
 use crate::IoError;
 
@@ -227,11 +227,10 @@ fn check_chunk(
         (Some(_), false) => problem(Problem::Removed),
         (None, true) => Some(Err(())),
         (Some(want), true) => {
-            // the length first: a file of another length is not read
-            let found_len = std::fs::metadata(&file).map_or(0, |m| m.len());
-            if found_len == want.len && Entry::of_file(&file) == Some(want) {
+            if want.matches_file(&file) {
                 None
             } else {
+                let found_len = std::fs::metadata(&file).map_or(0, |m| m.len());
                 problem(Problem::Corrupt {
                     expected_len: want.len,
                     found_len,
