@@ -262,6 +262,28 @@ pub struct Partial {
 }
 
 impl Partial {
+    /// A partial from its unweighted parts (counts, or weight totals
+    /// folded into them), for [`WindowStream`](crate::WindowStream).
+    pub(crate) fn from_parts(
+        need: Need,
+        n: ArrayD<f64>,
+        sum: Option<ArrayD<f64>>,
+        (mean, m2): (Option<ArrayD<f64>>, Option<ArrayD<f64>>),
+        nan: Option<ArrayD<bool>>,
+    ) -> Partial {
+        Partial {
+            need,
+            n,
+            w: None,
+            sum,
+            mean,
+            m2,
+            min: None,
+            max: None,
+            nan,
+        }
+    }
+
     /// The shape.
     pub fn shape(&self) -> &[usize] {
         self.n.shape()

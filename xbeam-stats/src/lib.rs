@@ -37,12 +37,14 @@ mod group;
 mod quantile;
 mod sketch;
 mod stat;
+mod window;
 
 pub use fold::{Fold, Need, Partial, Value};
 pub use group::{parse_groupers, Custom, Freq, Grouper, Groups, Labels, Resample, TimeGrouper};
 pub use quantile::{check_quantiles, quantile_sorted, Values};
 pub use sketch::{Sketch, Sketches, MIN_INDEXABLE, SKETCH_BYTES};
 pub use stat::{parse_stats, Stat};
+pub use window::{Move, Smoothed, WindowStream, Work};
 
 /// Errors of statistics: what was expected and what was found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -573,3 +573,126 @@ fn progress_counts_every_chunk_read() {
     assert_eq!(read.chunks(), read.total());
     assert_eq!(read.bytes(), done.summary.bytes_in);
 }
+
+/// 6-hourly data over 2003-11-01 .. 2005-03-01 (standard calendar: 2004 is
+/// a leap year, 2003 and 2005 are not), with NaN in places: `t(time, lat,
+/// lon)` float32, 3 × 4 points.
+fn years() -> Dataset {
+    let cal = Calendar::Standard;
+    let t0 = cal
+        .to_ticks(&DateTime::new(2003, 11, 1), TimeUnit::Hours)
+        .unwrap();
+    let t1 = cal
+        .to_ticks(&DateTime::new(2005, 3, 1), TimeUnit::Hours)
+        .unwrap();
+    let nt = ((t1 - t0) / 6) as usize;
+    let time = Array::datetime(
+        Array1::from_iter((0..nt as i64).map(|i| t0 + 6 * i)).into_dyn(),
+        TimeUnit::Hours,
+        cal,
+    );
+    let t = Array3::from_shape_fn((nt, 3, 4), |(i, j, k)| {
+        if (i * 5 + j * 3 + k) % 29 == 0 {
+            f32::NAN
+        } else {
+            270.0 + ((i as f32) * 0.017).sin() * 15.0 + ((i * 7 + j * 11 + k * 5) % 13) as f32 * 0.3
+        }
+    });
+    Dataset::new()
+        .with_data_var(
+            "t",
+            Variable::new(["time", "lat", "lon"], Array::from(t.into_dyn())).unwrap(),
+        )
+        .unwrap()
+        .with_coord("time", Variable::new(["time"], time).unwrap())
+        .unwrap()
+}
+
+/// WeatherBench 2's windowed mean at one hour, day of year and point,
+/// straight from its definition: over every year, the days `d + j` of
+/// that year (`|j| < h`, wrapping within a year of 366 days, day 366 of a
+/// common year being its day 365), weighted `(h - |j|) / h`.
+fn naive_window_mean(ds: &Dataset, (hour, doy, lat, lon): (i64, i64, usize, usize), h: i64) -> f64 {
+    use xbeam::chunk::TimeField;
+    let time = ds.coord("time").unwrap().data();
+    let field = |f| time.time_field(f).unwrap().to_f64().unwrap();
+    let (years, days, hours) = (
+        field(TimeField::Year),
+        field(TimeField::DayOfYear),
+        field(TimeField::Hour),
+    );
+    let t = ds.data_var("t").unwrap().data().to_f64().unwrap();
+    let (mut sum, mut weight) = (0.0, 0.0);
+    for i in 0..years.len() {
+        if hours[i] as i64 != hour {
+            continue;
+        }
+        let leap = Calendar::Standard.days_in_year(years[i] as i64) == 366;
+        // the days this step stands for: its own, and 366 for day 365 of a common year
+        let mut own = vec![days[i] as i64];
+        if !leap && days[i] as i64 == 365 {
+            own.push(366);
+        }
+        for d in own {
+            let off = (d - doy + 183).rem_euclid(366) - 183;
+            let v = t[[i, lat, lon]];
+            if off.abs() < h && !v.is_nan() {
+                let w = (h - off.abs()) as f64 / h as f64;
+                sum += w * v;
+                weight += w;
+            }
+        }
+    }
+    sum / weight
+}
+
+#[test]
+fn a_windowed_climatology_over_years_is_weatherbench2s_whatever_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = years();
+    let pancakes = write(&ds, &dir.path().join("a.zarr"), &[("time", 4)]);
+    let odd = write(&ds, &dir.path().join("b.zarr"), &[("time", 9), ("lat", 2)]);
+    let edit = |max_mem: u64| {
+        move |o: &mut Options| {
+            o.groupby = parse_groupers("time.hour,time.dayofyear").unwrap();
+            o.window = Some(31);
+            o.stats = vec![Stat::Mean, Stat::Std, Stat::Var];
+            o.max_mem = max_mem;
+        }
+    };
+    let whole = reduce_to(&pancakes, &dir.path().join("w.zarr"), 2, edit(1 << 30));
+    let mean = whole.data_var("t_mean").unwrap();
+    assert_eq!(mean.dims(), ["hour", "dayofyear", "lat", "lon"]);
+    assert_eq!(whole.sizes()["dayofyear"], 366);
+    assert_eq!(whole.sizes()["hour"], 4);
+    let mean = mean.data().to_f64().unwrap();
+    // around the year's end (the wrap), day 366, and mid-year
+    for (hour, doy, lat, lon) in [
+        (0, 1, 0, 0),
+        (6, 366, 1, 2),
+        (18, 365, 2, 3),
+        (12, 200, 0, 1),
+        (0, 16, 1, 1),
+    ] {
+        let want = naive_window_mean(&ds, (hour, doy, lat, lon), 31 / 2);
+        let got = mean[[hour as usize / 6, doy as usize - 1, lat, lon]];
+        assert!(
+            (got - want).abs() <= 1e-9 * want.abs(),
+            "hour {hour} day {doy}: {got} vs {want}"
+        );
+    }
+    // a budget that cuts the grid into stripes, and another chunking: the
+    // same bits
+    let small = reduce_to(&pancakes, &dir.path().join("s.zarr"), 2, edit(900 << 10));
+    assert!(open_zarr(dir.path().join("s.zarr")).unwrap().chunks()["lon"] < 4);
+    let other = reduce_to(&odd, &dir.path().join("o.zarr"), 3, edit(1 << 30));
+    for (name, v) in whole.data_vars() {
+        for (what, out) in [("striped", &small), ("chunked otherwise", &other)] {
+            assert_eq!(
+                bits(v.data()),
+                bits(out.data_var(name).unwrap().data()),
+                "{name}, {what}"
+            );
+        }
+    }
+}

@@ -10,7 +10,6 @@ use xbeam_io::{ZarrSink, ZarrSource};
 use xbeam_key::Key;
 use xbeam_stats::{Fold, Groups, Need, Partial, Sketches, Stat, Values};
 
-use super::grouping::Window;
 use super::{out_name, outputs, Sequence, VarPlan};
 use crate::error::Error;
 
@@ -25,11 +24,6 @@ pub(super) struct Plan {
     pub(super) groups: Groups,
     /// Whether any time step falls in each group (empty without groupers).
     pub(super) present: Vec<bool>,
-    /// A second group for each step (day 365 of a common year also fills
-    /// day 366 under a window), empty without a window.
-    pub(super) dup: Vec<Option<usize>>,
-    /// The window over the day of the year, if any.
-    pub(super) window: Option<Window>,
     /// Quantile levels (none: no quantiles).
     pub(super) quantiles: Vec<f64>,
     /// The sketches' accuracy, when quantiles come from sketches.
@@ -205,9 +199,6 @@ impl Plan {
                             k.add(g, self.slot[start + t], origin, &step);
                         }
                     }
-                    if let Some(g) = self.dup.get(start + t).copied().flatten() {
-                        fold.add(g, origin, &step);
-                    }
                 }
             }
         }
@@ -257,11 +248,6 @@ impl Plan {
         // partial axes: [group, every var axis but the fold axis]
         let axes: Vec<usize> = (0..v.dims.len()).filter(|&a| Some(a) != v.fold).collect();
         let mut partial = partial;
-        if let (Some(w), Some(_)) = (&self.window, v.fold) {
-            partial = partial
-                .window(w.outer, &w.days, w.period, w.width)
-                .map_err(|e| Error::Check(e.to_string()))?;
-        }
         for &a in v.reduced.iter().rev() {
             let at = 1 + axes.iter().position(|&x| x == a).expect("reduced axis");
             let w = self.weights.get(&v.dims[a]).map(Vec::as_slice);

@@ -23,6 +23,8 @@ pub(super) struct Grouping {
 /// days, inner]`), as [`Partial::window`] takes it.
 #[derive(Debug, Clone)]
 pub(super) struct Window {
+    /// Which grouper is the day of the year.
+    pub(super) at: usize,
     pub(super) outer: usize,
     /// The days present, from 0.
     pub(super) days: Vec<usize>,
@@ -192,6 +194,7 @@ pub(super) fn groups_of(options: &Options, t: &Template) -> Result<Grouping, Err
         })
         .collect();
     let window = Window {
+        at: k,
         outer: lens[..k].iter().product(),
         days: offsets,
         period,

@@ -52,6 +52,7 @@ mod budget;
 mod fold;
 mod grouping;
 mod pencil;
+mod stream;
 mod template;
 
 use budget::{fit_budget, regroup, sequences};
@@ -405,12 +406,17 @@ pub(super) fn numeric(dtype: DType) -> bool {
     dtype.is_integer() || dtype.is_float()
 }
 
-/// Plans every variable; returns the plans and the non-numeric skipped.
+/// Non-numeric variables left out, with their dtypes.
+type Skipped = Vec<(String, DType)>;
+
+/// Plans every variable; returns the plans and the non-numeric skipped,
+/// or an error when no variable is numeric.
 fn plan_vars(
+    options: &Options,
     t: &Template,
     fold: Option<&str>,
-    over: &[String],
-) -> (Vec<VarPlan>, Vec<(String, DType)>) {
+) -> Result<(Vec<VarPlan>, Skipped), Error> {
+    let over = &options.over;
     let mut vars = Vec::new();
     let mut skipped = Vec::new();
     for (name, v) in t.data_vars() {
@@ -439,7 +445,12 @@ fn plan_vars(
             kept,
         });
     }
-    (vars, skipped)
+    ensure_usage!(
+        !vars.is_empty(),
+        "{} has no numeric data variable to reduce",
+        options.src.display()
+    );
+    Ok((vars, skipped))
 }
 
 /// Source chunk size per dimension (the whole dimension where unchunked).
@@ -487,12 +498,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
     } = groups_of(options, &t)?;
     let weights = weights_of(options, &t)?;
     let step = steps(&source);
-    let (vars, skipped) = plan_vars(&t, fold.as_deref(), &options.over);
-    ensure_usage!(
-        !vars.is_empty(),
-        "{} has no numeric data variable to reduce",
-        options.src.display()
-    );
+    let (vars, skipped) = plan_vars(options, &t, fold.as_deref())?;
     let group_dims: Vec<String> = options.groupby.iter().map(Grouper::name).collect();
     let (template, chunks) = output_template(
         options,
@@ -505,6 +511,25 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
     )?;
     let need = Need::of(&options.stats, options.skipna);
     let sequences = sequences(&vars, t.sizes(), &step);
+    if let Some(window) = window {
+        // a window groups by the day of the year, so the time is folded
+        let parts = stream::Parts {
+            source,
+            template,
+            chunks,
+            vars,
+            sequences,
+            groups,
+            dup,
+            window,
+            group_dims,
+            step,
+            need,
+            skipped,
+            started,
+        };
+        return stream::run(options, runner, parts);
+    }
     let (sequences, mut chunks, workers, stripes) = fit_budget(
         options,
         runner.workers(),
@@ -530,9 +555,6 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
     let sink = setup_zarr(&template, &options.dst, &setup).map_err(Error::output(&options.dst))?;
     let present = if options.groupby.is_empty() {
         Vec::new()
-    } else if window.is_some() {
-        // smoothed days without data are NaN by their zero weights
-        vec![true; groups.count()]
     } else {
         groups.present()
     };
@@ -544,8 +566,6 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         vars,
         sequences,
         present,
-        dup,
-        window,
         quantiles: options.quantiles.clone(),
         sketch: options.sketch,
         slot,
@@ -559,24 +579,34 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         need,
         ddof: options.ddof,
     });
-    execute(options, &plan, &runner, (started, skipped, workers))
+    let count = plan.sequences.len();
+    let reads = (0..count).map(|i| plan.reads(i)).sum();
+    execute(
+        options,
+        (count, reads, move |i| plan.run_sequence(i)),
+        &runner,
+        (started, skipped, workers),
+    )
 }
 
-/// Runs `plan`'s sequences on the engine, flushes the output and sums up.
-fn execute(
+/// Runs `count` sequences (`run(i)` folds and writes sequence `i`,
+/// returning bytes read, bytes written and chunks read; `reads` chunks in
+/// all) on the engine, flushes the output and sums up.
+fn execute<F>(
     options: &Options,
-    plan: &Arc<Plan>,
+    (count, reads, run): (usize, u64, F),
     runner: &Runner,
     (started, skipped, workers): (Instant, Vec<(String, DType)>, usize),
-) -> Result<Done, Error> {
+) -> Result<Done, Error>
+where
+    F: Fn(usize) -> Result<(u64, u64, u64), Error> + Send + Sync + 'static,
+{
     if let Some(p) = &options.progress {
-        p.start((0..plan.sequences.len()).map(|i| plan.reads(i)).sum());
+        p.start(reads);
     }
-    let count = plan.sequences.len() as u64;
     let p = Pipeline::new();
-    let plan = Arc::clone(plan);
     let done = p
-        .source("fold", count, move |i| plan.run_sequence(i as usize))
+        .source("fold", count as u64, move |i| run(i as usize))
         .collect("out");
     p.run(runner)?;
     sync_store(&options.dst).map_err(Error::output(&options.dst))?;

@@ -1,6 +1,7 @@
 //! The pencil pass. When a worker's share of `--max-mem` cannot hold the
-//! accumulators of a whole source chunk (an hour × day-of-year climatology
-//! keeps one per step and element; exact quantiles keep every value), the
+//! accumulators of a whole source chunk (a plain hour × day-of-year
+//! climatology keeps one per step and element; exact quantiles keep every
+//! value; the windowed one streams instead, see `stream.rs`), the
 //! sequences are cut into stripes along a kept dimension, and each stripe
 //! decodes every chunk it crosses: a chunk cut into 40 stripes is decoded
 //! 40 times. From [`AUTO_STRIPES`] stripes per chunk it is cheaper to
@@ -30,7 +31,8 @@ use crate::jobs::{output, peak_rss, rechunk};
 /// Stripes per source chunk from which [`PencilPass::Auto`] rechunks first.
 ///
 /// Measured on the 1 GB bench store (`--groupby time.hour,time.dayofyear
-/// --window 61`, 2 workers, alternating runs): at `--max-mem 1GiB` (10
+/// --window 61` as it was folded before it streamed, the same accumulators
+/// as without the window; 2 workers, alternating runs): at `--max-mem 1GiB` (10
 /// stripes per chunk) re-reading took 4.7–6.2 s and the pencil pass
 /// 5.0–5.8 s, a tie; at 256 MB (40 stripes) re-reading took 10.6 s and
 /// the pencil pass 8.3 s.

@@ -1,0 +1,798 @@
+//! The windowed climatology (`--window W`, WeatherBench 2's hour ×
+//! day-of-year), streamed over the days of the year.
+//!
+//! A fold of every (group, day) and element would hold a year of
+//! accumulators per element: 4 GB for hourly data on a 1.5° grid, which
+//! the budget had to cut into stripes, each decoding every chunk again.
+//! Instead each sequence (a variable over a block of its other dimensions)
+//! walks the days in order with a [`WindowStream`], which holds three
+//! days' running sums and asks for each day's steps about three times.
+//! The source chunks a sequence read are kept, up to its share of the
+//! budget, so a chunk is decoded once when the window's span of days fits
+//! (61 days of a 1.5° grid take 170 MB a variable and year of float32),
+//! and again otherwise. Output chunks hold a few whole days each, written
+//! as the days are done.
+//!
+//! The arithmetic depends only on the values and their time order, so the
+//! results are bit-identical whatever the chunking and the workers.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use indexmap::IndexMap;
+use xbeam_chunk::ndarray::{ArrayD, Axis, IxDyn};
+use xbeam_chunk::{dispatch, Array, DType, Dataset, Template, Variable};
+use xbeam_io::{setup_zarr, SetupOptions, ZarrSink, ZarrSource};
+use xbeam_key::{ChunkSpec, Key};
+use xbeam_runner::Runner;
+use xbeam_stats::{Fold, Groups, Move, Need, Stat, WindowStream, Work};
+
+use super::budget::{split, stripes, OutputChunks};
+use super::grouping::Window;
+use super::{out_name, outputs, Done, Options, ReadProgress, Sequence, VarPlan};
+use crate::error::{ensure_usage, Error};
+use crate::jobs::output;
+use crate::key::{to_human_size, to_human_size_up};
+
+/// Days a sequence steps through a block of elements at a time (see
+/// [`WindowStream::apply`]); the chunks of these days are kept besides
+/// the window's span.
+const BATCH: usize = 8;
+
+/// About how large an output chunk is made (whole days of every group).
+const OUT_CHUNK: u64 = 4 << 20;
+
+/// What [`run`] needs of the planning in [`super::run`].
+pub(super) struct Parts {
+    pub(super) source: ZarrSource,
+    pub(super) template: Template,
+    pub(super) chunks: OutputChunks,
+    pub(super) vars: Vec<VarPlan>,
+    pub(super) sequences: Vec<Sequence>,
+    pub(super) groups: Groups,
+    pub(super) dup: Vec<Option<usize>>,
+    pub(super) window: Window,
+    pub(super) group_dims: Vec<String>,
+    pub(super) step: IndexMap<String, u64>,
+    pub(super) need: Need,
+    pub(super) skipped: Vec<(String, DType)>,
+    pub(super) started: Instant,
+}
+
+/// Everything a sequence needs, shared by the workers.
+struct Stream {
+    progress: Option<Arc<ReadProgress>>,
+    source: ZarrSource,
+    sink: ZarrSink,
+    vars: Vec<VarPlan>,
+    sequences: Vec<Sequence>,
+    window: Window,
+    /// Per day of the period: the time steps that fall on it, in time
+    /// order, each with its group among the day's groups.
+    feeds: Vec<Vec<(usize, usize)>>,
+    /// The day's groups as `[outer, inner]` (around the day-of-year axis).
+    outer: usize,
+    inner: usize,
+    /// Days per output chunk.
+    per_chunk: usize,
+    stats: Vec<Stat>,
+    need: Need,
+    step: IndexMap<String, u64>,
+    group_dims: Vec<String>,
+    doy_dim: String,
+    /// Bytes of source chunks a sequence may keep.
+    cache_bytes: u64,
+}
+
+/// Each day's time steps and their groups among the day's `outer × inner`.
+fn feeds(groups: &Groups, dup: &[Option<usize>], w: &Window) -> (Vec<Vec<(usize, usize)>>, usize) {
+    let len = w.days.len();
+    let inner = groups.count() / (w.outer * len).max(1);
+    let mut feeds = vec![Vec::new(); w.period];
+    let mut put = |t: usize, g: usize| {
+        let (o, rest) = (g / (len * inner), g % (len * inner));
+        let (k, i) = (rest / inner, rest % inner);
+        feeds[w.days[k]].push((t, o * inner + i));
+    };
+    for (t, g) in groups.index.iter().enumerate() {
+        if let Some(g) = *g {
+            put(t, g);
+        }
+        if let Some(g) = dup.get(t).copied().flatten() {
+            put(t, g);
+        }
+    }
+    for f in &mut feeds {
+        f.sort_unstable();
+    }
+    (feeds, inner)
+}
+
+/// Bytes a sequence holds besides its kept chunks: the stream, the output
+/// buffers (and their copies in the output dtype), one source chunk and
+/// one step in f64.
+fn held(
+    p: &Parts,
+    stats: usize,
+    (seq, groups, per_chunk): (&Sequence, usize, usize),
+    chunk: u64,
+) -> u64 {
+    let elems: u64 = seq.block.iter().map(|r| r.end - r.start).product();
+    let per = WindowStream::bytes_per_element(p.need) as u64;
+    // open output chunks: those a batch of days crosses, in f64, and one
+    // more copy in the output dtype as it is written
+    let open = (BATCH.div_ceil(per_chunk) + 1) * per_chunk;
+    groups as u64 * elems * per
+        + stats as u64 * groups as u64 * (open + per_chunk) as u64 * elems * 8
+        + chunk
+        + elems * 8
+}
+
+/// The decoded bytes of one source chunk of sequence `seq`'s block.
+fn chunk_bytes(p: &Parts, seq: &Sequence) -> u64 {
+    let v = &p.vars[seq.var];
+    let itemsize = v.dtype.itemsize() as u64;
+    let mut n = itemsize;
+    for (a, d) in v.dims.iter().enumerate() {
+        n *= match v.kept.iter().position(|&k| k == a) {
+            Some(k) => seq.block[k].end - seq.block[k].start,
+            None => p.step[d].min(p.source.template().sizes()[d]),
+        };
+    }
+    n
+}
+
+/// Days per output chunk: whole days of every group, about [`OUT_CHUNK`].
+fn days_per_chunk(groups: usize, elems: u64, days: usize) -> usize {
+    let day = groups as u64 * elems * 8;
+    ((OUT_CHUNK / day.max(1)) as usize).clamp(1, days.max(1))
+}
+
+/// The sequences (cut into stripes when a worker's share of the budget
+/// cannot hold one), days per output chunk, workers and the bytes of source
+/// chunks each sequence may keep.
+fn fit(
+    options: &Options,
+    workers: usize,
+    p: &mut Parts,
+    (groups, feeds): (usize, &[Vec<(usize, usize)>]),
+) -> Result<(usize, usize, u64), Error> {
+    let headroom = options.max_mem / 8;
+    let stats = options.stats.len();
+    let days = p.window.days.len();
+    // days per output chunk from the blocks before any cut, so that
+    // stripes hold less
+    let elems = p
+        .sequences
+        .iter()
+        .map(|s| s.block.iter().map(|r| r.end - r.start).product::<u64>())
+        .max()
+        .unwrap_or(1);
+    let per_chunk = days_per_chunk(groups, elems, days);
+    let largest = |p: &Parts| {
+        p.sequences
+            .iter()
+            .map(|s| held(p, stats, (s, groups, per_chunk), chunk_bytes(p, s)))
+            .max()
+            .unwrap_or(0)
+    };
+    let per_worker = (options.max_mem - headroom) / workers.max(1) as u64;
+    let bytes = largest(p);
+    if bytes > per_worker {
+        if let Some((dim, stripe)) = stripes(&p.sequences, &p.vars, &p.step, bytes, per_worker) {
+            let sequences = std::mem::take(&mut p.sequences);
+            p.sequences = split(sequences, &p.vars, &dim, stripe);
+            p.chunks.insert(dim, ChunkSpec::Size(stripe));
+        }
+    }
+    let bytes = largest(p);
+    ensure_usage!(
+        bytes + headroom <= options.max_mem,
+        "the largest variable block needs {} for the window's running sums and one source chunk, \
+         which with an eighth of the budget kept for reading is more than --max-mem {} allows: \
+         give --max-mem {} or more, or chunk the source's other dimensions more finely",
+        to_human_size(bytes),
+        to_human_size(options.max_mem),
+        to_human_size_up(bytes + bytes / 7 + 1),
+    );
+    let fit = ((options.max_mem - headroom) / bytes.max(1)).max(1) as usize;
+    let workers = workers.min(fit).min(p.sequences.len()).max(1);
+    let share = (options.max_mem - headroom) / workers as u64;
+    // no more than the chunks the window spans at once over a batch of
+    // days (and two spare)
+    let tstep = p
+        .vars
+        .iter()
+        .find_map(|v| v.fold.map(|a| p.step[&v.dims[a]]))
+        .unwrap_or(1) as usize;
+    let span = span(feeds, p.window.width / 2 * 2 + 2 + BATCH, tstep) + 2;
+    let chunk = p
+        .sequences
+        .iter()
+        .map(|s| chunk_bytes(p, s))
+        .max()
+        .unwrap_or(0);
+    Ok((
+        per_chunk,
+        workers,
+        share.saturating_sub(bytes).min(span * chunk),
+    ))
+}
+
+/// The most source chunks (of `tstep` steps) that `n` days in a row touch
+/// (around the period).
+fn span(feeds: &[Vec<(usize, usize)>], n: usize, tstep: usize) -> u64 {
+    let p = feeds.len();
+    let chunks = |d: usize| -> Vec<usize> {
+        let mut c: Vec<usize> = feeds[d % p].iter().map(|&(t, _)| t / tstep).collect();
+        c.dedup();
+        c
+    };
+    let mut count: HashMap<usize, usize> = HashMap::new();
+    let mut most = 0;
+    for d in 0..p + n {
+        for c in chunks(d) {
+            *count.entry(c).or_default() += 1;
+        }
+        if d >= n {
+            for c in chunks(d - n) {
+                if let Some(k) = count.get_mut(&c) {
+                    *k -= 1;
+                    if *k == 0 {
+                        count.remove(&c);
+                    }
+                }
+            }
+        }
+        most = most.max(count.len());
+    }
+    most as u64
+}
+
+/// Runs the windowed climatology planned in `p`.
+pub(super) fn run(options: &Options, runner: &Runner, mut p: Parts) -> Result<Done, Error> {
+    let (feeds, inner) = feeds(&p.groups, &p.dup, &p.window);
+    let groups = p.window.outer * inner;
+    let (per_chunk, workers, cache_bytes) =
+        fit(options, runner.workers(), &mut p, (groups, &feeds))?;
+    let doy_dim = p.group_dims[p.window.at].clone();
+    for (d, l) in p.group_dims.iter().zip(&p.groups.labels) {
+        let c = if *d == doy_dim { per_chunk } else { l.len() };
+        p.chunks.insert(d.clone(), ChunkSpec::Size(c.max(1) as u64));
+    }
+    let planned = p.template.data_nbytes();
+    output::prepare(&options.dst, Some(&options.src), options.write, planned)?;
+    let setup = SetupOptions {
+        chunks: p.chunks,
+        shards: None,
+        format: options.format.unwrap_or(p.source.format()),
+        encoding: IndexMap::new(),
+        resume: options.write.resume,
+    };
+    let sink =
+        setup_zarr(&p.template, &options.dst, &setup).map_err(Error::output(&options.dst))?;
+    let stream = Arc::new(Stream {
+        progress: options.progress.clone(),
+        source: p.source,
+        sink,
+        vars: p.vars,
+        sequences: p.sequences,
+        outer: p.window.outer,
+        window: p.window,
+        feeds,
+        inner,
+        per_chunk,
+        stats: options.stats.clone(),
+        need: p.need,
+        step: p.step,
+        group_dims: p.group_dims,
+        doy_dim,
+        cache_bytes,
+    });
+    let count = stream.sequences.len();
+    let reads = (0..count).map(|i| stream.reads(i)).sum();
+    let runner = runner.clone().limit_workers(workers);
+    let s = Arc::clone(&stream);
+    super::execute(
+        options,
+        (count, reads, move |i| s.run_sequence(i)),
+        &runner,
+        (p.started, p.skipped, workers),
+    )
+}
+
+/// Where the batch of moves that starts at `start` ends: before an add,
+/// or before the step after [`BATCH`] steps.
+fn batch_end(moves: &[Move], start: usize) -> usize {
+    let mut end = start;
+    let mut steps = 0;
+    while end < moves.len() && !matches!(moves[end], Move::Add { .. }) {
+        if matches!(moves[end], Move::Step(_)) {
+            if steps == BATCH {
+                break;
+            }
+            steps += 1;
+        }
+        end += 1;
+    }
+    end
+}
+
+/// One step of a day: its group, weight and values.
+type Part<'c, T> = (usize, f64, xbeam_chunk::ndarray::ArrayViewD<'c, T>);
+
+/// Source chunks kept by one sequence, oldest out first.
+struct Cache {
+    kept: HashMap<u64, Dataset>,
+    order: VecDeque<u64>,
+    bytes: u64,
+    cap: u64,
+    /// Chunks read at least once.
+    seen: std::collections::HashSet<u64>,
+    /// Chunks the days being worked on need (kept even beyond `cap`).
+    pinned: std::collections::HashSet<u64>,
+    /// The bytes of the last chunk read.
+    last: u64,
+}
+
+impl Cache {
+    fn new(cap: u64) -> Cache {
+        Cache {
+            kept: HashMap::new(),
+            order: VecDeque::new(),
+            bytes: 0,
+            cap,
+            seen: std::collections::HashSet::new(),
+            pinned: std::collections::HashSet::new(),
+            last: 0,
+        }
+    }
+
+    /// Keeps chunk `i`, read by `read` unless kept; returns the bytes
+    /// read the first time (0 otherwise).
+    fn get(&mut self, i: u64, read: impl FnOnce() -> Result<Dataset, Error>) -> Result<u64, Error> {
+        let mut first = 0;
+        self.pinned.insert(i);
+        if !self.kept.contains_key(&i) {
+            // room first (as large as the last chunk), so that the chunk
+            // read takes the memory of the one let go
+            self.make_room(self.last);
+            let ds = read()?;
+            let n = ds.nbytes() as u64;
+            self.last = n;
+            if self.seen.insert(i) {
+                first = n;
+            }
+            self.make_room(n);
+            self.bytes += n;
+            self.order.push_back(i);
+            self.kept.insert(i, ds);
+        }
+        Ok(first)
+    }
+}
+
+impl Cache {
+    /// Lets go of the oldest chunks, but never one the current days need,
+    /// until `n` more bytes fit.
+    fn make_room(&mut self, n: u64) {
+        let mut at = 0;
+        while self.bytes + n > self.cap && at < self.order.len() {
+            if self.pinned.contains(&self.order[at]) {
+                at += 1;
+                continue;
+            }
+            let old = self.order.remove(at).expect("in range");
+            if let Some(d) = self.kept.remove(&old) {
+                self.bytes -= d.nbytes() as u64;
+            }
+        }
+    }
+}
+
+impl Stream {
+    /// The source chunks sequence `i` reads (each once when they fit).
+    fn reads(&self, i: usize) -> u64 {
+        let v = &self.vars[self.sequences[i].var];
+        v.fold.map_or(1, |a| {
+            let d = &v.dims[a];
+            self.source.template().sizes()[d]
+                .div_ceil(self.step[d])
+                .max(1)
+        })
+    }
+
+    /// The region of sequence `seq`'s block, and of time chunk `chunk`.
+    fn region(&self, seq: &Sequence, chunk: Option<u64>) -> IndexMap<String, std::ops::Range<u64>> {
+        let v = &self.vars[seq.var];
+        let mut region: IndexMap<String, std::ops::Range<u64>> = v
+            .kept
+            .iter()
+            .zip(&seq.block)
+            .map(|(&a, r)| (v.dims[a].clone(), r.clone()))
+            .collect();
+        if let (Some(a), Some(c)) = (v.fold, chunk) {
+            let d = &v.dims[a];
+            let (s, n) = (self.step[d], self.source.template().sizes()[d]);
+            region.insert(d.clone(), c * s..((c + 1) * s).min(n));
+        }
+        region
+    }
+
+    fn read(&self, seq: &Sequence, chunk: Option<u64>) -> Result<Dataset, Error> {
+        let v = &self.vars[seq.var];
+        let vars = [v.name.clone()].into_iter().collect();
+        self.source
+            .read(&self.region(seq, chunk), Some(&vars))
+            .map_err(Error::input(self.source.path()))
+    }
+
+    /// Smooths sequence `i` day by day and writes its output chunks;
+    /// returns bytes read, bytes written and chunks read.
+    fn run_sequence(&self, i: usize) -> Result<(u64, u64, u64), Error> {
+        let seq = &self.sequences[i];
+        let v = &self.vars[seq.var];
+        match v.fold {
+            None => self.run_static(seq),
+            Some(at) => dispatch!(dtype: v.dtype, T => self.run_typed::<T>(seq, at),
+                other => Err(Error::Check(format!("cannot smooth values of {other}")))),
+        }
+    }
+
+    /// [`run_sequence`](Stream::run_sequence) of a variable of `T`, whose
+    /// time axis is `at`.
+    fn run_typed<T>(&self, seq: &Sequence, at: usize) -> Result<(u64, u64, u64), Error>
+    where
+        T: xbeam_stats::Value + xbeam_chunk::Element,
+    {
+        let v = &self.vars[seq.var];
+        let shape: Vec<usize> = seq
+            .block
+            .iter()
+            .map(|r| (r.end - r.start) as usize)
+            .collect();
+        let w = &self.window;
+        let mut stream = WindowStream::new(
+            self.need,
+            self.outer * self.inner,
+            &shape,
+            w.period,
+            w.width,
+        )?;
+        let tstep = self.step[&v.dims[at]] as usize;
+        let mut cache = Cache::new(self.cache_bytes);
+        let (mut bytes_in, mut chunks, mut bytes_out) = (0u64, 0u64, 0u64);
+        let mut out = Out::new(seq, shape.iter().product());
+        // reads the chunks of `days`, keeping them
+        let mut fetch = |days: &[usize], cache: &mut Cache| -> Result<(), Error> {
+            for &day in days {
+                for &(t, _) in &self.feeds[day] {
+                    let c = (t / tstep) as u64;
+                    let first = cache.get(c, || self.read(seq, Some(c)))?;
+                    if first > 0 {
+                        bytes_in += first;
+                        chunks += 1;
+                        if let Some(p) = &self.progress {
+                            p.read(first);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        };
+        let moves = stream.moves(&w.days)?;
+        let mut at_move = 0;
+        while at_move < moves.len() {
+            if let Move::Add {
+                day,
+                triangle,
+                delta,
+            } = moves[at_move]
+            {
+                fetch(&[day], &mut cache)?;
+                let mut parts = Vec::new();
+                self.steps::<T>(v, (day, delta), (at, tstep), &cache, &mut parts)?;
+                for (group, _, values) in &parts {
+                    stream.add((triangle, delta), *group, values);
+                }
+                cache.pinned.clear();
+                at_move += 1;
+                continue;
+            }
+            // up to BATCH days of steps and emits, a block of elements at a time
+            let end = batch_end(&moves, at_move);
+            let batch = &moves[at_move..end];
+            for m in batch {
+                if let Move::Step(three) = m {
+                    fetch(&three.map(|(d, _)| d), &mut cache)?;
+                }
+            }
+            let mut work = Vec::with_capacity(batch.len());
+            for m in batch {
+                work.push(match *m {
+                    Move::Step(three) => {
+                        let mut parts = Vec::new();
+                        for (day, weight) in three {
+                            self.steps::<T>(v, (day, weight), (at, tstep), &cache, &mut parts)?;
+                        }
+                        Work::Step(parts)
+                    }
+                    Move::Emit(k) => {
+                        out.open(self, k);
+                        Work::Emit(k)
+                    }
+                    Move::Add { .. } => unreachable!("a batch holds steps and emits"),
+                });
+            }
+            stream.apply(&work, |k, day, group, elements| {
+                out.fill(self, k, group, elements, |stat, group, e, buf| {
+                    day.write_range(self.stats[stat], group, e, buf);
+                });
+            });
+            for m in batch {
+                if let Move::Emit(k) = m {
+                    bytes_out += out.done(self, *k)?;
+                }
+            }
+            cache.pinned.clear();
+            at_move = end;
+        }
+        Ok((bytes_in, bytes_out, chunks))
+    }
+
+    /// Pushes the steps of `day` (each with its group and `weight`) from
+    /// `cache`, where their chunks are, to `parts`.
+    fn steps<'c, T: xbeam_chunk::Element>(
+        &self,
+        v: &VarPlan,
+        (day, weight): (usize, f64),
+        (at, tstep): (usize, usize),
+        cache: &'c Cache,
+        parts: &mut Vec<Part<'c, T>>,
+    ) -> Result<(), Error> {
+        for &(t, group) in &self.feeds[day] {
+            let c = (t / tstep) as u64;
+            let data = cache.kept[&c].data_var(&v.name)?.data().as_view::<T>()?;
+            let local = t - c as usize * tstep;
+            parts.push((group, weight, data.index_axis_move(Axis(at), local)));
+        }
+        Ok(())
+    }
+
+    /// A variable without the time dimension: its statistics, the same for
+    /// every group (as xarray's groupby repeats it).
+    fn run_static(&self, seq: &Sequence) -> Result<(u64, u64, u64), Error> {
+        let v = &self.vars[seq.var];
+        let ds = self.read(seq, None)?;
+        let data = ds.data_var(&v.name)?.data();
+        let bytes_in = data.nbytes() as u64;
+        if let Some(p) = &self.progress {
+            p.read(bytes_in);
+        }
+        let shape: Vec<usize> = seq
+            .block
+            .iter()
+            .map(|r| (r.end - r.start) as usize)
+            .collect();
+        let elems: usize = shape.iter().product();
+        let mut fold = Fold::new(self.need, 1, &shape);
+        let origin = vec![0; shape.len()];
+        dispatch!(primitive: data, a => fold.add(0, &origin, &a.view()),
+            _ => unreachable!("non-numeric variables are skipped"));
+        let one = fold.into_partial();
+        let results: Vec<ArrayD<f64>> = self.stats.iter().map(|&st| one.finalize(st, 0)).collect();
+        let mut out = Out::new(seq, elems);
+        let mut bytes_out = 0;
+        for k in 0..self.window.days.len() {
+            out.open(self, k);
+            for group in 0..self.outer * self.inner {
+                out.fill(self, k, group, 0..elems, |stat, _, _, buf| {
+                    buf.copy_from_slice(results[stat].as_slice().expect("standard layout"));
+                });
+            }
+            bytes_out += out.done(self, k)?;
+        }
+        Ok((bytes_in, bytes_out, 1))
+    }
+}
+
+/// One sequence's output chunks being filled: per statistic, `[outer,
+/// days, inner, elements]` in f64, with the days done so far.
+struct Out {
+    seq: Sequence,
+    elems: usize,
+    /// By the chunk's first day (among those present).
+    open: std::collections::BTreeMap<usize, (Vec<Vec<f64>>, usize)>,
+    /// Buffers of chunks written.
+    spare: Vec<Vec<f64>>,
+}
+
+impl Out {
+    fn new(seq: &Sequence, elems: usize) -> Out {
+        Out {
+            seq: seq.clone(),
+            elems,
+            open: std::collections::BTreeMap::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// Days in the chunk that starts at day `first`.
+    fn days(s: &Stream, first: usize) -> usize {
+        s.per_chunk.min(s.window.days.len() - first)
+    }
+
+    /// Makes room for day `k`.
+    fn open(&mut self, s: &Stream, k: usize) {
+        let first = k - k % s.per_chunk;
+        let len = s.outer * Out::days(s, first) * s.inner * self.elems;
+        if self.open.contains_key(&first) {
+            return;
+        }
+        // buffers of written chunks are used again: fresh pages cost more
+        // than filling old ones (the kernel zeroes them)
+        let bufs = (0..s.stats.len())
+            .map(|_| {
+                let mut b = self.spare.pop().unwrap_or_default();
+                b.clear();
+                b.resize(len, f64::NAN);
+                b
+            })
+            .collect();
+        self.open.insert(first, (bufs, 0));
+    }
+
+    /// Fills `elements` of `group` of day `k` (opened) with
+    /// `fill(stat, group, elements, out)`.
+    fn fill(
+        &mut self,
+        s: &Stream,
+        k: usize,
+        group: usize,
+        elements: std::ops::Range<usize>,
+        fill: impl Fn(usize, usize, std::ops::Range<usize>, &mut [f64]),
+    ) {
+        let first = k - k % s.per_chunk;
+        let days = Out::days(s, first);
+        let (o, i) = (group / s.inner, group % s.inner);
+        let at = ((o * days + (k - first)) * s.inner + i) * self.elems;
+        let (bufs, _) = self.open.get_mut(&first).expect("an opened day");
+        for (stat, b) in bufs.iter_mut().enumerate() {
+            let out = &mut b[at + elements.start..at + elements.end];
+            fill(stat, group, elements.clone(), out);
+        }
+    }
+
+    /// Day `k` is filled: writes its chunk if that was the last day;
+    /// returns the bytes written.
+    fn done(&mut self, s: &Stream, k: usize) -> Result<u64, Error> {
+        let first = k - k % s.per_chunk;
+        let days = Out::days(s, first);
+        let entry = self.open.get_mut(&first).expect("an opened day");
+        entry.1 += 1;
+        if entry.1 < days {
+            return Ok(0);
+        }
+        let (bufs, _) = self.open.remove(&first).expect("an opened day");
+        self.write(s, (first, days), bufs)
+    }
+
+    /// Writes the chunk of `days` days that starts at `first`.
+    fn write(
+        &mut self,
+        s: &Stream,
+        (first, days): (usize, usize),
+        bufs: Vec<Vec<f64>>,
+    ) -> Result<u64, Error> {
+        let t = s.sink.template();
+        let v = &s.vars[self.seq.var];
+        let mut shape: Vec<usize> = Vec::new();
+        let mut key = Key::new();
+        for d in &s.group_dims {
+            if *d == s.doy_dim {
+                shape.push(days);
+                key = key.with_offset(d, first as u64);
+            } else {
+                shape.push(t.sizes()[d] as usize);
+                key = key.with_offset(d, 0);
+            }
+        }
+        for (k, &a) in v.kept.iter().enumerate() {
+            let r = &self.seq.block[k];
+            shape.push((r.end - r.start) as usize);
+            key = key.with_offset(&v.dims[a], r.start);
+        }
+        let mut out = Dataset::new();
+        for (stat, b) in s.stats.iter().zip(bufs) {
+            let name = out_name(&v.name, stat.name(), outputs(&s.stats, &[]));
+            let schema = &t.data_vars()[&name];
+            let values = ArrayD::from_shape_vec(IxDyn(&shape), b)
+                .map_err(|e| Error::Check(format!("result shape: {e}")))?;
+            let data = Array::from(values).astype(schema.dtype)?;
+            out = out.with_data_var(name, Variable::new(schema.dims.clone(), data)?)?;
+        }
+        let bytes = out.nbytes() as u64;
+        s.sink
+            .write_chunk(&key, &out)
+            .map_err(Error::output(s.sink.path()))?;
+        // the buffers back, when nothing else holds them
+        let kept: Vec<_> = out
+            .data_vars()
+            .values()
+            .filter_map(|v| match v.data() {
+                Array::F64(a) => Some(a.clone()),
+                _ => None,
+            })
+            .collect();
+        drop(out);
+        for a in kept {
+            if a.is_unique() {
+                self.spare.push(a.into_owned().into_raw_vec_and_offset().0);
+            }
+        }
+        Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chunk of `n` float64 values.
+    fn chunk(n: usize) -> Result<Dataset, Error> {
+        let a = Array::from_1d(vec![1.0f64; n]);
+        Ok(Dataset::new().with_data_var("x", Variable::new(["i"], a)?)?)
+    }
+
+    fn kept(c: &Cache) -> Vec<u64> {
+        let mut k: Vec<u64> = c.kept.keys().copied().collect();
+        k.sort_unstable();
+        k
+    }
+
+    #[test]
+    fn the_cache_lets_the_oldest_go_but_never_a_pinned_chunk() {
+        let mut c = Cache::new(3 * 80);
+        for i in 0..3 {
+            assert_eq!(c.get(i, || chunk(10)).unwrap(), 80, "read the first time");
+        }
+        c.pinned.clear();
+        assert_eq!(kept(&c), [0, 1, 2]);
+        // a fourth lets the oldest go, and a chunk kept is not read again
+        assert_eq!(c.get(3, || chunk(10)).unwrap(), 80);
+        assert_eq!(c.get(2, || panic!("kept")).unwrap(), 0);
+        assert_eq!(kept(&c), [1, 2, 3]);
+        // chunks the current days need stay, beyond the cap if need be
+        c.pinned.clear();
+        c.get(1, || panic!("kept")).unwrap();
+        c.get(4, || chunk(10)).unwrap();
+        assert_eq!(kept(&c), [1, 3, 4]);
+        c.get(5, || chunk(10)).unwrap();
+        c.get(6, || chunk(10)).unwrap();
+        assert_eq!(kept(&c), [1, 4, 5, 6], "all pinned: over the cap");
+        assert!(c.bytes > c.cap);
+        // read again after being let go: not counted as a first read
+        c.pinned.clear();
+        assert_eq!(c.get(0, || chunk(10)).unwrap(), 0);
+        assert_eq!(
+            c.bytes,
+            c.kept.values().map(|d| d.nbytes() as u64).sum::<u64>()
+        );
+        assert!(c.bytes <= c.cap);
+    }
+
+    #[test]
+    fn span_counts_the_chunks_of_days_in_a_row_around_the_period() {
+        // 5 days of 2 steps each, chunks of 3 steps: day d has steps 2d, 2d + 1
+        let feeds: Vec<Vec<(usize, usize)>> =
+            (0..5).map(|d| vec![(2 * d, 0), (2 * d + 1, 1)]).collect();
+        // one day touches at most 2 chunks (day 1: steps 2, 3)
+        assert_eq!(span(&feeds, 1, 3), 2);
+        // around the end: days 4 and 0 (steps 8, 9 and 0, 1) touch chunks 2, 3 and 0
+        assert_eq!(span(&feeds, 2, 3), 3);
+        // days 4, 0 and 1: every chunk
+        assert_eq!(span(&feeds, 3, 3), 4);
+        assert_eq!(span(&feeds, 5, 3), 4);
+    }
+}
