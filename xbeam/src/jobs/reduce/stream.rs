@@ -16,7 +16,7 @@
 //! The arithmetic depends only on the values and their time order, so the
 //! results are bit-identical whatever the chunking and the workers.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -109,15 +109,10 @@ fn feeds(groups: &Groups, dup: &[Option<usize>], w: &Window) -> (Vec<Vec<(usize,
     (feeds, inner)
 }
 
-/// Bytes a sequence holds besides its kept chunks: the stream, the output
-/// buffers (and their copies in the output dtype), one source chunk and
-/// one step in f64.
-fn held(
-    p: &Parts,
-    stats: usize,
-    (seq, groups, per_chunk): (&Sequence, usize, usize),
-    chunk: u64,
-) -> u64 {
+/// Bytes a sequence holds besides its source chunks: the stream, the
+/// output buffers (and their copies in the output dtype) and one step in
+/// f64.
+fn held(p: &Parts, stats: usize, (seq, groups, per_chunk): (&Sequence, usize, usize)) -> u64 {
     let elems: u64 = seq.block.iter().map(|r| r.end - r.start).product();
     let per = WindowStream::bytes_per_element(p.need) as u64;
     // open output chunks: those a batch of days crosses, in f64, and one
@@ -125,7 +120,6 @@ fn held(
     let open = (BATCH.div_ceil(per_chunk) + 1) * per_chunk;
     groups as u64 * elems * per
         + stats as u64 * groups as u64 * (open + per_chunk) as u64 * elems * 8
-        + chunk
         + elems * 8
 }
 
@@ -170,10 +164,20 @@ fn fit(
         .max()
         .unwrap_or(1);
     let per_chunk = days_per_chunk(groups, elems, days);
+    // the chunks a batch of days needs at once (kept whatever the cap):
+    // three days a step; and the most the window spans over a batch (and
+    // two spare), beyond which keeping chunks gains nothing
+    let tstep = p
+        .vars
+        .iter()
+        .find_map(|v| v.fold.map(|a| p.step[&v.dims[a]]))
+        .unwrap_or(1) as usize;
+    let most = span(feeds, p.window.width / 2 * 2 + 2 + BATCH, tstep) + 2;
+    let pinned = (3 * BATCH as u64 * span(feeds, 1, tstep)).min(most);
     let largest = |p: &Parts| {
         p.sequences
             .iter()
-            .map(|s| held(p, stats, (s, groups, per_chunk), chunk_bytes(p, s)))
+            .map(|s| held(p, stats, (s, groups, per_chunk)) + pinned * chunk_bytes(p, s))
             .max()
             .unwrap_or(0)
     };
@@ -189,9 +193,10 @@ fn fit(
     let bytes = largest(p);
     ensure_usage!(
         bytes + headroom <= options.max_mem,
-        "the largest variable block needs {} for the window's running sums and one source chunk, \
-         which with an eighth of the budget kept for reading is more than --max-mem {} allows: \
-         give --max-mem {} or more, or chunk the source's other dimensions more finely",
+        "the largest variable block needs {} for the window's running sums and the source chunks \
+         of {BATCH} days, which with an eighth of the budget kept for reading is more than \
+         --max-mem {} allows: give --max-mem {} or more, or chunk the source's other dimensions \
+         more finely",
         to_human_size(bytes),
         to_human_size(options.max_mem),
         to_human_size_up(bytes + bytes / 7 + 1),
@@ -199,25 +204,19 @@ fn fit(
     let fit = ((options.max_mem - headroom) / bytes.max(1)).max(1) as usize;
     let workers = workers.min(fit).min(p.sequences.len()).max(1);
     let share = (options.max_mem - headroom) / workers as u64;
-    // no more than the chunks the window spans at once over a batch of
-    // days (and two spare)
-    let tstep = p
-        .vars
-        .iter()
-        .find_map(|v| v.fold.map(|a| p.step[&v.dims[a]]))
-        .unwrap_or(1) as usize;
-    let span = span(feeds, p.window.width / 2 * 2 + 2 + BATCH, tstep) + 2;
     let chunk = p
         .sequences
         .iter()
         .map(|s| chunk_bytes(p, s))
         .max()
         .unwrap_or(0);
-    Ok((
-        per_chunk,
-        workers,
-        share.saturating_sub(bytes).min(span * chunk),
-    ))
+    // the chunks kept: what the share leaves (less another eighth of the
+    // budget over the workers: the process's own memory, and the encoded
+    // output and decoded input in flight, measured at about 100 MB on the
+    // 4 GB bench store), the pinned ones included
+    let spare = share.saturating_sub(bytes + options.max_mem / 8 / workers as u64);
+    let cache = spare + pinned * chunk;
+    Ok((per_chunk, workers, cache.min(most * chunk)))
 }
 
 /// The most source chunks (of `tstep` steps) that `n` days in a row touch
@@ -322,10 +321,11 @@ fn batch_end(moves: &[Move], start: usize) -> usize {
 /// One step of a day: its group, weight and values.
 type Part<'c, T> = (usize, f64, xbeam_chunk::ndarray::ArrayViewD<'c, T>);
 
-/// Source chunks kept by one sequence, oldest out first.
+/// Source chunks kept by one sequence. When they do not all fit, the one
+/// let go is the one needed again last (the moves are known in advance,
+/// so this is the best choice there is).
 struct Cache {
     kept: HashMap<u64, Dataset>,
-    order: VecDeque<u64>,
     bytes: u64,
     cap: u64,
     /// Chunks read at least once.
@@ -334,18 +334,23 @@ struct Cache {
     pinned: std::collections::HashSet<u64>,
     /// The bytes of the last chunk read.
     last: u64,
+    /// Per chunk, the moves that need it, in order.
+    uses: HashMap<u64, Vec<usize>>,
+    /// The move being done.
+    now: usize,
 }
 
 impl Cache {
-    fn new(cap: u64) -> Cache {
+    fn new(cap: u64, uses: HashMap<u64, Vec<usize>>) -> Cache {
         Cache {
             kept: HashMap::new(),
-            order: VecDeque::new(),
             bytes: 0,
             cap,
             seen: std::collections::HashSet::new(),
             pinned: std::collections::HashSet::new(),
             last: 0,
+            uses,
+            now: 0,
         }
     }
 
@@ -366,24 +371,34 @@ impl Cache {
             }
             self.make_room(n);
             self.bytes += n;
-            self.order.push_back(i);
             self.kept.insert(i, ds);
         }
         Ok(first)
     }
-}
 
-impl Cache {
-    /// Lets go of the oldest chunks, but never one the current days need,
-    /// until `n` more bytes fit.
+    /// The next move after the current one that needs chunk `i`
+    /// (`usize::MAX`: none).
+    fn next_use(&self, i: u64) -> usize {
+        let Some(uses) = self.uses.get(&i) else {
+            return usize::MAX;
+        };
+        let at = uses.partition_point(|&m| m <= self.now);
+        uses.get(at).copied().unwrap_or(usize::MAX)
+    }
+
+    /// Lets go of the chunks needed again last, but never one the current
+    /// days need, until `n` more bytes fit.
     fn make_room(&mut self, n: u64) {
-        let mut at = 0;
-        while self.bytes + n > self.cap && at < self.order.len() {
-            if self.pinned.contains(&self.order[at]) {
-                at += 1;
-                continue;
-            }
-            let old = self.order.remove(at).expect("in range");
+        while self.bytes + n > self.cap {
+            let Some(old) = self
+                .kept
+                .keys()
+                .copied()
+                .filter(|c| !self.pinned.contains(c))
+                .max_by_key(|&c| (self.next_use(c), c))
+            else {
+                break;
+            };
             if let Some(d) = self.kept.remove(&old) {
                 self.bytes -= d.nbytes() as u64;
             }
@@ -461,7 +476,8 @@ impl Stream {
             w.width,
         )?;
         let tstep = self.step[&v.dims[at]] as usize;
-        let mut cache = Cache::new(self.cache_bytes);
+        let moves = stream.moves(&w.days)?;
+        let mut cache = Cache::new(self.cache_bytes, self.uses(&moves, tstep));
         let (mut bytes_in, mut chunks, mut bytes_out) = (0u64, 0u64, 0u64);
         let mut out = Out::new(seq, shape.iter().product());
         // reads the chunks of `days`, keeping them
@@ -481,9 +497,9 @@ impl Stream {
             }
             Ok(())
         };
-        let moves = stream.moves(&w.days)?;
         let mut at_move = 0;
         while at_move < moves.len() {
+            cache.now = at_move;
             if let Move::Add {
                 day,
                 triangle,
@@ -539,6 +555,27 @@ impl Stream {
             at_move = end;
         }
         Ok((bytes_in, bytes_out, chunks))
+    }
+
+    /// Per source chunk (of `tstep` steps), the moves that need it.
+    fn uses(&self, moves: &[Move], tstep: usize) -> HashMap<u64, Vec<usize>> {
+        let mut uses: HashMap<u64, Vec<usize>> = HashMap::new();
+        for (m, mv) in moves.iter().enumerate() {
+            let days = match *mv {
+                Move::Add { day, .. } => vec![day],
+                Move::Step(three) => three.iter().map(|&(d, _)| d).collect(),
+                Move::Emit(_) => Vec::new(),
+            };
+            for d in days {
+                for &(t, _) in &self.feeds[d] {
+                    let list = uses.entry((t / tstep) as u64).or_default();
+                    if list.last() != Some(&m) {
+                        list.push(m);
+                    }
+                }
+            }
+        }
+        uses
     }
 
     /// Pushes the steps of `day` (each with its group and `weight`) from
@@ -752,29 +789,46 @@ mod tests {
     }
 
     #[test]
-    fn the_cache_lets_the_oldest_go_but_never_a_pinned_chunk() {
-        let mut c = Cache::new(3 * 80);
+    fn the_cache_lets_go_the_chunk_needed_last_but_never_a_pinned_one() {
+        // chunk i is needed again at moves uses[i]; 9 never again
+        let uses: HashMap<u64, Vec<usize>> = [
+            (0, vec![0, 7]),
+            (1, vec![0, 2]),
+            (2, vec![0, 3]),
+            (3, vec![1, 4]),
+            (4, vec![5]),
+        ]
+        .into_iter()
+        .collect();
+        let mut c = Cache::new(3 * 80, uses);
         for i in 0..3 {
             assert_eq!(c.get(i, || chunk(10)).unwrap(), 80, "read the first time");
         }
         c.pinned.clear();
-        assert_eq!(kept(&c), [0, 1, 2]);
-        // a fourth lets the oldest go, and a chunk kept is not read again
+        c.now = 1;
+        // a fourth lets go of 0, needed again last (at move 7)
         assert_eq!(c.get(3, || chunk(10)).unwrap(), 80);
-        assert_eq!(c.get(2, || panic!("kept")).unwrap(), 0);
         assert_eq!(kept(&c), [1, 2, 3]);
-        // chunks the current days need stay, beyond the cap if need be
+        // a chunk kept is not read again
+        assert_eq!(c.get(2, || panic!("kept")).unwrap(), 0);
+        // 3, needed again last (at move 4), goes
         c.pinned.clear();
-        c.get(1, || panic!("kept")).unwrap();
+        c.get(9, || chunk(10)).unwrap();
+        assert_eq!(kept(&c), [1, 2, 9]);
+        // chunk 9, never needed again, goes first
+        c.pinned.clear();
         c.get(4, || chunk(10)).unwrap();
-        assert_eq!(kept(&c), [1, 3, 4]);
+        assert_eq!(kept(&c), [1, 2, 4]);
+        // chunks the current days need stay, beyond the cap if need be
+        c.get(1, || panic!("kept")).unwrap();
+        c.get(2, || panic!("kept")).unwrap();
         c.get(5, || chunk(10)).unwrap();
-        c.get(6, || chunk(10)).unwrap();
-        assert_eq!(kept(&c), [1, 4, 5, 6], "all pinned: over the cap");
+        assert_eq!(kept(&c), [1, 2, 4, 5], "all pinned: over the cap");
         assert!(c.bytes > c.cap);
         // read again after being let go: not counted as a first read
         c.pinned.clear();
         assert_eq!(c.get(0, || chunk(10)).unwrap(), 0);
+        assert_eq!(kept(&c), [0, 1, 2], "5 (never again) and 4 (move 5) went");
         assert_eq!(
             c.bytes,
             c.kept.values().map(|d| d.nbytes() as u64).sum::<u64>()
