@@ -423,6 +423,9 @@ impl Partial {
     /// A triangle is two boxes of `h` days in a row, so this costs `O(len)`
     /// per element whatever the width; moments are merged as sums shifted
     /// by each element's overall mean, so nothing is lost to cancellation.
+    /// It needs every day's accumulators at once; [`WindowStream`](crate::WindowStream)
+    /// gives the same (to rounding) from two days' accumulators, and is
+    /// what `xbeam climatology --window` runs; this is its reference.
     ///
     /// ```
     /// use xbeam_chunk::ndarray::arr1;

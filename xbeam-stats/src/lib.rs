@@ -12,7 +12,9 @@
 //!   along other dimensions, with weights, in index order. The arithmetic
 //!   depends only on the data, never on its chunking or on how many workers
 //!   ran, so results are bit-identical across both. [`Partial::window`]
-//!   smooths groups over the day of the year as WeatherBench 2 does.
+//!   smooths groups over the day of the year as WeatherBench 2 does (the
+//!   reference), and [`WindowStream`] gives the same streamed day by day,
+//!   holding two days of accumulators instead of a year's.
 //! - [`Values`]: exact quantiles (every value kept, linear interpolation
 //!   as numpy's default).
 //! - [`Sketch`]: quantiles within a relative accuracy in one pass over any

@@ -91,10 +91,13 @@ impl Acc {
 ///
 /// The weights are integers until the end, so weight totals (and NaN
 /// counts) are exact; moments are sums of values less each element's
-/// first valid value, so little is lost to cancellation: a variance of
-/// zero (one valid value in the window) may come out as about 1e-16 of
-/// the squared deviations from that first value, its standard deviation
-/// as about 1e-8 of their size. The arithmetic depends only on the days'
+/// first valid value, so little is lost to cancellation. Rounding left in
+/// the running sums is cleared only when a weight total is back to zero,
+/// so a zero that comes from values (a variance of one valid value, a
+/// mean of zeros among non-zero days) may come out as about 1e-16 of the
+/// values' size (of their squares for variances; the standard deviation
+/// then about 1e-8). An infinite value makes its element NaN from the day
+/// it enters the window on (as it does in [`Partial::window`]). The arithmetic depends only on the days'
 /// values in the order given, so results do not depend on chunking or
 /// workers.
 ///
@@ -449,8 +452,9 @@ impl WindowStream {
     /// processor's cache from one day to the next: `emit(k, day, group,
     /// elements)` is called for each block of each group of each
     /// [`Work::Emit`], and should [`write`](Smoothed::write_range) those
-    /// elements. The result is the same as stepping and emitting one day
-    /// at a time.
+    /// elements only (the other elements are on other days then, so
+    /// [`Smoothed::partial`] mixes days there). The result is the same as
+    /// stepping and emitting one day at a time.
     ///
     /// # Panics
     /// As [`add`](WindowStream::add).

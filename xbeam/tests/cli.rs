@@ -1073,6 +1073,8 @@ fn bad_climatology_and_stats_flags_are_refused_and_write_nothing() {
          "--window gives weighted mean, var and std only, not max"),
         (clim(&["time.dayofyear,time.month", "--window", "61"]),
          "--window takes time.dayofyear and time.hour groupers only, not time.month"),
+        (clim(&["time.dayofyear", "--window", "4294967295"]),
+         "--window must be at most the 366 days of a year in the calendar of \"time\": found 4294967295"),
         (vec!["resample", src_s, out_s, "--time", "1ME"], "unsupported resampling frequency \"1ME\""),
         (vec!["rolling", src_s, out_s, "--dim", "height", "--window", "3"], "dimension \"height\" is not in"),
         (vec!["rolling", src_s, out_s, "--window", "0"], "--window must be from 1 to the length of \"time\""),

@@ -66,7 +66,8 @@ pub(crate) struct Common {
     /// day-of-year climatology, quantiles), first rechunk the input into
     /// pencils in a temporary store, so each chunk is decoded once more
     /// rather than once per stripe: auto (from 16 stripes per chunk),
-    /// always or never.
+    /// always or never. Not used with --window, which streams over the
+    /// days instead.
     #[arg(long, default_value = "auto", value_parser = parse_pencil)]
     pencil_pass: PencilPass,
 }

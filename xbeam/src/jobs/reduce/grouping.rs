@@ -13,14 +13,15 @@ pub(super) struct Grouping {
     /// The dimension folded in order (grouped, or reduced), if any.
     pub(super) dim: Option<String>,
     pub(super) groups: Groups,
-    /// A second group per step (see [`Plan::dup`]).
+    /// A second group per step: day 365 of a common year also fills day
+    /// 366 under a window (empty without one).
     pub(super) dup: Vec<Option<usize>>,
     /// The window, if any.
     pub(super) window: Option<Window>,
 }
 
 /// A window over the day-of-year axis of the groups (read as `[outer,
-/// days, inner]`), as [`Partial::window`] takes it.
+/// days, inner]`), streamed by [`xbeam_stats::WindowStream`].
 #[derive(Debug, Clone)]
 pub(super) struct Window {
     /// Which grouper is the day of the year.
@@ -181,6 +182,11 @@ pub(super) fn groups_of(options: &Options, t: &Template) -> Result<Grouping, Err
     let Some((k, extra, offsets, period)) = window_at else {
         return Ok(plain(Some(dim), groups));
     };
+    let width = options.window.unwrap_or(0) as usize;
+    ensure_usage!(
+        width <= period,
+        "--window must be at most the {period} days of a year in the calendar of {dim:?}: found {width}"
+    );
     // the second group of a step: its day moved from 365 to 366
     let inner: usize = lens[k + 1..].iter().product();
     let dup = groups
@@ -198,7 +204,7 @@ pub(super) fn groups_of(options: &Options, t: &Template) -> Result<Grouping, Err
         outer: lens[..k].iter().product(),
         days: offsets,
         period,
-        width: options.window.unwrap_or(0) as usize,
+        width,
     };
     Ok(Grouping {
         dim: Some(dim),

@@ -8,7 +8,9 @@
 //! dimensions in index order and folding the time steps in time order
 //! ([`Fold`](xbeam_stats::Fold)). Merges along the other reduced dimensions go in index order
 //! ([`Partial::reduce_axis`](xbeam_stats::Partial::reduce_axis)), so every result is bit-identical whatever
-//! the source chunking and the number of workers.
+//! the source chunking and the number of workers. WeatherBench 2's
+//! windowed climatology (`--window`) streams over the days of the year
+//! instead (see `stream.rs` and [`WindowStream`](xbeam_stats::WindowStream)).
 //!
 //! ```
 //! use xbeam::jobs::{generate, reduce};
@@ -156,7 +158,8 @@ pub struct Options {
     /// one pass whatever the number of values) instead of every value.
     pub sketch: Option<f64>,
     /// Whether to rechunk the input into pencils first when the budget
-    /// cuts its chunks into stripes (see [`PencilPass`]).
+    /// cuts its chunks into stripes (see [`PencilPass`]; not used with a
+    /// window, which streams over the days instead).
     pub pencil: PencilPass,
     /// Where to report chunks read as the job runs, if anywhere.
     pub progress: Option<Arc<ReadProgress>>,

@@ -5,8 +5,9 @@
 //! accumulators per element: 4 GB for hourly data on a 1.5° grid, which
 //! the budget had to cut into stripes, each decoding every chunk again.
 //! Instead each sequence (a variable over a block of its other dimensions)
-//! walks the days in order with a [`WindowStream`], which holds three
-//! days' running sums and asks for each day's steps about three times.
+//! walks the days in order with a [`WindowStream`], which holds two running
+//! sums (the smoothed day and its change) and needs each day's steps about
+//! three times.
 //! The source chunks a sequence read are kept, up to its share of the
 //! budget, so a chunk is decoded once when the window's span of days fits
 //! (61 days of a 1.5° grid take 170 MB a variable and year of float32),
@@ -172,12 +173,17 @@ fn fit(
         .iter()
         .find_map(|v| v.fold.map(|a| p.step[&v.dims[a]]))
         .unwrap_or(1) as usize;
-    let most = span(feeds, p.window.width / 2 * 2 + 2 + BATCH, tstep) + 2;
+    let most = span(feeds, p.window.width / 2 * 2 + 2 + BATCH, tstep);
     let pinned = (3 * BATCH as u64 * span(feeds, 1, tstep)).min(most);
     let largest = |p: &Parts| {
         p.sequences
             .iter()
-            .map(|s| held(p, stats, (s, groups, per_chunk)) + pinned * chunk_bytes(p, s))
+            .map(|s| {
+                // a time step is copied out of its chunk when time is not
+                // the outermost dimension (its values are not contiguous)
+                let copied = u64::from(p.vars[s.var].fold.is_some_and(|a| a > 0));
+                held(p, stats, (s, groups, per_chunk)) + (1 + copied) * pinned * chunk_bytes(p, s)
+            })
             .max()
             .unwrap_or(0)
     };
@@ -216,7 +222,7 @@ fn fit(
     // 4 GB bench store), the pinned ones included
     let spare = share.saturating_sub(bytes + options.max_mem / 8 / workers as u64);
     let cache = spare + pinned * chunk;
-    Ok((per_chunk, workers, cache.min(most * chunk)))
+    Ok((per_chunk, workers, cache.min((most + 2) * chunk)))
 }
 
 /// The most source chunks (of `tstep` steps) that `n` days in a row touch
@@ -323,21 +329,24 @@ type Part<'c, T> = (usize, f64, xbeam_chunk::ndarray::ArrayViewD<'c, T>);
 
 /// Source chunks kept by one sequence. When they do not all fit, the one
 /// let go is the one needed again last (the moves are known in advance,
-/// so this is the best choice there is).
+/// so this is the best choice there is); chunks the moves being done need
+/// are pinned until [`release`](Cache::release)d.
 struct Cache {
     kept: HashMap<u64, Dataset>,
     bytes: u64,
     cap: u64,
     /// Chunks read at least once.
     seen: std::collections::HashSet<u64>,
-    /// Chunks the days being worked on need (kept even beyond `cap`).
+    /// Chunks the moves being done need (kept even beyond `cap`).
     pinned: std::collections::HashSet<u64>,
+    /// Kept chunks not pinned, by the next move that needs them.
+    free: std::collections::BTreeSet<(usize, u64)>,
+    /// Each free chunk's next move.
+    next: HashMap<u64, usize>,
     /// The bytes of the last chunk read.
     last: u64,
     /// Per chunk, the moves that need it, in order.
     uses: HashMap<u64, Vec<usize>>,
-    /// The move being done.
-    now: usize,
 }
 
 impl Cache {
@@ -348,57 +357,64 @@ impl Cache {
             cap,
             seen: std::collections::HashSet::new(),
             pinned: std::collections::HashSet::new(),
+            free: std::collections::BTreeSet::new(),
+            next: HashMap::new(),
             last: 0,
             uses,
-            now: 0,
         }
     }
 
-    /// Keeps chunk `i`, read by `read` unless kept; returns the bytes
-    /// read the first time (0 otherwise).
-    fn get(&mut self, i: u64, read: impl FnOnce() -> Result<Dataset, Error>) -> Result<u64, Error> {
-        let mut first = 0;
-        self.pinned.insert(i);
-        if !self.kept.contains_key(&i) {
-            // room first (as large as the last chunk), so that the chunk
-            // read takes the memory of the one let go
-            self.make_room(self.last);
-            let ds = read()?;
-            let n = ds.nbytes() as u64;
-            self.last = n;
-            if self.seen.insert(i) {
-                first = n;
+    /// Keeps chunk `i` (pinned), read by `read` unless kept; returns
+    /// whether it was read for the first time.
+    fn get(
+        &mut self,
+        i: u64,
+        read: impl FnOnce() -> Result<Dataset, Error>,
+    ) -> Result<bool, Error> {
+        if self.pinned.insert(i) {
+            if let Some(m) = self.next.remove(&i) {
+                self.free.remove(&(m, i));
             }
-            self.make_room(n);
-            self.bytes += n;
-            self.kept.insert(i, ds);
         }
-        Ok(first)
+        if self.kept.contains_key(&i) {
+            return Ok(false);
+        }
+        // room first (as large as the last chunk), so that the chunk read
+        // takes the memory of the one let go
+        self.make_room(self.last);
+        let ds = read()?;
+        let n = ds.nbytes() as u64;
+        self.last = n;
+        self.make_room(n);
+        self.bytes += n;
+        self.kept.insert(i, ds);
+        Ok(self.seen.insert(i))
     }
 
-    /// The next move after the current one that needs chunk `i`
-    /// (`usize::MAX`: none).
-    fn next_use(&self, i: u64) -> usize {
-        let Some(uses) = self.uses.get(&i) else {
-            return usize::MAX;
-        };
-        let at = uses.partition_point(|&m| m <= self.now);
-        uses.get(at).copied().unwrap_or(usize::MAX)
+    /// Unpins every chunk, the moves up to `done` being done.
+    fn release(&mut self, done: usize) {
+        let pinned: Vec<u64> = self.pinned.drain().collect();
+        for i in pinned {
+            if self.kept.contains_key(&i) {
+                let m = self.uses.get(&i).map_or(usize::MAX, |uses| {
+                    let at = uses.partition_point(|&m| m <= done);
+                    uses.get(at).copied().unwrap_or(usize::MAX)
+                });
+                self.free.insert((m, i));
+                self.next.insert(i, m);
+            }
+        }
     }
 
-    /// Lets go of the chunks needed again last, but never one the current
-    /// days need, until `n` more bytes fit.
+    /// Lets go of the chunks needed again last, never a pinned one, until
+    /// `n` more bytes fit.
     fn make_room(&mut self, n: u64) {
         while self.bytes + n > self.cap {
-            let Some(old) = self
-                .kept
-                .keys()
-                .copied()
-                .filter(|c| !self.pinned.contains(c))
-                .max_by_key(|&c| (self.next_use(c), c))
-            else {
+            let Some((m, old)) = self.free.pop_last() else {
                 break;
             };
+            debug_assert_eq!(self.next.get(&old), Some(&m));
+            self.next.remove(&old);
             if let Some(d) = self.kept.remove(&old) {
                 self.bytes -= d.nbytes() as u64;
             }
@@ -485,8 +501,9 @@ impl Stream {
             for &day in days {
                 for &(t, _) in &self.feeds[day] {
                     let c = (t / tstep) as u64;
-                    let first = cache.get(c, || self.read(seq, Some(c)))?;
-                    if first > 0 {
+                    if cache.get(c, || self.read(seq, Some(c)))? {
+                        // the variable's bytes (the chunk read has coordinates too)
+                        let first = cache.kept[&c].data_var(&v.name)?.data().nbytes() as u64;
                         bytes_in += first;
                         chunks += 1;
                         if let Some(p) = &self.progress {
@@ -499,7 +516,6 @@ impl Stream {
         };
         let mut at_move = 0;
         while at_move < moves.len() {
-            cache.now = at_move;
             if let Move::Add {
                 day,
                 triangle,
@@ -512,7 +528,7 @@ impl Stream {
                 for (group, _, values) in &parts {
                     stream.add((triangle, delta), *group, values);
                 }
-                cache.pinned.clear();
+                cache.release(at_move);
                 at_move += 1;
                 continue;
             }
@@ -551,7 +567,7 @@ impl Stream {
                     bytes_out += out.done(self, *k)?;
                 }
             }
-            cache.pinned.clear();
+            cache.release(end - 1);
             at_move = end;
         }
         Ok((bytes_in, bytes_out, chunks))
@@ -790,7 +806,7 @@ mod tests {
 
     #[test]
     fn the_cache_lets_go_the_chunk_needed_last_but_never_a_pinned_one() {
-        // chunk i is needed again at moves uses[i]; 9 never again
+        // chunk i is needed at moves uses[i]; 9 never
         let uses: HashMap<u64, Vec<usize>> = [
             (0, vec![0, 7]),
             (1, vec![0, 2]),
@@ -802,33 +818,32 @@ mod tests {
         .collect();
         let mut c = Cache::new(3 * 80, uses);
         for i in 0..3 {
-            assert_eq!(c.get(i, || chunk(10)).unwrap(), 80, "read the first time");
+            assert!(c.get(i, || chunk(10)).unwrap(), "read the first time");
         }
-        c.pinned.clear();
-        c.now = 1;
+        c.release(0);
         // a fourth lets go of 0, needed again last (at move 7)
-        assert_eq!(c.get(3, || chunk(10)).unwrap(), 80);
+        assert!(c.get(3, || chunk(10)).unwrap());
         assert_eq!(kept(&c), [1, 2, 3]);
         // a chunk kept is not read again
-        assert_eq!(c.get(2, || panic!("kept")).unwrap(), 0);
+        assert!(!c.get(2, || panic!("kept")).unwrap());
+        c.release(1);
         // 3, needed again last (at move 4), goes
-        c.pinned.clear();
         c.get(9, || chunk(10)).unwrap();
         assert_eq!(kept(&c), [1, 2, 9]);
+        c.release(1);
         // chunk 9, never needed again, goes first
-        c.pinned.clear();
         c.get(4, || chunk(10)).unwrap();
         assert_eq!(kept(&c), [1, 2, 4]);
-        // chunks the current days need stay, beyond the cap if need be
+        // chunks the moves being done need stay, beyond the cap if need be
         c.get(1, || panic!("kept")).unwrap();
         c.get(2, || panic!("kept")).unwrap();
         c.get(5, || chunk(10)).unwrap();
         assert_eq!(kept(&c), [1, 2, 4, 5], "all pinned: over the cap");
         assert!(c.bytes > c.cap);
-        // read again after being let go: not counted as a first read
-        c.pinned.clear();
-        assert_eq!(c.get(0, || chunk(10)).unwrap(), 0);
-        assert_eq!(kept(&c), [0, 1, 2], "5 (never again) and 4 (move 5) went");
+        // read again after being let go: not a first read
+        c.release(5);
+        assert!(!c.get(0, || chunk(10)).unwrap());
+        assert_eq!(kept(&c), [0, 1, 2], "5 and 4 (never needed again) went");
         assert_eq!(
             c.bytes,
             c.kept.values().map(|d| d.nbytes() as u64).sum::<u64>()
