@@ -200,6 +200,17 @@ fn rechunk_stays_within_max_mem() {
     );
 }
 
+/// Runs the `xbeam` binary, which must succeed; returns its stderr.
+fn xbeam(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_xbeam"))
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?}: {err}");
+    err
+}
+
 /// `xbeam rechunk` of a store 8× `--max-mem` (135 MB under 16 MiB), run as
 /// users run it: the summary's peak RSS stays under max-mem + 200 MB, and
 /// the output holds the input's data in the target chunks.
@@ -207,15 +218,6 @@ fn rechunk_stays_within_max_mem() {
 fn cli_rechunk_of_eight_times_max_mem_stays_within_it() {
     let dir = tempfile::tempdir().unwrap();
     let (src, dst) = (dir.path().join("src.zarr"), dir.path().join("dst.zarr"));
-    let xbeam = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_xbeam"))
-            .args(args)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "{args:?}: {err}");
-        err
-    };
     let s = |p: &std::path::Path| p.to_str().unwrap().to_owned();
     xbeam(&[
         "generate",
@@ -262,15 +264,6 @@ fn cli_rechunk_of_eight_times_max_mem_stays_within_it() {
 fn cli_windowed_climatology_of_three_times_max_mem_stays_within_it() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src.zarr");
-    let xbeam = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_xbeam"))
-            .args(args)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "{args:?}: {err}");
-        err
-    };
     let s = |p: &std::path::Path| p.to_str().unwrap().to_owned();
     xbeam(&[
         "generate",
