@@ -32,41 +32,42 @@ impl Acc {
         }
     }
 
-    /// Adds `weight ×` the values `x` (f64, NaN where missing), shifted by
-    /// `shift` for the moments, at `range`.
-    fn add(&mut self, range: std::ops::Range<usize>, x: &[f64], shift: &[f64], weight: f64) {
-        if let (Some(s), None, None) = (&mut self.sum, &self.s1, &self.nan) {
-            // means and sums: one pass
-            let n = &mut self.n[range.clone()];
-            for ((n, s), &x) in n.iter_mut().zip(&mut s[range]).zip(x) {
-                if !x.is_nan() {
-                    *n += weight;
-                    *s += weight * x;
-                }
-            }
-            return;
-        }
-        for (n, &x) in self.n[range.clone()].iter_mut().zip(x) {
-            *n += if x.is_nan() { 0.0 } else { weight };
+    /// Adds `weight ×` the values `x` at `range` (NaN: missing), the
+    /// moments less each element's `shift`, which the element's first
+    /// valid value sets (`shift` is empty without moments). Without
+    /// branches, a pass per accumulator.
+    fn add<T: Value>(
+        &mut self,
+        range: std::ops::Range<usize>,
+        x: &[T],
+        shift: &mut [f64],
+        weight: f64,
+    ) {
+        for (n, x) in self.n[range.clone()].iter_mut().zip(x) {
+            *n += if x.value().is_nan() { 0.0 } else { weight };
         }
         if let Some(s) = &mut self.sum {
-            for (s, &x) in s[range.clone()].iter_mut().zip(x) {
-                *s += if x.is_nan() { 0.0 } else { weight * x };
+            for (s, x) in s[range.clone()].iter_mut().zip(x) {
+                let v = x.value();
+                *s += if v.is_nan() { 0.0 } else { weight * v };
             }
         }
-        if let (Some(s1), Some(s2)) = (&mut self.s1, &mut self.s2) {
-            let (s1, s2) = (&mut s1[range.clone()], &mut s2[range.clone()]);
-            for (((a, b), &x), &c) in s1.iter_mut().zip(s2.iter_mut()).zip(x).zip(shift) {
-                let d = x - c;
-                if !d.is_nan() {
-                    *a += weight * d;
-                    *b += weight * d * d;
+        if let (Some(a), Some(b)) = (&mut self.s1, &mut self.s2) {
+            let (a, b) = (&mut a[range.clone()], &mut b[range.clone()]);
+            for (((a, b), c), x) in a.iter_mut().zip(b.iter_mut()).zip(shift.iter_mut()).zip(x) {
+                let v = x.value();
+                if c.is_nan() {
+                    *c = v;
                 }
+                let e = v - *c;
+                let ok = !e.is_nan();
+                *a += if ok { weight * e } else { 0.0 };
+                *b += if ok { weight * e * e } else { 0.0 };
             }
         }
         if let Some(m) = &mut self.nan {
-            for (m, &x) in m[range].iter_mut().zip(x) {
-                *m += if x.is_nan() { weight } else { 0.0 };
+            for (m, x) in m[range].iter_mut().zip(x) {
+                *m += if x.value().is_nan() { weight } else { 0.0 };
             }
         }
     }
@@ -139,8 +140,6 @@ pub struct WindowStream {
     delta: Acc,
     /// Each (group, element)'s shift: its first valid value (NaN before).
     shift: Vec<f64>,
-    /// One step's values as f64.
-    scratch: Vec<f64>,
 }
 
 /// A smoothed day, as [`WindowStream::smoothed`] gives it.
@@ -329,7 +328,6 @@ impl WindowStream {
             } else {
                 Vec::new()
             },
-            scratch: Vec::with_capacity(size),
         })
     }
 
@@ -402,29 +400,15 @@ impl WindowStream {
         values: &ArrayViewD<'_, T>,
     ) {
         let range = self.range(group, values);
-        let mut x = std::mem::take(&mut self.scratch);
-        x.clear();
-        match values.as_slice() {
-            Some(v) => x.extend(v.iter().map(|v| v.value())),
-            None => x.extend(values.iter().map(|v| v.value())),
-        }
-        if self.need.moments {
-            for (c, &v) in self.shift[range.clone()].iter_mut().zip(&x) {
-                if c.is_nan() {
-                    *c = v;
-                }
-            }
-        }
-        let shift = if self.need.moments {
-            &self.shift[range.clone()]
-        } else {
-            &[][..]
+        let x = match values.as_slice() {
+            Some(x) => std::borrow::Cow::Borrowed(x),
+            None => std::borrow::Cow::Owned(values.iter().copied().collect()),
         };
+        let shift = shifts(&mut self.shift, self.need, range.clone());
         if let Some(w) = triangle {
             self.triangle.add(range.clone(), &x, shift, w);
         }
         self.delta.add(range, &x, shift, delta);
-        self.scratch = x;
     }
 
     /// The elements of `group`, checking `values` fit them.
@@ -511,68 +495,27 @@ impl WindowStream {
     fn step_general<T: Value>(&mut self, range: std::ops::Range<usize>, xs: &[(f64, &[T])]) {
         let r = range.clone();
         let (t, d) = (&mut self.triangle, &mut self.delta);
-        fn part(a: &mut Option<Vec<f64>>, r: std::ops::Range<usize>) -> Option<&mut [f64]> {
-            a.as_mut().map(|a| &mut a[r])
-        }
-        let (mut ts, mut t1, mut t2, mut tm) = (
-            part(&mut t.sum, r.clone()),
-            part(&mut t.s1, r.clone()),
-            part(&mut t.s2, r.clone()),
-            part(&mut t.nan, r.clone()),
-        );
-        let (mut ds, mut d1, mut d2, mut dm) = (
-            part(&mut d.sum, r.clone()),
-            part(&mut d.s1, r.clone()),
-            part(&mut d.s2, r.clone()),
-            part(&mut d.nan, r.clone()),
-        );
-        let (tn, dn) = (&mut t.n[r.clone()], &mut d.n[r.clone()]);
-        let shift = &mut self.shift[if self.need.moments { range } else { 0..0 }];
         // T += D, a pass per accumulator (the block stays in cache)
-        for (t, &d) in tn.iter_mut().zip(&*dn) {
+        let tn = &mut t.n[r.clone()];
+        for (t, &d) in tn.iter_mut().zip(&d.n[r.clone()]) {
             *t += d;
         }
-        for (t, d) in [(&mut ts, &ds), (&mut t1, &d1), (&mut t2, &d2)] {
+        for (t, d) in [(&mut t.sum, &d.sum), (&mut t.s1, &d.s1), (&mut t.s2, &d.s2)] {
             if let (Some(t), Some(d)) = (t, d) {
-                for ((t, &d), &n) in t.iter_mut().zip(d.iter()).zip(tn.iter()) {
+                for ((t, &d), &n) in t[r.clone()].iter_mut().zip(&d[r.clone()]).zip(tn.iter()) {
                     *t = if n == 0.0 { 0.0 } else { *t + d };
                 }
             }
         }
-        if let (Some(t), Some(d)) = (&mut tm, &dm) {
-            for (t, &d) in t.iter_mut().zip(d.iter()) {
+        if let (Some(t), Some(d)) = (&mut t.nan, &d.nan) {
+            for (t, &d) in t[r.clone()].iter_mut().zip(&d[r.clone()]) {
                 *t += d;
             }
         }
-        // D takes each step, without branches
+        // D takes each step
+        let shift = shifts(&mut self.shift, self.need, range.clone());
         for &(w, x) in xs {
-            for (n, x) in dn.iter_mut().zip(x) {
-                *n += if x.value().is_nan() { 0.0 } else { w };
-            }
-            if let Some(s) = &mut ds {
-                for (s, x) in s.iter_mut().zip(x) {
-                    let v = x.value();
-                    *s += if v.is_nan() { 0.0 } else { w * v };
-                }
-            }
-            if let (Some(a), Some(b)) = (&mut d1, &mut d2) {
-                for (((a, b), c), x) in a.iter_mut().zip(b.iter_mut()).zip(shift.iter_mut()).zip(x)
-                {
-                    let v = x.value();
-                    if c.is_nan() {
-                        *c = v;
-                    }
-                    let e = v - *c;
-                    let ok = !e.is_nan();
-                    *a += if ok { w * e } else { 0.0 };
-                    *b += if ok { w * e * e } else { 0.0 };
-                }
-            }
-            if let Some(m) = &mut dm {
-                for (m, x) in m.iter_mut().zip(x) {
-                    *m += if x.value().is_nan() { w } else { 0.0 };
-                }
-            }
+            d.add(range.clone(), x, shift, w);
         }
     }
 
@@ -669,6 +612,15 @@ pub enum Move {
     Step([(usize, f64); 3]),
     /// The smoothed day is `days[k]`: see [`WindowStream::smoothed`].
     Emit(usize),
+}
+
+/// The shifts of the elements at `range` (none without moments).
+fn shifts(shift: &mut [f64], need: Need, range: std::ops::Range<usize>) -> &mut [f64] {
+    if need.moments {
+        &mut shift[range]
+    } else {
+        &mut []
+    }
 }
 
 /// One day's work for [`WindowStream::apply`].

@@ -53,7 +53,6 @@ impl Entry {
         }
     }
 
-    /// The entry of the file at `path`, `None` if it cannot be read.
     /// Whether the file at `path` holds the bytes this entry records: its
     /// length first, so that a file of another length is not read.
     pub(crate) fn matches_file(&self, path: &Path) -> bool {
@@ -61,6 +60,7 @@ impl Entry {
             && Entry::of_file(path).as_ref() == Some(self)
     }
 
+    /// The entry of the file at `path`, `None` if it cannot be read.
     /// Read in pieces, so a file of any length takes 256 kB.
     pub(crate) fn of_file(path: &Path) -> Option<Entry> {
         use std::io::Read;
@@ -443,15 +443,7 @@ fn log_paths(root: &Path) -> Result<Vec<PathBuf>, IoError> {
     let mut logs = files_named(root, is_log)?;
     // logs of earlier versions (`<pid>.<n>`, whose first number is never
     // 20 digits) were started before any of this one's (`<time>.<pid><n>`)
-    logs.sort_by_key(|p| {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let first = name
-            .strip_prefix(MANIFEST)
-            .and_then(|r| r.strip_prefix('.'))
-            .and_then(|r| r.split('.').next())
-            .unwrap_or_default();
-        (first.len() == 20, p.clone())
-    });
+    logs.sort_by_key(|p| (first_number(p).unwrap_or_default().len() == 20, p.clone()));
     Ok(logs)
 }
 
@@ -541,18 +533,22 @@ fn fold_in_runs(root: &Path, complete: bool, run_entries: usize) -> Result<(), I
     result
 }
 
+/// The first number in the name of the manifest file at `path`
+/// (`.xbeam-manifest.<this>.…`).
+fn first_number(path: &Path) -> Option<&str> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix(MANIFEST))
+        .and_then(|r| r.strip_prefix('.'))
+        .and_then(|r| r.split('.').next())
+}
+
 /// Whether the run file at `path` (`.xbeam-manifest.<pid>.<n>.run`) may
 /// be in use: its process is this one or alive on this machine (on a
 /// cluster, another process may be folding the same store). Where that
 /// cannot be told, only other processes' runs count as stale.
 fn run_of_live_process(path: &Path) -> bool {
-    let pid = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.strip_prefix(MANIFEST))
-        .and_then(|r| r.strip_prefix('.'))
-        .and_then(|r| r.split('.').next())
-        .and_then(|p| p.parse::<u32>().ok());
+    let pid = first_number(path).and_then(|p| p.parse::<u32>().ok());
     match pid {
         Some(p) if p == std::process::id() => false,
         Some(p) if cfg!(target_os = "linux") => Path::new("/proc").join(p.to_string()).exists(),
