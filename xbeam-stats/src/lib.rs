@@ -46,7 +46,7 @@ pub use group::{parse_groupers, Custom, Freq, Grouper, Groups, Labels, Resample,
 pub use quantile::{check_quantiles, quantile_sorted, Values};
 pub use sketch::{Sketch, Sketches, MIN_INDEXABLE, SKETCH_BYTES};
 pub use stat::{parse_stats, Stat};
-pub use window::{Move, Smoothed, WindowStream, Work};
+pub use window::{DaySums, Move, Smoothed, WindowStream, Work};
 
 /// Errors of statistics: what was expected and what was found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

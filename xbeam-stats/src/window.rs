@@ -32,6 +32,101 @@ impl Acc {
         }
     }
 
+    /// The accumulators, in a fixed order.
+    fn parts(&self) -> impl Iterator<Item = &Vec<f64>> {
+        std::iter::once(&self.n).chain(
+            [&self.sum, &self.s1, &self.s2, &self.nan]
+                .into_iter()
+                .flatten(),
+        )
+    }
+
+    /// [`parts`](Acc::parts), to change.
+    fn parts_mut(&mut self) -> impl Iterator<Item = &mut Vec<f64>> {
+        std::iter::once(&mut self.n).chain(
+            [&mut self.sum, &mut self.s1, &mut self.s2, &mut self.nan]
+                .into_iter()
+                .flatten(),
+        )
+    }
+
+    /// Adds `weight ×` the accumulators of `other` (made with the same
+    /// need) at `range`.
+    fn merge(&mut self, range: std::ops::Range<usize>, other: &Acc, weight: f64) {
+        if let (Some(s), Some(o)) = (&mut self.sum, &other.sum) {
+            // weight totals and sums in one pass (what means need)
+            let (n, on) = (&mut self.n[range.clone()], &other.n[range.clone()]);
+            for (((n, s), &on), &o) in n
+                .iter_mut()
+                .zip(s[range.clone()].iter_mut())
+                .zip(on)
+                .zip(&o[range.clone()])
+            {
+                *n += weight * on;
+                *s += weight * o;
+            }
+            for (a, b) in self.parts_mut().zip(other.parts()).skip(2) {
+                for (a, &b) in a[range.clone()].iter_mut().zip(&b[range.clone()]) {
+                    *a += weight * b;
+                }
+            }
+            return;
+        }
+        for (a, b) in self.parts_mut().zip(other.parts()) {
+            for (a, &b) in a[range.clone()].iter_mut().zip(&b[range.clone()]) {
+                *a += weight * b;
+            }
+        }
+    }
+
+    /// The sums and moments of [`add`](Acc::add) alone (not the weight
+    /// totals nor the NaN counts); returns whether a value was NaN.
+    fn add_values<T: Value>(
+        &mut self,
+        range: std::ops::Range<usize>,
+        x: &[T],
+        shift: &mut [f64],
+        weight: f64,
+    ) -> bool {
+        let mut bad = 0u8;
+        if let Some(s) = &mut self.sum {
+            for (s, x) in s[range.clone()].iter_mut().zip(x) {
+                let v = x.value();
+                let nan = v.is_nan();
+                bad |= u8::from(nan);
+                *s += if nan { 0.0 } else { weight * v };
+            }
+        } else {
+            bad = u8::from(x.iter().any(|x| x.value().is_nan()));
+        }
+        if let (Some(a), Some(b)) = (&mut self.s1, &mut self.s2) {
+            let (a, b) = (&mut a[range.clone()], &mut b[range]);
+            for (((a, b), c), x) in a.iter_mut().zip(b.iter_mut()).zip(shift.iter_mut()).zip(x) {
+                let v = x.value();
+                if c.is_nan() {
+                    *c = v;
+                }
+                let e = v - *c;
+                let ok = !e.is_nan();
+                *a += if ok { weight * e } else { 0.0 };
+                *b += if ok { weight * e * e } else { 0.0 };
+            }
+        }
+        bad != 0
+    }
+
+    /// The weight totals and NaN counts of [`add`](Acc::add) alone.
+    fn add_counts<T: Value>(&mut self, range: std::ops::Range<usize>, x: &[T], weight: f64) {
+        for (n, x) in self.n[range.clone()].iter_mut().zip(x) {
+            *n += if x.value().is_nan() { 0.0 } else { weight };
+        }
+        if let Some(m) = &mut self.nan {
+            for (m, x) in m[range].iter_mut().zip(x) {
+                *m += if x.value().is_nan() { weight } else { 0.0 };
+            }
+        }
+    }
+
     /// Adds `weight ×` the values `x` at `range` (NaN: missing), the
     /// moments less each element's `shift`, which the element's first
     /// valid value sets (`shift` is empty without moments). Without
@@ -43,13 +138,17 @@ impl Acc {
         shift: &mut [f64],
         weight: f64,
     ) {
-        for (n, x) in self.n[range.clone()].iter_mut().zip(x) {
-            *n += if x.value().is_nan() { 0.0 } else { weight };
-        }
         if let Some(s) = &mut self.sum {
-            for (s, x) in s[range.clone()].iter_mut().zip(x) {
+            let n = &mut self.n[range.clone()];
+            for ((n, s), x) in n.iter_mut().zip(s[range.clone()].iter_mut()).zip(x) {
                 let v = x.value();
-                *s += if v.is_nan() { 0.0 } else { weight * v };
+                let ok = !v.is_nan();
+                *n += if ok { weight } else { 0.0 };
+                *s += if ok { weight * v } else { 0.0 };
+            }
+        } else {
+            for (n, x) in self.n[range.clone()].iter_mut().zip(x) {
+                *n += if x.value().is_nan() { 0.0 } else { weight };
             }
         }
         if let (Some(a), Some(b)) = (&mut self.s1, &mut self.s2) {
@@ -70,6 +169,106 @@ impl Acc {
                 *m += if x.value().is_nan() { weight } else { 0.0 };
             }
         }
+    }
+}
+
+/// One day's steps summed, each in its group (every year's steps that
+/// fall on the day), so that a [`WindowStream`] takes the day in one pass
+/// however many years there are, where [`add`](WindowStream::add) and
+/// [`step`](WindowStream::step) take it a step at a time: see
+/// [`WindowStream::gather`] and [`Work::Sums`]. Over `y` years of data a
+/// day is then read once into its sums and those are used about three
+/// times, instead of reading every step three times; the sums take
+/// [`WindowStream::bytes_per_element`]` / 2` bytes per (group, element)
+/// against `y` values per (group, element) for the steps themselves.
+///
+/// A group none of whose steps had a NaN keeps one count for its
+/// elements instead of a weight total each (and no NaN counts): their
+/// sums alone are then read as the stream takes them, which halves what a
+/// mean reads.
+#[derive(Debug, Clone)]
+pub struct DaySums {
+    acc: Acc,
+    /// Elements per group.
+    size: usize,
+    /// Per group: the steps gathered, while none had a NaN.
+    count: Vec<f64>,
+    /// Per group: whether a step had a NaN (the weight totals and NaN
+    /// counts are then per element, in `acc`).
+    sparse: Vec<bool>,
+}
+
+impl DaySums {
+    /// Zeroes the sums, to gather another day into the same memory.
+    pub fn clear(&mut self) {
+        let Acc {
+            n,
+            sum,
+            s1,
+            s2,
+            nan,
+        } = &mut self.acc;
+        for a in [sum, s1, s2].into_iter().flatten() {
+            a.fill(0.0);
+        }
+        for (g, sparse) in self.sparse.iter_mut().enumerate() {
+            if std::mem::take(sparse) {
+                let r = g * self.size..(g + 1) * self.size;
+                n[r.clone()].fill(0.0);
+                if let Some(m) = nan {
+                    m[r].fill(0.0);
+                }
+            }
+        }
+        self.count.fill(0.0);
+    }
+
+    /// Adds `weight ×` the sums at `range` (of `group`) to `acc`.
+    fn merge_into(&self, acc: &mut Acc, group: usize, range: std::ops::Range<usize>, weight: f64) {
+        if self.sparse[group] {
+            acc.merge(range, &self.acc, weight);
+            return;
+        }
+        // every element's weight total is the count; no NaN counts
+        let c = weight * self.count[group];
+        match (&mut acc.sum, &self.acc.sum) {
+            (Some(s), Some(o)) => {
+                let n = &mut acc.n[range.clone()];
+                for ((n, s), &o) in n
+                    .iter_mut()
+                    .zip(s[range.clone()].iter_mut())
+                    .zip(&o[range.clone()])
+                {
+                    *n += c;
+                    *s += weight * o;
+                }
+            }
+            _ => {
+                for n in &mut acc.n[range.clone()] {
+                    *n += c;
+                }
+            }
+        }
+        for (a, b) in [(&mut acc.s1, &self.acc.s1), (&mut acc.s2, &self.acc.s2)] {
+            if let (Some(a), Some(b)) = (a, b) {
+                for (a, &b) in a[range.clone()].iter_mut().zip(&b[range.clone()]) {
+                    *a += weight * b;
+                }
+            }
+        }
+    }
+
+    /// The bytes the sums hold.
+    pub fn nbytes(&self) -> usize {
+        self.acc.parts().map(|a| 8 * a.len()).sum()
+    }
+
+    /// Bytes a day's sums hold per (group, element) for `need`.
+    pub fn bytes_per_element(need: Need) -> usize {
+        8 * (1
+            + usize::from(need.sum)
+            + 2 * usize::from(need.moments)
+            + usize::from(need.propagate_nan))
     }
 }
 
@@ -334,11 +533,7 @@ impl WindowStream {
     /// Bytes a stream holds per (group, element) for `need`: two running
     /// sums and the shift.
     pub fn bytes_per_element(need: Need) -> usize {
-        let acc = 8
-            * (1 + usize::from(need.sum)
-                + 2 * usize::from(need.moments)
-                + usize::from(need.propagate_nan));
-        2 * acc + 8 * usize::from(need.moments)
+        2 * DaySums::bytes_per_element(need) + 8 * usize::from(need.moments)
     }
 
     /// What to do, in order, to smooth the days `days` (0-based
@@ -411,6 +606,68 @@ impl WindowStream {
         self.delta.add(range, &x, shift, delta);
     }
 
+    /// Empty sums of one day, for [`gather`](WindowStream::gather).
+    pub fn day_sums(&self) -> DaySums {
+        DaySums {
+            acc: Acc::new(self.need, self.groups * self.size),
+            size: self.size,
+            count: vec![0.0; self.groups],
+            sparse: vec![false; self.groups],
+        }
+    }
+
+    /// Adds one step's `values` of `group` to the day's `sums` (with
+    /// weight 1). A day's sums then stand for its steps in
+    /// [`add_sums`](WindowStream::add_sums) and [`Work::Sums`]: the
+    /// result is what adding or stepping with the steps themselves gives,
+    /// to rounding, provided each day is gathered before the stream first
+    /// uses it and in the order of the [`moves`](WindowStream::moves) (the
+    /// steps of a day in time order), which sets each element's shift as
+    /// they would.
+    ///
+    /// # Panics
+    /// As [`add`](WindowStream::add), or if `sums` is of another stream's
+    /// shape.
+    pub fn gather<T: Value>(
+        &mut self,
+        sums: &mut DaySums,
+        group: usize,
+        values: &ArrayViewD<'_, T>,
+    ) {
+        let range = self.range(group, values);
+        assert_eq!(sums.acc.n.len(), self.groups * self.size, "a day's sums");
+        let x = match values.as_slice() {
+            Some(x) => std::borrow::Cow::Borrowed(x),
+            None => std::borrow::Cow::Owned(values.iter().copied().collect()),
+        };
+        let shift = shifts(&mut self.shift, self.need, range.clone());
+        let nan = sums.acc.add_values(range.clone(), &x, shift, 1.0);
+        if nan && !sums.sparse[group] {
+            // weight totals per element from now on
+            sums.acc.n[range.clone()].fill(sums.count[group]);
+            sums.sparse[group] = true;
+        }
+        if sums.sparse[group] {
+            sums.acc.add_counts(range, &x, 1.0);
+        } else {
+            sums.count[group] += 1.0;
+        }
+    }
+
+    /// [`add`](WindowStream::add) of a whole day's [`gather`]ed sums (a
+    /// [`Move::Add`]).
+    ///
+    /// [`gather`]: WindowStream::gather
+    pub fn add_sums(&mut self, (triangle, delta): (Option<f64>, f64), sums: &DaySums) {
+        for g in 0..self.groups {
+            let range = g * self.size..(g + 1) * self.size;
+            if let Some(w) = triangle {
+                sums.merge_into(&mut self.triangle, g, range.clone(), w);
+            }
+            sums.merge_into(&mut self.delta, g, range, delta);
+        }
+    }
+
     /// The elements of `group`, checking `values` fit them.
     fn range<T>(&self, group: usize, values: &ArrayViewD<'_, T>) -> std::ops::Range<usize> {
         assert!(group < self.groups, "group {group} of {}", self.groups);
@@ -450,7 +707,7 @@ impl WindowStream {
         type Rows<'a, T> = Vec<Vec<(f64, std::borrow::Cow<'a, [T]>)>>;
         let mut rows: Vec<Option<Rows<'_, T>>> = Vec::with_capacity(work.len());
         for w in work {
-            let Work::Step(parts) = w else {
+            let (Work::Step(parts) | Work::StepSums(parts, _)) = w else {
                 rows.push(None);
                 continue;
             };
@@ -474,7 +731,7 @@ impl WindowStream {
                 for (w, r) in work.iter().zip(&rows) {
                     match (w, r) {
                         (Work::Emit(k), _) => emit(*k, &Smoothed { stream: self }, g, b.clone()),
-                        (Work::Step(_), Some(r)) => {
+                        (Work::Step(_) | Work::StepSums(..), Some(r)) => {
                             xs.clear();
                             xs.extend(r[g].iter().map(|(w, x)| (*w, &x[b.clone()])));
                             if fused {
@@ -482,8 +739,15 @@ impl WindowStream {
                             } else {
                                 self.step_general(range.clone(), &xs);
                             }
+                            if let Work::StepSums(_, sums) = w {
+                                for &(w, sums) in sums {
+                                    sums.merge_into(&mut self.delta, g, range.clone(), w);
+                                }
+                            }
                         }
-                        (Work::Step(_), None) => unreachable!("rows of every step"),
+                        (Work::Step(_) | Work::StepSums(..), None) => {
+                            unreachable!("rows of every step")
+                        }
                     }
                 }
             }
@@ -493,8 +757,18 @@ impl WindowStream {
     /// [`step`](WindowStream::step) of one group with every accumulator
     /// the stream has.
     fn step_general<T: Value>(&mut self, range: std::ops::Range<usize>, xs: &[(f64, &[T])]) {
-        let r = range.clone();
-        let (t, d) = (&mut self.triangle, &mut self.delta);
+        self.advance(range.clone());
+        // D takes each step
+        let shift = shifts(&mut self.shift, self.need, range.clone());
+        for &(w, x) in xs {
+            self.delta.add(range.clone(), x, shift, w);
+        }
+    }
+
+    /// `T += D` at `range`, a pass per accumulator (the block stays in
+    /// cache), sums set to zero where the weight total is back to zero.
+    fn advance(&mut self, r: std::ops::Range<usize>) {
+        let (t, d) = (&mut self.triangle, &self.delta);
         // T += D, a pass per accumulator (the block stays in cache)
         let tn = &mut t.n[r.clone()];
         for (t, &d) in tn.iter_mut().zip(&d.n[r.clone()]) {
@@ -508,14 +782,9 @@ impl WindowStream {
             }
         }
         if let (Some(t), Some(d)) = (&mut t.nan, &d.nan) {
-            for (t, &d) in t[r.clone()].iter_mut().zip(&d[r.clone()]) {
+            for (t, &d) in t[r.clone()].iter_mut().zip(&d[r]) {
                 *t += d;
             }
-        }
-        // D takes each step
-        let shift = shifts(&mut self.shift, self.need, range.clone());
-        for &(w, x) in xs {
-            d.add(range.clone(), x, shift, w);
         }
     }
 
@@ -628,6 +897,16 @@ fn shifts(shift: &mut [f64], need: Need, range: std::ops::Range<usize>) -> &mut 
 pub enum Work<'a, T> {
     /// [`WindowStream::step`] with these parts.
     Step(Vec<(usize, f64, ArrayViewD<'a, T>)>),
+    /// [`WindowStream::step`] with these parts, and then these days'
+    /// [`gather`]ed sums, each with its weight (for days of several steps
+    /// per group: a day of one step per group gives the same bits either
+    /// way, and is cheaper as parts).
+    ///
+    /// [`gather`]: WindowStream::gather
+    StepSums(
+        Vec<(usize, f64, ArrayViewD<'a, T>)>,
+        Vec<(f64, &'a DaySums)>,
+    ),
     /// Hand out the smoothed `days[k]`.
     Emit(usize),
 }
@@ -803,6 +1082,207 @@ mod tests {
             .iter()
             .zip(&b)
             .all(|(a, b)| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())));
+    }
+
+    /// Smooths `days` of `period` with a stream of `stats` fed each day's
+    /// steps (`years` per group, of `values`), or their gathered sums
+    /// (moves done a few at a time, as a job does); the writes of every
+    /// stat, group and day.
+    fn smooth_years(
+        (days, period, width): (&[usize], usize, usize),
+        (stats, skipna): (&[Stat], bool),
+        (groups, years, values): (usize, usize, &[Array2<f64>]),
+        sums: bool,
+    ) -> Vec<f64> {
+        let need = Need::of(stats, skipna);
+        let elements = values[0].ncols();
+        let mut stream = WindowStream::new(need, groups, &[elements], period, width).unwrap();
+        // day d's steps: rows (year, group) of values[k] for days[k] == d
+        let steps = |d: usize| -> Vec<(usize, ArrayViewD<'_, f64>)> {
+            days.binary_search(&d).map_or(Vec::new(), |k| {
+                (0..years * groups)
+                    .map(|r| (r % groups, values[k].row(r).into_dyn()))
+                    .collect()
+            })
+        };
+        let mut out = Vec::new();
+        let mut write = |day: &Smoothed<'_>| {
+            for &stat in stats {
+                for g in 0..groups {
+                    let mut got = vec![0.0; elements];
+                    day.write(stat, g, &mut got);
+                    out.extend(got);
+                }
+            }
+        };
+        let moves = stream.moves(days).unwrap();
+        if !sums {
+            for m in moves {
+                match m {
+                    Move::Add {
+                        day,
+                        triangle,
+                        delta,
+                    } => {
+                        for (g, v) in steps(day) {
+                            stream.add((triangle, delta), g, &v);
+                        }
+                    }
+                    Move::Step(three) => {
+                        let parts: Vec<_> = three
+                            .iter()
+                            .flat_map(|&(d, w)| steps(d).into_iter().map(move |(g, v)| (g, w, v)))
+                            .collect();
+                        stream.step(&parts);
+                    }
+                    Move::Emit(_) => write(&stream.smoothed()),
+                }
+            }
+            return out;
+        }
+        smooth_sums(&mut stream, &moves, &steps, (stats, groups, elements))
+    }
+
+    /// [`smooth_years`]'s run with gathered sums.
+    fn smooth_sums<'a>(
+        stream: &mut WindowStream,
+        moves: &[Move],
+        steps: &dyn Fn(usize) -> Vec<(usize, ArrayViewD<'a, f64>)>,
+        (stats, groups, elements): (&[Stat], usize, usize),
+    ) -> Vec<f64> {
+        let mut out = Vec::new();
+        let mut kept: std::collections::HashMap<usize, DaySums> = std::collections::HashMap::new();
+        let gather = |stream: &mut WindowStream,
+                      kept: &mut std::collections::HashMap<usize, DaySums>,
+                      d: usize| {
+            kept.entry(d).or_insert_with(|| {
+                let mut s = stream.day_sums();
+                for (g, v) in steps(d) {
+                    stream.gather(&mut s, g, &v);
+                }
+                s
+            });
+        };
+        let mut at = 0;
+        while at < moves.len() {
+            if let Move::Add {
+                day,
+                triangle,
+                delta,
+            } = moves[at]
+            {
+                gather(stream, &mut kept, day);
+                stream.add_sums((triangle, delta), &kept[&day]);
+                at += 1;
+                continue;
+            }
+            // three moves at a time, so batches mix steps and emits
+            let end = (at + 3).min(moves.len());
+            for m in &moves[at..end] {
+                if let Move::Step(three) = m {
+                    for (d, _) in three {
+                        gather(stream, &mut kept, *d);
+                    }
+                }
+            }
+            let work: Vec<Work<'_, f64>> = moves[at..end]
+                .iter()
+                .map(|m| match *m {
+                    Move::Step(three) => Work::StepSums(
+                        Vec::new(),
+                        three.iter().map(|(d, w)| (*w, &kept[d])).collect(),
+                    ),
+                    Move::Emit(k) => Work::Emit(k),
+                    Move::Add { .. } => unreachable!("adds come first"),
+                })
+                .collect();
+            let mut emitted: Vec<Vec<f64>> = Vec::new();
+            let mut ks: Vec<usize> = Vec::new();
+            stream.apply(&work, |k, day, g, elems| {
+                let i = ks.iter().position(|&x| x == k).unwrap_or_else(|| {
+                    ks.push(k);
+                    emitted.push(vec![0.0; stats.len() * groups * elements]);
+                    ks.len() - 1
+                });
+                for (si, &stat) in stats.iter().enumerate() {
+                    let at = (si * groups + g) * elements;
+                    day.write_range(
+                        stat,
+                        g,
+                        elems.clone(),
+                        &mut emitted[i][at + elems.start..at + elems.end],
+                    );
+                }
+            });
+            for e in emitted {
+                out.extend(e);
+            }
+            at = end;
+        }
+        out
+    }
+
+    #[test]
+    fn gathered_day_sums_give_what_the_steps_give() {
+        let (groups, years, elements) = (2, 3, 5);
+        for (days, period, width) in [
+            ((0..30).collect::<Vec<usize>>(), 30, 7),
+            (vec![0, 1, 2, 5, 9, 30, 200, 359, 363, 364, 365], 366, 61),
+            ((0..5).collect(), 5, 9),
+        ] {
+            let some_nan = data(years * groups, days.len(), elements, 2.0e3);
+            // without NaN, a day's sums keep one count per group; with NaN
+            // in group 1 only, group 0 still does
+            let no_nan: Vec<Array2<f64>> = some_nan
+                .iter()
+                .map(|d| d.mapv(|x| if x.is_nan() { 2.0e3 } else { x }))
+                .collect();
+            let one_group: Vec<Array2<f64>> = some_nan
+                .iter()
+                .zip(&no_nan)
+                .map(|(a, b)| {
+                    Array2::from_shape_fn(a.dim(), |(r, e)| {
+                        if r % groups == 1 {
+                            a[(r, e)]
+                        } else {
+                            b[(r, e)]
+                        }
+                    })
+                })
+                .collect();
+            for (values, skipna) in [
+                (&some_nan, true),
+                (&some_nan, false),
+                (&no_nan, true),
+                (&no_nan, false),
+                (&one_group, true),
+                (&one_group, false),
+            ] {
+                for stats in [
+                    &[Stat::Mean, Stat::Sum, Stat::Count][..],
+                    &[Stat::Mean, Stat::Var, Stat::Std],
+                ] {
+                    let case = (stats, skipna);
+                    let data = (groups, years, &values[..]);
+                    let steps = smooth_years((&days, period, width), case, data, false);
+                    let sums = smooth_years((&days, period, width), case, data, true);
+                    assert_eq!(steps.len(), days.len() * stats.len() * groups * elements);
+                    let at =
+                        |v: &[f64]| ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.to_vec()).unwrap();
+                    // std: a zero variance may come out as 1e-14, its root 1e-7
+                    let rtol = if stats.contains(&Stat::Std) {
+                        1e-6
+                    } else {
+                        1e-12
+                    };
+                    assert!(
+                        close(&at(&sums), &at(&steps), rtol),
+                        "{stats:?} skipna={skipna} period {period}"
+                    );
+                    assert!(steps.iter().any(|x| !x.is_nan()), "some values");
+                }
+            }
+        }
     }
 
     #[test]

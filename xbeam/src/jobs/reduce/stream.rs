@@ -11,11 +11,17 @@
 //! The source chunks a sequence read are kept, up to its share of the
 //! budget, so a chunk is decoded once when the window's span of days fits
 //! (61 days of a 1.5° grid take 170 MB a variable and year of float32),
-//! and again otherwise. Output chunks hold a few whole days each, written
-//! as the days are done.
+//! and again otherwise. A day of many years is instead read once into its
+//! sums ([`DaySums`]: each group's steps added up), which the window then
+//! takes about three times: over decades that reads each value once
+//! instead of three times and holds 61 days of sums (16 bytes an element
+//! for a mean) instead of 61 days of every year's values. Output chunks
+//! hold a few whole days each, written as the days are done.
 //!
-//! The arithmetic depends only on the values and their time order, so the
-//! results are bit-identical whatever the chunking and the workers.
+//! The arithmetic depends only on the values and their time order (which
+//! days are gathered into sums depends on the data alone, see [`multi`]),
+//! so the results are bit-identical whatever the chunking, the workers and
+//! the budget.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,7 +33,7 @@ use xbeam_chunk::{dispatch, Array, DType, Dataset, Template, Variable};
 use xbeam_io::{setup_zarr, SetupOptions, ZarrSink, ZarrSource};
 use xbeam_key::{ChunkSpec, Key};
 use xbeam_runner::Runner;
-use xbeam_stats::{Fold, Groups, Move, Need, Stat, WindowStream, Work};
+use xbeam_stats::{DaySums, Fold, Groups, Move, Need, Stat, WindowStream, Work};
 
 use super::budget::{split, stripes, OutputChunks};
 use super::grouping::Window;
@@ -72,6 +78,11 @@ struct Stream {
     /// Per day of the period: the time steps that fall on it, in time
     /// order, each with its group among the day's groups.
     feeds: Vec<Vec<(usize, usize)>>,
+    /// Per variable, per day of the period: whether a group has many steps
+    /// on it (the day of several years; see [`multi`]). Such a day is read
+    /// once into its [`DaySums`], kept until the window leaves it, where
+    /// another day is read each time it is needed (about three times).
+    multi: Vec<Vec<bool>>,
     /// The day's groups as `[outer, inner]` (around the day-of-year axis).
     outer: usize,
     inner: usize,
@@ -85,6 +96,9 @@ struct Stream {
     /// Bytes of source chunks a sequence may keep.
     cache_bytes: u64,
 }
+
+/// A day's time steps, each with its group.
+type Feed = Vec<(usize, usize)>;
 
 /// Each day's time steps and their groups among the day's `outer × inner`.
 fn feeds(groups: &Groups, dup: &[Option<usize>], w: &Window) -> (Vec<Vec<(usize, usize)>>, usize) {
@@ -110,12 +124,43 @@ fn feeds(groups: &Groups, dup: &[Option<usize>], w: &Window) -> (Vec<Vec<(usize,
     (feeds, inner)
 }
 
+/// Per day: whether its steps are gathered into [`DaySums`] (see
+/// [`Stream::multi`]): when a group has so many steps on it (the day of
+/// several years) that their values, of `itemsize` bytes, take more than
+/// the sums do. This depends on the data alone, never on the chunking or
+/// the budget, so neither changes a result's bits (the sums of several
+/// steps round differently from the steps added one by one).
+fn multi(feeds: &[Vec<(usize, usize)>], itemsize: usize, need: Need) -> Vec<bool> {
+    feeds
+        .iter()
+        .map(|f| {
+            let mut count: HashMap<usize, usize> = HashMap::new();
+            for &(_, g) in f {
+                *count.entry(g).or_default() += 1;
+            }
+            let most = count.values().copied().max().unwrap_or(0);
+            most > 1 && most * itemsize > DaySums::bytes_per_element(need)
+        })
+        .collect()
+}
+
 /// Bytes a sequence holds besides its source chunks: the stream, the
-/// output buffers (and their copies in the output dtype) and one step in
-/// f64.
-fn held(p: &Parts, stats: usize, (seq, groups, per_chunk): (&Sequence, usize, usize)) -> u64 {
+/// days' sums kept (when days have several steps), the output buffers
+/// (and their copies in the output dtype) and one step in f64.
+fn held(
+    p: &Parts,
+    stats: usize,
+    (seq, groups, per_chunk): (&Sequence, usize, usize),
+    gathers: bool,
+) -> u64 {
     let elems: u64 = seq.block.iter().map(|r| r.end - r.start).product();
-    let per = WindowStream::bytes_per_element(p.need) as u64;
+    let mut per = WindowStream::bytes_per_element(p.need) as u64;
+    if gathers {
+        // a day is kept from its first use to its last (the width of the
+        // window), with the days a batch gathers ahead
+        let days = (p.window.width / 2 * 2 + 2 + BATCH) as u64;
+        per += days * DaySums::bytes_per_element(p.need) as u64;
+    }
     // open output chunks: those a batch of days crosses, in f64, and one
     // more copy in the output dtype as it is written
     let open = (BATCH.div_ceil(per_chunk) + 1) * per_chunk;
@@ -151,7 +196,7 @@ fn fit(
     options: &Options,
     workers: usize,
     p: &mut Parts,
-    (groups, feeds): (usize, &[Vec<(usize, usize)>]),
+    (groups, feeds, multi): (usize, &[Feed], &[Vec<bool>]),
 ) -> Result<(usize, usize, u64), Error> {
     let headroom = options.max_mem / 8;
     let stats = options.stats.len();
@@ -182,7 +227,9 @@ fn fit(
                 // a time step is copied out of its chunk when time is not
                 // the outermost dimension (its values are not contiguous)
                 let copied = u64::from(p.vars[s.var].fold.is_some_and(|a| a > 0));
-                held(p, stats, (s, groups, per_chunk)) + (1 + copied) * pinned * chunk_bytes(p, s)
+                let gathers = multi[s.var].contains(&true);
+                held(p, stats, (s, groups, per_chunk), gathers)
+                    + (1 + copied) * pinned * chunk_bytes(p, s)
             })
             .max()
             .unwrap_or(0)
@@ -258,9 +305,18 @@ fn span(feeds: &[Vec<(usize, usize)>], n: usize, tstep: usize) -> u64 {
 /// Runs the windowed climatology planned in `p`.
 pub(super) fn run(options: &Options, runner: &Runner, mut p: Parts) -> Result<Done, Error> {
     let (feeds, inner) = feeds(&p.groups, &p.dup, &p.window);
+    // per variable, as its values' size decides
+    let multi: Vec<Vec<bool>> = p
+        .vars
+        .iter()
+        .map(|v| match v.fold {
+            Some(_) => multi(&feeds, v.dtype.itemsize(), p.need),
+            None => Vec::new(),
+        })
+        .collect();
     let groups = p.window.outer * inner;
     let (per_chunk, workers, cache_bytes) =
-        fit(options, runner.workers(), &mut p, (groups, &feeds))?;
+        fit(options, runner.workers(), &mut p, (groups, &feeds, &multi))?;
     let doy_dim = p.group_dims[p.window.at].clone();
     for (d, l) in p.group_dims.iter().zip(&p.groups.labels) {
         let c = if *d == doy_dim { per_chunk } else { l.len() };
@@ -286,6 +342,7 @@ pub(super) fn run(options: &Options, runner: &Runner, mut p: Parts) -> Result<Do
         outer: p.window.outer,
         window: p.window,
         feeds,
+        multi,
         inner,
         per_chunk,
         stats: options.stats.clone(),
@@ -391,17 +448,25 @@ impl Cache {
         Ok(self.seen.insert(i))
     }
 
-    /// Unpins every chunk, the moves up to `done` being done.
+    /// Unpins every chunk, the moves up to `done` being done, and lets go
+    /// at once of those no later move needs: their memory is then what the
+    /// next chunks are read into, where keeping them until the cap is
+    /// reached would have every chunk read into fresh pages (the kernel
+    /// zeroes each one first, about 1 s per GB on these VMs).
     fn release(&mut self, done: usize) {
         let pinned: Vec<u64> = self.pinned.drain().collect();
         for i in pinned {
             if self.kept.contains_key(&i) {
-                let m = self.uses.get(&i).map_or(usize::MAX, |uses| {
+                let m = self.uses.get(&i).and_then(|uses| {
                     let at = uses.partition_point(|&m| m <= done);
-                    uses.get(at).copied().unwrap_or(usize::MAX)
+                    uses.get(at).copied()
                 });
-                self.free.insert((m, i));
-                self.next.insert(i, m);
+                if let Some(m) = m {
+                    self.free.insert((m, i));
+                    self.next.insert(i, m);
+                } else if let Some(d) = self.kept.remove(&i) {
+                    self.bytes -= d.nbytes() as u64;
+                }
             }
         }
     }
@@ -417,6 +482,56 @@ impl Cache {
             self.next.remove(&old);
             if let Some(d) = self.kept.remove(&old) {
                 self.bytes -= d.nbytes() as u64;
+            }
+        }
+    }
+}
+
+/// The [`DaySums`] of the days of several steps that a sequence keeps,
+/// each from its first use to its last.
+struct Sums {
+    kept: HashMap<usize, DaySums>,
+    /// Sums of days done with, to gather others into.
+    spare: Vec<DaySums>,
+    /// Each day's last move.
+    last: HashMap<usize, usize>,
+}
+
+impl Sums {
+    fn new(moves: &[Move]) -> Sums {
+        let mut last = HashMap::new();
+        for (m, mv) in moves.iter().enumerate() {
+            match *mv {
+                Move::Add { day, .. } => {
+                    last.insert(day, m);
+                }
+                Move::Step(three) => {
+                    for (d, _) in three {
+                        last.insert(d, m);
+                    }
+                }
+                Move::Emit(_) => {}
+            }
+        }
+        Sums {
+            kept: HashMap::new(),
+            spare: Vec::new(),
+            last,
+        }
+    }
+
+    /// Lets go of the days no move after `done` needs.
+    fn release(&mut self, done: usize) {
+        let gone: Vec<usize> = self
+            .kept
+            .keys()
+            .copied()
+            .filter(|d| self.last.get(d).is_none_or(|&m| m <= done))
+            .collect();
+        for d in gone {
+            if let Some(mut s) = self.kept.remove(&d) {
+                s.clear();
+                self.spare.push(s);
             }
         }
     }
@@ -493,26 +608,13 @@ impl Stream {
         )?;
         let tstep = self.step[&v.dims[at]] as usize;
         let moves = stream.moves(&w.days)?;
-        let mut cache = Cache::new(self.cache_bytes, self.uses(&moves, tstep));
-        let (mut bytes_in, mut chunks, mut bytes_out) = (0u64, 0u64, 0u64);
+        let mut cache = Cache::new(self.cache_bytes, self.uses(seq.var, &moves, tstep));
+        let mut sums = Sums::new(&moves);
+        let mut bytes_out = 0u64;
         let mut out = Out::new(seq, shape.iter().product());
-        // reads the chunks of `days`, keeping them
-        let mut fetch = |days: &[usize], cache: &mut Cache| -> Result<(), Error> {
-            for &day in days {
-                for &(t, _) in &self.feeds[day] {
-                    let c = (t / tstep) as u64;
-                    if cache.get(c, || self.read(seq, Some(c)))? {
-                        // the variable's bytes (the chunk read has coordinates too)
-                        let first = cache.kept[&c].data_var(&v.name)?.data().nbytes() as u64;
-                        bytes_in += first;
-                        chunks += 1;
-                        if let Some(p) = &self.progress {
-                            p.read(first);
-                        }
-                    }
-                }
-            }
-            Ok(())
+        let mut read = (0u64, 0u64);
+        let mut fetch = |day, stream: &mut WindowStream, cache: &mut Cache, sums: &mut Sums| {
+            self.fetch::<T>((seq, at, tstep), day, (stream, cache, sums), &mut read)
         };
         let mut at_move = 0;
         while at_move < moves.len() {
@@ -522,13 +624,18 @@ impl Stream {
                 delta,
             } = moves[at_move]
             {
-                fetch(&[day], &mut cache)?;
-                let mut parts = Vec::new();
-                self.steps::<T>(v, (day, delta), (at, tstep), &cache, &mut parts)?;
-                for (group, _, values) in &parts {
-                    stream.add((triangle, delta), *group, values);
+                fetch(day, &mut stream, &mut cache, &mut sums)?;
+                if let Some(day_sums) = sums.kept.get(&day) {
+                    stream.add_sums((triangle, delta), day_sums);
+                } else {
+                    let mut parts = Vec::new();
+                    self.steps::<T>(v, (day, delta), (at, tstep), &cache, &mut parts)?;
+                    for (group, _, values) in &parts {
+                        stream.add((triangle, delta), *group, values);
+                    }
                 }
                 cache.release(at_move);
+                sums.release(at_move);
                 at_move += 1;
                 continue;
             }
@@ -537,45 +644,115 @@ impl Stream {
             let batch = &moves[at_move..end];
             for m in batch {
                 if let Move::Step(three) = m {
-                    fetch(&three.map(|(d, _)| d), &mut cache)?;
+                    for (day, _) in three {
+                        fetch(*day, &mut stream, &mut cache, &mut sums)?;
+                    }
                 }
             }
-            let mut work = Vec::with_capacity(batch.len());
-            for m in batch {
-                work.push(match *m {
-                    Move::Step(three) => {
-                        let mut parts = Vec::new();
-                        for (day, weight) in three {
-                            self.steps::<T>(v, (day, weight), (at, tstep), &cache, &mut parts)?;
-                        }
-                        Work::Step(parts)
-                    }
-                    Move::Emit(k) => {
-                        out.open(self, k);
-                        Work::Emit(k)
-                    }
-                    Move::Add { .. } => unreachable!("a batch holds steps and emits"),
-                });
-            }
+            let work = self.work::<T>((v, at, tstep), batch, (&cache, &sums), &mut out)?;
             stream.apply(&work, |k, day, group, elements| {
                 out.fill(self, k, group, elements, |stat, group, e, buf| {
                     day.write_range(self.stats[stat], group, e, buf);
                 });
             });
+            drop(work);
             for m in batch {
                 if let Move::Emit(k) = m {
                     bytes_out += out.done(self, *k)?;
                 }
             }
             cache.release(end - 1);
+            sums.release(end - 1);
             at_move = end;
         }
-        Ok((bytes_in, bytes_out, chunks))
+        Ok((read.0, bytes_out, read.1))
     }
 
-    /// Per source chunk (of `tstep` steps), the moves that need it.
-    fn uses(&self, moves: &[Move], tstep: usize) -> HashMap<u64, Vec<usize>> {
+    /// Reads the source chunks of `day` (into `cache`) unless its sums are
+    /// kept, and gathers those of a day of many steps into its sums;
+    /// counts the bytes and chunks read for the first time in `read`.
+    fn fetch<T>(
+        &self,
+        (seq, at, tstep): (&Sequence, usize, usize),
+        day: usize,
+        (stream, cache, sums): (&mut WindowStream, &mut Cache, &mut Sums),
+        read: &mut (u64, u64),
+    ) -> Result<(), Error>
+    where
+        T: xbeam_stats::Value + xbeam_chunk::Element,
+    {
+        if sums.kept.contains_key(&day) {
+            return Ok(());
+        }
+        let v = &self.vars[seq.var];
+        for &(t, _) in &self.feeds[day] {
+            let c = (t / tstep) as u64;
+            if cache.get(c, || self.read(seq, Some(c)))? {
+                // the variable's bytes (the chunk read has coordinates too)
+                let first = cache.kept[&c].data_var(&v.name)?.data().nbytes() as u64;
+                read.0 += first;
+                read.1 += 1;
+                if let Some(p) = &self.progress {
+                    p.read(first);
+                }
+            }
+        }
+        if self.multi[seq.var][day] {
+            let mut parts = Vec::new();
+            self.steps::<T>(v, (day, 1.0), (at, tstep), cache, &mut parts)?;
+            let mut day_sums = sums.spare.pop().unwrap_or_else(|| stream.day_sums());
+            for (group, _, values) in &parts {
+                stream.gather(&mut day_sums, *group, values);
+            }
+            sums.kept.insert(day, day_sums);
+        }
+        Ok(())
+    }
+
+    /// The work of a `batch` of steps and emits (opening the output days
+    /// of its emits): each step's days as their steps, from `cache`, or
+    /// as their sums, kept in `sums`.
+    fn work<'c, T>(
+        &self,
+        (v, at, tstep): (&VarPlan, usize, usize),
+        batch: &[Move],
+        (cache, sums): (&'c Cache, &'c Sums),
+        out: &mut Out,
+    ) -> Result<Vec<Work<'c, T>>, Error>
+    where
+        T: xbeam_stats::Value + xbeam_chunk::Element,
+    {
+        let mut work = Vec::with_capacity(batch.len());
+        for m in batch {
+            work.push(match *m {
+                Move::Step(three) => {
+                    let (mut parts, mut gathered) = (Vec::new(), Vec::new());
+                    for (day, weight) in three {
+                        match sums.kept.get(&day) {
+                            Some(day_sums) => gathered.push((weight, day_sums)),
+                            None => {
+                                self.steps::<T>(v, (day, weight), (at, tstep), cache, &mut parts)?;
+                            }
+                        }
+                    }
+                    Work::StepSums(parts, gathered)
+                }
+                Move::Emit(k) => {
+                    out.open(self, k);
+                    Work::Emit(k)
+                }
+                Move::Add { .. } => unreachable!("a batch holds steps and emits"),
+            });
+        }
+        Ok(work)
+    }
+
+    /// Per source chunk (of `tstep` steps), the moves that need it: every
+    /// move that needs a day of one step per group, the first only of a
+    /// day of several (its sums are kept).
+    fn uses(&self, var: usize, moves: &[Move], tstep: usize) -> HashMap<u64, Vec<usize>> {
         let mut uses: HashMap<u64, Vec<usize>> = HashMap::new();
+        let mut gathered = std::collections::HashSet::new();
         for (m, mv) in moves.iter().enumerate() {
             let days = match *mv {
                 Move::Add { day, .. } => vec![day],
@@ -583,6 +760,9 @@ impl Stream {
                 Move::Emit(_) => Vec::new(),
             };
             for d in days {
+                if self.multi[var][d] && !gathered.insert(d) {
+                    continue;
+                }
                 for &(t, _) in &self.feeds[d] {
                     let list = uses.entry((t / tstep) as u64).or_default();
                     if list.last() != Some(&m) {
@@ -831,7 +1011,8 @@ mod tests {
         c.get(9, || chunk(10)).unwrap();
         assert_eq!(kept(&c), [1, 2, 9]);
         c.release(1);
-        // chunk 9, never needed again, goes first
+        // chunk 9, never needed again, goes as soon as it is unpinned
+        assert_eq!(kept(&c), [1, 2]);
         c.get(4, || chunk(10)).unwrap();
         assert_eq!(kept(&c), [1, 2, 4]);
         // chunks the moves being done need stay, beyond the cap if need be
@@ -842,13 +1023,35 @@ mod tests {
         assert!(c.bytes > c.cap);
         // read again after being let go: not a first read
         c.release(5);
+        assert_eq!(kept(&c), [] as [u64; 0], "none is needed after move 5");
+        assert_eq!(c.bytes, 0);
         assert!(!c.get(0, || chunk(10)).unwrap());
-        assert_eq!(kept(&c), [0, 1, 2], "5 and 4 (never needed again) went");
+        assert_eq!(kept(&c), [0]);
         assert_eq!(
             c.bytes,
             c.kept.values().map(|d| d.nbytes() as u64).sum::<u64>()
         );
         assert!(c.bytes <= c.cap);
+    }
+
+    #[test]
+    fn days_are_gathered_when_their_steps_take_more_than_their_sums() {
+        // day 0: 5 steps of group 0; day 1: 4 of group 0 and 1 of group 1;
+        // day 2: one step each of 5 groups; day 3: none
+        let feeds: Vec<Vec<(usize, usize)>> = vec![
+            (0..5).map(|t| (t, 0)).collect(),
+            (5..10).map(|t| (t, usize::from(t == 9))).collect(),
+            (10..15).map(|t| (t, t - 10)).collect(),
+            Vec::new(),
+        ];
+        let mean = Need::of(&[Stat::Mean], true);
+        // a mean's sums take 16 bytes an element
+        assert_eq!(multi(&feeds, 4, mean), [true, false, false, false]);
+        assert_eq!(multi(&feeds, 8, mean), [true, true, false, false]);
+        // with var too, 32
+        let var = Need::of(&[Stat::Mean, Stat::Var], true);
+        assert_eq!(multi(&feeds, 4, var), [false; 4]);
+        assert_eq!(multi(&feeds, 8, var), [true, false, false, false]);
     }
 
     #[test]
