@@ -88,6 +88,8 @@ impl Acc {
         shift: &mut [f64],
         weight: f64,
     ) -> bool {
+        // whether a value was NaN (an infinite one may count too, which only
+        // costs the caller per-element totals)
         let mut bad = 0u8;
         if let Some(s) = &mut self.sum {
             for (s, x) in s[range.clone()].iter_mut().zip(x) {
@@ -96,8 +98,6 @@ impl Acc {
                 bad |= u8::from(nan);
                 *s += if nan { 0.0 } else { weight * v };
             }
-        } else {
-            bad = u8::from(x.iter().any(|x| x.value().is_nan()));
         }
         if let (Some(a), Some(b)) = (&mut self.s1, &mut self.s2) {
             let (a, b) = (&mut a[range.clone()], &mut b[range]);
@@ -108,9 +108,13 @@ impl Acc {
                 }
                 let e = v - *c;
                 let ok = !e.is_nan();
+                bad |= u8::from(!ok);
                 *a += if ok { weight * e } else { 0.0 };
                 *b += if ok { weight * e * e } else { 0.0 };
             }
+        }
+        if self.sum.is_none() && self.s1.is_none() {
+            bad = u8::from(x.iter().any(|x| x.value().is_nan()));
         }
         bad != 0
     }
@@ -287,7 +291,11 @@ impl DaySums {
 /// window, at its centre, and as it leaves) and the stream holds two days'
 /// accumulators, whatever the width. [`moves`](WindowStream::moves) says
 /// what to do in order, for a caller that reads the days itself;
-/// [`run`](WindowStream::run) does it all with a callback.
+/// [`run`](WindowStream::run) does it all with a callback. A day of many
+/// steps (the same day of many years) can instead be
+/// [`gather`](WindowStream::gather)ed once into its [`DaySums`], which
+/// [`add_sums`](WindowStream::add_sums) and [`Work::StepSums`] take in
+/// place of its steps.
 ///
 /// The weights are integers until the end, so weight totals (and NaN
 /// counts) are exact; moments are sums of values less each element's

@@ -269,7 +269,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
         args.extend(["--stores".into(), format!("1gb,4gb,{YEARS}")]);
     }
     if !args.iter().any(|a| a == "--xarray-beam") {
-        args.extend(["--xarray-beam".into(), "all".into()]);
+        args.extend(["--xarray-beam".into(), format!("1gb,4gb,{YEARS}")]);
     }
     let opts = Options::parse(&args)?;
     let data = root.join("target/bench-data");
