@@ -8,7 +8,8 @@ Between `make` and `check`, `cargo xtask interop` (interop_stats.rs) runs
 every xbeam command that jobs.json lists.
 
 `make` writes, with xarray, one Zarr v2 store per calendar (standard,
-noleap, 360_day): 3-hourly time over 14 months from 2003-11-01 (2004 is
+noleap, 360_day), and another of 8 years for the window over many years
+(see source_years): 3-hourly time over 14 months from 2003-11-01 (2004 is
 a leap year in the standard calendar), lat 9, lon 7, chunked time=40 (no
 chunk divides a month or a day), with NaNs:
 
@@ -103,6 +104,10 @@ JOBS = [
     ("wb2_window", "climatology",
      ["--groupby", "time.hour,time.dayofyear", "--window", "61", "--stat", "mean,std"],
      {"window": 61, "stats": ["mean", "std"]}),
+    # over 8 years and 4 months: days of many steps are gathered into sums
+    ("wb2_window_years", "climatology",
+     ["--groupby", "time.hour,time.dayofyear", "--window", "61", "--stat", "mean,std"],
+     {"window": 61, "stats": ["mean", "std"], "source": "years"}),
 ]
 
 
@@ -131,6 +136,34 @@ def source(calendar):
   ds["packed"].encoding = {"dtype": "int16", "scale_factor": 0.001,
                            "add_offset": 5.0, "_FillValue": -32768}
   return ds.chunk({"time": 40})
+
+
+def source_years(calendar):
+  """6-hourly from 2003-11-01 to 2012-02-28, lat 3, lon 2, chunked
+  time=97, with NaNs: t2m float32 (an hour of a day of Nov .. Feb has 9
+  steps, of Mar .. Oct 8: with mean and std, xbeam gathers a day into sums
+  when its float32 steps take more than 32 bytes, so the first are
+  gathered and the others stepped) and gmean float64 (gathered)."""
+  times = xr.date_range("2003-11-01", "2012-02-28T18:00", freq="6h",
+                        calendar=calendar, use_cftime=calendar != "standard")
+  nt, nlat, nlon = len(times), 3, 2
+  rng = np.random.default_rng(11)
+  t2m = (280 + 10 * rng.standard_normal((nt, nlat, nlon))).astype("float32")
+  t2m[rng.random(t2m.shape) < 0.03] = np.nan
+  ds = xr.Dataset(
+      {
+          "t2m": (("time", "lat", "lon"), t2m, {"units": "K"}),
+          "gmean": (("time",), rng.standard_normal(nt)),
+      },
+      coords={"time": times, "lat": np.linspace(60, -60, nlat), "lon": np.arange(nlon) * 90.0},
+      attrs={"title": "stats interop, years"},
+  )
+  return ds.chunk({"time": 97})
+
+
+def source_path(d, cal, how):
+  """The store a job reads."""
+  return os.path.join(d, f"{cal}.years.zarr" if how.get("source") == "years" else f"{cal}.zarr")
 
 
 def expected(ds, how):
@@ -185,7 +218,7 @@ def wb2_window(ds, width, stat):
   half = width // 2
   weights = np.concatenate([np.linspace(0, 1, half + 1), np.linspace(1, 0, half + 1)[1:]])
   weights = xr.DataArray(weights / weights.mean(), dims=["window"])
-  timed = ds[[v for v in ds.data_vars if "time" in ds[v].dims]].drop_vars("band")
+  timed = ds[[v for v in ds.data_vars if "time" in ds[v].dims]].drop_vars("band", errors="ignore")
   hours = []
   for hour in np.unique(ds.time.dt.hour.values):
     at = timed.isel(time=(timed.time.dt.hour == hour).values)
@@ -217,11 +250,14 @@ def make(d):
   os.makedirs(d, exist_ok=True)
   jobs = []
   for cal in CALENDARS:
-    src = os.path.join(d, f"{cal}.zarr")
-    source(cal).to_zarr(src, mode="w", zarr_format=2, consolidated=True)
+    source(cal).to_zarr(os.path.join(d, f"{cal}.zarr"), mode="w", zarr_format=2,
+                        consolidated=True)
+    source_years(cal).to_zarr(os.path.join(d, f"{cal}.years.zarr"), mode="w",
+                              zarr_format=2, consolidated=True)
     for name, cmd, flags, how in JOBS:
       if cal not in how.get("calendars", CALENDARS):
         continue
+      src = source_path(d, cal, how)
       out = os.path.join(d, f"{cal}.{name}.zarr")
       jobs.append({"args": [cmd, src, out, "--overwrite", "--quiet", *flags]})
   with open(os.path.join(d, "jobs.json"), "w") as f:
@@ -271,11 +307,14 @@ def check(d):
   warnings.simplefilter("error")
   n = 0
   for cal in CALENDARS:
-    src = os.path.join(d, f"{cal}.zarr")
-    ds = xr.open_zarr(src).load()
+    sources = {}
     for name, _, _, how in JOBS:
       if cal not in how.get("calendars", CALENDARS):
         continue
+      src = source_path(d, cal, how)
+      if src not in sources:
+        sources[src] = xr.open_zarr(src).load()
+      ds = sources[src]
       path = os.path.join(d, f"{cal}.{name}.zarr")
       got = xr.open_zarr(path).load()
       want = expected(ds, how)
