@@ -80,7 +80,9 @@ impl Acc {
     }
 
     /// The sums and moments of [`add`](Acc::add) alone (not the weight
-    /// totals nor the NaN counts); returns whether a value was NaN.
+    /// totals nor the NaN counts); returns whether a value was NaN (an
+    /// infinite one may count too, which only costs the caller
+    /// per-element totals).
     fn add_values<T: Value>(
         &mut self,
         range: std::ops::Range<usize>,
@@ -88,35 +90,50 @@ impl Acc {
         shift: &mut [f64],
         weight: f64,
     ) -> bool {
-        // whether a value was NaN (an infinite one may count too, which only
-        // costs the caller per-element totals)
-        let mut bad = 0u8;
+        let mut bad = false;
         if let Some(s) = &mut self.sum {
+            let mut nan = 0u8;
             for (s, x) in s[range.clone()].iter_mut().zip(x) {
                 let v = x.value();
-                let nan = v.is_nan();
-                bad |= u8::from(nan);
-                *s += if nan { 0.0 } else { weight * v };
+                nan |= u8::from(v.is_nan());
+                *s += if v.is_nan() { 0.0 } else { weight * v };
             }
+            bad = nan != 0;
         }
-        if let (Some(a), Some(b)) = (&mut self.s1, &mut self.s2) {
-            let (a, b) = (&mut a[range.clone()], &mut b[range]);
-            for (((a, b), c), x) in a.iter_mut().zip(b.iter_mut()).zip(shift.iter_mut()).zip(x) {
-                let v = x.value();
-                if c.is_nan() {
-                    *c = v;
-                }
-                let e = v - *c;
-                let ok = !e.is_nan();
-                bad |= u8::from(!ok);
-                *a += if ok { weight * e } else { 0.0 };
-                *b += if ok { weight * e * e } else { 0.0 };
+        let moments = self.add_moments(range, x, shift, weight);
+        match moments {
+            Some(nan) => bad || nan,
+            None if self.sum.is_some() => bad,
+            None => x.iter().any(|x| x.value().is_nan()),
+        }
+    }
+
+    /// The moments of [`add`](Acc::add); whether a value was NaN, or
+    /// `None` without moments.
+    fn add_moments<T: Value>(
+        &mut self,
+        range: std::ops::Range<usize>,
+        x: &[T],
+        shift: &mut [f64],
+        weight: f64,
+    ) -> Option<bool> {
+        let (Some(a), Some(b)) = (&mut self.s1, &mut self.s2) else {
+            return None;
+        };
+        let mut bad = 0u8;
+        let (a, b) = (&mut a[range.clone()], &mut b[range]);
+        for (((a, b), c), x) in a.iter_mut().zip(b.iter_mut()).zip(shift.iter_mut()).zip(x) {
+            let v = x.value();
+            if c.is_nan() {
+                *c = v;
             }
+            let e = v - *c;
+            let ok = !e.is_nan();
+            bad |= u8::from(!ok);
+            *a += if ok { weight * e } else { 0.0 };
+            *b += if ok { weight * e * e } else { 0.0 };
         }
-        if self.sum.is_none() && self.s1.is_none() {
-            bad = u8::from(x.iter().any(|x| x.value().is_nan()));
-        }
-        bad != 0
+        Some(bad != 0)
     }
 
     /// The weight totals and NaN counts of [`add`](Acc::add) alone.
@@ -124,6 +141,11 @@ impl Acc {
         for (n, x) in self.n[range.clone()].iter_mut().zip(x) {
             *n += if x.value().is_nan() { 0.0 } else { weight };
         }
+        self.add_nan_counts(range, x, weight);
+    }
+
+    /// The NaN counts of [`add`](Acc::add), if kept.
+    fn add_nan_counts<T: Value>(&mut self, range: std::ops::Range<usize>, x: &[T], weight: f64) {
         if let Some(m) = &mut self.nan {
             for (m, x) in m[range].iter_mut().zip(x) {
                 *m += if x.value().is_nan() { weight } else { 0.0 };
@@ -134,7 +156,7 @@ impl Acc {
     /// Adds `weight ×` the values `x` at `range` (NaN: missing), the
     /// moments less each element's `shift`, which the element's first
     /// valid value sets (`shift` is empty without moments). Without
-    /// branches, a pass per accumulator.
+    /// branches, a pass per accumulator (weight totals and sums in one).
     fn add<T: Value>(
         &mut self,
         range: std::ops::Range<usize>,
@@ -150,29 +172,11 @@ impl Acc {
                 *n += if ok { weight } else { 0.0 };
                 *s += if ok { weight * v } else { 0.0 };
             }
+            self.add_nan_counts(range.clone(), x, weight);
         } else {
-            for (n, x) in self.n[range.clone()].iter_mut().zip(x) {
-                *n += if x.value().is_nan() { 0.0 } else { weight };
-            }
+            self.add_counts(range.clone(), x, weight);
         }
-        if let (Some(a), Some(b)) = (&mut self.s1, &mut self.s2) {
-            let (a, b) = (&mut a[range.clone()], &mut b[range.clone()]);
-            for (((a, b), c), x) in a.iter_mut().zip(b.iter_mut()).zip(shift.iter_mut()).zip(x) {
-                let v = x.value();
-                if c.is_nan() {
-                    *c = v;
-                }
-                let e = v - *c;
-                let ok = !e.is_nan();
-                *a += if ok { weight * e } else { 0.0 };
-                *b += if ok { weight * e * e } else { 0.0 };
-            }
-        }
-        if let Some(m) = &mut self.nan {
-            for (m, x) in m[range].iter_mut().zip(x) {
-                *m += if x.value().is_nan() { weight } else { 0.0 };
-            }
-        }
+        self.add_moments(range, x, shift, weight);
     }
 }
 
@@ -180,7 +184,7 @@ impl Acc {
 /// fall on the day), so that a [`WindowStream`] takes the day in one pass
 /// however many years there are, where [`add`](WindowStream::add) and
 /// [`step`](WindowStream::step) take it a step at a time: see
-/// [`WindowStream::gather`] and [`Work::Sums`]. Over `y` years of data a
+/// [`WindowStream::gather`] and [`Work::StepSums`]. Over `y` years of data a
 /// day is then read once into its sums and those are used about three
 /// times, instead of reading every step three times; the sums take
 /// [`WindowStream::bytes_per_element`]` / 2` bytes per (group, element)
@@ -626,7 +630,7 @@ impl WindowStream {
 
     /// Adds one step's `values` of `group` to the day's `sums` (with
     /// weight 1). A day's sums then stand for its steps in
-    /// [`add_sums`](WindowStream::add_sums) and [`Work::Sums`]: the
+    /// [`add_sums`](WindowStream::add_sums) and [`Work::StepSums`]: the
     /// result is what adding or stepping with the steps themselves gives,
     /// to rounding, provided each day is gathered before the stream first
     /// uses it and in the order of the [`moves`](WindowStream::moves) (the
