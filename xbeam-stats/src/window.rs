@@ -187,7 +187,7 @@ impl Acc {
 /// [`WindowStream::gather`] and [`Work::StepSums`]. Over `y` years of data a
 /// day is then read once into its sums and those are used about three
 /// times, instead of reading every step three times; the sums take
-/// [`WindowStream::bytes_per_element`]` / 2` bytes per (group, element)
+/// [`DaySums::bytes_per_element`] bytes per (group, element)
 /// against `y` values per (group, element) for the steps themselves.
 ///
 /// A group none of whose steps had a NaN keeps one count for its
@@ -197,6 +197,8 @@ impl Acc {
 #[derive(Debug, Clone)]
 pub struct DaySums {
     acc: Acc,
+    /// What the stream that made it keeps.
+    need: Need,
     /// Elements per group.
     size: usize,
     /// Per group: the steps gathered, while none had a NaN.
@@ -622,6 +624,7 @@ impl WindowStream {
     pub fn day_sums(&self) -> DaySums {
         DaySums {
             acc: Acc::new(self.need, self.groups * self.size),
+            need: self.need,
             size: self.size,
             count: vec![0.0; self.groups],
             sparse: vec![false; self.groups],
@@ -633,13 +636,15 @@ impl WindowStream {
     /// [`add_sums`](WindowStream::add_sums) and [`Work::StepSums`]: the
     /// result is what adding or stepping with the steps themselves gives,
     /// to rounding, provided each day is gathered before the stream first
-    /// uses it and in the order of the [`moves`](WindowStream::moves) (the
-    /// steps of a day in time order), which sets each element's shift as
-    /// they would.
+    /// uses it. An element's shift (for moments) is its first valid value
+    /// in the order days are gathered and stepped, so gathering in an order
+    /// that depends on the data alone (as the [`moves`](WindowStream::moves)
+    /// do) keeps the results deterministic; gathering a day again later
+    /// gives the same sums.
     ///
     /// # Panics
     /// As [`add`](WindowStream::add), or if `sums` is of another stream's
-    /// shape.
+    /// shape or statistics.
     pub fn gather<T: Value>(
         &mut self,
         sums: &mut DaySums,
@@ -647,7 +652,7 @@ impl WindowStream {
         values: &ArrayViewD<'_, T>,
     ) {
         let range = self.range(group, values);
-        assert_eq!(sums.acc.n.len(), self.groups * self.size, "a day's sums");
+        self.check(sums);
         let x = match values.as_slice() {
             Some(x) => std::borrow::Cow::Borrowed(x),
             None => std::borrow::Cow::Owned(values.iter().copied().collect()),
@@ -666,11 +671,23 @@ impl WindowStream {
         }
     }
 
+    /// Checks that `sums` are of this stream's shape and statistics.
+    fn check(&self, sums: &DaySums) {
+        assert!(
+            sums.acc.n.len() == self.groups * self.size && sums.need == self.need,
+            "a day's sums of another stream"
+        );
+    }
+
     /// [`add`](WindowStream::add) of a whole day's [`gather`]ed sums (a
     /// [`Move::Add`]).
     ///
+    /// # Panics
+    /// If `sums` are of another stream's shape or statistics.
+    ///
     /// [`gather`]: WindowStream::gather
     pub fn add_sums(&mut self, (triangle, delta): (Option<f64>, f64), sums: &DaySums) {
+        self.check(sums);
         for g in 0..self.groups {
             let range = g * self.size..(g + 1) * self.size;
             if let Some(w) = triangle {
@@ -710,7 +727,8 @@ impl WindowStream {
     /// stepping and emitting one day at a time.
     ///
     /// # Panics
-    /// As [`add`](WindowStream::add).
+    /// As [`add`](WindowStream::add), or [`add_sums`](WindowStream::add_sums) for
+    /// a [`Work::StepSums`]'s sums.
     pub fn apply<T: Value>(
         &mut self,
         work: &[Work<'_, T>],
@@ -723,6 +741,11 @@ impl WindowStream {
                 rows.push(None);
                 continue;
             };
+            if let Work::StepSums(_, sums) = w {
+                for (_, s) in sums {
+                    self.check(s);
+                }
+            }
             let mut by_group: Rows<'_, T> = vec![Vec::new(); self.groups];
             for (g, w, v) in parts {
                 self.range(*g, v);
@@ -911,8 +934,7 @@ pub enum Work<'a, T> {
     Step(Vec<(usize, f64, ArrayViewD<'a, T>)>),
     /// [`WindowStream::step`] with these parts, and then these days'
     /// [`gather`]ed sums, each with its weight (for days of several steps
-    /// per group: a day of one step per group gives the same bits either
-    /// way, and is cheaper as parts).
+    /// per group: a day of one step is cheaper as parts).
     ///
     /// [`gather`]: WindowStream::gather
     StepSums(
@@ -1097,14 +1119,15 @@ mod tests {
     }
 
     /// Smooths `days` of `period` with a stream of `stats` fed each day's
-    /// steps (`years` per group, of `values`), or their gathered sums
-    /// (moves done a few at a time, as a job does); the writes of every
-    /// stat, group and day.
+    /// steps (`years` per group, of `values`), or (`sums` is `Some(again)`)
+    /// their gathered sums, kept or gathered `again` at every use (moves
+    /// done a few at a time, as a job does); the writes of every stat,
+    /// group and day.
     fn smooth_years(
         (days, period, width): (&[usize], usize, usize),
         (stats, skipna): (&[Stat], bool),
         (groups, years, values): (usize, usize, &[Array2<f64>]),
-        sums: bool,
+        sums: Option<bool>,
     ) -> Vec<f64> {
         let need = Need::of(stats, skipna);
         let elements = values[0].ncols();
@@ -1128,7 +1151,7 @@ mod tests {
             }
         };
         let moves = stream.moves(days).unwrap();
-        if !sums {
+        let Some(again) = sums else {
             for m in moves {
                 match m {
                     Move::Add {
@@ -1151,14 +1174,19 @@ mod tests {
                 }
             }
             return out;
-        }
-        smooth_sums(&mut stream, &moves, &steps, (stats, groups, elements))
+        };
+        smooth_sums(
+            &mut stream,
+            (&moves, again),
+            &steps,
+            (stats, groups, elements),
+        )
     }
 
     /// [`smooth_years`]'s run with gathered sums.
     fn smooth_sums<'a>(
         stream: &mut WindowStream,
-        moves: &[Move],
+        (moves, again): (&[Move], bool),
         steps: &dyn Fn(usize) -> Vec<(usize, ArrayViewD<'a, f64>)>,
         (stats, groups, elements): (&[Stat], usize, usize),
     ) -> Vec<f64> {
@@ -1185,6 +1213,9 @@ mod tests {
             {
                 gather(stream, &mut kept, day);
                 stream.add_sums((triangle, delta), &kept[&day]);
+                if again {
+                    kept.clear();
+                }
                 at += 1;
                 continue;
             }
@@ -1228,6 +1259,9 @@ mod tests {
             });
             for e in emitted {
                 out.extend(e);
+            }
+            if again {
+                kept.clear();
             }
             at = end;
         }
@@ -1276,8 +1310,16 @@ mod tests {
                 ] {
                     let case = (stats, skipna);
                     let data = (groups, years, &values[..]);
-                    let steps = smooth_years((&days, period, width), case, data, false);
-                    let sums = smooth_years((&days, period, width), case, data, true);
+                    let steps = smooth_years((&days, period, width), case, data, None);
+                    let sums = smooth_years((&days, period, width), case, data, Some(false));
+                    // a day gathered again at each use: the same bits
+                    let again = smooth_years((&days, period, width), case, data, Some(true));
+                    assert!(
+                        sums.iter()
+                            .zip(&again)
+                            .all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{stats:?} skipna={skipna}: gathered again"
+                    );
                     assert_eq!(steps.len(), days.len() * stats.len() * groups * elements);
                     let at =
                         |v: &[f64]| ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.to_vec()).unwrap();

@@ -8,7 +8,7 @@ Between `make` and `check`, `cargo xtask interop` (interop_stats.rs) runs
 every xbeam command that jobs.json lists.
 
 `make` writes, with xarray, one Zarr v2 store per calendar (standard,
-noleap, 360_day), and another of 8 years for the window over many years
+noleap, 360_day), and another of 4 years for the window over many years
 (see source_years): 3-hourly time over 14 months from 2003-11-01 (2004 is
 a leap year in the standard calendar), lat 9, lon 7, chunked time=40 (no
 chunk divides a month or a day), with NaNs:
@@ -104,7 +104,7 @@ JOBS = [
     ("wb2_window", "climatology",
      ["--groupby", "time.hour,time.dayofyear", "--window", "61", "--stat", "mean,std"],
      {"window": 61, "stats": ["mean", "std"]}),
-    # over 8 years and 4 months: days of many steps are gathered into sums
+    # over 4 years and 4 months: days of many steps are gathered into sums
     ("wb2_window_years", "climatology",
      ["--groupby", "time.hour,time.dayofyear", "--window", "61", "--stat", "mean,std"],
      {"window": 61, "stats": ["mean", "std"], "source": "years"}),
@@ -139,12 +139,12 @@ def source(calendar):
 
 
 def source_years(calendar):
-  """6-hourly from 2003-11-01 to 2012-02-28, lat 3, lon 2, chunked
-  time=97, with NaNs: t2m float32 (an hour of a day of Nov .. Feb has 9
-  steps, of Mar .. Oct 8: with mean and std, xbeam gathers a day into sums
-  when its float32 steps take more than 32 bytes, so the first are
-  gathered and the others stepped) and gmean float64 (gathered)."""
-  times = xr.date_range("2003-11-01", "2012-02-28T18:00", freq="6h",
+  """6-hourly from 2003-11-01 to 2008-02-28, lat 3, lon 2, chunked
+  time=97, with NaNs: t2m float32 (an hour of most days of Nov .. Feb has
+  5 steps, of Mar .. Oct 4: xbeam gathers a day into sums when a group's
+  steps take more than 16 bytes an element, so the first are gathered and
+  the others read step by step) and gmean float64 (gathered)."""
+  times = xr.date_range("2003-11-01", "2008-02-28T18:00", freq="6h",
                         calendar=calendar, use_cftime=calendar != "standard")
   nt, nlat, nlon = len(times), 3, 2
   rng = np.random.default_rng(11)

@@ -14,12 +14,14 @@
 //! and again otherwise. A day of many years is instead read once into its
 //! sums ([`DaySums`]: each group's steps added up), which the window then
 //! takes about three times: over decades that reads each value once
-//! instead of three times and holds 61 days of sums (16 bytes an element
-//! for a mean) instead of 61 days of every year's values. Output chunks
-//! hold a few whole days each, written as the days are done.
+//! instead of three times and holds the window's span of days of sums
+//! (16 bytes an element for a mean) instead of those days of every year's
+//! values. Output chunks hold a few whole days each, written as the days
+//! are done.
 //!
 //! The arithmetic depends only on the values and their time order (which
-//! days are gathered into sums depends on the data alone, see [`multi`]),
+//! days are gathered into sums depends on the data's shape and dtype
+//! alone, see [`multi`]),
 //! so the results are bit-identical whatever the chunking, the workers and
 //! the budget.
 
@@ -80,8 +82,9 @@ struct Stream {
     feeds: Vec<Vec<(usize, usize)>>,
     /// Per variable, per day of the period: whether a group has many steps
     /// on it (the day of several years; see [`multi`]). Such a day is read
-    /// once into its [`DaySums`], kept until the window leaves it, where
-    /// another day is read each time it is needed (about three times).
+    /// into its [`DaySums`] as it enters the window and kept until the
+    /// window leaves it ([`Chains`]), where another day is read each time
+    /// it is needed (about three times).
     multi: Vec<Vec<bool>>,
     /// The day's groups as `[outer, inner]` (around the day-of-year axis).
     outer: usize,
@@ -127,10 +130,11 @@ fn feeds(groups: &Groups, dup: &[Option<usize>], w: &Window) -> (Vec<Vec<(usize,
 /// Per day: whether its steps are gathered into [`DaySums`] (see
 /// [`Stream::multi`]): when a group has so many steps on it (the day of
 /// several years) that their values, of `itemsize` bytes, take more than
-/// the sums do. This depends on the data alone, never on the chunking or
-/// the budget, so neither changes a result's bits (the sums of several
-/// steps round differently from the steps added one by one).
-fn multi(feeds: &[Vec<(usize, usize)>], itemsize: usize, need: Need) -> Vec<bool> {
+/// [`GATHER_BYTES`]. This depends on the data's shape and dtype alone,
+/// never on the chunking, the budget or the statistics asked, so none of
+/// them changes a result's bits (the sums of several steps round
+/// differently from the steps added one by one).
+fn multi(feeds: &[Feed], itemsize: usize) -> Vec<bool> {
     feeds
         .iter()
         .map(|f| {
@@ -139,9 +143,29 @@ fn multi(feeds: &[Vec<(usize, usize)>], itemsize: usize, need: Need) -> Vec<bool
                 *count.entry(g).or_default() += 1;
             }
             let most = count.values().copied().max().unwrap_or(0);
-            most > 1 && most * itemsize > DaySums::bytes_per_element(need)
+            most > 1 && most * itemsize > GATHER_BYTES
         })
         .collect()
+}
+
+/// A day's steps are gathered into sums when a group's take more than this
+/// many bytes an element: what a mean's sums take (a weight total and a
+/// sum), so a mean over 5 years of float32 (or 3 of float64) is gathered.
+/// Its sums then hold at most the steps' bytes; with var or std (32 bytes)
+/// up to twice them, for a third of the reads.
+const GATHER_BYTES: usize = 16;
+
+/// Days whose [`DaySums`] a sequence may hold at once: the window's span
+/// and the days a batch gathers ahead, or the whole period when the
+/// window spans nearly all of it (the days the window takes again across
+/// the year's end are then kept, see [`Chains`]).
+fn kept_days(window: &Window) -> usize {
+    let (h, period) = (window.width / 2, window.period);
+    if period <= 3 * h + 3 {
+        period
+    } else {
+        (2 * h + 2 + BATCH).min(period)
+    }
 }
 
 /// Bytes a sequence holds besides its source chunks: the stream, the
@@ -156,10 +180,7 @@ fn held(
     let elems: u64 = seq.block.iter().map(|r| r.end - r.start).product();
     let mut per = WindowStream::bytes_per_element(p.need) as u64;
     if gathers {
-        // a day is kept from its first use to its last (the width of the
-        // window), with the days a batch gathers ahead
-        let days = (p.window.width / 2 * 2 + 2 + BATCH) as u64;
-        per += days * DaySums::bytes_per_element(p.need) as u64;
+        per += kept_days(&p.window) as u64 * DaySums::bytes_per_element(p.need) as u64;
     }
     // open output chunks: those a batch of days crosses, in f64, and one
     // more copy in the output dtype as it is written
@@ -310,7 +331,7 @@ pub(super) fn run(options: &Options, runner: &Runner, mut p: Parts) -> Result<Do
         .vars
         .iter()
         .map(|v| match v.fold {
-            Some(_) => multi(&feeds, v.dtype.itemsize(), p.need),
+            Some(_) => multi(&feeds, v.dtype.itemsize()),
             None => Vec::new(),
         })
         .collect();
@@ -487,46 +508,88 @@ impl Cache {
     }
 }
 
-/// The [`DaySums`] of the days of several steps that a sequence keeps,
-/// each from its first use to its last.
+/// When the days of many steps are gathered: a day's uses come in chains
+/// (as it enters the window, at its centre, as it leaves: `h` steps
+/// apart), and a day is gathered at the first use of a chain and kept to
+/// its last. A use more than `h + 1` steps after the one before starts a
+/// new chain (the window takes the day again across the year's end), so
+/// the sums held stay within the window's span ([`kept_days`]); gathering
+/// a day again gives the same bits (each element's shift is set by then).
+struct Chains {
+    /// Per day, the moves that use it, in order.
+    uses: HashMap<usize, Vec<usize>>,
+    /// Per move, the steps before it.
+    step: Vec<usize>,
+    /// The most steps between two uses of a chain.
+    gap: usize,
+}
+
+impl Chains {
+    fn new(moves: &[Move], h: usize) -> Chains {
+        let mut uses: HashMap<usize, Vec<usize>> = HashMap::new();
+        let mut step = Vec::with_capacity(moves.len());
+        let mut steps = 0;
+        for (m, mv) in moves.iter().enumerate() {
+            step.push(steps);
+            let days = match *mv {
+                Move::Add { day, .. } => vec![day],
+                Move::Step(three) => {
+                    steps += 1;
+                    three.iter().map(|&(d, _)| d).collect()
+                }
+                Move::Emit(_) => Vec::new(),
+            };
+            for d in days {
+                let list = uses.entry(d).or_default();
+                if list.last() != Some(&m) {
+                    list.push(m);
+                }
+            }
+        }
+        Chains {
+            uses,
+            step,
+            gap: h + 1,
+        }
+    }
+
+    /// Whether move `m`, which uses `day`, starts a chain of it.
+    fn starts(&self, day: usize, m: usize) -> bool {
+        let Some(u) = self.uses.get(&day) else {
+            return true;
+        };
+        let i = u.partition_point(|&x| x < m);
+        i == 0 || self.step[m] - self.step[u[i - 1]] > self.gap
+    }
+
+    /// Whether `day`'s chain is over once the moves up to `done` are.
+    fn over(&self, day: usize, done: usize) -> bool {
+        let Some(u) = self.uses.get(&day) else {
+            return true;
+        };
+        let i = u.partition_point(|&x| x <= done);
+        i == u.len() || (i > 0 && self.step[u[i]] - self.step[u[i - 1]] > self.gap)
+    }
+}
+
+/// The [`DaySums`] of the days of many steps that a sequence keeps, each
+/// through a chain of its uses ([`Chains`]).
 struct Sums {
     kept: HashMap<usize, DaySums>,
     /// Sums of days done with, to gather others into.
     spare: Vec<DaySums>,
-    /// Each day's last move.
-    last: HashMap<usize, usize>,
+    chains: Chains,
 }
 
 impl Sums {
-    fn new(moves: &[Move]) -> Sums {
-        let mut last = HashMap::new();
-        for (m, mv) in moves.iter().enumerate() {
-            match *mv {
-                Move::Add { day, .. } => {
-                    last.insert(day, m);
-                }
-                Move::Step(three) => {
-                    for (d, _) in three {
-                        last.insert(d, m);
-                    }
-                }
-                Move::Emit(_) => {}
-            }
-        }
-        Sums {
-            kept: HashMap::new(),
-            spare: Vec::new(),
-            last,
-        }
-    }
-
-    /// Lets go of the days no move after `done` needs.
+    /// Lets go of the days whose chain is over once the moves up to
+    /// `done` are.
     fn release(&mut self, done: usize) {
         let gone: Vec<usize> = self
             .kept
             .keys()
             .copied()
-            .filter(|d| self.last.get(d).is_none_or(|&m| m <= done))
+            .filter(|&d| self.chains.over(d, done))
             .collect();
         for d in gone {
             if let Some(mut s) = self.kept.remove(&d) {
@@ -608,8 +671,14 @@ impl Stream {
         )?;
         let tstep = self.step[&v.dims[at]] as usize;
         let moves = stream.moves(&w.days)?;
-        let mut cache = Cache::new(self.cache_bytes, self.uses(seq.var, &moves, tstep));
-        let mut sums = Sums::new(&moves);
+        let chains = Chains::new(&moves, w.width / 2);
+        let uses = self.uses(seq.var, &moves, tstep, &chains);
+        let mut cache = Cache::new(self.cache_bytes, uses);
+        let mut sums = Sums {
+            kept: HashMap::new(),
+            spare: Vec::new(),
+            chains,
+        };
         let mut bytes_out = 0u64;
         let mut out = Out::new(seq, shape.iter().product());
         let mut read = (0u64, 0u64);
@@ -649,6 +718,12 @@ impl Stream {
                     }
                 }
             }
+            debug_assert!(
+                sums.kept.len() <= kept_days(&self.window),
+                "{} days' sums kept, over the {} budgeted",
+                sums.kept.len(),
+                kept_days(&self.window)
+            );
             let work = self.work::<T>((v, at, tstep), batch, (&cache, &sums), &mut out)?;
             stream.apply(&work, |k, day, group, elements| {
                 out.fill(self, k, group, elements, |stat, group, e, buf| {
@@ -748,11 +823,16 @@ impl Stream {
     }
 
     /// Per source chunk (of `tstep` steps), the moves that need it: every
-    /// move that needs a day of one step per group, the first only of a
-    /// day of several (its sums are kept).
-    fn uses(&self, var: usize, moves: &[Move], tstep: usize) -> HashMap<u64, Vec<usize>> {
+    /// move that needs a day read step by step, the first of each chain
+    /// of a day gathered into sums ([`Chains`]).
+    fn uses(
+        &self,
+        var: usize,
+        moves: &[Move],
+        tstep: usize,
+        chains: &Chains,
+    ) -> HashMap<u64, Vec<usize>> {
         let mut uses: HashMap<u64, Vec<usize>> = HashMap::new();
-        let mut gathered = std::collections::HashSet::new();
         for (m, mv) in moves.iter().enumerate() {
             let days = match *mv {
                 Move::Add { day, .. } => vec![day],
@@ -760,7 +840,7 @@ impl Stream {
                 Move::Emit(_) => Vec::new(),
             };
             for d in days {
-                if self.multi[var][d] && !gathered.insert(d) {
+                if self.multi[var][d] && !chains.starts(d, m) {
                     continue;
                 }
                 for &(t, _) in &self.feeds[d] {
@@ -1044,14 +1124,60 @@ mod tests {
             (10..15).map(|t| (t, t - 10)).collect(),
             Vec::new(),
         ];
-        let mean = Need::of(&[Stat::Mean], true);
-        // a mean's sums take 16 bytes an element
-        assert_eq!(multi(&feeds, 4, mean), [true, false, false, false]);
-        assert_eq!(multi(&feeds, 8, mean), [true, true, false, false]);
-        // with var too, 32
-        let var = Need::of(&[Stat::Mean, Stat::Var], true);
-        assert_eq!(multi(&feeds, 4, var), [false; 4]);
-        assert_eq!(multi(&feeds, 8, var), [true, false, false, false]);
+        // gathered above 16 bytes of a group's steps an element
+        assert_eq!(multi(&feeds, 4), [true, false, false, false]);
+        assert_eq!(multi(&feeds, 8), [true, true, false, false]);
+        assert_eq!(multi(&feeds, 2), [false; 4]);
+        // one step per group is never gathered, however large
+        assert_eq!(multi(&feeds[2..3], 32), [false]);
+    }
+
+    #[test]
+    fn gathered_days_are_kept_through_the_window_and_gathered_again_across_the_year_end() {
+        // a year of 20 days, width 7 (h = 3): day 18 is added with the
+        // first window (around day 0) and taken again as the last days pass
+        let need = Need::of(&[Stat::Mean], true);
+        let stream = WindowStream::new(need, 1, &[1], 20, 7).unwrap();
+        let days: Vec<usize> = (0..20).collect();
+        let moves = stream.moves(&days).unwrap();
+        let chains = Chains::new(&moves, 3);
+        let uses = &chains.uses[&18];
+        assert!(uses.len() >= 4, "{uses:?}");
+        let steps: Vec<usize> = uses.iter().map(|&m| chains.step[m]).collect();
+        // the first chain (the first window's adds, then as it leaves)
+        // and the second (as it enters near the end) are far apart
+        let cut = steps.windows(2).position(|w| w[1] - w[0] > 4).unwrap();
+        assert!(chains.starts(18, uses[0]));
+        assert!(!chains.starts(18, uses[cut]));
+        assert!(chains.starts(18, uses[cut + 1]), "{steps:?}");
+        assert!(!chains.over(18, uses[0]), "kept within its chain");
+        assert!(chains.over(18, uses[cut]), "let go between its chains");
+        assert!(chains.over(18, *uses.last().unwrap()));
+        // at no move are more days kept than kept_days allows
+        let window = Window {
+            at: 0,
+            outer: 1,
+            days: days.clone(),
+            period: 20,
+            width: 7,
+        };
+        let most = (0..moves.len())
+            .map(|m| {
+                (0..20)
+                    .filter(|&d| {
+                        let u = &chains.uses[&d];
+                        // gathered (a chain started at or before m) and not over
+                        u.iter().any(|&x| x <= m) && !chains.over(d, m)
+                    })
+                    .count()
+            })
+            .max()
+            .unwrap();
+        assert!(
+            most <= kept_days(&window),
+            "{most} > {}",
+            kept_days(&window)
+        );
     }
 
     #[test]
