@@ -269,8 +269,9 @@ fn fit(
     let bytes = largest(p);
     ensure_usage!(
         bytes + headroom <= options.max_mem,
-        "the largest variable block needs {} for the window's running sums and the source chunks \
-         of {BATCH} days, which with an eighth of the budget kept for reading is more than \
+        "the largest variable block needs {} for the window's running sums (and the days' sums it \
+         keeps), the output days and the source chunks of {BATCH} days, which with an eighth of \
+         the budget kept for reading is more than \
          --max-mem {} allows: give --max-mem {} or more, or chunk the source's other dimensions \
          more finely",
         to_human_size(bytes),
