@@ -511,6 +511,15 @@ impl Cache {
     }
 }
 
+/// The days a move needs.
+fn days_of(mv: &Move) -> Vec<usize> {
+    match *mv {
+        Move::Add { day, .. } => vec![day],
+        Move::Step(three) => three.iter().map(|&(d, _)| d).collect(),
+        Move::Emit(_) => Vec::new(),
+    }
+}
+
 /// When the days of many steps are gathered: a day's uses come in chains
 /// (as it enters the window, at its centre, as it leaves: `h` steps
 /// apart), and a day is gathered at the first use of a chain and kept to
@@ -534,15 +543,8 @@ impl Chains {
         let mut steps = 0;
         for (m, mv) in moves.iter().enumerate() {
             step.push(steps);
-            let days = match *mv {
-                Move::Add { day, .. } => vec![day],
-                Move::Step(three) => {
-                    steps += 1;
-                    three.iter().map(|&(d, _)| d).collect()
-                }
-                Move::Emit(_) => Vec::new(),
-            };
-            for d in days {
+            steps += usize::from(matches!(mv, Move::Step(_)));
+            for d in days_of(mv) {
                 let list = uses.entry(d).or_default();
                 if list.last() != Some(&m) {
                     list.push(m);
@@ -839,12 +841,7 @@ impl Stream {
     ) -> HashMap<u64, Vec<usize>> {
         let mut uses: HashMap<u64, Vec<usize>> = HashMap::new();
         for (m, mv) in moves.iter().enumerate() {
-            let days = match *mv {
-                Move::Add { day, .. } => vec![day],
-                Move::Step(three) => three.iter().map(|&(d, _)| d).collect(),
-                Move::Emit(_) => Vec::new(),
-            };
-            for d in days {
+            for d in days_of(mv) {
                 if self.multi[var][d] && !chains.starts(d, m) {
                     continue;
                 }
