@@ -66,16 +66,12 @@ impl Acc {
                 *s += weight * o;
             }
             for (a, b) in self.parts_mut().zip(other.parts()).skip(2) {
-                for (a, &b) in a[range.clone()].iter_mut().zip(&b[range.clone()]) {
-                    *a += weight * b;
-                }
+                add_scaled(&mut a[range.clone()], &b[range.clone()], weight);
             }
             return;
         }
         for (a, b) in self.parts_mut().zip(other.parts()) {
-            for (a, &b) in a[range.clone()].iter_mut().zip(&b[range.clone()]) {
-                *a += weight * b;
-            }
+            add_scaled(&mut a[range.clone()], &b[range.clone()], weight);
         }
     }
 
@@ -261,16 +257,9 @@ impl DaySums {
         }
         for (a, b) in [(&mut acc.s1, &self.acc.s1), (&mut acc.s2, &self.acc.s2)] {
             if let (Some(a), Some(b)) = (a, b) {
-                for (a, &b) in a[range.clone()].iter_mut().zip(&b[range.clone()]) {
-                    *a += weight * b;
-                }
+                add_scaled(&mut a[range.clone()], &b[range.clone()], weight);
             }
         }
-    }
-
-    /// The bytes the sums hold.
-    pub fn nbytes(&self) -> usize {
-        self.acc.parts().map(|a| 8 * a.len()).sum()
     }
 
     /// Bytes a day's sums hold per (group, element) for `need`.
@@ -609,10 +598,7 @@ impl WindowStream {
         values: &ArrayViewD<'_, T>,
     ) {
         let range = self.range(group, values);
-        let x = match values.as_slice() {
-            Some(x) => std::borrow::Cow::Borrowed(x),
-            None => std::borrow::Cow::Owned(values.iter().copied().collect()),
-        };
+        let x = contiguous(values);
         let shift = shifts(&mut self.shift, self.need, range.clone());
         if let Some(w) = triangle {
             self.triangle.add(range.clone(), &x, shift, w);
@@ -653,10 +639,7 @@ impl WindowStream {
     ) {
         let range = self.range(group, values);
         self.check(sums);
-        let x = match values.as_slice() {
-            Some(x) => std::borrow::Cow::Borrowed(x),
-            None => std::borrow::Cow::Owned(values.iter().copied().collect()),
-        };
+        let x = contiguous(values);
         let shift = shifts(&mut self.shift, self.need, range.clone());
         let nan = sums.acc.add_values(range.clone(), &x, shift, 1.0);
         if nan && !sums.sparse[group] {
@@ -749,10 +732,7 @@ impl WindowStream {
             let mut by_group: Rows<'_, T> = vec![Vec::new(); self.groups];
             for (g, w, v) in parts {
                 self.range(*g, v);
-                let x = match v.as_slice() {
-                    Some(x) => std::borrow::Cow::Borrowed(x),
-                    None => std::borrow::Cow::Owned(v.iter().copied().collect()),
-                };
+                let x = contiguous(v);
                 by_group[*g].push((*w, x));
             }
             rows.push(Some(by_group));
@@ -924,6 +904,21 @@ fn shifts(shift: &mut [f64], need: Need, range: std::ops::Range<usize>) -> &mut 
         &mut shift[range]
     } else {
         &mut []
+    }
+}
+
+/// `a += weight × b`, element by element.
+fn add_scaled(a: &mut [f64], b: &[f64], weight: f64) {
+    for (a, &b) in a.iter_mut().zip(b) {
+        *a += weight * b;
+    }
+}
+
+/// A step's values as one slice (copied when they are not contiguous).
+fn contiguous<'a, T: Copy>(values: &'a ArrayViewD<'_, T>) -> std::borrow::Cow<'a, [T]> {
+    match values.as_slice() {
+        Some(x) => std::borrow::Cow::Borrowed(x),
+        None => std::borrow::Cow::Owned(values.iter().copied().collect()),
     }
 }
 

@@ -76,13 +76,7 @@ impl Plan {
     /// The chunks sequence `i` reads.
     pub(super) fn reads(&self, i: usize) -> u64 {
         let v = &self.vars[self.sequences[i].var];
-        let sizes = self.source.template().sizes();
-        v.reduced
-            .iter()
-            .copied()
-            .chain(v.fold)
-            .map(|a| sizes[&v.dims[a]].div_ceil(self.step[&v.dims[a]]).max(1))
-            .product()
+        super::chunks_read(v, self.source.template().sizes(), &self.step)
     }
 
     /// Folds sequence `i` and writes its results; returns bytes read,

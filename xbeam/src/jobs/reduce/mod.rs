@@ -456,6 +456,17 @@ fn plan_vars(
     Ok((vars, skipped))
 }
 
+/// The source chunks a sequence of `v` reads: one per chunk along the
+/// axes it folds or reduces (`sizes` and chunk `step` by dimension).
+fn chunks_read(v: &VarPlan, sizes: &IndexMap<String, u64>, step: &IndexMap<String, u64>) -> u64 {
+    v.reduced
+        .iter()
+        .copied()
+        .chain(v.fold)
+        .map(|a| sizes[&v.dims[a]].div_ceil(step[&v.dims[a]]).max(1))
+        .product()
+}
+
 /// Source chunk size per dimension (the whole dimension where unchunked).
 pub(super) fn steps(source: &ZarrSource) -> IndexMap<String, u64> {
     let sizes = source.template().sizes();

@@ -79,15 +79,15 @@ struct Stream {
     window: Window,
     /// Per day of the period: the time steps that fall on it, in time
     /// order, each with its group among the day's groups.
-    feeds: Vec<Vec<(usize, usize)>>,
+    feeds: Vec<Feed>,
     /// Per variable, per day of the period: whether a group has many steps
     /// on it (the day of several years; see [`multi`]). Such a day is read
     /// into its [`DaySums`] as it enters the window and kept until the
     /// window leaves it ([`Chains`]), where another day is read each time
     /// it is needed (about three times).
     multi: Vec<Vec<bool>>,
-    /// The day's groups as `[outer, inner]` (around the day-of-year axis).
-    outer: usize,
+    /// The day's groups as `[window.outer, inner]` (around the day-of-year
+    /// axis).
     inner: usize,
     /// Days per output chunk.
     per_chunk: usize,
@@ -104,7 +104,7 @@ struct Stream {
 type Feed = Vec<(usize, usize)>;
 
 /// Each day's time steps and their groups among the day's `outer × inner`.
-fn feeds(groups: &Groups, dup: &[Option<usize>], w: &Window) -> (Vec<Vec<(usize, usize)>>, usize) {
+fn feeds(groups: &Groups, dup: &[Option<usize>], w: &Window) -> (Vec<Feed>, usize) {
     let len = w.days.len();
     let inner = groups.count() / (w.outer * len).max(1);
     let mut feeds = vec![Vec::new(); w.period];
@@ -298,7 +298,7 @@ fn fit(
 
 /// The most source chunks (of `tstep` steps) that `n` days in a row touch
 /// (around the period).
-fn span(feeds: &[Vec<(usize, usize)>], n: usize, tstep: usize) -> u64 {
+fn span(feeds: &[Feed], n: usize, tstep: usize) -> u64 {
     let p = feeds.len();
     let chunks = |d: usize| -> Vec<usize> {
         let mut c: Vec<usize> = feeds[d % p].iter().map(|&(t, _)| t / tstep).collect();
@@ -363,7 +363,6 @@ pub(super) fn run(options: &Options, runner: &Runner, mut p: Parts) -> Result<Do
         sink,
         vars: p.vars,
         sequences: p.sequences,
-        outer: p.window.outer,
         window: p.window,
         feeds,
         multi,
@@ -609,12 +608,7 @@ impl Stream {
     /// The source chunks sequence `i` reads (each once when they fit).
     fn reads(&self, i: usize) -> u64 {
         let v = &self.vars[self.sequences[i].var];
-        v.fold.map_or(1, |a| {
-            let d = &v.dims[a];
-            self.source.template().sizes()[d]
-                .div_ceil(self.step[d])
-                .max(1)
-        })
+        super::chunks_read(v, self.source.template().sizes(), &self.step)
     }
 
     /// The region of sequence `seq`'s block, and of time chunk `chunk`.
@@ -669,7 +663,7 @@ impl Stream {
         let w = &self.window;
         let mut stream = WindowStream::new(
             self.need,
-            self.outer * self.inner,
+            self.window.outer * self.inner,
             &shape,
             w.period,
             w.width,
@@ -703,7 +697,7 @@ impl Stream {
                     stream.add_sums((triangle, delta), day_sums);
                 } else {
                     let mut parts = Vec::new();
-                    self.steps::<T>(v, (day, delta), (at, tstep), &cache, &mut parts)?;
+                    self.steps::<T>(v, (day, 1.0), (at, tstep), &cache, &mut parts)?;
                     for (group, _, values) in &parts {
                         stream.add((triangle, delta), *group, values);
                     }
@@ -901,7 +895,7 @@ impl Stream {
         let mut bytes_out = 0;
         for k in 0..self.window.days.len() {
             out.open(self, k);
-            for group in 0..self.outer * self.inner {
+            for group in 0..self.window.outer * self.inner {
                 out.fill(self, k, group, 0..elems, |stat, _, _, buf| {
                     buf.copy_from_slice(results[stat].as_slice().expect("standard layout"));
                 });
@@ -941,7 +935,7 @@ impl Out {
     /// Makes room for day `k`.
     fn open(&mut self, s: &Stream, k: usize) {
         let first = k - k % s.per_chunk;
-        let len = s.outer * Out::days(s, first) * s.inner * self.elems;
+        let len = s.window.outer * Out::days(s, first) * s.inner * self.elems;
         if self.open.contains_key(&first) {
             return;
         }
