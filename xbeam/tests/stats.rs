@@ -711,3 +711,50 @@ fn windowed_over_years_is_weatherbench2s(ds: &Dataset, dir: &Path) {
         }
     }
 }
+
+#[test]
+fn a_windowed_climatology_of_pencils_counts_the_whole_chunk_it_decodes() {
+    // time whole in each chunk (how WeatherBench 2 keeps its inputs): a
+    // stripe of the grid still decodes its pencil whole, so a budget that
+    // cannot hold one is refused before anything is written, and the
+    // budget the refusal names is enough
+    let dir = tempfile::tempdir().unwrap();
+    let ds = years(2008);
+    let pancakes = write(&ds, &dir.path().join("a.zarr"), &[("time", 4)]);
+    let pencils = write(&ds, &dir.path().join("p.zarr"), &[("time", -1)]);
+    let whole: u64 = ds.data_var("t").unwrap().data().len() as u64 * 4;
+    let edit = |max_mem: u64| {
+        move |o: &mut Options| {
+            o.groupby = parse_groupers("time.hour,time.dayofyear").unwrap();
+            o.window = Some(31);
+            o.max_mem = max_mem;
+        }
+    };
+    let dst = dir.path().join("x.zarr");
+    let mut options = Options::new(&pencils, &dst);
+    edit(whole)(&mut options);
+    let err = reduce::run(&options, &Runner::local_with_workers(2).quiet()).unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.exit_code(), 2, "{text}");
+    assert!(
+        text.contains(&format!(
+            "one source chunk of {} decoded whole",
+            xbeam::key::to_human_size(whole)
+        )),
+        "{text}"
+    );
+    assert!(!dst.exists());
+    let named = text
+        .split("give --max-mem ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .expect("a budget named");
+    let named = xbeam::key::parse_bytes(named).unwrap();
+    assert!(named > whole, "{named} for a chunk of {whole}");
+    let from_pencils = reduce_to(&pencils, &dir.path().join("n.zarr"), 2, edit(named));
+    let from_pancakes = reduce_to(&pancakes, &dir.path().join("w.zarr"), 2, edit(1 << 30));
+    assert_eq!(
+        bits(from_pencils.data_var("t").unwrap().data()),
+        bits(from_pancakes.data_var("t").unwrap().data())
+    );
+}

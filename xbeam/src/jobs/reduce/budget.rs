@@ -233,9 +233,9 @@ pub(super) fn fit_budget(
     let largest = bytes_of(&sequences);
     ensure_usage!(
         largest + headroom <= options.max_mem,
-        "the largest variable block needs {} of accumulators, which with an eighth of the budget \
-         kept for reading is more than --max-mem {} allows: give --max-mem {} or more, or chunk \
-         the kept dimensions more finely{}",
+        "the largest variable block needs {} for its accumulators and one source chunk being \
+         read, which with an eighth of the budget kept for reading is more than --max-mem {} \
+         allows: give --max-mem {} or more, or chunk the kept dimensions more finely{}",
         to_human_size(largest),
         to_human_size(options.max_mem),
         to_human_size_up(largest + largest / 7 + 1),

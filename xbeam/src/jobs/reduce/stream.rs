@@ -206,6 +206,20 @@ fn chunk_bytes(p: &Parts, seq: &Sequence) -> u64 {
     n
 }
 
+/// The decoded bytes of a whole source chunk of sequence `seq`'s
+/// variable: what reading one chunk holds for a moment (decoded whole,
+/// then copied out), whatever the block. Pencil-chunked stores (time
+/// whole) make this the largest term.
+fn whole_chunk_bytes(p: &Parts, seq: &Sequence) -> u64 {
+    let v = &p.vars[seq.var];
+    let sizes = p.source.template().sizes();
+    v.dims
+        .iter()
+        .map(|d| p.step[d].min(sizes[d]))
+        .product::<u64>()
+        * v.dtype.itemsize() as u64
+}
+
 /// Days per output chunk: whole days of every group, about [`OUT_CHUNK`].
 fn days_per_chunk(groups: usize, elems: u64, days: usize) -> usize {
     let day = groups as u64 * elems * 8;
@@ -253,6 +267,7 @@ fn fit(
                 let gathers = multi[s.var].contains(&true);
                 held(p, stats, (s, groups, per_chunk), gathers)
                     + (1 + copied) * pinned * chunk_bytes(p, s)
+                    + whole_chunk_bytes(p, s)
             })
             .max()
             .unwrap_or(0)
@@ -270,11 +285,18 @@ fn fit(
     ensure_usage!(
         bytes + headroom <= options.max_mem,
         "the largest variable block needs {} for the window's running sums (and the days' sums it \
-         keeps), the output days and the source chunks of {BATCH} days, which with an eighth of \
-         the budget kept for reading is more than \
+         keeps), the output days, the source chunks of {BATCH} days and one source chunk of {} \
+         decoded whole, which with an eighth of the budget kept for reading is more than \
          --max-mem {} allows: give --max-mem {} or more, or chunk the source's other dimensions \
          more finely",
         to_human_size(bytes),
+        to_human_size(
+            p.sequences
+                .iter()
+                .map(|s| whole_chunk_bytes(p, s))
+                .max()
+                .unwrap_or(0)
+        ),
         to_human_size(options.max_mem),
         to_human_size_up(bytes + bytes / 7 + 1),
     );
