@@ -43,7 +43,7 @@ mod window;
 
 pub use fold::{Fold, Need, Partial, Value};
 pub use group::{parse_groupers, Custom, Freq, Grouper, Groups, Labels, Resample, TimeGrouper};
-pub use quantile::{check_quantiles, quantile_sorted, Values};
+pub use quantile::{check_quantiles, quantile_sorted, weighted_quantile_sorted, DayWindow, Values};
 pub use sketch::{Sketch, Sketches, MIN_INDEXABLE, SKETCH_BYTES};
 pub use stat::{parse_stats, Stat};
 pub use window::{DaySums, Move, Smoothed, WindowStream, Work};

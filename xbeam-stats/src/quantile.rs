@@ -36,6 +36,128 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     }
 }
 
+/// The `q`-quantile of values with weights, as xarray's
+/// `weighted(...).quantile(q)` with its default `method="linear"`
+/// (Akinshin's weighted form of numpy's linear quantile): the weights are
+/// normalized, Kish's effective sample size `n = (Σw)² / Σw²` takes the
+/// place of the count, and the quantile is the values' weighted average
+/// over the cumulative weights from `(h - 1) / n` to `h / n`, where
+/// `h = (n - 1) q + 1`. `sorted` holds `(value, weight)` pairs sorted by
+/// value, every weight positive and no value NaN; none gives NaN. With
+/// equal weights it is [`quantile_sorted`].
+///
+/// ```
+/// use xbeam_stats::{quantile_sorted, weighted_quantile_sorted};
+///
+/// let x = [1.0, 2.0, 3.0, 4.0];
+/// let even: Vec<(f64, f64)> = x.iter().map(|&v| (v, 0.5)).collect();
+/// assert!((weighted_quantile_sorted(&even, 0.3) - quantile_sorted(&x, 0.3)).abs() < 1e-12);
+/// // a heavy value pulls the median towards it
+/// let heavy = [(1.0, 1.0), (2.0, 1.0), (3.0, 4.0)];
+/// assert!(weighted_quantile_sorted(&heavy, 0.5) > 2.0);
+/// assert!(weighted_quantile_sorted(&[], 0.5).is_nan());
+/// ```
+pub fn weighted_quantile_sorted(sorted: &[(f64, f64)], q: f64) -> f64 {
+    let (sum, squares) = sorted
+        .iter()
+        .fold((0.0, 0.0), |(s, s2), &(_, w)| (s + w, s2 + w * w));
+    let mut cum = Vec::with_capacity(sorted.len());
+    cumulate(sorted.iter().map(|p| p.1), sum, &mut cum);
+    quantile_at(&cum, |i| sorted[i].0, (sum, squares), q)
+}
+
+/// The normalized cumulative weights (`cum[i]`: the weights up to and
+/// including value `i`, over their `sum`), as xarray sums them.
+fn cumulate(weights: impl ExactSizeIterator<Item = f64>, sum: f64, cum: &mut Vec<f64>) {
+    // sized first: no push (and no spill of the running sum) in the loop
+    cum.clear();
+    cum.resize(weights.len(), 0.0);
+    let mut c = 0.0;
+    for (slot, w) in cum.iter_mut().zip(weights) {
+        c += w / sum;
+        *slot = c;
+    }
+}
+
+/// [`weighted_quantile_sorted`] from the cumulative weights `cum` of
+/// values `x(i)` in value order, given the weights' sum and sum of squares.
+/// Values whose cumulative weights lie below `(h - 1) / n` add nothing
+/// (exactly 0), so the sum starts at the first above it.
+fn quantile_at(cum: &[f64], x: impl Fn(usize) -> f64, (sum, squares): (f64, f64), q: f64) -> f64 {
+    if sum <= 0.0 || cum.is_empty() {
+        return f64::NAN;
+    }
+    let n = sum * sum / squares;
+    let h = (n - 1.0) * q + 1.0;
+    let (lo, hi) = ((h - 1.0) / n, h / n);
+    let v = |c: f64| lo.max(hi.min(c)) * n - h + 1.0;
+    let first = cum.partition_point(|&c| c <= lo);
+    let mut before = v(if first == 0 { 0.0 } else { cum[first - 1] });
+    let mut out = 0.0;
+    for (i, &c) in cum.iter().enumerate().skip(first) {
+        let after = v(c);
+        out += x(i) * (after - before);
+        before = after;
+        if c > hi {
+            break;
+        }
+    }
+    out
+}
+
+/// WeatherBench 2's window over the days of the year, for
+/// [`Values::window_quantiles`]: groups laid out `[outer, days, inner]`
+/// (hour × day of year), each day merging the days around it, wrapping
+/// around the year's end, with triangular weights `(h - |j|) / h` for
+/// `|j| < h = width / 2` (the weights' scale does not change a quantile).
+#[derive(Debug, Clone)]
+pub struct DayWindow {
+    /// Groups before the day axis.
+    pub outer: usize,
+    /// Groups after the day axis.
+    pub inner: usize,
+    /// Each day label's day of the year, from 0.
+    pub days: Vec<usize>,
+    /// The days of the year the window wraps around (366, 365 or 360).
+    pub period: usize,
+    /// The window's width in days (odd).
+    pub width: usize,
+}
+
+impl DayWindow {
+    /// The day labels the window of day label `at` takes, with their
+    /// weights (positive).
+    fn sources(&self, at: usize) -> Vec<(usize, f64)> {
+        let h = (self.width / 2) as i64;
+        let p = self.period as i64;
+        let centre = self.days[at] as i64;
+        self.days
+            .iter()
+            .enumerate()
+            .filter_map(|(j, &d)| {
+                let off = (d as i64 - centre + p / 2).rem_euclid(p) - p / 2;
+                #[allow(clippy::cast_precision_loss)]
+                (off.abs() < h).then(|| (j, (h - off.abs()) as f64 / h as f64))
+            })
+            .collect()
+    }
+}
+
+/// Each element's position among the kept axes (row-major over them) and
+/// the kept shape.
+fn kept_map(elements: &[usize], keep: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let kept_shape: Vec<usize> = keep.iter().map(|&a| elements[a]).collect();
+    let mut kmap = Vec::with_capacity(elements.iter().product());
+    for ix in xbeam_chunk::ndarray::indices(IxDyn(elements)) {
+        let mut k = 0;
+        for &a in keep {
+            k = k * elements[a] + ix[a];
+        }
+        kmap.push(k);
+    }
+    (kmap, kept_shape)
+}
+
 /// Checks quantile levels: each in `[0, 1]`, none repeated.
 ///
 /// ```
@@ -126,17 +248,8 @@ impl Values {
     /// `[groups, q, kept axes...]`. NaN values are skipped (`skipna`), or
     /// make the result NaN; no values give NaN.
     pub fn quantiles(&self, q: &[f64], keep: &[usize], skipna: bool) -> ArrayD<f64> {
-        let kept_shape: Vec<usize> = keep.iter().map(|&a| self.elements[a]).collect();
+        let (kmap, kept_shape) = kept_map(&self.elements, keep);
         let nkept: usize = kept_shape.iter().product();
-        // each element's kept position (row-major over the kept axes)
-        let mut kmap = Vec::with_capacity(self.elements.iter().product());
-        for ix in xbeam_chunk::ndarray::indices(IxDyn(&self.elements)) {
-            let mut k = 0;
-            for &a in keep {
-                k = k * self.elements[a] + ix[a];
-            }
-            kmap.push(k);
-        }
         let mut shape = vec![self.groups.len(), q.len()];
         shape.extend_from_slice(&kept_shape);
         let mut out = ArrayD::from_elem(IxDyn(&shape), f64::NAN);
@@ -166,6 +279,236 @@ impl Values {
         }
         out
     }
+
+    /// WeatherBench 2's windowed quantiles (`compute_hourly_stat` with
+    /// `x.weighted(window).quantile(q, dim=["window", "year"])`): for each
+    /// group, the values of the groups of the days its `window` takes,
+    /// each weighted by its day's weight, and over the element axes not in
+    /// `keep`; see [`weighted_quantile_sorted`]. Shape `[groups, q, kept
+    /// axes...]`; NaN values are skipped (`skipna`) or make the result
+    /// NaN; no values give NaN.
+    ///
+    /// # Panics
+    /// If the groups are not `window.outer × window.days × window.inner`.
+    ///
+    /// ```
+    /// use xbeam_chunk::ndarray::arr1;
+    /// use xbeam_stats::{weighted_quantile_sorted, DayWindow, Values};
+    ///
+    /// // 3 days of one step each, over 1 element; a 5-day window (h = 2)
+    /// // gives the neighbours weight 1/2
+    /// let mut v = Values::new(&[1, 1, 1], &[1]);
+    /// for (day, x) in [1.0f64, 2.0, 10.0].iter().enumerate() {
+    ///     v.add(day, 0, &[0], &arr1(&[*x]).into_dyn().view());
+    /// }
+    /// let w = DayWindow { outer: 1, inner: 1, days: vec![0, 1, 2], period: 365, width: 5 };
+    /// let q = v.window_quantiles(&[0.5], &[0], true, &w);
+    /// let all = [(1.0, 0.5), (2.0, 1.0), (10.0, 0.5)];
+    /// assert_eq!(q[[1, 0, 0]], weighted_quantile_sorted(&all, 0.5));
+    /// // day 0 takes days 0 and 1 only (the year's last day has no value)
+    /// let first = [(1.0, 1.0), (2.0, 0.5)];
+    /// assert_eq!(q[[0, 0, 0]], weighted_quantile_sorted(&first, 0.5));
+    /// ```
+    pub fn window_quantiles(
+        &self,
+        q: &[f64],
+        keep: &[usize],
+        skipna: bool,
+        window: &DayWindow,
+    ) -> ArrayD<f64> {
+        let ndays = window.days.len();
+        assert_eq!(
+            window.outer * ndays * window.inner,
+            self.groups.len(),
+            "the window's groups"
+        );
+        let n: usize = self.elements.iter().product();
+        let (kmap, kept_shape) = kept_map(&self.elements, keep);
+        let nkept: usize = kept_shape.iter().product();
+        // the elements merged into each kept position
+        let mut members = vec![Vec::new(); nkept];
+        for (e, &k) in kmap.iter().enumerate() {
+            members[k].push(e);
+        }
+        let mut shape = vec![self.groups.len(), q.len()];
+        shape.extend_from_slice(&kept_shape);
+        let mut out = ArrayD::from_elem(IxDyn(&shape), f64::NAN);
+        let flat = out.as_slice_mut().expect("standard layout");
+        let sources: Vec<Vec<(usize, f64)>> = (0..ndays).map(|d| window.sources(d)).collect();
+        let mut slide = Slide::new(ndays);
+        for o in 0..window.outer {
+            for i in 0..window.inner {
+                let groups: Vec<&[f64]> = (0..ndays)
+                    .map(|d| self.groups[(o * ndays + d) * window.inner + i].as_slice())
+                    .collect();
+                for (k, members) in members.iter().enumerate() {
+                    slide.load(&groups, n, members);
+                    for (d, from) in sources.iter().enumerate() {
+                        let (sums, saw_nan) = slide.move_to(from);
+                        let g = (o * ndays + d) * window.inner + i;
+                        let nan = !skipna && saw_nan;
+                        if !nan {
+                            slide.cumulate(sums.0);
+                        }
+                        for (l, &level) in q.iter().enumerate() {
+                            flat[(g * q.len() + l) * nkept + k] = if nan {
+                                f64::NAN
+                            } else {
+                                slide.quantile(sums, level)
+                            };
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One hour and kept element's values, day by day (each day's sorted),
+/// and the window's values in order as it slides from day to day: a day
+/// leaving is filtered out and a day entering merged in, so a step costs
+/// the window's length rather than a sort of it.
+struct Slide {
+    /// Every day's values, sorted within a day: day `d`'s are
+    /// `values[start[d]..start[d + 1]]`.
+    values: Vec<f64>,
+    start: Vec<usize>,
+    /// Whether day `d` saw a NaN, and its values counted.
+    nan: Vec<bool>,
+    count: Vec<f64>,
+    /// Each day's weight in the current window (0: not in it).
+    weight: Vec<f64>,
+    /// The days of the current window.
+    taken: Vec<(usize, f64)>,
+    /// The window's values in order, with their day.
+    window: Vec<(f64, u32)>,
+    merged: Vec<(f64, u32)>,
+    entering: Vec<(f64, u32)>,
+    /// The window's cumulative weights (see [`cumulate`]).
+    cum: Vec<f64>,
+}
+
+impl Slide {
+    fn new(ndays: usize) -> Slide {
+        Slide {
+            values: Vec::new(),
+            start: Vec::with_capacity(ndays + 1),
+            nan: Vec::with_capacity(ndays),
+            count: Vec::with_capacity(ndays),
+            weight: vec![0.0; ndays],
+            taken: Vec::new(),
+            window: Vec::new(),
+            merged: Vec::new(),
+            entering: Vec::new(),
+            cum: Vec::new(),
+        }
+    }
+
+    /// Loads the values of `members` (elements, each `n` apart per slot)
+    /// from each day's group, and empties the window.
+    fn load(&mut self, groups: &[&[f64]], n: usize, members: &[usize]) {
+        self.values.clear();
+        self.start.clear();
+        self.nan.clear();
+        self.count.clear();
+        for group in groups {
+            let from = self.values.len();
+            self.start.push(from);
+            let mut nan = false;
+            for slot in group.chunks_exact(n) {
+                for &e in members {
+                    let x = slot[e];
+                    if x.is_nan() {
+                        nan = true;
+                    } else {
+                        self.values.push(x);
+                    }
+                }
+            }
+            self.values[from..].sort_unstable_by(f64::total_cmp);
+            self.nan.push(nan);
+            #[allow(clippy::cast_precision_loss)]
+            self.count.push((self.values.len() - from) as f64);
+        }
+        self.start.push(self.values.len());
+        for &(d, _) in &self.taken {
+            self.weight[d] = 0.0;
+        }
+        self.taken.clear();
+        self.window.clear();
+    }
+
+    /// Moves the window to the days `to` (with their weights); returns the
+    /// weights' sum and sum of squares over its values, and whether any
+    /// of its days saw a NaN.
+    fn move_to(&mut self, to: &[(usize, f64)]) -> ((f64, f64), bool) {
+        let entered = |d: usize, weight: &[f64]| weight[d] == 0.0;
+        self.entering.clear();
+        for &(d, _) in to {
+            if entered(d, &self.weight) {
+                let days = &self.values[self.start[d]..self.start[d + 1]];
+                #[allow(clippy::cast_possible_truncation)]
+                self.entering.extend(days.iter().map(|&x| (x, d as u32)));
+            }
+        }
+        for &(d, _) in &self.taken {
+            self.weight[d] = 0.0;
+        }
+        for &(d, w) in to {
+            self.weight[d] = w;
+        }
+        self.taken.clear();
+        self.taken.extend_from_slice(to);
+        let weight = &self.weight;
+        self.window.retain(|&(_, d)| weight[d as usize] > 0.0);
+        if !self.entering.is_empty() {
+            self.entering.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+            self.merged.clear();
+            let (mut a, mut b) = (
+                self.window.iter().peekable(),
+                self.entering.iter().peekable(),
+            );
+            while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+                if x.0.total_cmp(&y.0).is_le() {
+                    self.merged.push(*a.next().expect("peeked"));
+                } else {
+                    self.merged.push(*b.next().expect("peeked"));
+                }
+            }
+            self.merged.extend(a);
+            self.merged.extend(b);
+            std::mem::swap(&mut self.window, &mut self.merged);
+        }
+        self.sums(to)
+    }
+
+    /// The weights' sum and sum of squares over the values of days `to`,
+    /// and whether any of them saw a NaN. Kept out of line: inlined, its
+    /// running sums were spilled to the stack.
+    #[inline(never)]
+    fn sums(&self, to: &[(usize, f64)]) -> ((f64, f64), bool) {
+        let (mut sum, mut squares, mut nan) = (0.0, 0.0, false);
+        for &(d, w) in to {
+            let count = self.count[d];
+            sum += count * w;
+            squares += count * w * w;
+            nan |= self.nan[d];
+        }
+        ((sum, squares), nan)
+    }
+
+    /// The window's cumulative weights in value order, over `sum`.
+    fn cumulate(&mut self, sum: f64) {
+        let weight = &self.weight;
+        let weights = self.window.iter().map(|&(_, d)| weight[d as usize]);
+        cumulate(weights, sum, &mut self.cum);
+    }
+
+    /// The window's `q`-quantile (after [`Slide::cumulate`]).
+    fn quantile(&self, sums: (f64, f64), q: f64) -> f64 {
+        quantile_at(&self.cum, |i| self.window[i].0, sums, q)
+    }
 }
 
 #[cfg(test)]
@@ -183,6 +526,93 @@ mod tests {
             assert!((quantile_sorted(&x, q) - w).abs() < 1e-12, "q {q}");
         }
         assert_eq!(quantile_sorted(&[7.0], 0.3), 7.0);
+    }
+
+    #[test]
+    fn weighted_quantiles_match_xarray() {
+        // xr.DataArray(x).weighted(xr.DataArray(w)).quantile(q) (xarray
+        // 2026.9): the lowest level is not the smallest value
+        let x = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0];
+        let w = [0.5, 1.0, 2.0, 0.25, 1.0, 3.0, 0.75, 1.5];
+        let mut pairs: Vec<(f64, f64)> = x.into_iter().zip(w).collect();
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let want = [
+            1.310_344_827_586_206_9,
+            2.182_758_620_689_655,
+            3.75,
+            5.0,
+            9.0,
+            9.0,
+        ];
+        for (q, w) in [0.0, 0.1, 0.25, 0.5, 0.9, 1.0].into_iter().zip(want) {
+            let got = weighted_quantile_sorted(&pairs, q);
+            assert!((got - w).abs() < 1e-12, "q {q}: {got} vs {w}");
+        }
+        // one value, any weight
+        assert_eq!(weighted_quantile_sorted(&[(7.0, 0.3)], 0.9), 7.0);
+    }
+
+    #[test]
+    fn window_quantiles_take_the_days_around_wrapping_at_the_years_end() {
+        // 2 hours × 6 days (of a 6-day year) × 1, 2 steps a group, 2
+        // elements of which the second is merged; a 5-day window (h = 2):
+        // each day takes itself (weight 1) and its two neighbours (1/2)
+        let (hours, ndays) = (2, 6);
+        let x =
+            |h: usize, d: usize, s: usize, e: usize| ((h * 31 + d * 7 + s * 5 + e * 3) % 17) as f64;
+        let mut v = Values::new(&vec![2; hours * ndays], &[2]);
+        for h in 0..hours {
+            for d in 0..ndays {
+                for s in 0..2 {
+                    let step = xbeam_chunk::ndarray::arr1(&[x(h, d, s, 0), x(h, d, s, 1)]);
+                    v.add(h * ndays + d, s, &[0], &step.into_dyn().view());
+                }
+            }
+        }
+        let window = DayWindow {
+            outer: hours,
+            inner: 1,
+            days: (0..ndays).collect(),
+            period: ndays,
+            width: 5,
+        };
+        let q = [0.2, 0.5];
+        let got = v.window_quantiles(&q, &[], true, &window);
+        assert_eq!(got.shape(), &[hours * ndays, 2]);
+        for h in 0..hours {
+            for d in 0..ndays {
+                let mut pairs = Vec::new();
+                for (j, w) in [(d + ndays - 1, 0.5), (d, 1.0), (d + 1, 0.5)] {
+                    for s in 0..2 {
+                        for e in 0..2 {
+                            pairs.push((x(h, j % ndays, s, e), w));
+                        }
+                    }
+                }
+                pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+                for (l, &level) in q.iter().enumerate() {
+                    let want = weighted_quantile_sorted(&pairs, level);
+                    assert_eq!(got[[h * ndays + d, l]], want, "hour {h} day {d} q {level}");
+                }
+            }
+        }
+        // a NaN in day 0 of hour 0: skipped, or NaN where the window takes it
+        v.add(
+            0,
+            0,
+            &[0],
+            &xbeam_chunk::ndarray::arr1(&[f64::NAN, 1.0])
+                .into_dyn()
+                .view(),
+        );
+        let skip = v.window_quantiles(&q, &[0], true, &window);
+        let keep = v.window_quantiles(&q, &[0], false, &window);
+        assert!(skip[[0, 0, 0]].is_finite());
+        for d in 0..ndays {
+            let takes_day0 = d == 0 || d == 1 || d == ndays - 1;
+            assert_eq!(keep[[d, 0, 0]].is_nan(), takes_day0, "day {d}");
+            assert!(keep[[d, 0, 1]].is_finite());
+        }
     }
 
     #[test]

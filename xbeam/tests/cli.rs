@@ -1081,8 +1081,12 @@ fn bad_climatology_and_stats_flags_are_refused_and_write_nothing() {
         (vec!["rolling", src_s, out_s, "--window", "3", "--min-periods", "4"], "--min-periods must be from 1 to the window (3): found 4"),
         (vec!["rolling", src_s, out_s, "--window", "3", "--stat", "count"], "not count"),
         (clim(&["time.hour", "--quantiles", "0.5,1.5"]), "quantile 1.5 is out of range: expected a number from 0 to 1"),
-        (clim(&["time.dayofyear", "--quantiles", "0.5", "--window", "61"]),
-         "--quantiles cannot be combined with --window or --weights"),
+        (clim(&["time.dayofyear", "--quantiles", "0.5", "--window", "61", "--stat", "mean"]),
+         "--window takes either --stat or --quantiles, not both"),
+        (clim(&["time.dayofyear", "--quantiles", "0.5", "--window", "61", "--sketch"]),
+         "--window takes exact quantiles only (WeatherBench 2's weighted quantile): drop --sketch"),
+        (stats(&["latitude", "--weights", "latitude=cos", "--quantiles", "0.5"]),
+         "--quantiles cannot be combined with --weights"),
         (vec!["resample", src_s, out_s, "--time", "1D", "--dim", "latitude"],
          "needs a datetime coordinate"),
         (clim(&["time.hour,time.hour"]), "grouper time.hour is named twice"),
@@ -1829,4 +1833,67 @@ fn shards_larger_than_the_budget_read_by_parts() {
         3,
         "expected to read at most 1048576 bytes (the memory budget) of a chunk file",
     );
+}
+
+#[test]
+fn windowed_quantiles_bracket_the_windowed_mean() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = small_store(dir.path(), "src.zarr", &[]);
+    let wb = dir.path().join("wb.zarr");
+    ok(&[
+        "climatology",
+        s(&src),
+        s(&wb),
+        "--groupby",
+        "time.hour,time.dayofyear",
+        "--window",
+        "61",
+        "--quiet",
+    ]);
+    let w = read_all(&wb);
+    // WeatherBench 2's weighted quantiles (float64, a quantile dimension
+    // after the groups): the lowest and highest levels average the
+    // lightest and heaviest values, so they bracket the weighted mean
+    let wq = dir.path().join("wq.zarr");
+    ok(&[
+        "climatology",
+        s(&src),
+        s(&wq),
+        "--groupby",
+        "time.hour,time.dayofyear",
+        "--window",
+        "61",
+        "--quantiles",
+        "0,1",
+        "--quiet",
+    ]);
+    let q = read_all(&wq);
+    let v = q.data_var("temperature").unwrap();
+    assert_eq!(
+        v.dims(),
+        [
+            "hour",
+            "dayofyear",
+            "quantile",
+            "level",
+            "latitude",
+            "longitude"
+        ]
+    );
+    assert_eq!(v.dtype(), xbeam::chunk::DType::F64);
+    let (lo, hi) = {
+        let a = v.data().to_f64().unwrap();
+        let a = a
+            .view()
+            .into_dimensionality::<xbeam::chunk::ndarray::Ix6>()
+            .unwrap();
+        (
+            a.index_axis(xbeam::chunk::ndarray::Axis(2), 0).to_owned(),
+            a.index_axis(xbeam::chunk::ndarray::Axis(2), 1).to_owned(),
+        )
+    };
+    let mean = w.data_var("temperature").unwrap().data().to_f64().unwrap();
+    for ((l, h), m) in lo.iter().zip(hi.iter()).zip(mean.iter()) {
+        assert!(l <= m && m <= h, "{l} <= {m} <= {h}");
+    }
 }

@@ -758,3 +758,90 @@ fn a_windowed_climatology_of_pencils_counts_the_whole_chunk_it_decodes() {
         bits(from_pancakes.data_var("t").unwrap().data())
     );
 }
+
+/// WeatherBench 2's windowed quantile at one hour, day of year and point,
+/// from its definition (the days and weights of [`naive_window_mean`]).
+fn naive_window_quantile(
+    ds: &Dataset,
+    (hour, doy, lat, lon): (i64, i64, usize, usize),
+    h: i64,
+    q: f64,
+) -> f64 {
+    use xbeam::chunk::TimeField;
+    let time = ds.coord("time").unwrap().data();
+    let field = |f| time.time_field(f).unwrap().to_f64().unwrap();
+    let (years, days, hours) = (
+        field(TimeField::Year),
+        field(TimeField::DayOfYear),
+        field(TimeField::Hour),
+    );
+    let t = ds.data_var("t").unwrap().data().to_f64().unwrap();
+    let mut pairs = Vec::new();
+    for i in 0..years.len() {
+        let leap = Calendar::Standard.days_in_year(years[i] as i64) == 366;
+        let mut own = vec![days[i] as i64];
+        if !leap && days[i] as i64 == 365 {
+            own.push(366);
+        }
+        for d in own {
+            let off = (d - doy + 183).rem_euclid(366) - 183;
+            let v = t[[i, lat, lon]];
+            if hours[i] as i64 == hour && off.abs() < h && !v.is_nan() {
+                pairs.push((v, (h - off.abs()) as f64 / h as f64));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    xbeam::stats::weighted_quantile_sorted(&pairs, q)
+}
+
+#[test]
+fn windowed_quantiles_are_weatherbench2s_whatever_the_budget_and_chunking() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = years(2006);
+    let pancakes = write(&ds, &dir.path().join("a.zarr"), &[("time", 4)]);
+    let odd = write(&ds, &dir.path().join("b.zarr"), &[("time", 9), ("lat", 2)]);
+    let edit = |max_mem: u64| {
+        move |o: &mut Options| {
+            o.groupby = parse_groupers("time.hour,time.dayofyear").unwrap();
+            o.window = Some(31);
+            o.stats = Vec::new();
+            o.quantiles = vec![0.1, 0.5, 0.9];
+            o.max_mem = max_mem;
+            o.pencil = PencilPass::Never;
+        }
+    };
+    let whole = reduce_to(&pancakes, &dir.path().join("w.zarr"), 2, edit(1 << 30));
+    let t = whole.data_var("t").unwrap();
+    assert_eq!(t.dims(), ["hour", "dayofyear", "quantile", "lat", "lon"]);
+    assert_eq!(t.dtype(), xbeam::chunk::DType::F64, "a weighted quantile");
+    assert_eq!(whole.sizes()["dayofyear"], 366);
+    let got = t.data().to_f64().unwrap();
+    for (hour, doy, lat, lon) in [
+        (0, 1, 0, 0),
+        (6, 366, 1, 2),
+        (18, 365, 2, 3),
+        (12, 200, 0, 1),
+    ] {
+        for (l, q) in [0.1, 0.5, 0.9].into_iter().enumerate() {
+            let want = naive_window_quantile(&ds, (hour, doy, lat, lon), 31 / 2, q);
+            let g = got[[hour as usize / 6, doy as usize - 1, l, lat, lon]];
+            assert!(
+                (g - want).abs() <= 1e-12 * want.abs(),
+                "hour {hour} day {doy} q {q}: {g} vs {want}"
+            );
+        }
+    }
+    // a budget that cuts the grid into stripes, and another chunking on 3
+    // workers: the same bits
+    let small = reduce_to(&pancakes, &dir.path().join("s.zarr"), 2, edit(3 << 20));
+    assert!(open_zarr(dir.path().join("s.zarr")).unwrap().chunks()["lon"] < 4);
+    let other = reduce_to(&odd, &dir.path().join("o.zarr"), 3, edit(1 << 30));
+    for (what, out) in [("striped", &small), ("chunked otherwise", &other)] {
+        assert_eq!(
+            bits(t.data()),
+            bits(out.data_var("t").unwrap().data()),
+            "{what}"
+        );
+    }
+}

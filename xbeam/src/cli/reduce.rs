@@ -66,8 +66,8 @@ pub(crate) struct Common {
     /// day-of-year climatology, quantiles), first rechunk the input into
     /// pencils in a temporary store, so each chunk is decoded once more
     /// rather than once per stripe: auto (from 16 stripes per chunk),
-    /// always or never. Not used with --window, which streams over the
-    /// days instead.
+    /// always or never. Not used with --window's mean, var and std, which
+    /// stream over the days instead.
     #[arg(long, default_value = "auto", value_parser = parse_pencil)]
     pencil_pass: PencilPass,
 }
@@ -84,7 +84,9 @@ pub(crate) struct ClimatologyArgs {
     /// time.dayofyear[,time.hour]`, smooth each day of the year with a
     /// triangular window of W days (odd; WeatherBench 2 uses 61) that
     /// wraps around the year's end, weighted over the window and the years
-    /// (mean, var and std, ddof 0).
+    /// (mean, var and std, ddof 0; or with --quantiles, without --stat,
+    /// the weighted quantiles of WeatherBench 2's SEEPS climatology, every
+    /// value held as exact quantiles are).
     #[arg(long, value_name = "W")]
     window: Option<u32>,
     #[command(flatten)]

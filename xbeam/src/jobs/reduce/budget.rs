@@ -182,13 +182,24 @@ pub(super) type OutputChunks = IndexMap<String, ChunkSpec>;
 /// stripes (dimension and length) sequences were cut into, if any.
 pub(super) type Fitted = (Vec<Sequence>, OutputChunks, usize, Option<(String, u64)>);
 
+/// What [`fit_budget`] fits: the input's template, the variables, the
+/// source chunks, what the statistics need, and the groups (with each
+/// step's second group under a window).
+pub(super) type Planned<'a> = (
+    &'a Template,
+    &'a [VarPlan],
+    &'a IndexMap<String, u64>,
+    Need,
+    (&'a Groups, &'a [Option<usize>]),
+);
+
 /// Cuts sequences into stripes when a worker's share of the budget cannot
 /// hold one, refuses a budget too small even then, and says how many
 /// workers fit.
 pub(super) fn fit_budget(
     options: &Options,
     workers: usize,
-    (t, vars, step, need, groups): (&Template, &[VarPlan], &IndexMap<String, u64>, Need, &Groups),
+    (t, vars, step, need, (groups, dup)): Planned<'_>,
     mut sequences: Vec<Sequence>,
     mut chunks: OutputChunks,
 ) -> Result<Fitted, Error> {
@@ -196,7 +207,10 @@ pub(super) fn fit_budget(
     let quantiles = if options.quantiles.is_empty() {
         (0, 0, false)
     } else {
-        let steps = groups.index.iter().flatten().count().max(1) as u64;
+        // every step, and its copy in its second group (day 366 filled
+        // from day 365 under a window)
+        let steps =
+            (groups.index.iter().flatten().count() + dup.iter().flatten().count()).max(1) as u64;
         (
             steps,
             options.quantiles.len() as u64,

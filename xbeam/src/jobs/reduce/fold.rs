@@ -8,7 +8,7 @@ use xbeam_chunk::ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use xbeam_chunk::{dispatch, Array, Dataset, Variable};
 use xbeam_io::{ZarrSink, ZarrSource};
 use xbeam_key::Key;
-use xbeam_stats::{Fold, Groups, Need, Partial, Sketches, Stat, Values};
+use xbeam_stats::{DayWindow, Fold, Groups, Need, Partial, Sketches, Stat, Values};
 
 use super::{out_name, outputs, Sequence, VarPlan};
 use crate::error::Error;
@@ -32,6 +32,13 @@ pub(super) struct Plan {
     pub(super) slot: Vec<usize>,
     /// Steps per group.
     pub(super) slots: Vec<usize>,
+    /// A second group per step (day 366 filled from day 365 under a
+    /// window), and the step's slot there.
+    pub(super) dup: Vec<Option<usize>>,
+    pub(super) dup_slot: Vec<usize>,
+    /// WeatherBench 2's window, whose quantiles merge the days around
+    /// each day (see [`Values::window_quantiles`]).
+    pub(super) window: Option<DayWindow>,
     pub(super) skipna: bool,
     /// Group dimension names (empty without groupers).
     pub(super) group_dims: Vec<String>,
@@ -64,10 +71,19 @@ impl Kept {
         }
     }
 
-    fn quantiles(&self, q: &[f64], keep: &[usize], skipna: bool) -> ArrayD<f64> {
-        match self {
-            Kept::Exact(v) => v.quantiles(q, keep, skipna),
-            Kept::Sketch(s) => s.quantiles(q, keep, skipna),
+    fn quantiles(
+        &self,
+        q: &[f64],
+        keep: &[usize],
+        skipna: bool,
+        window: Option<&DayWindow>,
+    ) -> ArrayD<f64> {
+        match (self, window) {
+            (Kept::Exact(v), Some(w)) => v.window_quantiles(q, keep, skipna, w),
+            (Kept::Exact(v), None) => v.quantiles(q, keep, skipna),
+            // refused when the options are checked
+            (Kept::Sketch(_), Some(_)) => unreachable!("--window takes exact quantiles"),
+            (Kept::Sketch(s), None) => s.quantiles(q, keep, skipna),
         }
     }
 }
@@ -191,6 +207,9 @@ impl Plan {
                         fold.add(g, origin, &step);
                         if let Some(k) = keep.as_deref_mut() {
                             k.add(g, self.slot[start + t], origin, &step);
+                            if let Some(&Some(d)) = self.dup.get(start + t) {
+                                k.add(d, self.dup_slot[start + t], origin, &step);
+                            }
                         }
                     }
                 }
@@ -273,7 +292,8 @@ impl Plan {
                 .iter()
                 .map(|k| axes.iter().position(|a| a == k).expect("kept axis"))
                 .collect();
-            let mut q = values.quantiles(&self.quantiles, &keep, self.skipna);
+            let window = self.window.as_ref().filter(|_| v.fold.is_some());
+            let mut q = values.quantiles(&self.quantiles, &keep, self.skipna, window);
             let name = out_name(&v.name, "quantile", outputs(&self.stats, &self.quantiles));
             let schema = &t.data_vars()[&name];
             let mut qshape = groups.clone();

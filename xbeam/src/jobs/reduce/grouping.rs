@@ -33,6 +33,19 @@ pub(super) struct Window {
     pub(super) width: usize,
 }
 
+impl Window {
+    /// The window as [`Values::window_quantiles`](xbeam_stats::Values::window_quantiles) takes it, over `groups`.
+    pub(super) fn of_groups(&self, groups: &Groups) -> xbeam_stats::DayWindow {
+        xbeam_stats::DayWindow {
+            outer: self.outer,
+            inner: groups.count() / (self.outer * self.days.len()).max(1),
+            days: self.days.clone(),
+            period: self.period,
+            width: self.width,
+        }
+    }
+}
+
 /// The day-of-year part under a window: the days present (and day 366
 /// when a year of 366 days is present: day 365 of a shorter year then also
 /// counts as day 366, the second list, as WeatherBench 2 fills the missing

@@ -10,7 +10,9 @@
 //! ([`Partial::reduce_axis`](xbeam_stats::Partial::reduce_axis)), so every result is bit-identical whatever
 //! the source chunking and the number of workers. WeatherBench 2's
 //! windowed climatology (`--window`) streams over the days of the year
-//! instead (see `stream.rs` and [`WindowStream`](xbeam_stats::WindowStream)).
+//! instead (see `stream.rs` and [`WindowStream`](xbeam_stats::WindowStream));
+//! its quantiles are folded as exact quantiles are and merged over the
+//! window's days at the end ([`Values::window_quantiles`](xbeam_stats::Values::window_quantiles)).
 //!
 //! ```
 //! use xbeam::jobs::{generate, reduce};
@@ -151,15 +153,17 @@ pub struct Options {
     /// optionally `time.hour`), each day of year merges the days around it
     /// (wrapping around the year's end) with triangular weights over this
     /// odd number of days, and over every year; day 366 of common years
-    /// takes day 365's values. Mean, var and std only.
+    /// takes day 365's values. Mean, var and std (streamed over the days),
+    /// or exact `quantiles` alone (xarray's weighted quantile over the
+    /// window's days and the years, every value of a block held).
     pub window: Option<u32>,
     /// Take the quantiles from sketches of this relative accuracy (see
     /// [`Sketch`](xbeam_stats::Sketch): within `α` of the exact value, in
     /// one pass whatever the number of values) instead of every value.
     pub sketch: Option<f64>,
     /// Whether to rechunk the input into pencils first when the budget
-    /// cuts its chunks into stripes (see [`PencilPass`]; not used with a
-    /// window, which streams over the days instead).
+    /// cuts its chunks into stripes (see [`PencilPass`]; not used for a
+    /// window's mean, var and std, which stream over the days instead).
     pub pencil: PencilPass,
     /// Where to report chunks read as the job runs, if anywhere.
     pub progress: Option<Arc<ReadProgress>>,
@@ -306,8 +310,16 @@ fn check(options: &Options, t: &Template) -> Result<(), Error> {
         xbeam_stats::Sketch::new(alpha).map_err(|e| Error::Usage(e.to_string()))?;
     }
     ensure_usage!(
-        options.quantiles.is_empty() || (options.window.is_none() && options.weights.is_empty()),
-        "--quantiles cannot be combined with --window or --weights"
+        options.quantiles.is_empty() || options.weights.is_empty(),
+        "--quantiles cannot be combined with --weights"
+    );
+    ensure_usage!(
+        options.quantiles.is_empty() || options.window.is_none() || options.stats.is_empty(),
+        "--window takes either --stat or --quantiles, not both: run the climatology once for each"
+    );
+    ensure_usage!(
+        options.sketch.is_none() || options.window.is_none(),
+        "--window takes exact quantiles only (WeatherBench 2's weighted quantile): drop --sketch"
     );
     for (i, s) in options.stats.iter().enumerate() {
         ensure_usage!(
@@ -481,20 +493,32 @@ pub(super) fn steps(source: &ZarrSource) -> IndexMap<String, u64> {
         .collect()
 }
 
-/// Each step's slot among the steps of its group, and the steps per group.
-fn slots_of(groups: &Groups) -> (Vec<usize>, Vec<usize>) {
+/// Each step's slot among the steps of its group, its slot in its second
+/// group (`dup`: day 366 filled from day 365 under a window), and the
+/// steps per group.
+fn slots_of(groups: &Groups, dup: &[Option<usize>]) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
     let mut count = vec![0usize; groups.count().max(1)];
-    let slot = groups
-        .index
-        .iter()
-        .map(|g| {
-            g.map_or(0, |g| {
-                count[g] += 1;
-                count[g] - 1
-            })
+    let mut take = |g: &Option<usize>| {
+        g.map_or(0, |g| {
+            count[g] += 1;
+            count[g] - 1
         })
-        .collect();
-    (slot, count)
+    };
+    let slot = groups.index.iter().map(&mut take).collect();
+    let second = dup.iter().map(&mut take).collect();
+    (slot, second, count)
+}
+
+/// Whether any time step falls in each group (empty without groupers; all
+/// under a window, which takes every day from the days around it).
+fn present(options: &Options, groups: &Groups, windowed: bool) -> Vec<bool> {
+    if options.groupby.is_empty() {
+        Vec::new()
+    } else if windowed {
+        vec![true; groups.count()]
+    } else {
+        groups.present()
+    }
 }
 
 /// Reduces `options.src` into `options.dst`; nothing is written when the
@@ -525,7 +549,8 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
     )?;
     let need = Need::of(&options.stats, options.skipna);
     let sequences = sequences(&vars, t.sizes(), &step);
-    if let Some(window) = window {
+    let day_window = window.as_ref().map(|w| w.of_groups(&groups));
+    if let Some(window) = window.filter(|_| options.quantiles.is_empty()) {
         // a window groups by the day of the year, so the time is folded
         let parts = stream::Parts {
             source,
@@ -547,7 +572,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
     let (sequences, mut chunks, workers, stripes) = fit_budget(
         options,
         runner.workers(),
-        (&t, &vars, &step, need, &groups),
+        (&t, &vars, &step, need, (&groups, &dup)),
         sequences,
         chunks,
     )?;
@@ -567,12 +592,8 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         resume: options.write.resume,
     };
     let sink = setup_zarr(&template, &options.dst, &setup).map_err(Error::output(&options.dst))?;
-    let present = if options.groupby.is_empty() {
-        Vec::new()
-    } else {
-        groups.present()
-    };
-    let (slot, slots) = slots_of(&groups);
+    let present = present(options, &groups, day_window.is_some());
+    let (slot, dup_slot, slots) = slots_of(&groups, &dup);
     let plan = Arc::new(Plan {
         progress: options.progress.clone(),
         source,
@@ -584,6 +605,9 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         sketch: options.sketch,
         slot,
         slots,
+        dup,
+        dup_slot,
+        window: day_window,
         skipna: options.skipna,
         groups,
         group_dims,

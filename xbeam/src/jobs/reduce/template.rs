@@ -211,10 +211,11 @@ pub(super) fn output_template(
 /// Whether a variable's quantiles have a `quantile` dimension, and their
 /// dtype, as xarray gives them: grouped, a float variable keeps its dtype
 /// and one without the grouped dimension is repeated unchanged, with no
-/// `quantile` dimension; otherwise float64 over `quantile`.
+/// `quantile` dimension; otherwise (and for WeatherBench 2's window,
+/// a weighted quantile) float64 over `quantile`.
 pub(super) fn quantile_form(options: &Options, v: &VarPlan) -> (bool, DType) {
     let grouped = !options.groupby.is_empty();
-    let dtype = if grouped && v.dtype.is_float() {
+    let dtype = if grouped && v.dtype.is_float() && options.window.is_none() {
         v.dtype
     } else {
         DType::F64
