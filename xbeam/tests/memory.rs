@@ -263,7 +263,7 @@ fn cli_rechunk_of_eight_times_max_mem_stays_within_it() {
 #[test]
 fn cli_windowed_climatology_of_three_times_max_mem_stays_within_it() {
     // half a year of a 61 × 120 grid: each day read step by step
-    let sizes = windowed_climatology_within_max_mem(("61", "120"));
+    let sizes = windowed_climatology_within_max_mem(("61", "120"), &[]);
     assert!(sizes["dayofyear"] > 30, "{sizes:?}");
 }
 
@@ -271,15 +271,26 @@ fn cli_windowed_climatology_of_three_times_max_mem_stays_within_it() {
 fn cli_windowed_climatology_of_many_years_stays_within_max_mem() {
     // 5.6 years of an 8 × 16 grid: days of 5 or 6 float32 steps per hour,
     // gathered into their sums (16 bytes an element for a mean)
-    let sizes = windowed_climatology_within_max_mem(("8", "16"));
+    let sizes = windowed_climatology_within_max_mem(("8", "16"), &[]);
     assert_eq!(sizes["dayofyear"], 366, "{sizes:?}");
+}
+
+#[test]
+fn cli_windowed_quantiles_of_many_years_stay_within_max_mem() {
+    // every value of a block held (49 MB a variable on one core): cut
+    // into stripes, and rechunked into pencils first, under 16 MiB
+    let sizes = windowed_climatology_within_max_mem(("8", "16"), &["--quantiles", "0.1,0.9"]);
+    assert_eq!(sizes["quantile"], 2, "{sizes:?}");
 }
 
 /// Runs the windowed climatology of a generated 0.05 GB store of `(nlat,
 /// nlon)` points under `--max-mem 16MiB` (a third of it) as a child
 /// process, checks its peak RSS, and that 1 GiB gives the same result;
 /// returns the result's sizes.
-fn windowed_climatology_within_max_mem((nlat, nlon): (&str, &str)) -> IndexMap<String, u64> {
+fn windowed_climatology_within_max_mem(
+    (nlat, nlon): (&str, &str),
+    flags: &[&str],
+) -> IndexMap<String, u64> {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src.zarr");
     let s = |p: &std::path::Path| p.to_str().unwrap().to_owned();
@@ -296,10 +307,11 @@ fn windowed_climatology_within_max_mem((nlat, nlon): (&str, &str)) -> IndexMap<S
         &s(&src),
     ]);
     let clim = |dst: &std::path::Path, max_mem: &str| {
-        xbeam(&[
+        let (src, dst) = (s(&src), s(dst));
+        let mut args = vec![
             "climatology",
-            &s(&src),
-            &s(dst),
+            &src,
+            &dst,
             "--groupby",
             "time.hour,time.dayofyear",
             "--window",
@@ -308,7 +320,9 @@ fn windowed_climatology_within_max_mem((nlat, nlon): (&str, &str)) -> IndexMap<S
             max_mem,
             "--workers",
             "2",
-        ])
+        ];
+        args.extend_from_slice(flags);
+        xbeam(&args)
     };
     let (small, ample) = (dir.path().join("small.zarr"), dir.path().join("ample.zarr"));
     let err = clim(&small, "16MiB");
