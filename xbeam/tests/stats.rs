@@ -608,11 +608,16 @@ fn years(end: i64) -> Dataset {
         .unwrap()
 }
 
-/// WeatherBench 2's windowed mean at one hour, day of year and point,
-/// straight from its definition: over every year, the days `d + j` of
-/// that year (`|j| < h`, wrapping within a year of 366 days, day 366 of a
-/// common year being its day 365), weighted `(h - |j|) / h`.
-fn naive_window_mean(ds: &Dataset, (hour, doy, lat, lon): (i64, i64, usize, usize), h: i64) -> f64 {
+/// The values WeatherBench 2's window takes at one hour, day of year and
+/// point, with their weights, straight from its definition: over every
+/// year, the days `d + j` of that year (`|j| < h`, wrapping within a year
+/// of 366 days, day 366 of a common year being its day 365), weighted
+/// `(h - |j|) / h`; NaN left out.
+fn naive_window(
+    ds: &Dataset,
+    (hour, doy, lat, lon): (i64, i64, usize, usize),
+    h: i64,
+) -> Vec<(f64, f64)> {
     use xbeam::chunk::TimeField;
     let time = ds.coord("time").unwrap().data();
     let field = |f| time.time_field(f).unwrap().to_f64().unwrap();
@@ -622,7 +627,7 @@ fn naive_window_mean(ds: &Dataset, (hour, doy, lat, lon): (i64, i64, usize, usiz
         field(TimeField::Hour),
     );
     let t = ds.data_var("t").unwrap().data().to_f64().unwrap();
-    let (mut sum, mut weight) = (0.0, 0.0);
+    let mut pairs = Vec::new();
     for i in 0..years.len() {
         if hours[i] as i64 != hour {
             continue;
@@ -637,13 +642,18 @@ fn naive_window_mean(ds: &Dataset, (hour, doy, lat, lon): (i64, i64, usize, usiz
             let off = (d - doy + 183).rem_euclid(366) - 183;
             let v = t[[i, lat, lon]];
             if off.abs() < h && !v.is_nan() {
-                let w = (h - off.abs()) as f64 / h as f64;
-                sum += w * v;
-                weight += w;
+                pairs.push((v, (h - off.abs()) as f64 / h as f64));
             }
         }
     }
-    sum / weight
+    pairs
+}
+
+/// WeatherBench 2's windowed mean (see [`naive_window`]).
+fn naive_window_mean(ds: &Dataset, at: (i64, i64, usize, usize), h: i64) -> f64 {
+    let pairs = naive_window(ds, at, h);
+    let sum: f64 = pairs.iter().map(|(v, w)| v * w).sum();
+    sum / pairs.iter().map(|(_, w)| w).sum::<f64>()
 }
 
 #[test]
@@ -759,38 +769,9 @@ fn a_windowed_climatology_of_pencils_counts_the_whole_chunk_it_decodes() {
     );
 }
 
-/// WeatherBench 2's windowed quantile at one hour, day of year and point,
-/// from its definition (the days and weights of [`naive_window_mean`]).
-fn naive_window_quantile(
-    ds: &Dataset,
-    (hour, doy, lat, lon): (i64, i64, usize, usize),
-    h: i64,
-    q: f64,
-) -> f64 {
-    use xbeam::chunk::TimeField;
-    let time = ds.coord("time").unwrap().data();
-    let field = |f| time.time_field(f).unwrap().to_f64().unwrap();
-    let (years, days, hours) = (
-        field(TimeField::Year),
-        field(TimeField::DayOfYear),
-        field(TimeField::Hour),
-    );
-    let t = ds.data_var("t").unwrap().data().to_f64().unwrap();
-    let mut pairs = Vec::new();
-    for i in 0..years.len() {
-        let leap = Calendar::Standard.days_in_year(years[i] as i64) == 366;
-        let mut own = vec![days[i] as i64];
-        if !leap && days[i] as i64 == 365 {
-            own.push(366);
-        }
-        for d in own {
-            let off = (d - doy + 183).rem_euclid(366) - 183;
-            let v = t[[i, lat, lon]];
-            if hours[i] as i64 == hour && off.abs() < h && !v.is_nan() {
-                pairs.push((v, (h - off.abs()) as f64 / h as f64));
-            }
-        }
-    }
+/// WeatherBench 2's windowed quantile (see [`naive_window`]).
+fn naive_window_quantile(ds: &Dataset, at: (i64, i64, usize, usize), h: i64, q: f64) -> f64 {
+    let mut pairs = naive_window(ds, at, h);
     pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
     xbeam::stats::weighted_quantile_sorted(&pairs, q)
 }
