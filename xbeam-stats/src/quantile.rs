@@ -81,24 +81,31 @@ fn cumulate(weights: impl ExactSizeIterator<Item = f64>, sum: f64, cum: &mut Vec
 
 /// [`weighted_quantile_sorted`] from the cumulative weights `cum` of
 /// values `x(i)` in value order, given the weights' sum and sum of squares.
-/// Values whose cumulative weights lie below `(h - 1) / n` add nothing
-/// (exactly 0), so the sum starts at the first above it.
+/// Values whose cumulative weights lie below `(h - 1) / n` or past the
+/// first above `h / n` add nothing (exactly 0), so the sum starts and ends
+/// there; unless a value is infinite (an end of the sorted values), when
+/// every term is summed, as xarray does, and `inf × 0` makes it NaN.
 fn quantile_at(cum: &[f64], x: impl Fn(usize) -> f64, (sum, squares): (f64, f64), q: f64) -> f64 {
     if sum <= 0.0 || cum.is_empty() {
         return f64::NAN;
     }
+    let finite = x(0).is_finite() && x(cum.len() - 1).is_finite();
     let n = sum * sum / squares;
     let h = (n - 1.0) * q + 1.0;
     let (lo, hi) = ((h - 1.0) / n, h / n);
     let v = |c: f64| lo.max(hi.min(c)) * n - h + 1.0;
-    let first = cum.partition_point(|&c| c <= lo);
+    let first = if finite {
+        cum.partition_point(|&c| c <= lo)
+    } else {
+        0
+    };
     let mut before = v(if first == 0 { 0.0 } else { cum[first - 1] });
     let mut out = 0.0;
     for (i, &c) in cum.iter().enumerate().skip(first) {
         let after = v(c);
         out += x(i) * (after - before);
         before = after;
-        if c > hi {
+        if c > hi && finite {
             break;
         }
     }
@@ -550,6 +557,70 @@ mod tests {
         }
         // one value, any weight
         assert_eq!(weighted_quantile_sorted(&[(7.0, 0.3)], 0.9), 7.0);
+    }
+
+    /// xarray's `_weighted_quantile_1d` term by term: every value's term
+    /// summed, none skipped.
+    fn every_term(sorted: &[(f64, f64)], q: f64) -> f64 {
+        let (sum, squares) = sorted
+            .iter()
+            .fold((0.0, 0.0), |(s, s2), &(_, w)| (s + w, s2 + w * w));
+        let n = sum * sum / squares;
+        let h = (n - 1.0) * q + 1.0;
+        let v = |c: f64| ((h - 1.0) / n).max((h / n).min(c)) * n - h + 1.0;
+        let (mut c, mut before, mut out) = (0.0, v(0.0), 0.0);
+        for &(x, w) in sorted {
+            c += w / sum;
+            let after = v(c);
+            out += x * (after - before);
+            before = after;
+        }
+        out
+    }
+
+    #[test]
+    fn skipping_the_terms_outside_the_quantile_changes_no_bit() {
+        // ties, equal weights (cumulative weights landing on the bounds),
+        // uneven ones, and the levels' ends
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as f64 / f64::from(1u32 << 31)
+        };
+        for case in 0..200 {
+            let n = 1 + case % 23;
+            let mut pairs: Vec<(f64, f64)> = (0..n)
+                .map(|_| {
+                    let x = (next() * 8.0).floor() - 3.0;
+                    let w = if case % 3 == 0 { 0.25 } else { 0.05 + next() };
+                    (x, w)
+                })
+                .collect();
+            pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for q in [
+                0.0,
+                1e-9,
+                0.1,
+                0.25,
+                0.5,
+                0.75,
+                0.9,
+                1.0 - 1e-9,
+                1.0,
+                next(),
+            ] {
+                let (got, want) = (weighted_quantile_sorted(&pairs, q), every_term(&pairs, q));
+                assert_eq!(got.to_bits(), want.to_bits(), "{pairs:?} q {q}");
+            }
+        }
+        // an infinite value past the quantile's terms, or before them:
+        // NaN, as xarray (inf × 0 in a term it sums)
+        let high = [(1.0, 1.0), (2.0, 1.0), (3.0, 1.0), (f64::INFINITY, 0.5)];
+        let low = [(f64::NEG_INFINITY, 0.5), (1.0, 1.0), (2.0, 1.0), (3.0, 1.0)];
+        for (pairs, q) in [(&high, 0.3), (&low, 0.8)] {
+            assert!(every_term(pairs, q).is_nan());
+            assert!(weighted_quantile_sorted(pairs, q).is_nan(), "{pairs:?} q {q}");
+        }
     }
 
     #[test]

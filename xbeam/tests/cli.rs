@@ -1070,7 +1070,7 @@ fn bad_climatology_and_stats_flags_are_refused_and_write_nothing() {
         (clim(&["time.hour", "--window", "61"]), "it needs time.dayofyear in --groupby"),
         (clim(&["time.dayofyear", "--window", "60"]), "--window must be an odd number of days"),
         (clim(&["time.dayofyear", "--window", "61", "--stat", "max"]),
-         "--window gives weighted mean, var and std only, not max"),
+         "--window gives weighted mean, var and std (or, without --stat, --quantiles), not max"),
         (clim(&["time.dayofyear,time.month", "--window", "61"]),
          "--window takes time.dayofyear and time.hour groupers only, not time.month"),
         (clim(&["time.dayofyear", "--window", "4294967295"]),

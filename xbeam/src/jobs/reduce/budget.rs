@@ -253,7 +253,7 @@ pub(super) fn fit_budget(
         to_human_size(largest),
         to_human_size(options.max_mem),
         to_human_size_up(largest + largest / 7 + 1),
-        if options.quantiles.is_empty() || options.sketch.is_some() {
+        if options.quantiles.is_empty() || options.sketch.is_some() || options.window.is_some() {
             ""
         } else {
             " (or take the quantiles from sketches: --sketch)"

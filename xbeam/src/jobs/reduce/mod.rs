@@ -405,7 +405,7 @@ fn check_window(options: &Options, w: u32) -> Result<(), Error> {
         .collect();
     ensure_usage!(
         bad.is_empty(),
-        "--window gives weighted mean, var and std only, not {}",
+        "--window gives weighted mean, var and std (or, without --stat, --quantiles), not {}",
         bad.join(", ")
     );
     ensure_usage!(

@@ -211,11 +211,12 @@ pub(super) fn output_template(
 /// Whether a variable's quantiles have a `quantile` dimension, and their
 /// dtype, as xarray gives them: grouped, a float variable keeps its dtype
 /// and one without the grouped dimension is repeated unchanged, with no
-/// `quantile` dimension; otherwise (and for WeatherBench 2's window,
-/// a weighted quantile) float64 over `quantile`.
+/// `quantile` dimension; otherwise (and for the weighted quantiles of
+/// WeatherBench 2's window) float64 over `quantile`.
 pub(super) fn quantile_form(options: &Options, v: &VarPlan) -> (bool, DType) {
     let grouped = !options.groupby.is_empty();
-    let dtype = if grouped && v.dtype.is_float() && options.window.is_none() {
+    let weighted = options.window.is_some() && v.fold.is_some();
+    let dtype = if grouped && v.dtype.is_float() && !weighted {
         v.dtype
     } else {
         DType::F64
