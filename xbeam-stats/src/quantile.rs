@@ -619,7 +619,10 @@ mod tests {
         let low = [(f64::NEG_INFINITY, 0.5), (1.0, 1.0), (2.0, 1.0), (3.0, 1.0)];
         for (pairs, q) in [(&high, 0.3), (&low, 0.8)] {
             assert!(every_term(pairs, q).is_nan());
-            assert!(weighted_quantile_sorted(pairs, q).is_nan(), "{pairs:?} q {q}");
+            assert!(
+                weighted_quantile_sorted(pairs, q).is_nan(),
+                "{pairs:?} q {q}"
+            );
         }
     }
 
