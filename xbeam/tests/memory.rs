@@ -341,3 +341,67 @@ fn windowed_climatology_within_max_mem(
     assert!(a.identical(&b), "the budget changed the result");
     a.sizes().clone()
 }
+
+/// A store chunked in pencils (time whole, 25 MB a chunk, as WeatherBench 2
+/// keeps its inputs) under budgets too small for the windowed climatology:
+/// each refusal (exit 2, nothing written) names a budget, and that budget
+/// runs within max-mem + 200 MB, though it cuts coarser stripes than the
+/// smaller one did (the pencil, decoded whole, does not shrink with them).
+#[test]
+fn cli_windowed_climatology_of_pencils_names_a_budget_that_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, pencils) = (dir.path().join("src.zarr"), dir.path().join("pencils.zarr"));
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    xbeam(&[
+        "generate",
+        "--gb",
+        "0.05",
+        "--nlat",
+        "8",
+        "--nlon",
+        "16",
+        "--quiet",
+        "--out",
+        &s(&src),
+    ]);
+    xbeam(&[
+        "rechunk",
+        &s(&src),
+        &s(&pencils),
+        "--target-chunks",
+        "time=-1",
+        "--quiet",
+    ]);
+    let dst = dir.path().join("clim.zarr");
+    for budget in ["16MiB", "24MiB", "32MiB", "36MiB"] {
+        let clim = |max_mem: &str| {
+            Command::new(env!("CARGO_BIN_EXE_xbeam"))
+                .args(["climatology", &s(&pencils), &s(&dst), "--groupby"])
+                .args([
+                    "time.hour,time.dayofyear",
+                    "--window",
+                    "61",
+                    "--max-mem",
+                    max_mem,
+                ])
+                .args(["--workers", "2", "--overwrite"])
+                .output()
+                .unwrap()
+        };
+        let out = clim(budget);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{budget}: {err}");
+        assert!(!dst.exists(), "{budget}");
+        let named = err
+            .split("give --max-mem ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .unwrap_or_else(|| panic!("no budget named: {err}"))
+            .to_owned();
+        let out = clim(&named);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{budget} named {named}: {err}");
+        common::assert_within_max_mem(&err, xbeam::key::parse_bytes(&named).unwrap());
+        std::fs::remove_dir_all(&dst).unwrap();
+    }
+}

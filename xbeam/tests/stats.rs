@@ -94,6 +94,16 @@ fn two_chunkings(ds: &Dataset, dir: &Path) -> (PathBuf, PathBuf) {
     (a, b)
 }
 
+/// The budget a too-small-budget refusal names ("give --max-mem X or more").
+fn named_budget(text: &str) -> u64 {
+    let named = text
+        .split("give --max-mem ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .unwrap_or_else(|| panic!("no budget named in {text}"));
+    xbeam::key::parse_bytes(named).unwrap()
+}
+
 fn bits(a: &Array) -> Vec<u64> {
     a.to_f64().unwrap().iter().map(|x| x.to_bits()).collect()
 }
@@ -264,6 +274,15 @@ fn a_small_budget_cuts_blocks_into_stripes_with_the_same_results() {
     assert!(err.to_string().contains("give --max-mem"), "{err}");
     assert_eq!(err.exit_code(), 2);
     assert!(!dir.path().join("x.zarr").exists());
+    // and the budget it names runs
+    reduce::run(
+        &Options {
+            max_mem: named_budget(&err.to_string()),
+            ..options
+        },
+        &Runner::local_with_workers(2).quiet(),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -741,26 +760,27 @@ fn a_windowed_climatology_of_pencils_counts_the_whole_chunk_it_decodes() {
         }
     };
     let dst = dir.path().join("x.zarr");
-    let mut options = Options::new(&pencils, &dst);
-    edit(whole)(&mut options);
-    let err = reduce::run(&options, &Runner::local_with_workers(2).quiet()).unwrap_err();
-    let text = err.to_string();
-    assert_eq!(err.exit_code(), 2, "{text}");
-    assert!(
-        text.contains(&format!(
-            "one source chunk of {} decoded whole",
-            xbeam::key::to_human_size(whole)
-        )),
-        "{text}"
-    );
-    assert!(!dst.exists());
-    let named = text
-        .split("give --max-mem ")
-        .nth(1)
-        .and_then(|t| t.split(' ').next())
-        .expect("a budget named");
-    let named = xbeam::key::parse_bytes(named).unwrap();
-    assert!(named > whole, "{named} for a chunk of {whole}");
+    let mut named = 0;
+    // (a larger budget cuts coarser stripes, which the pencil outweighs:
+    // the budget named is one that runs)
+    for budget in [whole / 2, whole, whole * 5 / 4] {
+        let mut options = Options::new(&pencils, &dst);
+        edit(budget)(&mut options);
+        let err = reduce::run(&options, &Runner::local_with_workers(2).quiet()).unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.exit_code(), 2, "{text}");
+        assert!(
+            text.contains(&format!(
+                "one source chunk of {} decoded whole",
+                xbeam::key::to_human_size(whole)
+            )),
+            "{text}"
+        );
+        assert!(!dst.exists());
+        named = named_budget(&text);
+        assert!(named > whole, "{named} for a chunk of {whole}");
+        reduce_to(&pencils, &dir.path().join("n.zarr"), 2, edit(named));
+    }
     let from_pencils = reduce_to(&pencils, &dir.path().join("n.zarr"), 2, edit(named));
     let from_pancakes = reduce_to(&pancakes, &dir.path().join("w.zarr"), 2, edit(1 << 30));
     assert_eq!(

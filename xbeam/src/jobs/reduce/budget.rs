@@ -8,7 +8,7 @@ use xbeam_stats::{Groups, Need};
 
 use super::template::BOUNDS_DIM;
 use super::{Options, Sequence, VarPlan};
-use crate::error::{ensure_usage, Error};
+use crate::error::Error;
 use crate::key::{to_human_size, to_human_size_up};
 
 /// Every sequence: each variable over each block of source chunks of its
@@ -175,6 +175,51 @@ pub(super) fn sequence_bytes(
     elems * per as u64 + chunk + quantiles
 }
 
+/// Sequences cut to fit, the stripes they were cut into (if any) and the
+/// largest one's bytes (see [`cut_to_fit`]).
+pub(super) type Cut = (Vec<Sequence>, Option<(String, u64)>, u64);
+
+/// Cuts `sequences` into stripes when a worker's share of `max_mem`
+/// (an eighth kept for reading) cannot hold the largest (`bytes_of`), and
+/// returns them with the largest one's bytes; or, when even the cut ones
+/// do not fit, that many bytes and a budget that fits. That budget is
+/// searched for, not derived: a larger budget cuts coarser stripes, and
+/// what does not shrink with a stripe (a source chunk read whole) then
+/// weighs more.
+pub(super) fn cut_to_fit(
+    max_mem: u64,
+    workers: usize,
+    (sequences, vars, step): (&[Sequence], &[VarPlan], &IndexMap<String, u64>),
+    bytes_of: impl Fn(&[Sequence]) -> u64,
+) -> Result<Cut, (u64, u64)> {
+    let cut = |max_mem: u64| -> Cut {
+        let per_worker = (max_mem - max_mem / 8) / workers.max(1) as u64;
+        let bytes = bytes_of(sequences);
+        if bytes > per_worker {
+            if let Some((dim, stripe)) = stripes(sequences, vars, step, bytes, per_worker) {
+                let cut = split(sequences.to_vec(), vars, &dim, stripe);
+                let bytes = bytes_of(&cut);
+                return (cut, Some((dim, stripe)), bytes);
+            }
+        }
+        (sequences.to_vec(), None, bytes)
+    };
+    let fits = |bytes: u64, max_mem: u64| bytes + max_mem / 8 <= max_mem;
+    let fitted = cut(max_mem);
+    if fits(fitted.2, max_mem) {
+        return Ok(fitted);
+    }
+    let mut enough = fitted.2 + fitted.2 / 7 + 1;
+    for _ in 0..64 {
+        let (_, _, bytes) = cut(enough);
+        if fits(bytes, enough) {
+            break;
+        }
+        enough = (bytes + bytes / 7 + 1).max(enough + enough / 16 + 1);
+    }
+    Err((fitted.2, enough))
+}
+
 /// Output chunk sizes per dimension.
 pub(super) type OutputChunks = IndexMap<String, ChunkSpec>;
 
@@ -200,7 +245,7 @@ pub(super) fn fit_budget(
     options: &Options,
     workers: usize,
     (t, vars, step, need, (groups, dup)): Planned<'_>,
-    mut sequences: Vec<Sequence>,
+    sequences: &[Sequence],
     mut chunks: OutputChunks,
 ) -> Result<Fitted, Error> {
     let ngroups = groups.count().max(1);
@@ -218,7 +263,6 @@ pub(super) fn fit_budget(
         )
     };
     let headroom = options.max_mem / 8;
-    let per_worker = (options.max_mem - headroom) / workers.max(1) as u64;
     let bytes_of = |seqs: &[Sequence]| {
         seqs.iter()
             .map(|s| {
@@ -234,31 +278,32 @@ pub(super) fn fit_budget(
             .max()
             .unwrap_or(0)
     };
-    let mut cut = None;
-    if bytes_of(&sequences) > per_worker {
-        if let Some((dim, stripe)) =
-            stripes(&sequences, vars, step, bytes_of(&sequences), per_worker)
-        {
-            sequences = split(sequences, vars, &dim, stripe);
-            chunks.insert(dim.clone(), ChunkSpec::Size(stripe));
-            cut = Some((dim, stripe));
-        }
+    let (sequences, cut, largest) =
+        match cut_to_fit(options.max_mem, workers, (sequences, vars, step), bytes_of) {
+            Ok(fitted) => fitted,
+            Err((largest, enough)) => {
+                return Err(Error::Usage(format!(
+                    "the largest variable block needs {} for its accumulators and one source \
+                     chunk being read, which with an eighth of the budget kept for reading is \
+                     more than --max-mem {} allows: give --max-mem {} or more, or chunk the kept \
+                     dimensions more finely{}",
+                    to_human_size(largest),
+                    to_human_size(options.max_mem),
+                    to_human_size_up(enough),
+                    if options.quantiles.is_empty()
+                        || options.sketch.is_some()
+                        || options.window.is_some()
+                    {
+                        ""
+                    } else {
+                        " (or take the quantiles from sketches: --sketch)"
+                    }
+                )))
+            }
+        };
+    if let Some((dim, stripe)) = &cut {
+        chunks.insert(dim.clone(), ChunkSpec::Size(*stripe));
     }
-    let largest = bytes_of(&sequences);
-    ensure_usage!(
-        largest + headroom <= options.max_mem,
-        "the largest variable block needs {} for its accumulators and one source chunk being \
-         read, which with an eighth of the budget kept for reading is more than --max-mem {} \
-         allows: give --max-mem {} or more, or chunk the kept dimensions more finely{}",
-        to_human_size(largest),
-        to_human_size(options.max_mem),
-        to_human_size_up(largest + largest / 7 + 1),
-        if options.quantiles.is_empty() || options.sketch.is_some() || options.window.is_some() {
-            ""
-        } else {
-            " (or take the quantiles from sketches: --sketch)"
-        }
-    );
     let fit = ((options.max_mem - headroom) / largest.max(1)).max(1) as usize;
     let workers = workers.min(fit).min(sequences.len()).max(1);
     Ok((sequences, chunks, workers, cut))

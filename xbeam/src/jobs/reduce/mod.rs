@@ -573,7 +573,7 @@ pub fn run(options: &Options, runner: &Runner) -> Result<Done, Error> {
         options,
         runner.workers(),
         (&t, &vars, &step, need, (&groups, &dup)),
-        sequences,
+        &sequences,
         chunks,
     )?;
     let planned = template.data_nbytes();

@@ -37,10 +37,10 @@ use xbeam_key::{ChunkSpec, Key};
 use xbeam_runner::Runner;
 use xbeam_stats::{DaySums, Fold, Groups, Move, Need, Stat, WindowStream, Work};
 
-use super::budget::{split, stripes, OutputChunks};
+use super::budget::{cut_to_fit, OutputChunks};
 use super::grouping::Window;
 use super::{out_name, outputs, Done, Options, ReadProgress, Sequence, VarPlan};
-use crate::error::{ensure_usage, Error};
+use crate::error::Error;
 use crate::jobs::output;
 use crate::key::{to_human_size, to_human_size_up};
 
@@ -257,8 +257,8 @@ fn fit(
         .unwrap_or(1) as usize;
     let most = span(feeds, p.window.width / 2 * 2 + 2 + BATCH, tstep);
     let pinned = (3 * BATCH as u64 * span(feeds, 1, tstep)).min(most);
-    let largest = |p: &Parts| {
-        p.sequences
+    let largest = |p: &Parts, sequences: &[Sequence]| {
+        sequences
             .iter()
             .map(|s| {
                 // a time step is copied out of its chunk when time is not
@@ -272,34 +272,38 @@ fn fit(
             .max()
             .unwrap_or(0)
     };
-    let per_worker = (options.max_mem - headroom) / workers.max(1) as u64;
-    let bytes = largest(p);
-    if bytes > per_worker {
-        if let Some((dim, stripe)) = stripes(&p.sequences, &p.vars, &p.step, bytes, per_worker) {
-            let sequences = std::mem::take(&mut p.sequences);
-            p.sequences = split(sequences, &p.vars, &dim, stripe);
-            p.chunks.insert(dim, ChunkSpec::Size(stripe));
+    let fitted = {
+        let p: &Parts = p;
+        cut_to_fit(
+            options.max_mem,
+            workers,
+            (&p.sequences, &p.vars, &p.step),
+            |s: &[Sequence]| largest(p, s),
+        )
+    };
+    let bytes = match fitted {
+        Ok((sequences, cut, bytes)) => {
+            p.sequences = sequences;
+            if let Some((dim, stripe)) = cut {
+                p.chunks.insert(dim, ChunkSpec::Size(stripe));
+            }
+            bytes
         }
-    }
-    let bytes = largest(p);
-    ensure_usage!(
-        bytes + headroom <= options.max_mem,
-        "the largest variable block needs {} for the window's running sums (and the days' sums it \
-         keeps), the output days, the source chunks of {BATCH} days and one source chunk of {} \
-         decoded whole, which with an eighth of the budget kept for reading is more than \
-         --max-mem {} allows: give --max-mem {} or more, or chunk the source's other dimensions \
-         more finely",
-        to_human_size(bytes),
-        to_human_size(
-            p.sequences
-                .iter()
-                .map(|s| whole_chunk_bytes(p, s))
-                .max()
-                .unwrap_or(0)
-        ),
-        to_human_size(options.max_mem),
-        to_human_size_up(bytes + bytes / 7 + 1),
-    );
+        Err((bytes, enough)) => {
+            let whole = p.sequences.iter().map(|s| whole_chunk_bytes(p, s)).max();
+            return Err(Error::Usage(format!(
+                "the largest variable block needs {} for the window's running sums (and the \
+                 days' sums it keeps), the output days, the source chunks of {BATCH} days and \
+                 one source chunk of {} decoded whole, which with an eighth of the budget kept \
+                 for reading is more than --max-mem {} allows: give --max-mem {} or more, or \
+                 chunk the source's other dimensions more finely",
+                to_human_size(bytes),
+                to_human_size(whole.unwrap_or(0)),
+                to_human_size(options.max_mem),
+                to_human_size_up(enough),
+            )));
+        }
+    };
     let fit = ((options.max_mem - headroom) / bytes.max(1)).max(1) as usize;
     let workers = workers.min(fit).min(p.sequences.len()).max(1);
     let share = (options.max_mem - headroom) / workers as u64;
