@@ -201,6 +201,14 @@ fn rechunk_stays_within_max_mem() {
 }
 
 /// Runs the `xbeam` binary, which must succeed; returns its stderr.
+/// `xbeam generate` of `gb` GB over `nlat × nlon` points into `out`.
+fn generate(out: &std::path::Path, (gb, nlat, nlon): (&str, &str, &str)) {
+    let out = out.to_str().unwrap();
+    xbeam(&[
+        "generate", "--gb", gb, "--nlat", nlat, "--nlon", nlon, "--quiet", "--out", out,
+    ]);
+}
+
 fn xbeam(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_xbeam"))
         .args(args)
@@ -294,18 +302,7 @@ fn windowed_climatology_within_max_mem(
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src.zarr");
     let s = |p: &std::path::Path| p.to_str().unwrap().to_owned();
-    xbeam(&[
-        "generate",
-        "--gb",
-        "0.05",
-        "--nlat",
-        nlat,
-        "--nlon",
-        nlon,
-        "--quiet",
-        "--out",
-        &s(&src),
-    ]);
+    generate(&src, ("0.05", nlat, nlon));
     let clim = |dst: &std::path::Path, max_mem: &str| {
         let (src, dst) = (s(&src), s(dst));
         let mut args = vec![
@@ -352,18 +349,7 @@ fn cli_windowed_climatology_of_pencils_names_a_budget_that_runs() {
     let dir = tempfile::tempdir().unwrap();
     let (src, pencils) = (dir.path().join("src.zarr"), dir.path().join("pencils.zarr"));
     let s = |p: &std::path::Path| p.to_str().unwrap().to_owned();
-    xbeam(&[
-        "generate",
-        "--gb",
-        "0.05",
-        "--nlat",
-        "8",
-        "--nlon",
-        "16",
-        "--quiet",
-        "--out",
-        &s(&src),
-    ]);
+    generate(&src, ("0.05", "8", "16"));
     xbeam(&[
         "rechunk",
         &s(&src),
