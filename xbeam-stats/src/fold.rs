@@ -774,7 +774,7 @@ impl Triangle {
 /// The weight of each circular offset of a period `p` under the triangle
 /// of half-width `h` (offsets that wrap more than once around a short
 /// period add up).
-fn triangle_weights(p: usize, h: usize) -> Vec<f64> {
+pub(crate) fn triangle_weights(p: usize, h: usize) -> Vec<f64> {
     let mut w = vec![0.0; p];
     for j in 0..2 * h - 1 {
         let off = j as i64 - (h as i64 - 1);

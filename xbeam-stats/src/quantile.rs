@@ -133,18 +133,17 @@ pub struct DayWindow {
 
 impl DayWindow {
     /// The day labels the window of day label `at` takes, with their
-    /// weights (positive).
-    fn sources(&self, at: usize) -> Vec<(usize, f64)> {
-        let h = (self.width / 2) as i64;
+    /// weights (positive), from each circular offset's weight `weights`
+    /// (see [`triangle_weights`](crate::fold::triangle_weights)).
+    fn sources(&self, at: usize, weights: &[f64]) -> Vec<(usize, f64)> {
         let p = self.period as i64;
         let centre = self.days[at] as i64;
         self.days
             .iter()
             .enumerate()
             .filter_map(|(j, &d)| {
-                let off = (d as i64 - centre + p / 2).rem_euclid(p) - p / 2;
-                #[allow(clippy::cast_precision_loss)]
-                (off.abs() < h).then(|| (j, (h - off.abs()) as f64 / h as f64))
+                let w = weights[(d as i64 - centre).rem_euclid(p) as usize];
+                (w > 0.0).then_some((j, w))
             })
             .collect()
     }
@@ -341,7 +340,9 @@ impl Values {
         shape.extend_from_slice(&kept_shape);
         let mut out = ArrayD::from_elem(IxDyn(&shape), f64::NAN);
         let flat = out.as_slice_mut().expect("standard layout");
-        let sources: Vec<Vec<(usize, f64)>> = (0..ndays).map(|d| window.sources(d)).collect();
+        let weights = crate::fold::triangle_weights(window.period, window.width / 2);
+        let sources: Vec<Vec<(usize, f64)>> =
+            (0..ndays).map(|d| window.sources(d, &weights)).collect();
         let mut slide = Slide::new(ndays);
         for o in 0..window.outer {
             for i in 0..window.inner {

@@ -200,7 +200,6 @@ fn rechunk_stays_within_max_mem() {
     );
 }
 
-/// Runs the `xbeam` binary, which must succeed; returns its stderr.
 /// `xbeam generate` of `gb` GB over `nlat × nlon` points into `out`.
 fn generate(out: &std::path::Path, (gb, nlat, nlon): (&str, &str, &str)) {
     let out = out.to_str().unwrap();
@@ -209,6 +208,7 @@ fn generate(out: &std::path::Path, (gb, nlat, nlon): (&str, &str, &str)) {
     ]);
 }
 
+/// Runs the `xbeam` binary, which must succeed; returns its stderr.
 fn xbeam(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_xbeam"))
         .args(args)
@@ -378,16 +378,11 @@ fn cli_windowed_climatology_of_pencils_names_a_budget_that_runs() {
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         assert_eq!(out.status.code(), Some(2), "{budget}: {err}");
         assert!(!dst.exists(), "{budget}");
-        let named = err
-            .split("give --max-mem ")
-            .nth(1)
-            .and_then(|t| t.split(' ').next())
-            .unwrap_or_else(|| panic!("no budget named: {err}"))
-            .to_owned();
-        let out = clim(&named);
+        let named = common::named_budget(&err);
+        let out = clim(&named.to_string());
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(out.status.success(), "{budget} named {named}: {err}");
-        common::assert_within_max_mem(&err, xbeam::key::parse_bytes(&named).unwrap());
+        common::assert_within_max_mem(&err, named);
         std::fs::remove_dir_all(&dst).unwrap();
     }
 }

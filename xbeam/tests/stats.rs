@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+
 use indexmap::IndexMap;
 use xbeam::chunk::calendar::{Calendar, DateTime, TimeUnit};
 use xbeam::chunk::ndarray::{Array1, Array3, ArrayD};
@@ -92,16 +94,6 @@ fn two_chunkings(ds: &Dataset, dir: &Path) -> (PathBuf, PathBuf) {
         &[("time", 7), ("lat", 2), ("lon", 3)],
     );
     (a, b)
-}
-
-/// The budget a too-small-budget refusal names ("give --max-mem X or more").
-fn named_budget(text: &str) -> u64 {
-    let named = text
-        .split("give --max-mem ")
-        .nth(1)
-        .and_then(|t| t.split(' ').next())
-        .unwrap_or_else(|| panic!("no budget named in {text}"));
-    xbeam::key::parse_bytes(named).unwrap()
 }
 
 fn bits(a: &Array) -> Vec<u64> {
@@ -277,7 +269,7 @@ fn a_small_budget_cuts_blocks_into_stripes_with_the_same_results() {
     // and the budget it names runs
     reduce::run(
         &Options {
-            max_mem: named_budget(&err.to_string()),
+            max_mem: common::named_budget(&err.to_string()),
             ..options
         },
         &Runner::local_with_workers(2).quiet(),
@@ -777,7 +769,7 @@ fn a_windowed_climatology_of_pencils_counts_the_whole_chunk_it_decodes() {
             "{text}"
         );
         assert!(!dst.exists());
-        named = named_budget(&text);
+        named = common::named_budget(&text);
         assert!(named > whole, "{named} for a chunk of {whole}");
         reduce_to(&pencils, &dir.path().join("n.zarr"), 2, edit(named));
     }

@@ -149,12 +149,7 @@ pub(super) fn sequence_bytes(
     let kept: u64 = seq.block.iter().map(|r| r.end - r.start).product();
     let reduced: u64 = v.reduced.iter().map(|&a| sizes[&v.dims[a]]).product();
     let elems = plan_groups as u64 * kept * reduced;
-    let chunk: u64 = v
-        .dims
-        .iter()
-        .map(|d| step[d].min(sizes[d]))
-        .product::<u64>()
-        * 8;
+    let chunk = super::chunk_elems(v, sizes, step) * 8;
     // at its peak a sequence holds its fold and the counts made from it,
     // or its partial, one finalized statistic and its output copy
     let per = (need.fold_bytes() + 8).max(need.partial_bytes() + 16) + 8 * usize::from(weighted);
@@ -192,9 +187,9 @@ pub(super) fn cut_to_fit(
     (sequences, vars, step): (&[Sequence], &[VarPlan], &IndexMap<String, u64>),
     bytes_of: impl Fn(&[Sequence]) -> u64,
 ) -> Result<Cut, (u64, u64)> {
+    let bytes = bytes_of(sequences);
     let cut = |max_mem: u64| -> Cut {
         let per_worker = (max_mem - max_mem / 8) / workers.max(1) as u64;
-        let bytes = bytes_of(sequences);
         if bytes > per_worker {
             if let Some((dim, stripe)) = stripes(sequences, vars, step, bytes, per_worker) {
                 let cut = split(sequences.to_vec(), vars, &dim, stripe);

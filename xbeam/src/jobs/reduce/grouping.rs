@@ -34,11 +34,16 @@ pub(super) struct Window {
 }
 
 impl Window {
+    /// Groups after the day axis (the groups are `[outer, days, inner]`).
+    pub(super) fn inner(&self, groups: &Groups) -> usize {
+        groups.count() / (self.outer * self.days.len()).max(1)
+    }
+
     /// The window as [`Values::window_quantiles`](xbeam_stats::Values::window_quantiles) takes it, over `groups`.
     pub(super) fn of_groups(&self, groups: &Groups) -> xbeam_stats::DayWindow {
         xbeam_stats::DayWindow {
             outer: self.outer,
-            inner: groups.count() / (self.outer * self.days.len()).max(1),
+            inner: self.inner(groups),
             days: self.days.clone(),
             period: self.period,
             width: self.width,

@@ -479,6 +479,12 @@ fn chunks_read(v: &VarPlan, sizes: &IndexMap<String, u64>, step: &IndexMap<Strin
         .product()
 }
 
+/// The elements of one whole source chunk of `v` (`sizes` and chunk
+/// `step` by dimension).
+fn chunk_elems(v: &VarPlan, sizes: &IndexMap<String, u64>, step: &IndexMap<String, u64>) -> u64 {
+    v.dims.iter().map(|d| step[d].min(sizes[d])).product()
+}
+
 /// Source chunk size per dimension (the whole dimension where unchunked).
 pub(super) fn steps(source: &ZarrSource) -> IndexMap<String, u64> {
     let sizes = source.template().sizes();

@@ -106,7 +106,7 @@ type Feed = Vec<(usize, usize)>;
 /// Each day's time steps and their groups among the day's `outer × inner`.
 fn feeds(groups: &Groups, dup: &[Option<usize>], w: &Window) -> (Vec<Feed>, usize) {
     let len = w.days.len();
-    let inner = groups.count() / (w.outer * len).max(1);
+    let inner = w.inner(groups);
     let mut feeds = vec![Vec::new(); w.period];
     let mut put = |t: usize, g: usize| {
         let (o, rest) = (g / (len * inner), g % (len * inner));
@@ -212,12 +212,7 @@ fn chunk_bytes(p: &Parts, seq: &Sequence) -> u64 {
 /// whole) make this the largest term.
 fn whole_chunk_bytes(p: &Parts, seq: &Sequence) -> u64 {
     let v = &p.vars[seq.var];
-    let sizes = p.source.template().sizes();
-    v.dims
-        .iter()
-        .map(|d| p.step[d].min(sizes[d]))
-        .product::<u64>()
-        * v.dtype.itemsize() as u64
+    super::chunk_elems(v, p.source.template().sizes(), &p.step) * v.dtype.itemsize() as u64
 }
 
 /// Days per output chunk: whole days of every group, about [`OUT_CHUNK`].
