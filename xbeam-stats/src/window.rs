@@ -200,7 +200,8 @@ pub struct DaySums {
     /// Per group: the steps gathered, while none had a NaN.
     count: Vec<f64>,
     /// Per group: whether a step had a NaN (the weight totals and NaN
-    /// counts are then per element, in `acc`).
+    /// counts are then per element, in `acc`, made at the first NaN: until
+    /// then they take no memory).
     sparse: Vec<bool>,
 }
 
@@ -262,7 +263,8 @@ impl DaySums {
         }
     }
 
-    /// Bytes a day's sums hold per (group, element) for `need`.
+    /// Bytes a day's sums hold at most per (group, element) for `need`
+    /// (a weight total and a NaN count only once a step had a NaN).
     pub fn bytes_per_element(need: Need) -> usize {
         8 * (1
             + usize::from(need.sum)
@@ -608,8 +610,18 @@ impl WindowStream {
 
     /// Empty sums of one day, for [`gather`](WindowStream::gather).
     pub fn day_sums(&self) -> DaySums {
+        let len = self.groups * self.size;
+        let f = |on: bool| on.then(|| vec![0.0; len]);
         DaySums {
-            acc: Acc::new(self.need, self.groups * self.size),
+            // weight totals and NaN counts per element from the first NaN
+            // on (see gather)
+            acc: Acc {
+                n: Vec::new(),
+                sum: f(self.need.sum),
+                s1: f(self.need.moments),
+                s2: f(self.need.moments),
+                nan: None,
+            },
             need: self.need,
             size: self.size,
             count: vec![0.0; self.groups],
@@ -643,6 +655,11 @@ impl WindowStream {
         let shift = shifts(&mut self.shift, self.need, range.clone());
         let nan = sums.acc.add_values(range.clone(), &x, shift, 1.0);
         if nan && !sums.sparse[group] {
+            if sums.acc.n.is_empty() {
+                let len = self.groups * self.size;
+                sums.acc.n = vec![0.0; len];
+                sums.acc.nan = self.need.propagate_nan.then(|| vec![0.0; len]);
+            }
             // weight totals per element from now on
             sums.acc.n[range.clone()].fill(sums.count[group]);
             sums.sparse[group] = true;
@@ -657,7 +674,7 @@ impl WindowStream {
     /// Checks that `sums` are of this stream's shape and statistics.
     fn check(&self, sums: &DaySums) {
         assert!(
-            sums.acc.n.len() == self.groups * self.size && sums.need == self.need,
+            sums.count.len() == self.groups && sums.size == self.size && sums.need == self.need,
             "a day's sums of another stream"
         );
     }

@@ -53,6 +53,7 @@ impl Default for DemoOptions {
 pub fn era5_like(hours: usize, lats: usize, lons: usize, seed: u64) -> Result<Dataset, ChunkError> {
     crate::synthetic::Era5Like {
         ntime: hours as u64,
+        hours: 1,
         nlat: lats as u64,
         nlon: lons as u64,
         levels: 0,

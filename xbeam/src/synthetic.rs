@@ -1,8 +1,8 @@
 //! The one synthetic ERA5-like dataset, behind `xbeam generate`, `xbeam
 //! demo` and the benchmarks (like `shared/bench/make_dataset.py`).
 //!
-//! Dimensions `time` (hourly from 2020-01-01T00, stored as int64
-//! `hours since 2020-01-01 00:00:00`), optional `level`, `latitude` (90 to
+//! Dimensions `time` (hourly from 2020-01-01T00, or every `hours` hours,
+//! stored as int64 `hours since 2020-01-01 00:00:00`), optional `level`, `latitude` (90 to
 //! -90) and `longitude` (0 to 360); float32 `temperature` and
 //! `geopotential`: smooth seasonal, diurnal and wave fields plus seeded
 //! Gaussian noise. The noise of time step `t` of variable `v` depends only
@@ -17,7 +17,14 @@
 //! let day2 = era5.block(24, 48)?;
 //! assert!(day2.identical(&whole.isel([("time", 24..48)])?));
 //! assert_eq!(era5.template()?.sizes()["time"], 48);
-//! # Ok::<(), xbeam::chunk::ChunkError>(())
+//!
+//! // 6-hourly, as WeatherBench 2's climatologies take
+//! use xbeam::chunk::TimeField;
+//! let six = Era5Like { ntime: 5, hours: 6, nlat: 3, nlon: 4, ..Era5Like::default() };
+//! let time = six.dataset()?.coord("time").unwrap().data().clone();
+//! let hours = time.time_field(TimeField::Hour)?.to_f64()?;
+//! assert_eq!(hours.as_slice().unwrap(), &[0.0, 6.0, 12.0, 18.0, 0.0]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::f64::consts::PI;
@@ -39,8 +46,11 @@ const HOURS_1970_TO_2020: i64 = 438_288;
 /// The shape and seed of an ERA5-like dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Era5Like {
-    /// Hourly time steps.
+    /// Time steps.
     pub ntime: u64,
+    /// Hours from one time step to the next (1: hourly; WeatherBench 2's
+    /// climatologies take 6-hourly data).
+    pub hours: u64,
     /// Latitude points (121 = 1.5°).
     pub nlat: u64,
     /// Longitude points (240 = 1.5°).
@@ -55,6 +65,7 @@ impl Default for Era5Like {
     fn default() -> Self {
         Era5Like {
             ntime: 24,
+            hours: 1,
             nlat: 121,
             nlon: 240,
             levels: 0,
@@ -121,9 +132,9 @@ impl Era5Like {
 
     /// The time coordinate of steps `t0..t1`, with its attributes and CF
     /// encoding.
-    fn time(t0: u64, t1: u64) -> Result<Variable, ChunkError> {
+    fn time(&self, t0: u64, t1: u64) -> Result<Variable, ChunkError> {
         let ticks: Vec<i64> = (t0 as i64..t1 as i64)
-            .map(|h| h + HOURS_1970_TO_2020)
+            .map(|t| t * self.hours as i64 + HOURS_1970_TO_2020)
             .collect();
         let data = Array::datetime(
             xbeam_chunk::ndarray::Array1::from(ticks).into_dyn(),
@@ -143,7 +154,7 @@ impl Era5Like {
     fn coord_dataset(&self, t0: u64, t1: u64) -> Result<Dataset, ChunkError> {
         let (lat, lon, lev) = self.coords();
         let mut ds = Dataset::new()
-            .with_coord("time", Self::time(t0, t1)?)?
+            .with_coord("time", self.time(t0, t1)?)?
             .with_coord(
                 "latitude",
                 Variable::new(["latitude"], Array::from_1d(lat))?.with_attrs(attrs(&[
@@ -251,7 +262,7 @@ impl Era5Like {
         let mut data = vec![0f32; (t1 - t0) as usize * per_step];
         let scale = if vi == 0 { 1.0 } else { 50.0 };
         for (i, t) in (t0..t1).enumerate() {
-            let h = t as f64;
+            let h = (t * self.hours) as f64;
             let doy = h / 24.0;
             let hod = h % 24.0;
             let seasonal = (2.0 * PI * (doy - 15.0) / 365.25).cos();

@@ -38,6 +38,10 @@ pub(crate) struct Args {
     /// Longitude points.
     #[arg(long, default_value_t = 240, value_parser = clap::value_parser!(u64).range(1..=generate::MAX_POINTS))]
     nlon: u64,
+    /// Hours from one time step to the next (6: 6-hourly, as WeatherBench
+    /// 2's climatologies take).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=generate::MAX_HOURS))]
+    step_hours: u64,
     /// Seed of the noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -51,6 +55,7 @@ pub(crate) fn run(a: &Args) -> Result<(), Error> {
         write: a.write.mode(),
         gb: a.gb,
         ntime: None,
+        hours: a.step_hours,
         nlat: a.nlat,
         nlon: a.nlon,
         levels: a.levels,

@@ -31,6 +31,9 @@ use crate::transforms::write_to;
 
 /// The largest grid and level counts `generate` accepts.
 pub const MAX_POINTS: u64 = 1 << 20;
+/// The most hours from one time step to the next (`--step-hours`): a
+/// week.
+pub const MAX_HOURS: u64 = 168;
 /// The largest uncompressed size `generate` accepts, in GB.
 pub const MAX_GB: f64 = 1e6;
 
@@ -43,8 +46,10 @@ pub struct Options {
     pub write: output::WriteMode,
     /// Target uncompressed size of the data variables, in 1e9 bytes.
     pub gb: f64,
-    /// An explicit number of hourly steps (overrides `gb`).
+    /// An explicit number of time steps (overrides `gb`).
     pub ntime: Option<u64>,
+    /// Hours from one time step to the next (1: hourly).
+    pub hours: u64,
     /// Latitude points (121 = 1.5°).
     pub nlat: u64,
     /// Longitude points (240 = 1.5°).
@@ -69,6 +74,7 @@ impl Options {
             write: output::WriteMode::default(),
             gb: 1.0,
             ntime: None,
+            hours: 1,
             nlat: 121,
             nlon: 240,
             levels: 0,
@@ -87,6 +93,11 @@ impl Options {
             "--gb must be a finite number in (0, {MAX_GB}], found {}",
             self.gb
         );
+        ensure_usage!(
+            (1..=MAX_HOURS).contains(&self.hours),
+            "--step-hours must be in 1..={MAX_HOURS}, found {}",
+            self.hours
+        );
         for (flag, n, min) in [
             ("--nlat", self.nlat, 1),
             ("--nlon", self.nlon, 1),
@@ -104,11 +115,14 @@ impl Options {
             None => ((self.gb * 1e9 / per_step as f64).round() as u64).max(1),
         };
         ensure_usage!(
-            ntime >= 1 && ntime.checked_mul(per_step).is_some(),
+            ntime >= 1
+                && ntime.checked_mul(per_step).is_some()
+                && ntime.checked_mul(self.hours).is_some_and(|h| h < 1 << 60),
             "the number of time steps must be at least 1 and fit the grid, found {ntime}"
         );
         Ok(Era5Like {
             ntime,
+            hours: self.hours,
             nlat: self.nlat,
             nlon: self.nlon,
             levels: self.levels,

@@ -206,6 +206,9 @@ pub(super) fn cut_to_fit(
     }
     let mut enough = fitted.2 + fitted.2 / 7 + 1;
     for _ in 0..64 {
+        // the budget as the refusal prints it (rounded up), which is the
+        // one a user then gives
+        enough = crate::key::parse_bytes(&to_human_size_up(enough)).unwrap_or(enough);
         let (_, _, bytes) = cut(enough);
         if fits(bytes, enough) {
             break;

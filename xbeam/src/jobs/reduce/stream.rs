@@ -16,14 +16,21 @@
 //! takes about three times: over decades that reads each value once
 //! instead of three times and holds the window's span of days of sums
 //! (16 bytes an element for a mean) instead of those days of every year's
-//! values. Output chunks hold a few whole days each, written as the days
-//! are done.
+//! values. When the sums of every day of the year are small (a coarse
+//! grid, or 6-hourly steps: 48 MB a variable for WeatherBench 2's 64 × 32
+//! grid, 288 MB for an hourly one), every day is gathered at once instead
+//! ([`all_days`]): each chunk is read once, in storage order, and let go
+//! at once, so nothing but the sums stays in memory (keeping chunks of
+//! several years for the days they span held most of the input on a
+//! store chunked by half-years, and faulting in fresh pages for it was
+//! most of the time). Output chunks hold a few whole days each, written as
+//! the days are done.
 //!
 //! The arithmetic depends only on the values and their time order (which
-//! days are gathered into sums depends on the data's shape and dtype
-//! alone, see [`multi`]),
-//! so the results are bit-identical whatever the chunking, the workers and
-//! the budget.
+//! days are gathered into sums, and whether all at once, depends on the
+//! data's shape and dtype alone, see [`multi`] and [`all_days`]), so the
+//! results are bit-identical whatever the chunking, the workers and the
+//! budget.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -86,6 +93,9 @@ struct Stream {
     /// window leaves it ([`Chains`]), where another day is read each time
     /// it is needed (about three times).
     multi: Vec<Vec<bool>>,
+    /// Per variable: whether every day is gathered before the window starts
+    /// (see [`all_days`]).
+    all: Vec<bool>,
     /// The day's groups as `[window.outer, inner]` (around the day-of-year
     /// axis).
     inner: usize,
@@ -148,6 +158,34 @@ fn multi(feeds: &[Feed], itemsize: usize) -> Vec<bool> {
         .collect()
 }
 
+/// Whether every day of variable `v` is gathered into its [`DaySums`]
+/// before the window starts, each source chunk read once in storage order
+/// ([`Stream::gather_all`]): when every day with steps is gathered
+/// ([`multi`]) and the sums of every day of the period, over the
+/// variable's whole grid, take at most [`ALL_DAYS_BYTES`]. This depends on
+/// the shape alone (never on the chunking or the budget, which cuts
+/// stripes when the sums do not fit a worker's share): a variance's bits
+/// depend on the order days are gathered in (each element's shift is its
+/// first valid value).
+fn all_days(
+    v: &VarPlan,
+    sizes: &IndexMap<String, u64>,
+    (feeds, multi): (&[Feed], &[bool]),
+    groups: usize,
+    need: Need,
+) -> bool {
+    let every = feeds.iter().zip(multi).all(|(f, &m)| m || f.is_empty());
+    let elems: u64 = v.kept.iter().map(|&a| sizes[&v.dims[a]]).product();
+    let bytes = (feeds.len() * groups * DaySums::bytes_per_element(need)) as u64 * elems;
+    v.fold.is_some() && multi.contains(&true) && every && bytes <= ALL_DAYS_BYTES
+}
+
+/// The most bytes of day sums (a year of them, over a variable's whole
+/// grid) gathered before the window starts ([`all_days`]): a 1.5° grid
+/// hourly (6.6 GB for a mean) streams instead, a 5.625° one (288 MB)
+/// does not.
+const ALL_DAYS_BYTES: u64 = 1 << 30;
+
 /// A day's steps are gathered into sums when a group's take more than this
 /// many bytes an element: what a mean's sums take (a weight total and a
 /// sum), so a mean over 5 years of float32 (or 3 of float64) is gathered.
@@ -171,19 +209,17 @@ fn kept_days(window: &Window) -> usize {
 }
 
 /// Bytes a sequence holds besides its source chunks: the stream, the
-/// days' sums kept (when days have several steps), the output buffers
+/// sums of `kept` days (when days have several steps), the output buffers
 /// (and their copies in the output dtype) and one step in f64.
 fn held(
     p: &Parts,
     stats: usize,
     (seq, groups, per_chunk): (&Sequence, usize, usize),
-    gathers: bool,
+    kept: usize,
 ) -> u64 {
     let elems: u64 = seq.block.iter().map(|r| r.end - r.start).product();
-    let mut per = WindowStream::bytes_per_element(p.need) as u64;
-    if gathers {
-        per += kept_days(&p.window) as u64 * DaySums::bytes_per_element(p.need) as u64;
-    }
+    let per = (WindowStream::bytes_per_element(p.need) + kept * DaySums::bytes_per_element(p.need))
+        as u64;
     // open output chunks: those a batch of days crosses, in f64, and one
     // more copy in the output dtype as it is written
     let open = (BATCH.div_ceil(per_chunk) + 1) * per_chunk;
@@ -228,7 +264,7 @@ fn fit(
     options: &Options,
     workers: usize,
     p: &mut Parts,
-    (groups, feeds, multi): (usize, &[Feed], &[Vec<bool>]),
+    (groups, feeds, multi, all): (usize, &[Feed], &[Vec<bool>], &[bool]),
 ) -> Result<(usize, usize, u64), Error> {
     let headroom = options.max_mem / 8;
     let stats = options.stats.len();
@@ -259,9 +295,17 @@ fn fit(
                 // a time step is copied out of its chunk when time is not
                 // the outermost dimension (its values are not contiguous)
                 let copied = u64::from(p.vars[s.var].fold.is_some_and(|a| a > 0));
-                let gathers = multi[s.var].contains(&true);
-                held(p, stats, (s, groups, per_chunk), gathers)
-                    + (1 + copied) * pinned * chunk_bytes(p, s)
+                // every day's sums and one chunk at a time, or the days'
+                // sums the window spans and the chunks a batch needs
+                let (kept, chunks) = if all[s.var] {
+                    (p.window.period, 1)
+                } else if multi[s.var].contains(&true) {
+                    (kept_days(&p.window), pinned)
+                } else {
+                    (0, pinned)
+                };
+                held(p, stats, (s, groups, per_chunk), kept)
+                    + (1 + copied) * chunks * chunk_bytes(p, s)
                     + whole_chunk_bytes(p, s)
             })
             .max()
@@ -360,8 +404,18 @@ pub(super) fn run(options: &Options, runner: &Runner, mut p: Parts) -> Result<Do
         })
         .collect();
     let groups = p.window.outer * inner;
-    let (per_chunk, workers, cache_bytes) =
-        fit(options, runner.workers(), &mut p, (groups, &feeds, &multi))?;
+    let all: Vec<bool> = p
+        .vars
+        .iter()
+        .zip(&multi)
+        .map(|(v, m)| all_days(v, p.source.template().sizes(), (&feeds, m), groups, p.need))
+        .collect();
+    let (per_chunk, workers, cache_bytes) = fit(
+        options,
+        runner.workers(),
+        &mut p,
+        (groups, &feeds, &multi, &all),
+    )?;
     let doy_dim = p.group_dims[p.window.at].clone();
     for (d, l) in p.group_dims.iter().zip(&p.groups.labels) {
         let c = if *d == doy_dim { per_chunk } else { l.len() };
@@ -387,6 +441,7 @@ pub(super) fn run(options: &Options, runner: &Runner, mut p: Parts) -> Result<Do
         window: p.window,
         feeds,
         multi,
+        all,
         inner,
         per_chunk,
         stats: options.stats.clone(),
@@ -692,7 +747,12 @@ impl Stream {
         let tstep = self.step[&v.dims[at]] as usize;
         let moves = stream.moves(&w.days)?;
         let chains = Chains::new(&moves, w.width / 2);
-        let uses = self.uses(seq.var, &moves, tstep, &chains);
+        let all = self.all[seq.var];
+        let uses = if all {
+            HashMap::new()
+        } else {
+            self.uses(seq.var, &moves, tstep, &chains)
+        };
         let mut cache = Cache::new(self.cache_bytes, uses);
         let mut sums = Sums {
             kept: HashMap::new(),
@@ -702,6 +762,9 @@ impl Stream {
         let mut bytes_out = 0u64;
         let mut out = Out::new(seq, shape.iter().product());
         let mut read = (0u64, 0u64);
+        if all {
+            self.gather_all::<T>((seq, at, tstep), &mut stream, &mut sums.kept, &mut read)?;
+        }
         let mut fetch = |day, stream: &mut WindowStream, cache: &mut Cache, sums: &mut Sums| {
             self.fetch::<T>((seq, at, tstep), day, (stream, cache, sums), &mut read)
         };
@@ -724,7 +787,9 @@ impl Stream {
                     }
                 }
                 cache.release(at_move);
-                sums.release(at_move);
+                if !all {
+                    sums.release(at_move);
+                }
                 at_move += 1;
                 continue;
             }
@@ -739,7 +804,7 @@ impl Stream {
                 }
             }
             debug_assert!(
-                sums.kept.len() <= kept_days(&self.window),
+                all || sums.kept.len() <= kept_days(&self.window),
                 "{} days' sums kept, over the {} budgeted",
                 sums.kept.len(),
                 kept_days(&self.window)
@@ -757,10 +822,56 @@ impl Stream {
                 }
             }
             cache.release(end - 1);
-            sums.release(end - 1);
+            if !all {
+                sums.release(end - 1);
+            }
             at_move = end;
         }
         Ok((read.0, bytes_out, read.1))
+    }
+
+    /// Reads every source chunk of `seq`'s block once, in storage order,
+    /// each let go once read, and gathers each of its steps into the sums
+    /// of its days (of every day: see [`all_days`]); counts the bytes and
+    /// chunks read in `read`.
+    fn gather_all<T>(
+        &self,
+        (seq, at, tstep): (&Sequence, usize, usize),
+        stream: &mut WindowStream,
+        kept: &mut HashMap<usize, DaySums>,
+        read: &mut (u64, u64),
+    ) -> Result<(), Error>
+    where
+        T: xbeam_stats::Value + xbeam_chunk::Element,
+    {
+        let v = &self.vars[seq.var];
+        // (step, day, group) in time order: each day takes its steps in the
+        // order the window would gather them (its feed's)
+        let mut order: Vec<(usize, usize, usize)> = self
+            .feeds
+            .iter()
+            .enumerate()
+            .flat_map(|(d, f)| f.iter().map(move |&(t, g)| (t, d, g)))
+            .collect();
+        order.sort_unstable();
+        let mut next = order.iter().peekable();
+        while let Some(&&(first, ..)) = next.peek() {
+            let c = first / tstep;
+            let ds = self.read(seq, Some(c as u64))?;
+            let data = ds.data_var(&v.name)?.data();
+            let bytes = data.nbytes() as u64;
+            read.0 += bytes;
+            read.1 += 1;
+            if let Some(p) = &self.progress {
+                p.read(bytes);
+            }
+            let values = data.as_view::<T>()?;
+            while let Some(&(t, day, group)) = next.next_if(|&&(t, ..)| t / tstep == c) {
+                let sums = kept.entry(day).or_insert_with(|| stream.day_sums());
+                stream.gather(sums, group, &values.index_axis(Axis(at), t - c * tstep));
+            }
+        }
+        Ok(())
     }
 
     /// Reads the source chunks of `day` (into `cache`) unless its sums are
