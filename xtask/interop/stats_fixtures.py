@@ -8,8 +8,9 @@ Between `make` and `check`, `cargo xtask interop` (interop_stats.rs) runs
 every xbeam command that jobs.json lists.
 
 `make` writes, with xarray, one Zarr v2 store per calendar (standard,
-noleap, 360_day), and another of 4 years for the window over many years
-(see source_years): 3-hourly time over 14 months from 2003-11-01 (2004 is
+noleap, 360_day), and two of several years for the window over many
+years (see source_years: 4 years, and 6 years whose every day is gathered
+into sums before the window starts): 3-hourly time over 14 months from 2003-11-01 (2004 is
 a leap year in the standard calendar), lat 9, lon 7, chunked time=40 (no
 chunk divides a month or a day), with NaNs:
 
@@ -110,6 +111,11 @@ JOBS = [
     ("wb2_window_years", "climatology",
      ["--groupby", "time.hour,time.dayofyear", "--window", "61", "--stat", "mean,std"],
      {"window": 61, "stats": ["mean", "std"], "source": "years"}),
+    # over 6 years and 4 months: every day is gathered into its sums, each
+    # chunk read once in storage order, before the window starts
+    ("wb2_window_decades", "climatology",
+     ["--groupby", "time.hour,time.dayofyear", "--window", "61", "--stat", "mean,std"],
+     {"window": 61, "stats": ["mean", "std"], "source": "decades"}),
     ("wb2_window_quantiles", "climatology",
      ["--groupby", "time.hour,time.dayofyear", "--window", "61", "--quantiles", "0.1,0.5,0.9"],
      # (xarray's weighted quantile loops in Python: one calendar here,
@@ -148,13 +154,15 @@ def source(calendar):
   return ds.chunk({"time": 40})
 
 
-def source_years(calendar):
-  """6-hourly from 2003-11-01 to 2008-02-28, lat 3, lon 2, chunked
-  time=97, with NaNs: t2m float32 (an hour of most days of Nov .. Feb has
-  5 steps, of Mar .. Oct 4: xbeam gathers a day into sums when a group's
-  steps take more than 16 bytes an element, so the first are gathered and
-  the others read step by step) and gmean float64 (gathered)."""
-  times = xr.date_range("2003-11-01", "2008-02-28T18:00", freq="6h",
+def source_years(calendar, end="2008"):
+  """6-hourly from 2003-11-01 to `end`-02-28, lat 3, lon 2, chunked
+  time=97, with NaNs: t2m float32 (to 2008, an hour of most days of Nov ..
+  Feb has 5 steps, of Mar .. Oct 4: xbeam gathers a day into sums when a
+  group's steps take more than 16 bytes an element, so the first are
+  gathered and the others read step by step; to 2010, every day has 6 or
+  more, all gathered before the window starts) and gmean float64
+  (gathered)."""
+  times = xr.date_range("2003-11-01", f"{end}-02-28T18:00", freq="6h",
                         calendar=calendar, use_cftime=calendar != "standard")
   nt, nlat, nlon = len(times), 3, 2
   rng = np.random.default_rng(11)
@@ -173,7 +181,8 @@ def source_years(calendar):
 
 def source_path(d, cal, how):
   """The store a job reads."""
-  return os.path.join(d, f"{cal}.years.zarr" if how.get("source") == "years" else f"{cal}.zarr")
+  kind = how.get("source")
+  return os.path.join(d, f"{cal}.{kind}.zarr" if kind else f"{cal}.zarr")
 
 
 def expected(ds, how):
@@ -267,6 +276,8 @@ def make(d):
                         consolidated=True)
     source_years(cal).to_zarr(os.path.join(d, f"{cal}.years.zarr"), mode="w",
                               zarr_format=2, consolidated=True)
+    source_years(cal, "2010").to_zarr(os.path.join(d, f"{cal}.decades.zarr"), mode="w",
+                                      zarr_format=2, consolidated=True)
     for name, cmd, flags, how in JOBS:
       if cal not in how.get("calendars", CALENDARS):
         continue

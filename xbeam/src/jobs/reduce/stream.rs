@@ -90,8 +90,9 @@ struct Stream {
     /// Per variable, per day of the period: whether a group has many steps
     /// on it (the day of several years; see [`multi`]). Such a day is read
     /// into its [`DaySums`] as it enters the window and kept until the
-    /// window leaves it ([`Chains`]), where another day is read each time
-    /// it is needed (about three times).
+    /// window leaves it ([`Chains`]), or before the window starts with
+    /// every other day ([`Stream::all`]), where another day is read each
+    /// time it is needed (about three times).
     multi: Vec<Vec<bool>>,
     /// Per variable: whether every day is gathered before the window starts
     /// (see [`all_days`]).
@@ -181,10 +182,13 @@ fn all_days(
 }
 
 /// The most bytes of day sums (a year of them, over a variable's whole
-/// grid) gathered before the window starts ([`all_days`]): a 1.5° grid
-/// hourly (6.6 GB for a mean) streams instead, a 5.625° one (288 MB)
-/// does not.
-const ALL_DAYS_BYTES: u64 = 1 << 30;
+/// grid, as the budget counts them) gathered before the window starts
+/// ([`all_days`]): a 1.5° grid hourly (4 GB for a mean) streams instead,
+/// a 5.625° one (288 MB) does not. Half the default `--max-mem`, so that
+/// the default rarely cuts the sums into stripes (each stripe decodes
+/// every chunk again), where the window's span of sums (a fifth of a
+/// year's) would fit.
+const ALL_DAYS_BYTES: u64 = 512 << 20;
 
 /// A day's steps are gathered into sums when a group's take more than this
 /// many bytes an element: what a mean's sums take (a weight total and a
