@@ -22,14 +22,31 @@ struct Acc {
 
 impl Acc {
     fn new(need: Need, len: usize) -> Acc {
-        let f = |on: bool| on.then(|| vec![0.0; len]);
         Acc {
             n: vec![0.0; len],
+            nan: need.propagate_nan.then(|| vec![0.0; len]),
+            ..Acc::without_counts(need, len)
+        }
+    }
+
+    /// Sums and moments only: no weight totals nor NaN counts (empty, see
+    /// [`DaySums`]).
+    fn without_counts(need: Need, len: usize) -> Acc {
+        let f = |on: bool| on.then(|| vec![0.0; len]);
+        Acc {
+            n: Vec::new(),
             sum: f(need.sum),
             s1: f(need.moments),
             s2: f(need.moments),
-            nan: f(need.propagate_nan),
+            nan: None,
         }
+    }
+
+    /// Makes the `len` weight totals and NaN counts (if `need` has them)
+    /// of sums made [`without_counts`](Acc::without_counts), zero.
+    fn add_counts_of(&mut self, need: Need, len: usize) {
+        self.n = vec![0.0; len];
+        self.nan = need.propagate_nan.then(|| vec![0.0; len]);
     }
 
     /// The accumulators, in a fixed order.
@@ -233,6 +250,11 @@ impl DaySums {
     /// Adds `weight ×` the sums at `range` (of `group`) to `acc`.
     fn merge_into(&self, acc: &mut Acc, group: usize, range: std::ops::Range<usize>, weight: f64) {
         if self.sparse[group] {
+            // the counts made at the first NaN line up with the stream's
+            debug_assert!(
+                self.acc.n.len() == acc.n.len() && self.acc.nan.is_some() == acc.nan.is_some(),
+                "a day's sums without the stream's counts"
+            );
             acc.merge(range, &self.acc, weight);
             return;
         }
@@ -610,18 +632,10 @@ impl WindowStream {
 
     /// Empty sums of one day, for [`gather`](WindowStream::gather).
     pub fn day_sums(&self) -> DaySums {
-        let len = self.groups * self.size;
-        let f = |on: bool| on.then(|| vec![0.0; len]);
         DaySums {
             // weight totals and NaN counts per element from the first NaN
             // on (see gather)
-            acc: Acc {
-                n: Vec::new(),
-                sum: f(self.need.sum),
-                s1: f(self.need.moments),
-                s2: f(self.need.moments),
-                nan: None,
-            },
+            acc: Acc::without_counts(self.need, self.groups * self.size),
             need: self.need,
             size: self.size,
             count: vec![0.0; self.groups],
@@ -656,9 +670,7 @@ impl WindowStream {
         let nan = sums.acc.add_values(range.clone(), &x, shift, 1.0);
         if nan && !sums.sparse[group] {
             if sums.acc.n.is_empty() {
-                let len = self.groups * self.size;
-                sums.acc.n = vec![0.0; len];
-                sums.acc.nan = self.need.propagate_nan.then(|| vec![0.0; len]);
+                sums.acc.add_counts_of(self.need, self.groups * self.size);
             }
             // weight totals per element from now on
             sums.acc.n[range.clone()].fill(sums.count[group]);

@@ -1,10 +1,10 @@
 //! The one synthetic ERA5-like dataset, behind `xbeam generate`, `xbeam
 //! demo` and the benchmarks (like `shared/bench/make_dataset.py`).
 //!
-//! Dimensions `time` (hourly from 2020-01-01T00, or every `hours` hours,
-//! stored as int64 `hours since 2020-01-01 00:00:00`), optional `level`, `latitude` (90 to
-//! -90) and `longitude` (0 to 360); float32 `temperature` and
-//! `geopotential`: smooth seasonal, diurnal and wave fields plus seeded
+//! Dimensions `time` (hourly from 2020-01-01T00, or every `hours`
+//! hours, stored as int64 `hours since 2020-01-01 00:00:00`), optional
+//! `level`, `latitude` (90 to -90) and `longitude` (0 to 360); float32
+//! `temperature` and `geopotential`: smooth seasonal, diurnal and wave fields plus seeded
 //! Gaussian noise. The noise of time step `t` of variable `v` depends only
 //! on `(seed, v, t)`, so values never depend on chunking, format or the
 //! number of workers.

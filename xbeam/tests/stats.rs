@@ -689,7 +689,22 @@ fn a_windowed_climatology_of_decades_gathers_every_day_first_and_is_weatherbench
     // the year's sums are small), so each chunk is read once, in storage
     // order, into the sums of every day before the window starts
     let dir = tempfile::tempdir().unwrap();
-    windowed_over_years_is_weatherbench2s(&years(2010), dir.path());
+    let ds = years(2010);
+    windowed_over_years_is_weatherbench2s(&ds, dir.path());
+    // (the budget counts a year of sums, as its refusal says)
+    let src = write(&ds, &dir.path().join("r.zarr"), &[("time", 4)]);
+    let dst = dir.path().join("x.zarr");
+    let mut options = Options::new(&src, &dst);
+    options.groupby = parse_groupers("time.hour,time.dayofyear").unwrap();
+    options.window = Some(31);
+    options.max_mem = 64 << 10;
+    let err = reduce::run(&options, &Runner::local_with_workers(2).quiet()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the sums of every day of the year"),
+        "{err}"
+    );
+    assert!(!dst.exists());
 }
 
 /// A windowed climatology of `ds` (see [`years`]) is WeatherBench 2's,

@@ -118,7 +118,8 @@ impl Options {
             ntime >= 1
                 && ntime.checked_mul(per_step).is_some()
                 && ntime.checked_mul(self.hours).is_some_and(|h| h < 1 << 60),
-            "the number of time steps must be at least 1 and fit the grid, found {ntime}"
+            "the number of time steps must be at least 1 and fit the grid and the time axis \
+             (--step-hours), found {ntime}"
         );
         Ok(Era5Like {
             ntime,

@@ -9,7 +9,7 @@ use xbeam_stats::{Groups, Need};
 use super::template::BOUNDS_DIM;
 use super::{Options, Sequence, VarPlan};
 use crate::error::Error;
-use crate::key::{to_human_size, to_human_size_up};
+use crate::key::{parse_bytes, to_human_size, to_human_size_up};
 
 /// Every sequence: each variable over each block of source chunks of its
 /// kept axes, in order.
@@ -208,7 +208,7 @@ pub(super) fn cut_to_fit(
     for _ in 0..64 {
         // the budget as the refusal prints it (rounded up), which is the
         // one a user then gives
-        enough = crate::key::parse_bytes(&to_human_size_up(enough)).unwrap_or(enough);
+        enough = parse_bytes(&to_human_size_up(enough)).unwrap_or(enough);
         let (_, _, bytes) = cut(enough);
         if fits(bytes, enough) {
             break;

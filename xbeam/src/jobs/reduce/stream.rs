@@ -17,8 +17,9 @@
 //! instead of three times and holds the window's span of days of sums
 //! (16 bytes an element for a mean) instead of those days of every year's
 //! values. When the sums of every day of the year are small (a coarse
-//! grid, or 6-hourly steps: 48 MB a variable for WeatherBench 2's 64 × 32
-//! grid, 288 MB for an hourly one), every day is gathered at once instead
+//! grid and 6-hourly steps: 3 million values per accumulator a variable
+//! for WeatherBench 2's 64 × 32 grid, 48 MB for a mean), every day is
+//! gathered at once instead
 //! ([`all_days`]): each chunk is read once, in storage order, and let go
 //! at once, so nothing but the sums stays in memory (keeping chunks of
 //! several years for the days they span held most of the input on a
@@ -91,8 +92,8 @@ struct Stream {
     /// on it (the day of several years; see [`multi`]). Such a day is read
     /// into its [`DaySums`] as it enters the window and kept until the
     /// window leaves it ([`Chains`]), or before the window starts with
-    /// every other day ([`Stream::all`]), where another day is read each
-    /// time it is needed (about three times).
+    /// every other day ([`Stream::all`]). Another day is read each time it
+    /// is needed (about three times).
     multi: Vec<Vec<bool>>,
     /// Per variable: whether every day is gathered before the window starts
     /// (see [`all_days`]).
@@ -162,33 +163,35 @@ fn multi(feeds: &[Feed], itemsize: usize) -> Vec<bool> {
 /// Whether every day of variable `v` is gathered into its [`DaySums`]
 /// before the window starts, each source chunk read once in storage order
 /// ([`Stream::gather_all`]): when every day with steps is gathered
-/// ([`multi`]) and the sums of every day of the period, over the
-/// variable's whole grid, take at most [`ALL_DAYS_BYTES`]. This depends on
-/// the shape alone (never on the chunking or the budget, which cuts
-/// stripes when the sums do not fit a worker's share): a variance's bits
-/// depend on the order days are gathered in (each element's shift is its
-/// first valid value).
+/// ([`multi`]) and a year of day sums, over the variable's whole grid,
+/// holds at most [`ALL_DAYS_VALUES`] values per accumulator. This depends
+/// on the shape alone (never on the chunking, the budget or the
+/// statistics asked, which cut stripes when the sums do not fit a
+/// worker's share): a variance's bits depend on the order days are
+/// gathered in (each element's shift is its first valid value).
 fn all_days(
     v: &VarPlan,
     sizes: &IndexMap<String, u64>,
     (feeds, multi): (&[Feed], &[bool]),
     groups: usize,
-    need: Need,
 ) -> bool {
     let every = feeds.iter().zip(multi).all(|(f, &m)| m || f.is_empty());
     let elems: u64 = v.kept.iter().map(|&a| sizes[&v.dims[a]]).product();
-    let bytes = (feeds.len() * groups * DaySums::bytes_per_element(need)) as u64 * elems;
-    v.fold.is_some() && multi.contains(&true) && every && bytes <= ALL_DAYS_BYTES
+    let values = (feeds.len() * groups) as u64 * elems;
+    v.fold.is_some() && multi.contains(&true) && every && values <= ALL_DAYS_VALUES
 }
 
-/// The most bytes of day sums (a year of them, over a variable's whole
-/// grid, as the budget counts them) gathered before the window starts
-/// ([`all_days`]): a 1.5° grid hourly (4 GB for a mean) streams instead,
-/// a 5.625° one (288 MB) does not. Half the default `--max-mem`, so that
-/// the default rarely cuts the sums into stripes (each stripe decodes
-/// every chunk again), where the window's span of sums (a fifth of a
-/// year's) would fit.
-const ALL_DAYS_BYTES: u64 = 512 << 20;
+/// The most values per accumulator of a year of day sums (over a
+/// variable's whole grid) gathered before the window starts
+/// ([`all_days`]): 134 MB for a mean (a sum and a weight total), twice
+/// that with std, which a worker's share of the default budget holds on
+/// up to 3 workers (7 for a mean). Larger sums would be cut into stripes,
+/// each decoding every chunk again, where streaming holds the window's
+/// span of sums (a fifth of a year's): on the hourly 32 × 64 bench store
+/// (18 million values) mean and std took 1.8 s gathered in 2 stripes
+/// and 1.1 s streamed (a mean alone 0.48 and 0.53 s). WeatherBench 2's
+/// 6-hourly 64 × 32 grid has 3 million.
+const ALL_DAYS_VALUES: u64 = 8 << 20;
 
 /// A day's steps are gathered into sums when a group's take more than this
 /// many bytes an element: what a mean's sums take (a weight total and a
@@ -334,12 +337,20 @@ fn fit(
         }
         Err((bytes, enough)) => {
             let whole = p.sequences.iter().map(|s| whole_chunk_bytes(p, s)).max();
+            let held = if p.vars.iter().zip(all).any(|(v, &a)| a && v.fold.is_some()) {
+                "the sums of every day of the year, the window's running sums, the output days"
+                    .to_owned()
+            } else {
+                format!(
+                    "the window's running sums (and the days' sums it keeps), the output days, \
+                     the source chunks of {BATCH} days"
+                )
+            };
             return Err(Error::Usage(format!(
-                "the largest variable block needs {} for the window's running sums (and the \
-                 days' sums it keeps), the output days, the source chunks of {BATCH} days and \
-                 one source chunk of {} decoded whole, which with an eighth of the budget kept \
-                 for reading is more than --max-mem {} allows: give --max-mem {} or more, or \
-                 chunk the source's other dimensions more finely",
+                "the largest variable block needs {} for {held} and one source chunk of {} \
+                 decoded whole, which with an eighth of the budget kept for reading is more \
+                 than --max-mem {} allows: give --max-mem {} or more, or chunk the source's \
+                 other dimensions more finely",
                 to_human_size(bytes),
                 to_human_size(whole.unwrap_or(0)),
                 to_human_size(options.max_mem),
@@ -412,7 +423,7 @@ pub(super) fn run(options: &Options, runner: &Runner, mut p: Parts) -> Result<Do
         .vars
         .iter()
         .zip(&multi)
-        .map(|(v, m)| all_days(v, p.source.template().sizes(), (&feeds, m), groups, p.need))
+        .map(|(v, m)| all_days(v, p.source.template().sizes(), (&feeds, m), groups))
         .collect();
     let (per_chunk, workers, cache_bytes) = fit(
         options,
@@ -482,6 +493,16 @@ fn batch_end(moves: &[Move], start: usize) -> usize {
         end += 1;
     }
     end
+}
+
+/// Time step `t` of the values `data` of its source chunk (time on axis
+/// `at`, `tstep` steps a chunk).
+fn step_of<T>(
+    data: xbeam_chunk::ndarray::ArrayViewD<'_, T>,
+    at: usize,
+    (t, tstep): (usize, usize),
+) -> xbeam_chunk::ndarray::ArrayViewD<'_, T> {
+    data.index_axis_move(Axis(at), t % tstep)
 }
 
 /// One step of a day: its group, weight and values.
@@ -656,8 +677,9 @@ impl Chains {
     }
 }
 
-/// The [`DaySums`] of the days of many steps that a sequence keeps, each
-/// through a chain of its uses ([`Chains`]).
+/// The [`DaySums`] of the days of many steps that a sequence keeps: each
+/// through a chain of its uses ([`Chains`]), or every day from the start
+/// ([`Stream::gather_all`]).
 struct Sums {
     kept: HashMap<usize, DaySums>,
     /// Sums of days done with, to gather others into.
@@ -863,19 +885,24 @@ impl Stream {
             let c = first / tstep;
             let ds = self.read(seq, Some(c as u64))?;
             let data = ds.data_var(&v.name)?.data();
-            let bytes = data.nbytes() as u64;
-            read.0 += bytes;
-            read.1 += 1;
-            if let Some(p) = &self.progress {
-                p.read(bytes);
-            }
+            self.count_read(data.nbytes() as u64, read);
             let values = data.as_view::<T>()?;
             while let Some(&(t, day, group)) = next.next_if(|&&(t, ..)| t / tstep == c) {
                 let sums = kept.entry(day).or_insert_with(|| stream.day_sums());
-                stream.gather(sums, group, &values.index_axis(Axis(at), t - c * tstep));
+                stream.gather(sums, group, &step_of(values.view(), at, (t, tstep)));
             }
         }
         Ok(())
+    }
+
+    /// Counts a source chunk of `bytes` read for the first time in `read`
+    /// (bytes and chunks), and on the progress bar.
+    fn count_read(&self, bytes: u64, read: &mut (u64, u64)) {
+        read.0 += bytes;
+        read.1 += 1;
+        if let Some(p) = &self.progress {
+            p.read(bytes);
+        }
     }
 
     /// Reads the source chunks of `day` (into `cache`) unless its sums are
@@ -900,11 +927,7 @@ impl Stream {
             if cache.get(c, || self.read(seq, Some(c)))? {
                 // the variable's bytes (the chunk read has coordinates too)
                 let first = cache.kept[&c].data_var(&v.name)?.data().nbytes() as u64;
-                read.0 += first;
-                read.1 += 1;
-                if let Some(p) = &self.progress {
-                    p.read(first);
-                }
+                self.count_read(first, read);
             }
         }
         if self.multi[seq.var][day] {
@@ -999,8 +1022,7 @@ impl Stream {
         for &(t, group) in &self.feeds[day] {
             let c = (t / tstep) as u64;
             let data = cache.kept[&c].data_var(&v.name)?.data().as_view::<T>()?;
-            let local = t - c as usize * tstep;
-            parts.push((group, weight, data.index_axis_move(Axis(at), local)));
+            parts.push((group, weight, step_of(data, at, (t, tstep))));
         }
         Ok(())
     }
