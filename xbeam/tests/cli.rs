@@ -1839,34 +1839,21 @@ fn shards_larger_than_the_budget_read_by_parts() {
 fn windowed_quantiles_bracket_the_windowed_mean() {
     let dir = tempfile::tempdir().unwrap();
     let src = small_store(dir.path(), "src.zarr", &[]);
+    // WeatherBench 2's window into `out`, with `flags`
+    let window = |out: &Path, flags: &[&str]| {
+        let mut args = vec!["climatology", s(&src), s(out), "--groupby"];
+        args.extend(["time.hour,time.dayofyear", "--window", "61", "--quiet"]);
+        args.extend(flags);
+        ok(&args);
+    };
     let wb = dir.path().join("wb.zarr");
-    ok(&[
-        "climatology",
-        s(&src),
-        s(&wb),
-        "--groupby",
-        "time.hour,time.dayofyear",
-        "--window",
-        "61",
-        "--quiet",
-    ]);
+    window(&wb, &[]);
     let w = read_all(&wb);
     // WeatherBench 2's weighted quantiles (float64, a quantile dimension
     // after the groups): the lowest and highest levels average the
     // lightest and heaviest values, so they bracket the weighted mean
     let wq = dir.path().join("wq.zarr");
-    ok(&[
-        "climatology",
-        s(&src),
-        s(&wq),
-        "--groupby",
-        "time.hour,time.dayofyear",
-        "--window",
-        "61",
-        "--quantiles",
-        "0,1",
-        "--quiet",
-    ]);
+    window(&wq, &["--quantiles", "0,1"]);
     let q = read_all(&wq);
     let v = q.data_var("temperature").unwrap();
     assert_eq!(

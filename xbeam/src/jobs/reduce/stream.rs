@@ -178,7 +178,8 @@ fn all_days(
     let every = feeds.iter().zip(multi).all(|(f, &m)| m || f.is_empty());
     let elems: u64 = v.kept.iter().map(|&a| sizes[&v.dims[a]]).product();
     let values = (feeds.len() * groups) as u64 * elems;
-    v.fold.is_some() && multi.contains(&true) && every && values <= ALL_DAYS_VALUES
+    // (a variable without time has no days: `multi` is empty)
+    multi.contains(&true) && every && values <= ALL_DAYS_VALUES
 }
 
 /// The most values per accumulator of a year of day sums (over a
@@ -337,7 +338,7 @@ fn fit(
         }
         Err((bytes, enough)) => {
             let whole = p.sequences.iter().map(|s| whole_chunk_bytes(p, s)).max();
-            let held = if p.vars.iter().zip(all).any(|(v, &a)| a && v.fold.is_some()) {
+            let held = if all.contains(&true) {
                 "the sums of every day of the year, the window's running sums, the output days"
                     .to_owned()
             } else {
